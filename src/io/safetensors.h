@@ -1,0 +1,27 @@
+/* safetensors.h - reader for the safetensors format.
+ *
+ * Layout: u64 little-endian header length N, N bytes of JSON
+ * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+ * then the raw little-endian data. The file is mapped; tensors point into the mapping.
+ */
+#ifndef MC_IO_SAFETENSORS_H
+#define MC_IO_SAFETENSORS_H
+
+#include <stddef.h>
+
+#include "core/tensor.h"
+#include "io/json.h"
+
+/* Parses an in-memory safetensors image buf[0..len) into m (views into buf; the caller
+ * keeps buf alive). If header_out is non-NULL it receives the parsed JSON header
+ * (caller frees with mc_json_free). `name` is used in messages. */
+int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tensor_map *m,
+                         mc_json **header_out, mc_err *e);
+
+/* Maps `path` and parses it; the map owns the mapping. */
+int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out, mc_err *e);
+
+/* Returns 1 if buf looks like a safetensors file (plausible header length and '{'). */
+int mc_safetensors_sniff(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,48 @@
+/* test_util.h - shared helpers for the test executables.
+ *
+ * Golden data is read from $MC_SHARED_DIR (set by ctest; defaults to ../shared next to
+ * the source tree). Missing data is a failure, never a skip.
+ */
+#ifndef MC_TEST_UTIL_H
+#define MC_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "io/json.h"
+
+extern int mc_test_failures, mc_test_checks;
+
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        mc_test_checks++;                                                                         \
+        if (!(cond)) {                                                                            \
+            mc_test_failures++;                                                                   \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fprintf(stderr, "\n");                                                                \
+        }                                                                                         \
+    } while (0)
+
+/* Aborts the test executable (a failure) when a precondition such as golden data is absent. */
+void mc_test_fatal(const char *fmt, ...);
+
+/* Returns "<shared>/<rel>" in a static rotating buffer. */
+const char *mc_test_path(const char *rel);
+
+/* Loads a golden safetensors file (relative to shared/) or dies. */
+void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header);
+/* Finds a tensor or dies. */
+const mc_tensor *mc_test_tensor(const mc_tensor_map *m, const char *name);
+
+/* Compares got[n] with the reference tensor: returns max|got-ref| / max|ref| and
+ * records a check that it is <= rel_tol. Prints one line per comparison. */
+double mc_test_compare(const char *what, const float *got, const mc_tensor *ref, double rel_tol);
+/* Cosine similarity of two vectors. */
+double mc_test_cosine(const float *a, const float *b, int64_t n);
+
+/* Prints the summary line and returns the exit status. */
+int mc_test_finish(const char *suite);
+
+#endif
