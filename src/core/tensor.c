@@ -141,6 +141,7 @@ int mc_tensor_map_add(mc_tensor_map *m, const char *name, const mc_tensor *t, mc
     if (!copy) return mc_fail(e, MC_E_NOMEM, "out of memory");
     m->items[m->count].name = copy;
     m->items[m->count].t = *t;
+    m->items[m->count].used = 0;
     m->count++;
     return 0;
 }
@@ -164,10 +165,33 @@ const mc_tensor *mc_tensor_map_find(const mc_tensor_map *m, const char *name) {
     return NULL;
 }
 
+void mc_tensor_map_mark_used(mc_tensor_map *m, const char *name) {
+    for (int i = 0; i < m->count; i++)
+        if (strcmp(m->items[i].name, name) == 0) m->items[i].used = 1;
+}
+
+const char *mc_tensor_map_first_unused(const mc_tensor_map *m, const char *prefix) {
+    size_t pl = strlen(prefix), nl = strlen("num_batches_tracked");
+    for (int i = 0; i < m->count; i++) {
+        const char *n = m->items[i].name;
+        size_t l = strlen(n);
+        if (m->items[i].used || strncmp(n, prefix, pl) != 0) continue;
+        if (l >= nl && strcmp(n + l - nl, "num_batches_tracked") == 0) continue;
+        return n;
+    }
+    return NULL;
+}
+
 int mc_tensor_map_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape,
                       const float **out, mc_err *e) {
     const char *src = m->source ? m->source : "checkpoint";
-    const mc_tensor *t = mc_tensor_map_find(m, name);
+    const mc_tensor *t = NULL;
+    for (int i = 0; i < m->count; i++)
+        if (strcmp(m->items[i].name, name) == 0) {
+            t = &m->items[i].t;
+            m->items[i].used = 1;
+            break;
+        }
     if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];

@@ -63,6 +63,7 @@ uint16_t mc_f32_to_bf16(float f); /* round to nearest even */
 typedef struct mc_named_tensor {
     char *name;
     mc_tensor t;
+    int used;                      /* set when a model binds it (mc_tensor_map_f32 / _mark_used) */
 } mc_named_tensor;
 
 typedef struct mc_tensor_map {
@@ -84,6 +85,11 @@ int mc_tensor_map_add(mc_tensor_map *m, const char *name, const mc_tensor *t, mc
 void *mc_tensor_map_own(mc_tensor_map *m, void *buf);
 /* Linear search is fine for ~2000 tensors bound once; an index is built on demand. */
 const mc_tensor *mc_tensor_map_find(const mc_tensor_map *m, const char *name);
+/* Marks `name` as consumed by a model (for tensors bound without mc_tensor_map_f32). */
+void mc_tensor_map_mark_used(mc_tensor_map *m, const char *name);
+/* First tensor whose name starts with `prefix`, is not used and is not a BatchNorm
+ * `num_batches_tracked` counter; NULL if every such tensor was bound. */
+const char *mc_tensor_map_first_unused(const mc_tensor_map *m, const char *prefix);
 
 /* Binding helper for models: finds `name`, checks it has exactly the given shape
  * (ndim entries), and returns a contiguous float32 pointer: into the map's storage

@@ -1,0 +1,143 @@
+/* Kernels against naive double-precision references: GEMM (all transposes, ragged sizes),
+ * convolution (dense, grouped, depthwise with multiplier, strided, padded), attention
+ * (causal and not), layernorm. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/test_util.h"
+#include "nn/gemm.h"
+#include "nn/ops.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+}
+static float *rand_buf(size_t n) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+static double max_rel(const float *a, const double *b, size_t n) {
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        m = fmax(m, fabs(b[i]));
+        r = fmax(r, fabs(a[i] - b[i]));
+    }
+    return r / (m > 0 ? m : 1);
+}
+
+static void test_gemm(int ta, int tb, int M, int N, int K) {
+    float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N), *C = rand_buf((size_t)M * N);
+    double *R = malloc(sizeof(double) * M * N);
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            R[i * N + j] = 0.5 * s + 2.0 * C[i * N + j];
+        }
+    mc_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, N);
+    double err = max_rel(C, R, (size_t)M * N);
+    CHECK(err < 1e-5, "gemm ta=%d tb=%d %dx%dx%d rel err %g", ta, tb, M, N, K, err);
+    free(A); free(B); free(C); free(R);
+}
+
+static void test_conv(int B, int cin, int cout, int groups, int k, int stride, int pad, int H, int W) {
+    mc_conv2d_shape s = {cin, cout, k, k, stride, pad, pad, groups};
+    int Ho = mc_conv_out(H, k, stride, pad), Wo = mc_conv_out(W, k, stride, pad), cin_g = cin / groups;
+    float *x = rand_buf((size_t)B * cin * H * W), *w = rand_buf((size_t)cout * cin_g * k * k), *bias = rand_buf(cout);
+    float *y = malloc(sizeof(float) * B * cout * Ho * Wo);
+    double *r = malloc(sizeof(double) * B * cout * Ho * Wo);
+    for (int b = 0; b < B; b++)
+        for (int co = 0; co < cout; co++) {
+            int g = co / (cout / groups);
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double acc = bias[co];
+                    for (int ci = 0; ci < cin_g; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                acc += (double)x[((b * cin + g * cin_g + ci) * H + iy) * W + ix] *
+                                       w[((co * cin_g + ci) * k + ky) * k + kx];
+                            }
+                    r[((b * cout + co) * Ho + oy) * Wo + ox] = acc;
+                }
+        }
+    mc_conv2d_forward(y, x, w, bias, &s, B, H, W);
+    double err = max_rel(y, r, (size_t)B * cout * Ho * Wo);
+    CHECK(err < 1e-5, "conv cin=%d cout=%d g=%d k=%d s=%d p=%d rel err %g", cin, cout, groups, k, stride, pad, err);
+    free(x); free(w); free(bias); free(y); free(r);
+}
+
+static void test_attention(int N, int T, int H, int D, int causal) {
+    int C = H * D;
+    float *qkv = rand_buf((size_t)N * T * 3 * C), *out = malloc(sizeof(float) * N * T * C);
+    double *ref = malloc(sizeof(double) * N * T * C), *p = malloc(sizeof(double) * T);
+    float scale = 1.0f / sqrtf((float)D);
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                double m = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double s = 0;
+                    for (int d = 0; d < D; d++)
+                        s += (double)qkv[(n * T + i) * 3 * C + h * D + d] * scale * qkv[(n * T + j) * 3 * C + C + h * D + d];
+                    p[j] = (causal && j > i) ? -INFINITY : s;
+                    m = fmax(m, p[j]);
+                }
+                for (int j = 0; j < T; j++) { p[j] = exp(p[j] - m); sum += p[j]; }
+                for (int d = 0; d < D; d++) {
+                    double o = 0;
+                    for (int j = 0; j < T; j++) o += p[j] / sum * qkv[(n * T + j) * 3 * C + 2 * C + h * D + d];
+                    ref[(n * T + i) * C + h * D + d] = o;
+                }
+            }
+    mc_attention_forward(out, qkv, N, T, H, D, scale, causal);
+    double err = max_rel(out, ref, (size_t)N * T * C);
+    CHECK(err < 1e-5, "attention N=%d T=%d H=%d D=%d causal=%d rel err %g", N, T, H, D, causal, err);
+    free(qkv); free(out); free(ref); free(p);
+}
+
+static void test_layernorm(void) {
+    int N = 5, C = 77;
+    float *x = rand_buf((size_t)N * C), *w = rand_buf(C), *b = rand_buf(C), *y = malloc(sizeof(float) * N * C);
+    double *r = malloc(sizeof(double) * N * C);
+    for (int n = 0; n < N; n++) {
+        double mean = 0, var = 0;
+        for (int c = 0; c < C; c++) mean += x[n * C + c];
+        mean /= C;
+        for (int c = 0; c < C; c++) var += (x[n * C + c] - mean) * (x[n * C + c] - mean);
+        var /= C;
+        for (int c = 0; c < C; c++) r[n * C + c] = (x[n * C + c] - mean) / sqrt(var + 1e-5) * w[c] + b[c];
+    }
+    mc_layernorm_forward(y, x, w, b, N, C, 1e-5f);
+    double err = max_rel(y, r, (size_t)N * C);
+    CHECK(err < 1e-5, "layernorm rel err %g", err);
+    free(x); free(w); free(b); free(y); free(r);
+}
+
+int main(void) {
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            test_gemm(ta, tb, 1, 1, 1);
+            test_gemm(ta, tb, 7, 17, 5);
+            test_gemm(ta, tb, 64, 300, 257);
+            test_gemm(ta, tb, 13, 1100, 600);
+        }
+    test_conv(2, 3, 8, 1, 3, 2, 1, 17, 15);   /* dense stem-like */
+    test_conv(1, 8, 8, 8, 3, 1, 1, 9, 9);     /* depthwise */
+    test_conv(1, 8, 16, 8, 7, 2, 3, 16, 16);  /* depthwise with multiplier 2 */
+    test_conv(2, 16, 12, 4, 3, 1, 1, 6, 7);   /* grouped */
+    test_conv(1, 16, 24, 1, 1, 1, 0, 5, 5);   /* 1x1 */
+    test_conv(1, 3, 8, 1, 4, 4, 0, 16, 16);   /* patchify */
+    test_attention(2, 77, 2, 64, 0);
+    test_attention(1, 77, 2, 64, 1);
+    test_attention(1, 64, 3, 32, 0);
+    test_layernorm();
+    return mc_test_finish("nn");
+}
