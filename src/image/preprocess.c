@@ -104,17 +104,28 @@ static void rs_row_h(const uint8_t *src, const rs_axis *a, int n, uint8_t *dst) 
 }
 
 /* Vertical pass for one output row of nb bytes: taps over rows src + t * stride. Integer
- * sums are exact, so accumulating tap by tap over the row (cache friendly, vectorisable)
- * gives PIL's bytes although PIL loops pixel by pixel. */
+ * sums are exact, so accumulating a block of columns tap by tap gives PIL's bytes although
+ * PIL loops pixel by pixel. Fixed-size blocks let GCC -O2 vectorise (a plain loop over nb it
+ * would not); the accumulators stay in registers. */
 static void rs_row_v(const uint8_t *src, size_t stride, const int32_t *k, int c, int nb,
-                     int32_t *acc, uint8_t *dst) {
-    for (int i = 0; i < nb; i++) acc[i] = RS_HALF;
-    for (int t = 0; t < c; t++) {
-        const uint8_t *row = src + (size_t)t * stride;
-        int32_t kt = k[t];
-        for (int i = 0; i < nb; i++) acc[i] += row[i] * kt;
+                     uint8_t *restrict dst) {
+    enum { B = 32 };
+    int i = 0;
+    for (; i + B <= nb; i += B) {
+        int32_t a[B];
+        for (int j = 0; j < B; j++) a[j] = RS_HALF;
+        for (int t = 0; t < c; t++) {
+            const uint8_t *restrict row = src + (size_t)t * stride + i;
+            int32_t kt = k[t];
+            for (int j = 0; j < B; j++) a[j] += row[j] * kt;
+        }
+        for (int j = 0; j < B; j++) dst[i + j] = rs_clip(a[j]);
     }
-    for (int i = 0; i < nb; i++) dst[i] = rs_clip(acc[i]);
+    for (; i < nb; i++) {
+        int32_t a = RS_HALF;
+        for (int t = 0; t < c; t++) a += src[(size_t)t * stride + i] * k[t];
+        dst[i] = rs_clip(a);
+    }
 }
 
 /* Writes the window [x0, x0 + cw) x [y0, y0 + ch) of PIL's resize of `in` to out_w x out_h
@@ -129,7 +140,6 @@ static int rs_window(const mc_image *in, int out_w, int out_h, int x0, int y0, i
     size_t in_stride = (size_t)in->w * 3, nb = (size_t)cw * 3;
     rs_axis ax = {0}, ay = {0};
     uint8_t *tmp = NULL;
-    int32_t *acc = NULL;
     int r = 0;
 
     int ry0 = y0, ry1 = y0 + ch; /* input rows [ry0, ry1) feed the vertical pass */
@@ -159,14 +169,9 @@ static int rs_window(const mc_image *in, int out_w, int out_h, int x0, int y0, i
         stride = in_stride;
     }
     if (need_v) {
-        acc = malloc(nb * sizeof *acc);
-        if (!acc) {
-            r = mc_fail(e, MC_E_NOMEM, "resize: out of memory");
-            goto done;
-        }
         for (int j = 0; j < ch; j++)
             rs_row_v(src + (size_t)(ay.first[j] - ry0) * stride, stride, ay.k + (size_t)j * (size_t)ay.ksize,
-                     ay.count[j], (int)nb, acc, dst + (size_t)j * nb);
+                     ay.count[j], (int)nb, dst + (size_t)j * nb);
     } else {
         for (int j = 0; j < ch; j++) memcpy(dst + (size_t)j * nb, src + (size_t)j * stride, nb);
     }
@@ -174,7 +179,6 @@ done:
     rs_axis_free(&ax);
     rs_axis_free(&ay);
     free(tmp);
-    free(acc);
     return r;
 }
 
@@ -190,9 +194,9 @@ int mc_image_shorter_size(int w, int h, int R, int *out_w, int *out_h, mc_err *e
     /* Python: int(R * long / short); R * long is exact in double, the quotient correctly
      * rounded like Python's true division, then truncated. */
     double nl = (double)((int64_t)R * lo) / (double)sh;
-    if (nl > MC_IMAGE_MAX_SIDE)
+    if (!(nl < (double)MC_IMAGE_MAX_SIDE + 1.0))
         return mc_fail(e, MC_E_ARG, "resize: %dx%d to shorter side %d gives a side of %.0f (limit %d)",
-                       w, h, R, nl, MC_IMAGE_MAX_SIDE);
+                       w, h, R, floor(nl), MC_IMAGE_MAX_SIDE);
     int L = (int)nl;
     *out_w = w <= h ? R : L;
     *out_h = w <= h ? L : R;
