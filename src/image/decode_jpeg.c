@@ -6,7 +6,7 @@
  * on libjpeg errors or when the file ends before the last scanline ("image file is
  * truncated"). We do the same: the memory source's end-of-data warning (JWRN_JPEG_EOF,
  * after which libjpeg would invent an EOI and grey rows) is fatal until every scanline has
- * been delivered, harmless after.
+ * been delivered, harmless after (PIL ignores a suspension inside jpeg_finish_decompress).
  */
 #include <setjmp.h>
 #include <stdio.h> /* jpeglib.h needs FILE and size_t */

@@ -7,7 +7,9 @@
  *     grayscale is replicated; 4-component (CMYK/YCCK) files are read with Adobe's inverted
  *     polarity and converted like PIL's cmyk2rgb; libjpeg warnings ("corrupt JPEG data:
  *     N extraneous bytes") are not fatal, as in PIL; running out of data before the last
- *     scanline is ("truncated JPEG"); a missing EOI after the last scanline is accepted.
+ *     scanline is decoded is ("truncated JPEG"). Because the Huffman decoder reads ahead,
+ *     that includes a file missing only its final EOI marker (PIL 9.4 raises "image file is
+ *     truncated" there too). Bytes after EOI are ignored.
  *   - PNG: libpng, every colour type and bit depth, interlaced or not. Alpha is dropped
  *     without compositing; tRNS is ignored; palette indices past the PLTE entries read
  *     PIL's default grey ramp (i, i, i); 16-bit RGB/RGBA/gray+alpha keep the high byte
