@@ -417,6 +417,309 @@ static void check_bad_input(void) {
     free(legacy);
 }
 
+static int same_tensor(const mc_tensor *a, const mc_tensor *b);
+
+/* ---- 3b. hand-built archives: ZIP64 extras, deflate, hostile pickles ---- */
+
+typedef struct buf {
+    unsigned char *p;
+    size_t n, cap;
+} buf;
+
+static void bput(buf *b, const void *src, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) mc_test_fatal("out of memory");
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+static void ble(buf *b, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) { unsigned char c = (unsigned char)(v >> (8 * i)); bput(b, &c, 1); }
+}
+static void bstr(buf *b, const char *s) { bput(b, s, strlen(s)); }
+
+static int deflate_end_ok(z_stream *s) { return deflate(s, Z_FINISH); }
+
+typedef struct zmember {
+    const char *name;
+    const void *data;
+    size_t n;
+} zmember;
+
+/* A zip of the members: zip64 = sizes and offsets through ZIP64 extra fields only;
+ * deflate = method 8 (raw deflate by zlib). */
+static buf build_zip(const zmember *mem, int n, int zip64, int deflate) {
+    buf z = {0}, cd = {0};
+    for (int i = 0; i < n; i++) {
+        uint32_t crc = (uint32_t)crc32(0, mem[i].data, (uInt)mem[i].n);
+        unsigned char *comp = (unsigned char *)mem[i].data;
+        size_t clen = mem[i].n;
+        if (deflate) {
+            z_stream s = {0};
+            uLong bound = compressBound((uLong)mem[i].n) + 64;
+            comp = malloc(bound);
+            if (!comp || deflateInit2(&s, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) mc_test_fatal("zlib");
+            s.next_in = (unsigned char *)mem[i].data;
+            s.avail_in = (uInt)mem[i].n;
+            s.next_out = comp;
+            s.avail_out = (uInt)bound;
+            if (deflate_end_ok(&s) != Z_STREAM_END) mc_test_fatal("deflate");
+            clen = s.total_out;
+            deflateEnd(&s);
+        }
+        size_t off = z.n, nlen = strlen(mem[i].name);
+        ble(&z, 0x04034b50u, 4); ble(&z, 45, 2); ble(&z, 0, 2); ble(&z, deflate ? 8 : 0, 2); ble(&z, 0, 4);
+        ble(&z, crc, 4);
+        ble(&z, zip64 ? 0xffffffffu : clen, 4);
+        ble(&z, zip64 ? 0xffffffffu : mem[i].n, 4);
+        ble(&z, nlen, 2);
+        ble(&z, zip64 ? 20 : 0, 2);
+        bstr(&z, mem[i].name);
+        if (zip64) { ble(&z, 1, 2); ble(&z, 16, 2); ble(&z, mem[i].n, 8); ble(&z, clen, 8); }
+        bput(&z, comp, clen);
+        if (deflate) free(comp);
+        ble(&cd, 0x02014b50u, 4); ble(&cd, 45, 2); ble(&cd, 45, 2); ble(&cd, 0, 2); ble(&cd, deflate ? 8 : 0, 2);
+        ble(&cd, 0, 4); ble(&cd, crc, 4);
+        ble(&cd, zip64 ? 0xffffffffu : clen, 4);
+        ble(&cd, zip64 ? 0xffffffffu : mem[i].n, 4);
+        ble(&cd, nlen, 2);
+        ble(&cd, zip64 ? 28 : 0, 2);
+        ble(&cd, 0, 2); ble(&cd, 0, 2); ble(&cd, 0, 2); ble(&cd, 0, 4);
+        ble(&cd, zip64 ? 0xffffffffu : off, 4);
+        bstr(&cd, mem[i].name);
+        if (zip64) { ble(&cd, 1, 2); ble(&cd, 24, 2); ble(&cd, mem[i].n, 8); ble(&cd, clen, 8); ble(&cd, off, 8); }
+    }
+    size_t cd_off = z.n;
+    bput(&z, cd.p, cd.n);
+    size_t e64 = z.n;
+    if (zip64) {
+        ble(&z, 0x06064b50u, 4); ble(&z, 44, 8); ble(&z, 45, 2); ble(&z, 45, 2); ble(&z, 0, 4); ble(&z, 0, 4);
+        ble(&z, (uint64_t)n, 8); ble(&z, (uint64_t)n, 8); ble(&z, cd.n, 8); ble(&z, cd_off, 8);
+        ble(&z, 0x07064b50u, 4); ble(&z, 0, 4); ble(&z, e64, 8); ble(&z, 1, 4);
+    }
+    ble(&z, 0x06054b50u, 4); ble(&z, 0, 4);
+    ble(&z, zip64 ? 0xffff : (uint64_t)n, 2); ble(&z, zip64 ? 0xffff : (uint64_t)n, 2);
+    ble(&z, zip64 ? 0xffffffffu : cd.n, 4); ble(&z, zip64 ? 0xffffffffu : cd_off, 4); ble(&z, 0, 2);
+    free(cd.p);
+    return z;
+}
+
+/* pickle snippets */
+static void p_str(buf *b, const char *s) { bstr(b, "X"); ble(b, strlen(s), 4); bstr(b, s); }
+static void p_global(buf *b, const char *mod, const char *name) {
+    bstr(b, "c"); bstr(b, mod); bstr(b, "\n"); bstr(b, name); bstr(b, "\n");
+}
+static void p_int(buf *b, int v) { bstr(b, "K"); unsigned char c = (unsigned char)v; bput(b, &c, 1); }
+/* _rebuild_tensor_v2(storage(type, key, numel), 0, (n,), (1,), False, OrderedDict()) */
+static void p_tensor(buf *b, const char *ctor, const char *stype, const char *key, int numel, int n) {
+    p_global(b, "torch._utils", ctor);
+    bstr(b, "((");
+    p_str(b, "storage");
+    p_global(b, "torch", stype);
+    p_str(b, key);
+    p_str(b, "cpu");
+    p_int(b, numel);
+    bstr(b, "tQ");
+    p_int(b, 0);
+    bstr(b, "(");
+    p_int(b, n);
+    bstr(b, "t(");
+    p_int(b, 1);
+    bstr(b, "t\x89");
+    p_global(b, "collections", "OrderedDict");
+    bstr(b, ")Rt");
+    bstr(b, "R");
+}
+
+static const float four[4] = {1.0f, -2.0f, 0.5f, 8.0f};
+
+/* Parses pickle `pk` inside a zip with the storage t/data/0 = four floats. */
+static int parse_pickle(const buf *pk, mc_tensor_map *m, mc_err *e, const char *extra_name, const char *extra) {
+    zmember mem[3] = {{"t/data.pkl", pk->p, pk->n}, {"t/data/0", four, sizeof four}, {extra_name, extra, extra ? strlen(extra) : 0}};
+    buf z = build_zip(mem, extra ? 3 : 2, 0, 0);
+    mc_tensor_map_init(m);
+    int r = mc_checkpoint_parse(z.p, z.n, "hand.pt", m, e);
+    free(z.p); /* the views point into z: callers only look at names and errors */
+    return r;
+}
+
+static void expect_pickle_error(const char *what, const buf *pk, const char *want) {
+    mc_tensor_map m;
+    mc_err e = {0};
+    int r = parse_pickle(pk, &m, &e, NULL, NULL);
+    CHECK(r < 0 && strstr(e.msg, "hand.pt") && strstr(e.msg, want), "%s: r=%d '%s' (want '%s')", what, r, e.msg, want);
+    CHECK(m.count == 0, "%s: map not empty", what);
+    if (r < 0 && strstr(e.msg, want)) printf("ok   %-34s -> %s\n", what, e.msg);
+    mc_tensor_map_free(&m);
+}
+
+static void check_hand_built(void) {
+    /* ZIP64 extras and deflate: basic.pt repacked four ways reads the same */
+    size_t n;
+    unsigned char *basic = read_all("golden/torch_format/basic.pt", &n);
+    mc_zip z;
+    mc_err e = {0};
+    if (mc_zip_open(&z, basic, n, "basic.pt", &e)) mc_test_fatal("%s", e.msg);
+    zmember mem[32];
+    char names[32][64];
+    void *owned[32];
+    int nm = z.count < 32 ? z.count : 32;
+    for (int i = 0; i < nm; i++) {
+        snprintf(names[i], sizeof names[i], "%.*s", (int)z.entries[i].name_len, z.entries[i].name);
+        mem[i].name = names[i];
+        if (mc_zip_read(&z, i, &mem[i].data, &mem[i].n, &owned[i], 1, &e)) mc_test_fatal("%s", e.msg);
+    }
+    mc_tensor_map ref;
+    mc_tensor_map_init(&ref);
+    if (mc_checkpoint_parse(basic, n, "basic.pt", &ref, &e)) mc_test_fatal("%s", e.msg);
+    for (int mode = 0; mode < 4; mode++) {
+        buf zz = build_zip(mem, nm, mode & 1, mode >> 1);
+        mc_tensor_map m;
+        mc_tensor_map_init(&m);
+        int r = mc_checkpoint_parse(zz.p, zz.n, "repacked.pt", &m, &e);
+        CHECK(r == 0, "repacked (zip64 %d, deflate %d): %s", mode & 1, mode >> 1, e.msg);
+        int same = m.count == ref.count;
+        for (int i = 0; same && i < m.count; i++)
+            same = strcmp(m.items[i].name, ref.items[i].name) == 0 && same_tensor(&m.items[i].t, &ref.items[i].t);
+        CHECK(same, "repacked (zip64 %d, deflate %d) reads differently", mode & 1, mode >> 1);
+        printf("%-4s basic.pt repacked, zip64 %d, deflate %d: %d tensors identical\n", same ? "ok" : "FAIL", mode & 1,
+               mode >> 1, m.count);
+        if (mode == 3) {
+            /* corrupt deflate stream; an inflated size that is a lie */
+            size_t cd, data, size;
+            (void)cd; (void)data; (void)size;
+            mc_zip z2;
+            if (mc_zip_open(&z2, zz.p, zz.n, "x", &e)) mc_test_fatal("%s", e.msg);
+            int k = mc_zip_find(&z2, "basic/data/13");
+            size_t lo = (size_t)z2.entries[k].local_offset, dstart = lo + 30 + 13 + 20;
+            size_t cdent = (size_t)((const unsigned char *)z2.entries[k].name - zz.p) - 46;
+            mc_zip_close(&z2);
+            unsigned char *c = malloc(zz.n);
+            memcpy(c, zz.p, zz.n);
+            c[dstart + 3] ^= 0x5a;
+            expect_fail("corrupt deflate data", c, zz.n, "basic/data/13");
+            memcpy(c, zz.p, zz.n);
+            c[cdent + 46 + 13 + 4 + 3] = 0x40; /* ZIP64 usize: 1 GiB from a few bytes */
+            expect_fail("deflate size bomb", c, zz.n, "claims");
+            memcpy(c, zz.p, zz.n);
+            c[cdent + 46 + 13 + 4] += 1; /* usize one larger than the stream inflates to */
+            expect_fail("inflated size mismatch", c, zz.n, "basic/data/13");
+            memcpy(c, zz.p, zz.n);
+            c[cdent + 46 + 13 + 2] = 8; /* ZIP64 extra too short for its fields */
+            expect_fail("short ZIP64 extra field", c, zz.n, "ZIP64");
+            free(c);
+        }
+        mc_tensor_map_free(&m);
+        free(zz.p);
+    }
+    for (int i = 0; i < nm; i++) free(owned[i]);
+    mc_zip_close(&z);
+    mc_tensor_map_free(&ref);
+    free(basic);
+
+    /* a hand-written pickle the reader must accept: an opaque object (argparse.Namespace
+     * with BUILD state) and an unknown call next to a tensor */
+    buf pk = {0};
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "w");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "0", 4, 4);
+    p_str(&pk, "args");
+    p_global(&pk, "argparse", "Namespace");
+    bstr(&pk, ")R}");
+    p_str(&pk, "lr");
+    p_tensor(&pk, "_rebuild_tensor_v2", "ComplexFloatStorage", "9", 1, 1); /* inside an opaque object: ignored */
+    bstr(&pk, "sb");
+    p_str(&pk, "x");
+    p_global(&pk, "os", "system");
+    bstr(&pk, "(");
+    p_str(&pk, "echo pwned");
+    bstr(&pk, "tRu.");
+    mc_tensor_map m;
+    int r = parse_pickle(&pk, &m, &e, NULL, NULL);
+    CHECK(r == 0 && m.count == 1 && strcmp(m.items[0].name, "w") == 0, "opaque objects: r=%d %s, %d tensors", r, e.msg, m.count);
+    mc_tensor_map_free(&m);
+    printf("ok   opaque objects and unknown calls next to a tensor are skipped\n");
+
+    /* hostile or unsupported pickles */
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "w");
+    p_tensor(&pk, "_rebuild_tensor_v2", "ComplexFloatStorage", "0", 2, 2);
+    bstr(&pk, "u.");
+    expect_pickle_error("unknown storage type", &pk, "tensor 'w': storage '0' has unsupported type torch.ComplexFloatStorage");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "q");
+    p_tensor(&pk, "_rebuild_qtensor", "FloatStorage", "0", 4, 4);
+    bstr(&pk, "u.");
+    expect_pickle_error("unsupported tensor constructor", &pk, "unsupported tensor constructor torch._utils._rebuild_qtensor");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "w");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "7", 4, 4);
+    bstr(&pk, "u.");
+    expect_pickle_error("missing storage record", &pk, "storage record 't/data/7' is missing");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "a.b");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "0", 4, 4);
+    p_str(&pk, "a");
+    bstr(&pk, "}");
+    p_str(&pk, "b");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "0", 4, 2);
+    bstr(&pk, "su.");
+    expect_pickle_error("duplicate names", &pk, "duplicate tensor name 'a.b'");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "w");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "0", 4, 4);
+    p_str(&pk, "loop");
+    bput(&pk, "]q\0h\0au.", 8); /* a list that contains itself */
+    expect_pickle_error("self-containing list", &pk, "nested more than 64 levels");
+    pk.n = 0;
+    bput(&pk, "\x80\x02}q\0", 5); /* 40 levels of {a: d, b: d}: 2^40 paths */
+    for (int i = 0; i < 40; i++) {
+        bstr(&pk, "}(");
+        p_str(&pk, "a");
+        bstr(&pk, "h");
+        unsigned char k = (unsigned char)i;
+        bput(&pk, &k, 1);
+        p_str(&pk, "b");
+        bstr(&pk, "h");
+        bput(&pk, &k, 1);
+        bstr(&pk, "uq");
+        k++;
+        bput(&pk, &k, 1);
+    }
+    bstr(&pk, ".");
+    expect_pickle_error("shared-reference blow-up", &pk, "too many shared references");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}r\xff\xff\xff\xff.");
+    expect_pickle_error("huge memo index", &pk, "memo index out of range");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02");
+    for (int i = 0; i < 100000; i++) bstr(&pk, "(");
+    expect_pickle_error("100000 MARKs, no STOP", &pk, "no STOP");
+    pk.n = 0;
+    bstr(&pk, "\x80\x02}(");
+    p_str(&pk, "w");
+    p_tensor(&pk, "_rebuild_tensor_v2", "FloatStorage", "0", 4, 4);
+    bstr(&pk, "u.");
+    r = parse_pickle(&pk, &m, &e, "t/byteorder", "big");
+    CHECK(r == MC_E_UNSUPPORTED && strstr(e.msg, "byte order 'big'"), "big-endian byteorder: %s", e.msg);
+    mc_tensor_map_free(&m);
+    r = parse_pickle(&pk, &m, &e, "t/byteorder", "little");
+    CHECK(r == 0 && m.count == 1, "little-endian byteorder record: %s", e.msg);
+    mc_tensor_map_free(&m);
+    free(pk.p);
+    zmember ts[2] = {{"m/constants.pkl", "\x80\x02).", 4}, {"m/version", "3\n", 2}};
+    buf zz = build_zip(ts, 2, 0, 0);
+    expect_fail("TorchScript archive", zz.p, zz.n, "TorchScript");
+    free(zz.p);
+}
+
 /* ---- 4. writer ---- */
 
 static int same_tensor(const mc_tensor *a, const mc_tensor *b) {
@@ -513,6 +816,7 @@ int main(void) {
     for (int i = 0; i < 8; i++) check_extra(extra[i]);
     check_default_names();
     check_bad_input();
+    check_hand_built();
     check_writer();
 
     char cmd[600];

@@ -525,9 +525,3 @@ const mc_pk_obj *mc_pk_dict_get(const mc_pk_obj *d, const char *key) {
         if (mc_pk_is_str(d->items[2 * k], key)) return d->items[2 * k + 1];
     return NULL;
 }
-
-const char *mc_pk_type_name(mc_pk_type t) {
-    static const char *names[] = {"None", "bool", "int", "big int", "float", "str", "bytes", "tuple",
-                                  "list", "dict", "global", "object", "persistent id"};
-    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
-}

@@ -72,6 +72,5 @@ void mc_pickle_free(mc_pickle *p);
 int mc_pk_is_str(const mc_pk_obj *o, const char *s);                      /* STR equal to s */
 int mc_pk_is_global(const mc_pk_obj *o, const char *module, const char *name);
 const mc_pk_obj *mc_pk_dict_get(const mc_pk_obj *dict, const char *key);   /* first STR key match */
-const char *mc_pk_type_name(mc_pk_type t);
 
 #endif

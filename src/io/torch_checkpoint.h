@@ -59,7 +59,8 @@ typedef void (*mc_torch_scalar_fn)(void *ctx, const char *const *path, int depth
 
 typedef struct mc_torch_options {
     int keep_paths;               /* 1: name tensors by their full path (no unwrapping) */
-    int skip_crc;                 /* 1: do not verify CRC-32 of stored zip members (fuzzing) */
+    int skip_crc;                 /* 1: skip the CRC-32 of stored zip members (saves ~0.15 s per
+                                     200 MB on a warm cache; fuzzing). Inflated data is always checked. */
     mc_torch_scalar_fn on_scalar; /* optional */
     void *ctx;
 } mc_torch_options;

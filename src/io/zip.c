@@ -140,9 +140,10 @@ int mc_zip_open(mc_zip *z, const void *buf, size_t len, const char *name, mc_err
         en->name_len = nlen;
         if (apply_zip64_extra(p + 46 + nlen, xlen, en, en->size == 0xffffffffu, en->comp_size == 0xffffffffu,
                               en->local_offset == 0xffffffffu)) {
+            int r = mc_fail(e, MC_E_FORMAT, "%s: corrupt zip: bad ZIP64 extra field in entry '%.*s'", name,
+                            (int)(nlen > 200 ? 200 : nlen), en->name);
             mc_zip_close(z);
-            return mc_fail(e, MC_E_FORMAT, "%s: corrupt zip: bad ZIP64 extra field in entry '%.*s'", name,
-                           (int)(nlen > 200 ? 200 : nlen), en->name);
+            return r;
         }
         z->sorted[i] = en;
         p += 46 + nlen + xlen + clen;
