@@ -5,6 +5,10 @@
 #include <string.h>
 
 #define CHUNK_OBJECTS 1024
+/* Real state dicts need ~30 objects and a few stack slots per tensor; these bound what a
+ * hostile pickle can make us allocate (about 1.7 GB of objects, 128 MB of stack or memo). */
+#define MAX_OBJECTS ((size_t)16 << 20)
+#define MAX_STACK ((size_t)16 << 20)
 
 struct mc_pk_chunk {
     mc_pk_chunk *next;
@@ -30,10 +34,16 @@ typedef struct vm {
 static int fail(vm *v, const char *what) {
     return mc_fail(v->e, MC_E_FORMAT, "%s: pickle: %s at offset %zu", v->name, what, v->op_pos);
 }
-static int oom(vm *v) { return mc_fail(v->e, MC_E_NOMEM, "%s: pickle: out of memory", v->name); }
+static int oom(vm *v) {
+    if (v->p->nobjects >= MAX_OBJECTS || v->sp >= MAX_STACK)
+        return mc_fail(v->e, MC_E_FORMAT, "%s: pickle: too many objects (limit %zu) at offset %zu", v->name, MAX_OBJECTS,
+                       v->op_pos);
+    return mc_fail(v->e, MC_E_NOMEM, "%s: pickle: out of memory", v->name);
+}
 
 static mc_pk_obj *new_obj(vm *v, mc_pk_type t) {
     mc_pickle *p = v->p;
+    if (p->nobjects >= MAX_OBJECTS) return NULL;
     if (!p->chunks || p->chunks->used == CHUNK_OBJECTS) {
         mc_pk_chunk *c = malloc(sizeof *c);
         if (!c) return NULL;
@@ -49,7 +59,7 @@ static mc_pk_obj *new_obj(vm *v, mc_pk_type t) {
 }
 
 static int push(vm *v, mc_pk_obj *o) {
-    if (!o) return oom(v);
+    if (!o || v->sp >= MAX_STACK) return oom(v);
     if (v->sp == v->scap) {
         size_t cap = v->scap ? v->scap * 2 : 256;
         mc_pk_obj **s = realloc(v->stack, cap * sizeof *s);
@@ -165,7 +175,7 @@ opaque:;
 static int memo_put(vm *v, uint64_t idx, mc_pk_obj *o) {
     if (!o) return fail(v, "memo store from an empty stack");
     /* Picklers number memo entries 0, 1, 2, ...; each takes at least two input bytes. */
-    if (idx >= v->len) return fail(v, "memo index out of range");
+    if (idx >= v->len || idx >= MAX_STACK) return fail(v, "memo index out of range");
     if (idx >= v->memo_cap) {
         size_t cap = v->memo_cap ? v->memo_cap : 64;
         while (cap <= idx) cap *= 2;
@@ -252,6 +262,7 @@ static int run(vm *v) {
             v->p->end = v->pos;
             return 0;
         case '(': /* MARK */
+            if (v->nmarks >= MAX_STACK) return fail(v, "too many nested MARKs");
             if (v->nmarks == v->mcap) {
                 size_t cap = v->mcap ? v->mcap * 2 : 64;
                 size_t *m = realloc(v->marks, cap * sizeof *m);

@@ -12,9 +12,10 @@
  * input must outlive the graph. Objects can be shared (memo references) and even form
  * cycles (a list appended to itself): walkers must bound their depth and total work.
  *
- * Hostile input: the interpreter is iterative (no recursion), memo indices are bounded
- * by the input length, and every object costs at least one input byte, so memory stays
- * proportional to the input (a few dozen bytes per input byte at worst).
+ * Hostile input: the interpreter is iterative (no recursion), every object costs at least
+ * one input byte (memory stays proportional to the input, ~150 bytes per byte at worst),
+ * and objects, stack depth and memo indices are capped at 16M each (a real state dict
+ * needs ~30 objects per tensor).
  */
 #ifndef MC_IO_PICKLE_H
 #define MC_IO_PICKLE_H
