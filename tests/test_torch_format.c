@@ -588,8 +588,6 @@ static void check_hand_built(void) {
                mode >> 1, m.count);
         if (mode == 3) {
             /* corrupt deflate stream; an inflated size that is a lie */
-            size_t cd, data, size;
-            (void)cd; (void)data; (void)size;
             mc_zip z2;
             if (mc_zip_open(&z2, zz.p, zz.n, "x", &e)) mc_test_fatal("%s", e.msg);
             int k = mc_zip_find(&z2, "basic/data/13");
