@@ -45,7 +45,7 @@ expect_error "corrupt zip directory" "$T/corrupt.pt" -- "$CLI" embed --checkpoin
 expect_error "checkpoint of another model (s0 as s1)" "image_encoder.model" -- "$CLI" embed --arch s1 --checkpoint "$T/s0.pt" --image "$IMG"
 expect_error "checkpoint of another model (s0 as b)" "image_encoder.model" -- "$CLI" embed --arch b --checkpoint "$T/s0.safetensors" --image "$IMG"
 expect_error "not a MobileCLIP checkpoint" "$SHARED/golden/preprocess.safetensors" -- "$CLI" embed --checkpoint "$SHARED/golden/preprocess.safetensors" --image "$IMG"
-expect_error "legacy torch format" "big_endian_or_legacy.pt" -- "$CLI" embed --checkpoint "$SHARED/golden/torch_format/big_endian_or_legacy.pt" --image "$IMG"
+expect_error "legacy torch file of another model" "big_endian_or_legacy.pt" -- "$CLI" embed --checkpoint "$SHARED/golden/torch_format/big_endian_or_legacy.pt" --image "$IMG"
 
 # --- images ---
 expect_error "missing image" "$T/nope.png" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --image "$T/nope.png"

@@ -90,10 +90,16 @@ int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tenso
     }
     const unsigned char *data = b + 8 + hlen;
     uint64_t data_len = len - 8 - hlen;
+    int count0 = m->count;
     for (int i = 0; i < h->count; i++) {
         if (strcmp(h->keys[i], "__metadata__") == 0) continue;
         int r = parse_entry(name, h->keys[i], &h->items[i], data, data_len, m, e);
-        if (r) { mc_json_free(h); return r; }
+        if (r) {
+            /* leave the map as it was: no entries pointing into a buffer the caller may drop */
+            while (m->count > count0) free(m->items[--m->count].name);
+            mc_json_free(h);
+            return r;
+        }
     }
     if (header_out) *header_out = h;
     else mc_json_free(h);
