@@ -133,6 +133,10 @@ int main(void) {
     test_conv(1, 8, 8, 8, 3, 1, 1, 9, 9);     /* depthwise */
     test_conv(1, 8, 16, 8, 7, 2, 3, 16, 16);  /* depthwise with multiplier 2 */
     test_conv(2, 16, 12, 4, 3, 1, 1, 6, 7);   /* grouped */
+    test_conv(2, 6, 6, 6, 7, 1, 3, 5, 11);    /* depthwise 7x7, image narrower than the kernel reach */
+    test_conv(1, 4, 8, 4, 7, 2, 3, 3, 2);     /* depthwise strided, tiny image */
+    test_conv(1, 4, 8, 4, 3, 2, 1, 1, 1);     /* 1x1 image */
+    test_conv(1, 5, 5, 5, 1, 2, 0, 9, 8);     /* depthwise 1x1 strided */
     test_conv(1, 16, 24, 1, 1, 1, 0, 5, 5);   /* 1x1 */
     test_conv(1, 3, 8, 1, 4, 4, 0, 16, 16);   /* patchify */
     test_attention(2, 77, 2, 64, 0);

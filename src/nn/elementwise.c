@@ -25,6 +25,26 @@ void mc_channel_affine_forward(float *y, const float *x, const float *scale, con
         }
 }
 
+void mc_channel_affine_add(float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            float sc = scale[c], sh = shift[c];
+            for (int i = 0; i < HW; i++) y[o + i] += x[o + i] * sc + sh;
+        }
+}
+
+void mc_scale_channels(float *y, const float *g, int B, int C, int HW) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            float s = g[(size_t)b * C + c];
+            for (int i = 0; i < HW; i++) y[o + i] *= s;
+        }
+}
+
 void mc_add_scaled_channels(float *y, const float *x, const float *scale, int B, int C, int HW) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
