@@ -11,46 +11,112 @@
 #include "nn/gemm.h"
 #include "nn/ops.h"
 
-/* One output plane at a time, one output row at a time: the row starts at the bias and
- * each tap (ky, kx) adds w * (shifted input row) over the output columns whose input
- * column is inside the image, so the inner loop has no bounds test and vectorises
- * (contiguous for stride 1). Per output pixel the taps are summed in (ky, kx) order. */
-static void conv_depthwise(float *out, const float *in, const float *weight, const float *bias,
-                           const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo) {
-    int mult = s->cout / s->groups; /* outputs per input channel */
-    int st = s->stride, kh = s->kh, kw = s->kw, ph = s->pad_h, pw = s->pad_w;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int co = 0; co < s->cout; co++) {
-            const float *x = in + ((size_t)b * s->cin + co / mult) * H * W;
-            const float *w = weight + (size_t)co * kh * kw;
-            float *y = out + ((size_t)b * s->cout + co) * Ho * Wo;
-            float b0 = bias ? bias[co] : 0.f;
-            for (int oy = 0; oy < Ho; oy++) {
-                float *yr = y + (size_t)oy * Wo;
-                for (int ox = 0; ox < Wo; ox++) yr[ox] = b0;
-                for (int ky = 0; ky < kh; ky++) {
-                    int iy = oy * st - ph + ky;
-                    if (iy < 0 || iy >= H) continue;
-                    const float *xr = x + (size_t)iy * W;
-                    for (int kx = 0; kx < kw; kx++) {
-                        /* ox range with 0 <= ox*st - pw + kx <= W-1 */
-                        int d = pw - kx, lo = d <= 0 ? 0 : (d + st - 1) / st;
-                        int e = W - 1 + pw - kx, hi = e < 0 ? -1 : e / st;
-                        if (hi > Wo - 1) hi = Wo - 1;
-                        float wv = w[ky * kw + kx];
-                        if (hi < lo) continue;
-                        const float *restrict xs = xr + (lo * st - d); /* input of output column lo */
-                        float *restrict ys = yr + lo;
-                        int n = hi - lo + 1;
-                        if (st == 1)
-                            for (int j = 0; j < n; j++) ys[j] += wv * xs[j];
-                        else
-                            for (int j = 0; j < n; j++) ys[j] += wv * xs[j * st];
-                    }
+/* Depthwise-like convolutions. Each input plane is first copied into a zero-padded
+ * scratch split into `stride` column phases (phase p holds padded columns p, p+s, p+2s, ...),
+ * so output column ox and tap kx read phase kx % s at offset ox + kx / s: every tap is a
+ * contiguous, bounds-free load whatever the stride. Eight output columns accumulate in a
+ * vector register over all kh*kw taps (bias first, then taps in (ky, kx) order).
+ * Padding stays zero between planes, so only the interior is rewritten per plane. */
+typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define DW_V 8
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define DW_FMA __attribute__((optimize("fp-contract=fast")))
+#else
+#define DW_FMA
+#endif
+
+typedef struct dw_geom {
+    int kh, kw, st, Ho, Wo;
+    int rows, row_stride;  /* rows per phase plane, floats per phase row */
+    size_t phase_stride;   /* floats per phase plane */
+    const size_t *koff;    /* [kw]: scratch offset of tap kx, (kx % st) * phase_stride + kx / st */
+} dw_geom;
+
+DW_FMA static void dw_plane(float *y, const float *ph, const float *w, float b0, const dw_geom *g) {
+    for (int oy = 0; oy < g->Ho; oy++) {
+        float *yr = y + (size_t)oy * g->Wo;
+        for (int ox0 = 0; ox0 < g->Wo; ox0 += DW_V) {
+            dw_v8 acc = (dw_v8){0} + b0;
+            for (int ky = 0; ky < g->kh; ky++) {
+                size_t r = (size_t)(oy * g->st + ky) * g->row_stride + ox0;
+                const float *wr = w + ky * g->kw;
+                const float *pr = ph + r;
+                for (int kx = 0; kx < g->kw; kx++) acc += wr[kx] * *(const dw_v8 *)(pr + g->koff[kx]);
+            }
+            int n = g->Wo - ox0 < DW_V ? g->Wo - ox0 : DW_V;
+            if (n == DW_V) *(dw_v8 *)(yr + ox0) = acc;
+            else memcpy(yr + ox0, &acc, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+/* Fallback without scratch memory: bounds test per tap. */
+static void dw_plane_direct(float *y, const float *x, const float *w, float b0, const mc_conv2d_shape *s, int H,
+                            int W, int Ho, int Wo) {
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float acc = b0;
+            for (int ky = 0; ky < s->kh; ky++) {
+                int iy = oy * s->stride - s->pad_h + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < s->kw; kx++) {
+                    int ix = ox * s->stride - s->pad_w + kx;
+                    if (ix >= 0 && ix < W) acc += x[(size_t)iy * W + ix] * w[ky * s->kw + kx];
                 }
             }
+            y[(size_t)oy * Wo + ox] = acc;
         }
+}
+
+static void conv_depthwise(float *out, const float *in, const float *weight, const float *bias,
+                           const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo) {
+    if (Ho <= 0 || Wo <= 0) return;
+    int mult = s->cout / s->groups; /* outputs per input channel */
+    int st = s->stride, ph = s->pad_h, pw = s->pad_w;
+    dw_geom g = {s->kh, s->kw, st, Ho, Wo, 0, 0, 0, NULL};
+    /* rows/columns of the padded plane that any output reads, plus a zero tail so the last
+     * vector of a row may read past Wo */
+    g.rows = (Ho - 1) * st + s->kh;
+    int cols = (Wo - 1) * st + s->kw;
+    g.row_stride = (cols + st - 1) / st + DW_V;
+    g.phase_stride = (size_t)g.rows * g.row_stride;
+    size_t scratch = g.phase_stride * st;
+    /* interior: padded rows [ph, ph+H) and columns [pw, pw+W), clipped to what is read */
+    int r1 = ph + H < g.rows ? ph + H : g.rows, c1 = pw + W < cols ? pw + W : cols;
+    size_t *koff = malloc((size_t)s->kw * sizeof *koff);
+    if (koff)
+        for (int kx = 0; kx < s->kw; kx++) koff[kx] = (size_t)(kx % st) * g.phase_stride + (size_t)(kx / st);
+    g.koff = koff;
+#pragma omp parallel
+    {
+        float *buf = koff ? calloc(scratch, sizeof(float)) : NULL;
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int ci = 0; ci < s->cin; ci++) {
+                const float *x = in + ((size_t)b * s->cin + ci) * H * W;
+                if (!buf) {
+                    for (int m = 0; m < mult; m++) {
+                        int co = ci * mult + m;
+                        dw_plane_direct(out + ((size_t)b * s->cout + co) * Ho * Wo, x, weight + (size_t)co * s->kh * s->kw,
+                                        bias ? bias[co] : 0.f, s, H, W, Ho, Wo);
+                    }
+                    continue;
+                }
+                for (int r = ph; r < r1; r++) {
+                    const float *xr = x + (size_t)(r - ph) * W;
+                    for (int c = pw; c < c1; c++)
+                        buf[(size_t)(c % st) * g.phase_stride + (size_t)r * g.row_stride + c / st] = xr[c - pw];
+                }
+                for (int m = 0; m < mult; m++) {
+                    int co = ci * mult + m;
+                    dw_plane(out + ((size_t)b * s->cout + co) * Ho * Wo, buf, weight + (size_t)co * s->kh * s->kw,
+                             bias ? bias[co] : 0.f, &g);
+                }
+            }
+        free(buf);
+    }
+    free(koff);
 }
 
 /* col[(ci*kh+ky)*kw+kx, oy*Wo+ox] for the channels of one group. */
