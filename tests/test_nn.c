@@ -121,6 +121,24 @@ static void test_layernorm(void) {
     free(x); free(w); free(b); free(y); free(r);
 }
 
+/* exact (erf) GELU on a ramp over [-12, 12] and odd lengths (vector tails) */
+static void test_gelu(void) {
+    size_t n = 100003;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(((double)i / (n - 1) - 0.5) * 24.0);
+    mc_gelu_forward(y, x, n);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+        worst = fmax(worst, fabs(y[i] - r) / fmax(1.0, fabs(x[i])));
+    }
+    CHECK(worst < 3e-7, "gelu abs err %g", worst);
+    printf("gelu max |err| / max(1,|x|) = %.3g\n", worst);
+    mc_gelu_forward(y, x, 7);
+    for (int i = 0; i < 7; i++) CHECK(fabs(y[i] - 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)))) < 3e-7 * fabs(x[i]), "gelu short");
+    free(x); free(y);
+}
+
 int main(void) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
@@ -143,5 +161,6 @@ int main(void) {
     test_attention(1, 77, 2, 64, 1);
     test_attention(1, 64, 3, 32, 0);
     test_layernorm();
+    test_gelu();
     return mc_test_finish("nn");
 }

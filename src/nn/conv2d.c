@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/gemm.h"
+#include "nn/kernel_attr.h"
 #include "nn/ops.h"
 
 /* Depthwise-like convolutions. Each input plane is first copied into a zero-padded
@@ -20,12 +21,6 @@
 typedef float dw_v8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define DW_V 8
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define DW_FMA __attribute__((optimize("fp-contract=fast")))
-#else
-#define DW_FMA
-#endif
-
 typedef struct dw_geom {
     int kh, kw, st, Ho, Wo;
     int rows, row_stride;  /* rows per phase plane, floats per phase row */
@@ -33,7 +28,7 @@ typedef struct dw_geom {
     const size_t *koff;    /* [kw]: scratch offset of tap kx, (kx % st) * phase_stride + kx / st */
 } dw_geom;
 
-DW_FMA static void dw_plane(float *y, const float *ph, const float *w, float b0, const dw_geom *g) {
+MC_HOT_KERNEL static void dw_plane(float *y, const float *ph, const float *w, float b0, const dw_geom *g) {
     for (int oy = 0; oy < g->Ho; oy++) {
         float *yr = y + (size_t)oy * g->Wo;
         for (int ox0 = 0; ox0 < g->Wo; ox0 += DW_V) {
@@ -105,8 +100,15 @@ static void conv_depthwise(float *out, const float *in, const float *weight, con
                 }
                 for (int r = ph; r < r1; r++) {
                     const float *xr = x + (size_t)(r - ph) * W;
-                    for (int c = pw; c < c1; c++)
-                        buf[(size_t)(c % st) * g.phase_stride + (size_t)r * g.row_stride + c / st] = xr[c - pw];
+                    if (st == 1) {
+                        if (c1 > pw) memcpy(buf + (size_t)r * g.row_stride + pw, xr, (size_t)(c1 - pw) * sizeof(float));
+                        continue;
+                    }
+                    for (int p = 0; p < st; p++) { /* padded columns c = p, p+st, ... inside [pw, c1) */
+                        int c = pw + ((p - pw) % st + st) % st;
+                        float *d = buf + (size_t)p * g.phase_stride + (size_t)r * g.row_stride;
+                        for (; c < c1; c += st) d[c / st] = xr[c - pw];
+                    }
                 }
                 for (int m = 0; m < mult; m++) {
                     int co = ci * mult + m;
@@ -156,13 +158,13 @@ void mc_conv2d_forward(float *out, const float *in, const float *weight, const f
                 im2col(col, x, cin_g, H, W, s, Ho, Wo);
                 src = col;
             }
-            mc_sgemm(0, 0, cout_g, P, kdim, 1.f, weight + (size_t)g * cout_g * kdim, kdim, src, P, 0.f, y, P);
-            if (bias)
+            if (bias) /* start from the bias and accumulate (beta = 1): one pass fewer */
                 for (int co = 0; co < cout_g; co++) {
                     float bv = bias[g * cout_g + co];
                     float *yr = y + (size_t)co * P;
-                    for (int p = 0; p < P; p++) yr[p] += bv;
+                    for (int p = 0; p < P; p++) yr[p] = bv;
                 }
+            mc_sgemm(0, 0, cout_g, P, kdim, 1.f, weight + (size_t)g * cout_g * kdim, kdim, src, P, bias ? 1.f : 0.f, y, P);
         }
     free(col);
 }

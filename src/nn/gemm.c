@@ -5,6 +5,7 @@
  * threads in MR-row strips. A is packed per (strip, KC) into MR x KC column-major tiles.
  */
 #include "nn/gemm.h"
+#include "nn/kernel_attr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,15 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
 
 /* Packs A[i0:i0+mr, k0:k0+kc] as [kc][MR], zero padded rows. */
 static void pack_a(int ta, const float *A, int lda, int i0, int mr, int k0, int kc, float *dst) {
+    if (!ta && mr == MR) { /* common case: six row streams, contiguous writes */
+        const float *r0 = A + (size_t)i0 * lda + k0, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda,
+                    *r5 = r4 + lda;
+        for (int k = 0; k < kc; k++, dst += MR) {
+            dst[0] = r0[k]; dst[1] = r1[k]; dst[2] = r2[k];
+            dst[3] = r3[k]; dst[4] = r4[k]; dst[5] = r5[k];
+        }
+        return;
+    }
     for (int i = 0; i < MR; i++) {
         if (i >= mr) {
             for (int k = 0; k < kc; k++) dst[k * MR + i] = 0.f;
@@ -72,17 +82,8 @@ static void pack_a(int ta, const float *A, int lda, int i0, int mr, int k0, int 
     }
 }
 
-/* The micro-kernel wants fused multiply-adds. GCC in ISO C mode (-std=c11) does not contract
- * a*b+c into FMA, so ask for it on this function only; clang contracts within an expression
- * by default. The result differs from separate mul+add by rounding only. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define MC_FMA_CONTRACT __attribute__((optimize("fp-contract=fast")))
-#else
-#define MC_FMA_CONTRACT
-#endif
-
 /* acc[MR][NR] = packed A tile (kc x MR) times packed B panel (kc x NR). */
-MC_FMA_CONTRACT static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict acc) {
+MC_HOT_KERNEL static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict acc) {
     v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
     v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
     for (int k = 0; k < kc; k++) {
