@@ -1,9 +1,9 @@
 /* 2-D convolution, NCHW float32.
  *
  * Two paths: (1) "depthwise-like" grouped convolutions (cin/groups == 1, any channel
- * multiplier), which are memory bound and done directly per output plane; (2) everything
- * else as per-group im2col + GEMM ([cout/g, cin/g*kh*kw] x [cin/g*kh*kw, Ho*Wo]), with the
- * 1x1 stride-1 case skipping im2col.
+ * multiplier), done per plane from a padded scratch with register accumulation (see
+ * conv_depthwise); (2) everything else as per-group im2col + GEMM
+ * ([cout/g, cin/g*kh*kw] x [cin/g*kh*kw, Ho*Wo]), with the 1x1 stride-1 case skipping im2col.
  */
 #include <stdlib.h>
 #include <string.h>

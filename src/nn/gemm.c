@@ -3,6 +3,8 @@
  *
  * Blocking: K in KC chunks (packed B panel stays in L2), N in NC chunks, M split across
  * threads in MR-row strips. A is packed per (strip, KC) into MR x KC column-major tiles.
+ * One parallel region per call: threads share the packing of each B block, then take
+ * strips. With beta = 0 the first K block stores into C instead of accumulating.
  */
 #include "nn/gemm.h"
 #include "nn/kernel_attr.h"
