@@ -121,6 +121,24 @@ static void test_layernorm(void) {
     free(x); free(w); free(b); free(y); free(r);
 }
 
+/* exact (erf) GELU on a ramp over [-12, 12] and odd lengths (vector tails) */
+static void test_gelu(void) {
+    size_t n = 100003;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(((double)i / (n - 1) - 0.5) * 24.0);
+    mc_gelu_forward(y, x, n);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+        worst = fmax(worst, fabs(y[i] - r) / fmax(1.0, fabs(x[i])));
+    }
+    CHECK(worst < 3e-7, "gelu abs err %g", worst);
+    printf("gelu max |err| / max(1,|x|) = %.3g\n", worst);
+    mc_gelu_forward(y, x, 7);
+    for (int i = 0; i < 7; i++) CHECK(fabs(y[i] - 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)))) < 3e-7 * fabs(x[i]), "gelu short");
+    free(x); free(y);
+}
+
 int main(void) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
@@ -133,11 +151,16 @@ int main(void) {
     test_conv(1, 8, 8, 8, 3, 1, 1, 9, 9);     /* depthwise */
     test_conv(1, 8, 16, 8, 7, 2, 3, 16, 16);  /* depthwise with multiplier 2 */
     test_conv(2, 16, 12, 4, 3, 1, 1, 6, 7);   /* grouped */
+    test_conv(2, 6, 6, 6, 7, 1, 3, 5, 11);    /* depthwise 7x7, image narrower than the kernel reach */
+    test_conv(1, 4, 8, 4, 7, 2, 3, 3, 2);     /* depthwise strided, tiny image */
+    test_conv(1, 4, 8, 4, 3, 2, 1, 1, 1);     /* 1x1 image */
+    test_conv(1, 5, 5, 5, 1, 2, 0, 9, 8);     /* depthwise 1x1 strided */
     test_conv(1, 16, 24, 1, 1, 1, 0, 5, 5);   /* 1x1 */
     test_conv(1, 3, 8, 1, 4, 4, 0, 16, 16);   /* patchify */
     test_attention(2, 77, 2, 64, 0);
     test_attention(1, 77, 2, 64, 1);
     test_attention(1, 64, 3, 32, 0);
     test_layernorm();
+    test_gelu();
     return mc_test_finish("nn");
 }

@@ -1,6 +1,9 @@
 #include "io/safetensors.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -87,10 +90,16 @@ int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tenso
     }
     const unsigned char *data = b + 8 + hlen;
     uint64_t data_len = len - 8 - hlen;
+    int count0 = m->count;
     for (int i = 0; i < h->count; i++) {
         if (strcmp(h->keys[i], "__metadata__") == 0) continue;
         int r = parse_entry(name, h->keys[i], &h->items[i], data, data_len, m, e);
-        if (r) { mc_json_free(h); return r; }
+        if (r) {
+            /* leave the map as it was: no entries pointing into a buffer the caller may drop */
+            while (m->count > count0) free(m->items[--m->count].name);
+            mc_json_free(h);
+            return r;
+        }
     }
     if (header_out) *header_out = h;
     else mc_json_free(h);
@@ -108,5 +117,78 @@ int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out
     m->map_len = len;
     free(m->source);
     m->source = strdup(path);
+    return 0;
+}
+
+static const char *st_dtype_name(mc_dtype t) {
+    static const char *names[MC_DTYPE_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+    return (unsigned)t < MC_DTYPE_COUNT ? names[t] : "?";
+}
+
+/* Appends printf output to a growing buffer. */
+static int buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return -1;
+        if ((size_t)n < *cap - *len) { *len += (size_t)n; return 0; }
+        size_t nc = (*cap + (size_t)n + 1) * 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = nc;
+    }
+}
+
+static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
+
+int mc_safetensors_save(const char *path, const mc_tensor_map *m, mc_err *e) {
+    size_t cap = 4096, len = 0;
+    char *h = malloc(cap);
+    uint64_t off = 0;
+    int bad = !h || buf_printf(&h, &len, &cap, "{");
+    for (int i = 0; i < m->count && !bad; i++) {
+        const mc_tensor *t = &m->items[i].t;
+        uint64_t bytes = (uint64_t)mc_tensor_numel(t) * mc_dtype_size(t->dtype);
+        bad |= buf_printf(&h, &len, &cap, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", m->items[i].name,
+                          st_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim && !bad; d++) bad |= buf_printf(&h, &len, &cap, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        bad |= buf_printf(&h, &len, &cap, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                          (unsigned long long)(off + bytes));
+        off += bytes;
+    }
+    bad |= buf_printf(&h, &len, &cap, "}");
+    while (!bad && len % 8) bad |= buf_printf(&h, &len, &cap, " ");
+    if (bad) { free(h); return mc_fail(e, MC_E_NOMEM, "%s: out of memory building the header", path); }
+
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { free(h); return mc_fail(e, MC_E_IO, "%s: cannot create: %s", tmp, strerror(errno)); }
+    unsigned char hl[8];
+    for (int k = 0; k < 8; k++) hl[k] = (unsigned char)((uint64_t)len >> (8 * k));
+    int r = write_all(f, hl, 8) || write_all(f, h, len);
+    free(h);
+    for (int i = 0; i < m->count && !r; i++) {
+        const mc_tensor *t = &m->items[i].t;
+        size_t es = mc_dtype_size(t->dtype);
+        int64_t n = mc_tensor_numel(t);
+        if (mc_tensor_is_contiguous(t)) {
+            r = n ? write_all(f, t->data, (size_t)n * es) : 0;
+        } else {
+            for (int64_t k = 0; k < n && !r; k++) {
+                int64_t o = 0, rem = k;
+                for (int d = t->ndim - 1; d >= 0; d--) { o += (rem % t->shape[d]) * t->stride[d]; rem /= t->shape[d]; }
+                r = write_all(f, (const char *)t->data + o * (int64_t)es, es);
+            }
+        }
+    }
+    if (fclose(f) != 0) r = -1;
+    if (r || rename(tmp, path) != 0) {
+        remove(tmp);
+        return mc_fail(e, MC_E_IO, "%s: write failed: %s", path, strerror(errno));
+    }
     return 0;
 }

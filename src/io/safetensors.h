@@ -24,4 +24,9 @@ int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out
 /* Returns 1 if buf looks like a safetensors file (plausible header length and '{'). */
 int mc_safetensors_sniff(const void *buf, size_t len);
 
+
+
+/* Writes every tensor of m (as contiguous data of its dtype) to `path` in safetensors
+ * format, atomically (temporary file, then rename): a failure leaves no file behind. */
+int mc_safetensors_save(const char *path, const mc_tensor_map *m, mc_err *e);
 #endif

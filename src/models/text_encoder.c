@@ -44,7 +44,7 @@ void mc_text_encoder_free(mc_text_encoder *m) {
     free(m);
 }
 
-static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, int heads, mc_err *e) {
+static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, mc_err *e) {
     const mc_tensor *t;
     if (!(t = need(w, PREFIX "embedding_layer.weight", 2, e))) return e ? e->code : MC_E_MODEL;
     m->vocab = (int)t->shape[0];
@@ -54,10 +54,9 @@ static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, int heads, mc_
     if (!(t = need(w, PREFIX "projection_layer", 2, e))) return e ? e->code : MC_E_MODEL;
     m->proj_dim = (int)t->shape[1];
     m->causal = causal ? 1 : 0;
-    m->heads = heads > 0 ? heads : C / 64;
-    if (m->heads < 1 || C % m->heads)
-        return mc_fail(e, MC_E_MODEL, "%s: text width %d cannot be split into %d attention heads", src_name(w), C,
-                       m->heads);
+    m->heads = C / 64;
+    if (m->heads < 1 || C % 64)
+        return mc_fail(e, MC_E_MODEL, "%s: text width %d is not a multiple of the 64-wide heads", src_name(w), C);
 
     int r;
     const int64_t s_emb[2] = {m->vocab, C}, s_pos[4] = {1, 1, m->context, C}, s_c[1] = {C},
@@ -104,11 +103,11 @@ static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, int heads, mc_
     return 0;
 }
 
-int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, int heads, mc_err *e) {
+int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e) {
     *out = NULL;
     mc_text_encoder *m = calloc(1, sizeof *m);
     if (!m) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    int r = init(m, w, causal, heads, e);
+    int r = init(m, w, causal, e);
     if (r) {
         mc_text_encoder_free(m);
         return r;

@@ -9,8 +9,8 @@
  *   embed[n] = x[n, argmax(tokens[n])] @ projection_layer       [C, P] stored x @ P
  *
  * Attention: no padding mask; every position attends to all T positions (or t' <= t when
- * causal), padding included, exactly as the reference. Heads default to C / 64 (8 for the
- * 512-wide MobileCLIP text towers; the checkpoint does not record it).
+ * causal), padding included, exactly as the reference. Heads = C / 64 (8 for the 512-wide
+ * MobileCLIP text towers; the checkpoint does not record it).
  * Weights are borrowed from the tensor map, which must outlive the encoder.
  */
 #ifndef MC_MODELS_TEXT_ENCODER_H
@@ -44,9 +44,9 @@ typedef struct mc_text_encoder {
 } mc_text_encoder;
 
 /* Binds "text_encoder.*" of w. causal: 1 for mobileclip_b's text tower (config
- * `causal_masking`), 0 for S0/S1/S2. heads: attention heads per layer, 0 = dim / 64.
- * Fails naming the first missing, mis-shaped or unexpected "text_encoder." tensor. */
-int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, int heads, mc_err *e);
+ * `causal_masking`), 0 for S0/S1/S2. Fails naming the first missing, mis-shaped or
+ * unexpected "text_encoder." tensor. */
+int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e);
 
 /* Folds the Text-RepMixer blocks (no-op for Base). The training form stays usable. */
 int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e);

@@ -25,6 +25,26 @@ void mc_channel_affine_forward(float *y, const float *x, const float *scale, con
         }
 }
 
+void mc_channel_affine_add(float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            float sc = scale[c], sh = shift[c];
+            for (int i = 0; i < HW; i++) y[o + i] += x[o + i] * sc + sh;
+        }
+}
+
+void mc_scale_channels(float *y, const float *g, int B, int C, int HW) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            float s = g[(size_t)b * C + c];
+            for (int i = 0; i < HW; i++) y[o + i] *= s;
+        }
+}
+
 void mc_add_scaled_channels(float *y, const float *x, const float *scale, int B, int C, int HW) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
@@ -35,8 +55,25 @@ void mc_add_scaled_channels(float *y, const float *x, const float *scale, int B,
         }
 }
 
+/* glibc >= 2.35 on x86-64 ships vector variants of erff in libmvec (linked through libm.so,
+ * accuracy like the scalar erff: GELU outputs within ~1.2e-7 * max(1,|x|) of exact in
+ * both). Declaring erff `omp declare simd` lets the GELU loop call the 4/8/16-lane
+ * variant: 5x faster. Elsewhere the scalar erff is used. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
+    !defined(__clang__) && defined(_OPENMP)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float erff(float);
+#define MC_GELU_SIMD 1
+#endif
+#endif
+
 void mc_gelu_forward(float *y, const float *x, size_t n) {
+#ifdef MC_GELU_SIMD
+#pragma omp parallel for simd schedule(static)
+#else
 #pragma omp parallel for schedule(static)
+#endif
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 

@@ -27,6 +27,10 @@ void mc_conv2d_forward(float *out, const float *in, const float *weight, const f
 /* y[B,C,HW] = x * scale[c] + shift[c]   (in place ok). BatchNorm in eval mode reduces to this. */
 void mc_channel_affine_forward(float *y, const float *x, const float *scale, const float *shift,
                                int B, int C, int HW);
+/* y[B,C,HW] += x * scale[c] + shift[c]   (a BatchNorm branch added to a sum) */
+void mc_channel_affine_add(float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW);
+/* y[B,C,HW] *= g[B,C]   (squeeze-excite gates) */
+void mc_scale_channels(float *y, const float *g, int B, int C, int HW);
 /* scale = w / sqrt(var + eps), shift = b - mean * scale. Arrays [C]. */
 void mc_batchnorm_eval_coeffs(float *scale, float *shift, const float *w, const float *b,
                               const float *mean, const float *var, float eps, int C);

@@ -1,0 +1,87 @@
+/* Construction, properties and errors of mobileclip_ctx. */
+#include "api/context.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "io/checkpoint.h"
+
+mobileclip_params mobileclip_default_params(void) {
+    mobileclip_params p;
+    memset(&p, 0, sizeof p);
+    p.arch = MOBILECLIP_ARCH_AUTO;
+    p.n_threads = 0;
+    p.reparameterize = 1;
+    p.load_image = 1;
+    p.load_text = 1;
+    p.vocab_path = NULL;
+    return p;
+}
+
+void mc_ctx_set_threads(const mobileclip_ctx *ctx) {
+    if (ctx->n_threads > 0) omp_set_num_threads(ctx->n_threads);
+}
+
+mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mobileclip_params *params,
+                                          char *err, size_t errlen) {
+    mobileclip_params p = params ? *params : mobileclip_default_params();
+    mc_err e = {0};
+    mobileclip_ctx *ctx = calloc(1, sizeof *ctx);
+    mc_tensor_map w;
+    mc_tensor_map_init(&w);
+    if (!ctx) {
+        mc_fail(&e, MC_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    ctx->n_threads = p.n_threads;
+    mc_ctx_set_threads(ctx);
+    if (!checkpoint_path) {
+        mc_fail(&e, MC_E_ARG, "no checkpoint path given");
+        goto fail;
+    }
+    if (p.arch < MOBILECLIP_ARCH_AUTO || p.arch > MOBILECLIP_ARCH_B) {
+        mc_fail(&e, MC_E_ARG, "invalid architecture %d", (int)p.arch);
+        goto fail;
+    }
+    if (p.vocab_path && !(ctx->tokenizer = mc_tokenizer_load(p.vocab_path, &e))) goto fail;
+    if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
+    if (mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e)) goto fail;
+    return ctx;
+fail:
+    if (err && errlen) snprintf(err, errlen, "%s", e.msg[0] ? e.msg : "unknown error");
+    mc_tensor_map_free(&w);
+    mobileclip_free(ctx);
+    return NULL;
+}
+
+void mobileclip_free(mobileclip_ctx *ctx) {
+    if (!ctx) return;
+    mc_clip_free(&ctx->model);
+    mc_tokenizer_free(ctx->tokenizer);
+    free(ctx);
+}
+
+const char *mobileclip_last_error(const mobileclip_ctx *ctx) { return ctx ? ctx->err.msg : "no context"; }
+
+static const char *const arch_names[] = {"s0", "s1", "s2", "b"};
+
+const char *mobileclip_arch_name(mobileclip_arch arch) {
+    return (arch >= MOBILECLIP_ARCH_S0 && arch <= MOBILECLIP_ARCH_B) ? arch_names[arch] : "auto";
+}
+
+int mobileclip_arch_from_name(const char *name) {
+    if (!name) return -2;
+    if (strcmp(name, "auto") == 0) return MOBILECLIP_ARCH_AUTO;
+    if (strncmp(name, "mobileclip_", 11) == 0) name += 11;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, arch_names[i]) == 0) return i;
+    return -2;
+}
+
+mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx) { return (mobileclip_arch)ctx->model.arch; }
+int mobileclip_image_size(const mobileclip_ctx *ctx) { return ctx->model.cfg->image_size; }
+int mobileclip_embed_dim(const mobileclip_ctx *ctx) { (void)ctx; return 512; }
+float mobileclip_logit_scale(const mobileclip_ctx *ctx) { return mc_clip_logit_scale(&ctx->model); }

@@ -1,0 +1,58 @@
+/* clip.h - a whole MobileCLIP model: image tower, text tower and logit scale bound from
+ * one checkpoint's tensors (official state-dict names), with architecture recognition.
+ *
+ *   image tower: MCi0/1/2 (src/models/mci.h) or ViT-B/16 (src/models/vit.h), prefix image_encoder.
+ *   text tower:  MCt or Base (src/models/text_encoder.h), prefix text_encoder.
+ */
+#ifndef MC_MODELS_CLIP_H
+#define MC_MODELS_CLIP_H
+
+#include "core/tensor.h"
+#include "models/trace.h"
+
+typedef enum mc_arch { MC_ARCH_AUTO = -1, MC_ARCH_S0 = 0, MC_ARCH_S1, MC_ARCH_S2, MC_ARCH_B, MC_ARCH_COUNT } mc_arch;
+
+typedef struct mc_arch_config {
+    const char *name;        /* "s0" */
+    const char *model_name;  /* "mobileclip_s0" */
+    int image_size;          /* 256 or 224 */
+    int mci_variant;         /* 0,1,2 or -1 for ViT */
+    int text_causal;         /* causal attention mask in the text encoder */
+    int text_mct;            /* MCt (Text-RepMixer) text encoder rather than Base */
+} mc_arch_config;
+
+const mc_arch_config *mc_arch_get(mc_arch a);
+
+struct mc_mci;
+struct mc_vit;
+struct mc_text_encoder;
+
+typedef struct mc_clip {
+    mc_arch arch;
+    const mc_arch_config *cfg;
+    mc_tensor_map weights;        /* checkpoint tensors (mapped file) */
+    struct mc_mci *mci;
+    struct mc_vit *vit;
+    struct mc_text_encoder *text;
+    float logit_scale_raw;        /* the stored parameter (log scale) */
+    int reparam;                  /* run the folded inference form */
+} mc_clip;
+
+/* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
+ * with a reason in e. */
+mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e);
+
+/* Takes ownership of *weights (moved into c). arch may be MC_ARCH_AUTO. Binds the requested
+ * towers, checks that no tensor of a bound tower is left over, and folds when reparam. */
+int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
+                 mc_err *e);
+void mc_clip_free(mc_clip *c);
+
+/* images [B,3,R,R] -> out [B,512] (not normalized) */
+int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e);
+/* tokens [N,77] -> out [N,512] (not normalized) */
+int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, const mc_trace *trace, mc_err *e);
+/* min(exp(logit_scale), 100) */
+float mc_clip_logit_scale(const mc_clip *c);
+
+#endif

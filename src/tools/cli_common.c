@@ -1,0 +1,148 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/mapped_file.h"
+#include "tools/cli.h"
+
+const char *mc_cli_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mobileclip %s: option %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o) {
+    const char *a = argv[*i], *v;
+    if (strcmp(a, "--training-form") == 0) {
+        o->training_form = 1;
+        return 1;
+    }
+    if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--threads") && strcmp(a, "--vocab")) return 0;
+    if (!(v = mc_cli_value(cmd, argc, argv, i))) return -1;
+    if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
+    else if (strcmp(a, "--vocab") == 0) o->vocab = v;
+    else if (strcmp(a, "--arch") == 0) {
+        o->arch = mobileclip_arch_from_name(v);
+        if (o->arch == -2) {
+            fprintf(stderr, "mobileclip %s: unknown --arch '%s' (expected s0, s1, s2, b or auto)\n", cmd, v);
+            return -1;
+        }
+    } else {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (*end || errno || n < 1 || n > 1024) {
+            fprintf(stderr, "mobileclip %s: --threads expects a number from 1 to 1024, got '%s'\n", cmd, v);
+            return -1;
+        }
+        o->threads = (int)n;
+    }
+    return 1;
+}
+
+mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_image, int need_text) {
+    if (!o->checkpoint) {
+        fprintf(stderr, "mobileclip %s: --checkpoint FILE is required\n", cmd);
+        return NULL;
+    }
+    if (need_text && !o->vocab) {
+        fprintf(stderr, "mobileclip %s: --vocab FILE is required for text\n", cmd);
+        return NULL;
+    }
+    mobileclip_params p = mobileclip_default_params();
+    p.arch = (mobileclip_arch)o->arch;
+    p.n_threads = o->threads;
+    p.reparameterize = !o->training_form;
+    p.load_image = need_image;
+    p.load_text = need_text;
+    p.vocab_path = need_text ? o->vocab : NULL;
+    char err[600];
+    mobileclip_ctx *ctx = mobileclip_init_from_file(o->checkpoint, &p, err, sizeof err);
+    if (!ctx) fprintf(stderr, "mobileclip %s: %s\n", cmd, err);
+    return ctx;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if invalid. */
+static int utf8_len(const unsigned char *s) {
+    if (s[0] < 0x80) return 1;
+    int n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (!n || (n == 2 && s[0] < 0xc2)) return 0;
+    for (int k = 1; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80) return 0;
+    unsigned cp = n == 3 ? ((s[0] & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 | (s[2] & 0x3fu))
+                         : n == 4 ? ((s[0] & 0x07u) << 18 | (s[1] & 0x3fu) << 12 | (s[2] & 0x3fu) << 6 | (s[3] & 0x3fu)) : 0x80;
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    return n;
+}
+
+void mc_json_print_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') { fputc('\\', f); fputc(c, f); p++; continue; }
+        if (c < 0x20) {
+            if (c == '\n') fputs("\\n", f);
+            else if (c == '\t') fputs("\\t", f);
+            else if (c == '\r') fputs("\\r", f);
+            else fprintf(f, "\\u%04x", c);
+            p++;
+            continue;
+        }
+        int n = utf8_len(p);
+        if (!n) { fputs("\\ufffd", f); p++; continue; }
+        fwrite(p, 1, (size_t)n, f);
+        p += n;
+    }
+    fputc('"', f);
+}
+
+void mc_json_print_floats(FILE *f, const float *v, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) fprintf(f, i ? ",%.9g" : "%.9g", v[i]);
+    fputc(']', f);
+}
+
+char **mc_cli_read_lines(const char *cmd, const char *path, int *count) {
+    char *data;
+    size_t len;
+    mc_err e = {0};
+    if (mc_read_file(path, (size_t)64 << 20, &data, &len, &e)) {
+        fprintf(stderr, "mobileclip %s: %s\n", cmd, e.msg);
+        return NULL;
+    }
+    if (memchr(data, 0, len)) {
+        fprintf(stderr, "mobileclip %s: %s: contains NUL bytes (not a text file)\n", cmd, path);
+        free(data);
+        return NULL;
+    }
+    int cap = 16, n = 0;
+    char **lines = malloc(sizeof(char *) * (size_t)cap);
+    for (char *save = NULL, *tok = strtok_r(data, "\n", &save); tok && lines; tok = strtok_r(NULL, "\n", &save)) {
+        size_t l = strlen(tok);
+        if (l && tok[l - 1] == '\r') tok[--l] = 0;
+        if (!l) continue;
+        if (n + 1 >= cap) {
+            char **nl = realloc(lines, sizeof(char *) * (size_t)(cap *= 2));
+            if (!nl) { mc_cli_free_lines(lines); lines = NULL; break; }
+            lines = nl;
+        }
+        lines[n++] = strdup(tok);
+        lines[n] = NULL;
+    }
+    free(data);
+    if (!lines) {
+        fprintf(stderr, "mobileclip %s: out of memory reading %s\n", cmd, path);
+        return NULL;
+    }
+    lines[n] = NULL;
+    *count = n;
+    return lines;
+}
+
+void mc_cli_free_lines(char **lines) {
+    if (!lines) return;
+    for (char **p = lines; *p; p++) free(*p);
+    free(lines);
+}
