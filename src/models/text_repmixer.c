@@ -7,25 +7,31 @@
 
 #include "models/reparam.h"
 #include "models/transformer.h"
+#include "nn/kernel_attr.h"
 #include "nn/ops.h"
 
 #define BN_EPS 1e-5f
 
+/* One output token: o[c] = bias[c] + sum over the in-range taps k of w_t[k, c] * x[t + k - K/2, c]. */
+MC_HOT_KERNEL static void dw_token(float *restrict o, const float *x, const float *w_t, const float *bias, int t,
+                                   int T, int C, int K) {
+    int pad = K / 2;
+    for (int c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.f;
+    for (int k = 0; k < K; k++) {
+        int s = t + k - pad;
+        if (s < 0 || s >= T) continue;
+        const float *xs = x + (size_t)s * C, *wk = w_t + (size_t)k * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) o[c] += wk[c] * xs[c];
+    }
+}
+
 void mc_dwconv_tokens_forward(float *out, const float *x, const float *w_t, const float *bias, int N, int T, int C,
                               int K) {
-    int pad = K / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int t = 0; t < T; t++) {
-            float *o = out + ((size_t)n * T + t) * C;
-            for (int c = 0; c < C; c++) o[c] = bias ? bias[c] : 0.f;
-            for (int k = 0; k < K; k++) {
-                int s = t + k - pad;
-                if (s < 0 || s >= T) continue;
-                const float *xs = x + ((size_t)n * T + s) * C, *wk = w_t + (size_t)k * C;
-                for (int c = 0; c < C; c++) o[c] += wk[c] * xs[c];
-            }
-        }
+        for (int t = 0; t < T; t++)
+            dw_token(out + ((size_t)n * T + t) * C, x + (size_t)n * T * C, w_t, bias, t, T, C, K);
 }
 
 static int bind(mc_tensor_map *w, const char *prefix, const char *name, int ndim, const int64_t *shape,
