@@ -90,8 +90,9 @@ static int init(mc_vit *m, mc_tensor_map *w, mc_err *e) {
         (r = mc_tensor_map_f32(w, PREFIX "post_transformer_norm.bias", 1, s_c, &m->post_ln_b, e)) ||
         (r = mc_tensor_map_f32(w, PREFIX "classifier.proj", 2, s_proj, &m->proj, e)))
         return r;
-    m->has_cls = mc_tensor_map_find(w, PREFIX "cls_token") != NULL;
-    if (m->has_cls && (r = mc_tensor_map_f32(w, PREFIX "cls_token", 3, s_cls, &m->cls, e))) return r;
+    /* the reference also has a cls-less variant (mean pooling), but no MobileCLIP model uses it:
+     * a checkpoint without the token is treated as broken rather than silently re-pooled */
+    if ((r = mc_tensor_map_f32(w, PREFIX "cls_token", 3, s_cls, &m->cls, e))) return r;
 
     int n = 0;
     char prefix[128];
@@ -183,10 +184,10 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
         cs[i] = (mc_conv2d_shape){i ? S : 3, i == 2 ? C : S, k, k, k, pad, pad, 1};
         h[i + 1] = h[i] + 2 * pad >= k ? mc_conv_out(h[i], k, k, pad) : 0;
     }
-    if (h[3] < 1 || R > 16384)
-        return mc_fail(e, MC_E_ARG, "ViT: input resolution %d is too small for the %d-pixel patch stem", R,
-                       m->k[0] * m->k[1] * m->k[2]);
-    int P = h[3] * h[3], T = P + (m->has_cls ? 1 : 0);
+    if (h[3] < 1) return mc_fail(e, MC_E_ARG, "ViT: input resolution %d is too small for the %d-pixel patch stem", R,
+                                  m->k[0] * m->k[1] * m->k[2]);
+    if (R > 16384) return mc_fail(e, MC_E_ARG, "ViT: input resolution %d is larger than 16384", R);
+    int P = h[3] * h[3], T = P + 1;
     size_t s1 = (size_t)B * S * h[1] * h[1], s2 = (size_t)B * S * h[2] * h[2], s3 = (size_t)B * C * P;
     size_t M = (size_t)B * T, scratch = 0;
     for (int i = 0; i < m->depth; i++) {
@@ -231,16 +232,14 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
         resample_pos(x + M * C, m->pos, m->n_pos, P, C);
         pos = x + M * C;
     }
-    int off = m->has_cls ? 1 : 0;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int p = 0; p < P; p++) {
-            float *xt = x + ((size_t)b * T + off + p) * C;
+            float *xt = x + ((size_t)b * T + 1 + p) * C;
             const float *pe = pos + (size_t)p * C, *src = a3 + (size_t)b * C * P + p;
             for (int c = 0; c < C; c++) xt[c] = src[(size_t)c * P] + pe[c];
         }
-    if (m->has_cls)
-        for (int b = 0; b < B; b++) memcpy(x + (size_t)b * T * C, m->cls, sizeof(float) * C);
+    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * T * C, m->cls, sizeof(float) * C);
     int64_t tshape[3] = {B, T, C};
     mc_trace_emit(trace, "transformer_input", x, 3, tshape);
 
@@ -260,18 +259,7 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     mc_layernorm_forward(x, x, m->post_ln_w, m->post_ln_b, (int)M, C, 1e-5f);
     mc_trace_emit(trace, "post_transformer_norm", x, 3, tshape);
 
-    for (int b = 0; b < B; b++) {
-        float *o = pooled + (size_t)b * C;
-        if (m->has_cls) {
-            memcpy(o, x + (size_t)b * T * C, sizeof(float) * C);
-        } else {
-            for (int c = 0; c < C; c++) {
-                double s = 0;
-                for (int t = 0; t < T; t++) s += x[((size_t)b * T + t) * C + c];
-                o[c] = (float)(s / T);
-            }
-        }
-    }
+    for (int b = 0; b < B; b++) memcpy(pooled + (size_t)b * C, x + (size_t)b * T * C, sizeof(float) * C);
     int64_t cshape[2] = {B, C}, eshape[2] = {B, Pd};
     mc_trace_emit(trace, "cls_pooled", pooled, 2, cshape);
     mc_matmul_forward(embed, pooled, m->proj, B, C, Pd);

@@ -6,7 +6,7 @@
  *          tokens (row-major) + pos_embed (linearly resampled along the sequence when P differs
  *          from the stored count, as the reference's F.interpolate does)
  *   L pre-norm transformer layers (non-causal), post_transformer_norm,
- *   embed = x[:, 0] @ classifier.proj  ([C, 512] stored x @ P); mean over tokens if no cls token.
+ *   embed = x[:, 0] @ classifier.proj  ([C, 512] stored x @ P).
  *
  * Width, depth, stem width, kernel sizes and the position count come from the tensor shapes;
  * heads = width / 64 (12 for ViT-B; the checkpoint does not record it).
@@ -22,12 +22,12 @@
 #include "models/transformer.h"
 
 typedef struct mc_vit {
-    int width, depth, heads, stem_dim, proj_dim, n_pos, has_cls;
+    int width, depth, heads, stem_dim, proj_dim, n_pos;
     int k[3];                      /* stem kernel sizes = strides; patch = k0 * k1 * k2 */
     const float *stem_w[3];        /* [S,3,k0,k0], [S,S,k1,k1], [C,S,k2,k2] */
     const float *stem_b2;          /* [C] bias of the last stem conv */
     const float *bn[2][4];         /* stem BNs: weight, bias, running_mean, running_var [S] */
-    const float *cls;              /* [C] or NULL */
+    const float *cls;              /* [C] */
     const float *pos;              /* [n_pos, C] */
     const float *post_ln_w, *post_ln_b;
     const float *proj;             /* [C, proj_dim] */
