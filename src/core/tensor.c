@@ -182,6 +182,13 @@ const char *mc_tensor_map_first_unused(const mc_tensor_map *m, const char *prefi
     return NULL;
 }
 
+int mc_tensor_map_has_prefix(const mc_tensor_map *m, const char *prefix) {
+    size_t pl = strlen(prefix);
+    for (int i = 0; i < m->count; i++)
+        if (strncmp(m->items[i].name, prefix, pl) == 0) return 1;
+    return 0;
+}
+
 int mc_tensor_map_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape,
                       const float **out, mc_err *e) {
     const char *src = m->source ? m->source : "checkpoint";

@@ -90,6 +90,8 @@ void mc_tensor_map_mark_used(mc_tensor_map *m, const char *name);
 /* First tensor whose name starts with `prefix`, is not used and is not a BatchNorm
  * `num_batches_tracked` counter; NULL if every such tensor was bound. */
 const char *mc_tensor_map_first_unused(const mc_tensor_map *m, const char *prefix);
+/* 1 if some tensor's name starts with `prefix` (architecture detection: "x.layers.7."). */
+int mc_tensor_map_has_prefix(const mc_tensor_map *m, const char *prefix);
 
 /* Binding helper for models: finds `name`, checks it has exactly the given shape
  * (ndim entries), and returns a contiguous float32 pointer: into the map's storage

@@ -58,8 +58,9 @@ void mc_softmax_rows(float *x, int rows, int cols);
 /* Multi-head scaled dot-product attention.
  * qkv [N, T, 3*H*D] packed as [q | k | v], heads contiguous inside each (h*D + d);
  * out [N, T, H*D]. q is multiplied by `scale` before q k^T; softmax in float32;
- * causal: position t attends to positions <= t only. */
-void mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal);
+ * causal: position t attends to positions <= t only.
+ * Returns 0, or MC_E_NOMEM when its per-thread buffers (3*T*D + T floats) cannot be allocated. */
+int mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal);
 
 /* out[B,C] = mean over HW of x[B,C,HW] */
 void mc_mean_hw_forward(float *out, const float *x, int B, int C, int HW);

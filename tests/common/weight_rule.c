@@ -27,6 +27,11 @@ float mc_weight_rule_value(uint64_t name_hash, uint64_t i, double lo, double hi)
 }
 
 int mc_weights_from_tsv(const char *tsv_path, mc_tensor_map *m, uint64_t *checksum, mc_err *e) {
+    return mc_weights_from_tsv_prefix(tsv_path, NULL, m, checksum, e);
+}
+
+int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tensor_map *m, uint64_t *checksum,
+                               mc_err *e) {
     FILE *f = fopen(tsv_path, "r");
     if (!f) return mc_fail(e, MC_E_IO, "%s: cannot open", tsv_path);
     char line[4096];
@@ -41,6 +46,7 @@ int mc_weights_from_tsv(const char *tsv_path, mc_tensor_map *m, uint64_t *checks
         while (nf < 5 && (fields[nf] = strsep(&p, "\t")) != NULL) nf++;
         (void)save;
         if (nf != 5) { r = mc_fail(e, MC_E_FORMAT, "%s:%d: expected 5 fields", tsv_path, lineno); break; }
+        if (prefix && strncmp(fields[0], prefix, strlen(prefix)) != 0) continue;
         mc_tensor t = {0};
         t.storage_id = -1;
         t.dtype = strcmp(fields[1], "i64") == 0 ? MC_DTYPE_I64 : MC_DTYPE_F32;

@@ -1,0 +1,187 @@
+/* MobileCLIP text encoder (Base and MCt); see text_encoder.h. */
+#include "models/text_encoder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+#define PREFIX "text_encoder."
+#define MAX_BLOCKS 4096
+
+static const char *src_name(const mc_tensor_map *w) { return w->source ? w->source : "checkpoint"; }
+
+/* Shape of a required tensor, or a clear error. */
+static const mc_tensor *need(const mc_tensor_map *w, const char *name, int ndim, mc_err *e) {
+    const mc_tensor *t = mc_tensor_map_find(w, name);
+    if (!t) {
+        mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src_name(w), name);
+        return NULL;
+    }
+    if (t->ndim != ndim) {
+        char s[128];
+        mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected %d dimensions", src_name(w), name,
+                mc_shape_str(t->shape, t->ndim, s, sizeof s), ndim);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (t->shape[i] < 1 || t->shape[i] > (1 << 24)) {
+            char s[128];
+            mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has implausible shape %s", src_name(w), name,
+                    mc_shape_str(t->shape, t->ndim, s, sizeof s));
+            return NULL;
+        }
+    return t;
+}
+
+void mc_text_encoder_free(mc_text_encoder *m) {
+    if (!m) return;
+    if (m->blocks)
+        for (int i = 0; i < m->n_blocks; i++)
+            if (m->blocks[i].is_repmixer) mc_text_repmixer_free(&m->blocks[i].rm);
+    free(m->blocks);
+    free(m);
+}
+
+static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, mc_err *e) {
+    const mc_tensor *t;
+    if (!(t = need(w, PREFIX "embedding_layer.weight", 2, e))) return e ? e->code : MC_E_MODEL;
+    m->vocab = (int)t->shape[0];
+    int C = m->dim = (int)t->shape[1];
+    if (!(t = need(w, PREFIX "positional_embedding.pos_embed.pos_embed", 4, e))) return e ? e->code : MC_E_MODEL;
+    m->context = (int)t->shape[2];
+    if (!(t = need(w, PREFIX "projection_layer", 2, e))) return e ? e->code : MC_E_MODEL;
+    m->proj_dim = (int)t->shape[1];
+    m->causal = causal ? 1 : 0;
+    m->heads = C / 64;
+    if (m->heads < 1 || C % 64)
+        return mc_fail(e, MC_E_MODEL, "%s: text width %d is not a multiple of the 64-wide heads", src_name(w), C);
+
+    int r;
+    const int64_t s_emb[2] = {m->vocab, C}, s_pos[4] = {1, 1, m->context, C}, s_c[1] = {C},
+                  s_proj[2] = {C, m->proj_dim};
+    if ((r = mc_tensor_map_f32(w, PREFIX "embedding_layer.weight", 2, s_emb, &m->tok_emb, e)) ||
+        (r = mc_tensor_map_f32(w, PREFIX "positional_embedding.pos_embed.pos_embed", 4, s_pos, &m->pos_emb, e)) ||
+        (r = mc_tensor_map_f32(w, PREFIX "final_layer_norm.weight", 1, s_c, &m->ln_w, e)) ||
+        (r = mc_tensor_map_f32(w, PREFIX "final_layer_norm.bias", 1, s_c, &m->ln_b, e)) ||
+        (r = mc_tensor_map_f32(w, PREFIX "projection_layer", 2, s_proj, &m->proj, e)))
+        return r;
+
+    /* count the elements of text_encoder.transformer */
+    char prefix[128];
+    int n = 0;
+    for (;; n++) {
+        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", n);
+        if (!mc_tensor_map_has_prefix(w, prefix)) break;
+        if (n == MAX_BLOCKS) return mc_fail(e, MC_E_MODEL, "%s: more than %d text layers", src_name(w), MAX_BLOCKS);
+    }
+    if (n == 0) return mc_fail(e, MC_E_MODEL, "%s: no tensors under '" PREFIX "transformer.0.'", src_name(w));
+    m->blocks = calloc((size_t)n, sizeof *m->blocks);
+    if (!m->blocks) return mc_fail(e, MC_E_NOMEM, "out of memory");
+    m->n_blocks = n;
+    int n_rep = 0;
+    for (int i = 0; i < n; i++) {
+        mc_text_block *b = &m->blocks[i];
+        char probe[192];
+        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", i);
+        snprintf(probe, sizeof probe, "%stoken_mixer.", prefix);
+        b->is_repmixer = mc_tensor_map_has_prefix(w, probe);
+        r = b->is_repmixer ? mc_text_repmixer_bind(&b->rm, w, prefix, C, e)
+                           : mc_transformer_layer_bind(&b->tf, w, prefix, C, m->heads, e);
+        if (r) return r;
+        n_rep += b->is_repmixer;
+    }
+    /* MCt puts its two RepMixer blocks first and last; anything else is not a known model */
+    if (n_rep == 0) m->variant = MC_TEXT_BASE;
+    else if (n_rep == 2 && n >= 2 && m->blocks[0].is_repmixer && m->blocks[n - 1].is_repmixer) m->variant = MC_TEXT_MCT;
+    else return mc_fail(e, MC_E_MODEL, "%s: unrecognised text encoder layout (%d RepMixer blocks among %d layers)",
+                        src_name(w), n_rep, n);
+
+    const char *extra = mc_tensor_map_first_unused(w, PREFIX);
+    if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' in the text encoder", src_name(w), extra);
+    return 0;
+}
+
+int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e) {
+    *out = NULL;
+    mc_text_encoder *m = calloc(1, sizeof *m);
+    if (!m) return mc_fail(e, MC_E_NOMEM, "out of memory");
+    int r = init(m, w, causal, e);
+    if (r) {
+        mc_text_encoder_free(m);
+        return r;
+    }
+    *out = m;
+    return 0;
+}
+
+int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e) {
+    for (int i = 0; i < m->n_blocks; i++)
+        if (m->blocks[i].is_repmixer && mc_text_repmixer_reparameterize(&m->blocks[i].rm))
+            return mc_fail(e, MC_E_NOMEM, "out of memory reparameterizing text layer %d", i);
+    m->reparameterized = 1;
+    return 0;
+}
+
+int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparam, float *embed,
+                            const mc_trace *trace, mc_err *e) {
+    if (N < 1) return mc_fail(e, MC_E_ARG, "text encoder: batch size %d", N);
+    if (reparam && !m->reparameterized)
+        return mc_fail(e, MC_E_ARG, "text encoder: reparameterized forward requested before reparameterization");
+    int T = m->context, C = m->dim, P = m->proj_dim;
+    for (int i = 0; i < N * T; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->vocab)
+            return mc_fail(e, MC_E_ARG, "text encoder: token id %d at sequence %d position %d is outside [0, %d)",
+                           (int)tokens[i], i / T, i % T, m->vocab);
+    size_t M = (size_t)N * T, scratch = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const mc_text_block *b = &m->blocks[i];
+        size_t s = b->is_repmixer ? mc_text_repmixer_scratch(&b->rm, N, T) : mc_transformer_layer_scratch(&b->tf, N, T);
+        if (s > scratch) scratch = s;
+    }
+    float *x = malloc(sizeof(float) * (M * C + scratch + (size_t)N * C));
+    if (!x) return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory for %d sequences", N);
+    float *work = x + M * C, *pooled = work + scratch;
+    int64_t shape[3] = {N, T, C};
+
+    /* token + positional embedding (embed_scale is computed by the reference but unused) */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < M; i++) {
+        const float *te = m->tok_emb + (size_t)tokens[i] * C, *pe = m->pos_emb + (i % T) * C;
+        float *xi = x + i * C;
+        for (int c = 0; c < C; c++) xi[c] = te[c] + pe[c];
+    }
+    mc_trace_emit(trace, "token_embedding", x, 3, shape);
+
+    for (int i = 0; i < m->n_blocks; i++) {
+        const mc_text_block *b = &m->blocks[i];
+        if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, T, reparam, work);
+        else if (mc_transformer_layer_forward(&b->tf, x, N, T, m->causal, work)) {
+            free(x);
+            return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory in layer %d", i);
+        }
+        if (trace && trace->fn) {
+            char name[32];
+            snprintf(name, sizeof name, "transformer.%d", i);
+            mc_trace_emit(trace, name, x, 3, shape);
+        }
+    }
+    mc_layernorm_forward(x, x, m->ln_w, m->ln_b, (int)M, C, 1e-5f);
+    mc_trace_emit(trace, "final_layer_norm", x, 3, shape);
+
+    /* pool at the first position of the largest id (EOT = 49407 is the largest in the vocabulary) */
+    for (int n = 0; n < N; n++) {
+        const int32_t *tk = tokens + (size_t)n * T;
+        int best = 0;
+        for (int t = 1; t < T; t++)
+            if (tk[t] > tk[best]) best = t;
+        memcpy(pooled + (size_t)n * C, x + ((size_t)n * T + best) * C, sizeof(float) * C);
+    }
+    int64_t pshape[2] = {N, C}, eshape[2] = {N, P};
+    mc_trace_emit(trace, "eot_pooled", pooled, 2, pshape);
+    mc_matmul_forward(embed, pooled, m->proj, N, C, P);
+    mc_trace_emit(trace, "embed", embed, 2, eshape);
+    free(x);
+    return 0;
+}

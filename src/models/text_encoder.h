@@ -1,0 +1,63 @@
+/* text_encoder.h - MobileCLIP text towers (`TextTransformer`), both variants:
+ *   Base (S1, S2, B): L pre-norm transformer layers;
+ *   MCt  (S0):        Text-RepMixer, L transformer layers, Text-RepMixer.
+ * The variant and L are recognised from the tensor names under "text_encoder.transformer.<i>.".
+ *
+ *   x = embedding_layer[tokens] + positional_embedding        (unscaled)      [N, T, C]
+ *   x = transformer[i](x) for every element                    causal mask only if asked
+ *   x = final_layer_norm(x)
+ *   embed[n] = x[n, argmax(tokens[n])] @ projection_layer       [C, P] stored x @ P
+ *
+ * Attention: no padding mask; every position attends to all T positions (or t' <= t when
+ * causal), padding included, exactly as the reference. Heads = C / 64 (8 for the 512-wide
+ * MobileCLIP text towers; the checkpoint does not record it).
+ * Weights are borrowed from the tensor map, which must outlive the encoder.
+ */
+#ifndef MC_MODELS_TEXT_ENCODER_H
+#define MC_MODELS_TEXT_ENCODER_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "models/text_repmixer.h"
+#include "models/trace.h"
+#include "models/transformer.h"
+
+typedef enum mc_text_variant { MC_TEXT_BASE = 0, MC_TEXT_MCT = 1 } mc_text_variant;
+
+typedef struct mc_text_block {
+    int is_repmixer;
+    mc_transformer_layer tf;     /* when !is_repmixer */
+    mc_text_repmixer rm;         /* when is_repmixer */
+} mc_text_block;
+
+typedef struct mc_text_encoder {
+    mc_text_variant variant;
+    int vocab, context, dim, proj_dim, heads, causal;
+    int n_blocks;                /* elements of text_encoder.transformer (MCt: L + 2) */
+    mc_text_block *blocks;
+    const float *tok_emb;        /* [vocab, C] */
+    const float *pos_emb;        /* [context, C] */
+    const float *ln_w, *ln_b;    /* final_layer_norm [C] */
+    const float *proj;           /* [C, P] */
+    int reparameterized;
+} mc_text_encoder;
+
+/* Binds "text_encoder.*" of w. causal: 1 for mobileclip_b's text tower (config
+ * `causal_masking`), 0 for S0/S1/S2. Fails naming the first missing, mis-shaped or
+ * unexpected "text_encoder." tensor. */
+int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e);
+
+/* Folds the Text-RepMixer blocks (no-op for Base). The training form stays usable. */
+int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e);
+
+/* tokens [N, context] (ids in [0, vocab)) -> embed [N, P], not normalised.
+ * reparam: run the folded form (after mc_text_encoder_reparameterize).
+ * Trace names (tensors hold the whole batch): token_embedding [N,T,C], transformer.<i>,
+ * final_layer_norm, eot_pooled [N,C], embed [N,P]. */
+int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparam, float *embed,
+                            const mc_trace *trace, mc_err *e);
+
+void mc_text_encoder_free(mc_text_encoder *m);
+
+#endif

@@ -1,0 +1,88 @@
+/* Pre-norm transformer encoder layer over [N, T, C] token sequences. */
+#include "models/transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "nn/gemm.h"
+#include "nn/ops.h"
+
+void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int M, int k, int n) {
+    mc_sgemm(0, 1, M, n, k, 1.f, in, k, W, k, 1.f, out, n);
+    if (b)
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < n; j++) out[(size_t)i * n + j] += b[j];
+}
+
+static int bind(mc_tensor_map *w, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1,
+                const float **out, mc_err *e) {
+    char full[512];
+    if (snprintf(full, sizeof full, "%s%s", prefix, name) >= (int)sizeof full)
+        return mc_fail(e, MC_E_ARG, "tensor name too long: %s%s", prefix, name);
+    int64_t shape[2] = {d0, d1};
+    return mc_tensor_map_f32(w, full, ndim, shape, out, e);
+}
+
+int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                              mc_err *e) {
+    if (dim <= 0 || heads <= 0 || dim % heads)
+        return mc_fail(e, MC_E_MODEL, "%s: width %d is not divisible into %d heads", prefix, dim, heads);
+    l->dim = dim;
+    l->heads = heads;
+    l->ln_eps = 1e-5f;
+    /* FFN width from fc1's first dimension (4C in every MobileCLIP model, but read it). */
+    char name[512];
+    snprintf(name, sizeof name, "%spre_norm_ffn.1.weight", prefix);
+    const mc_tensor *fc1 = mc_tensor_map_find(w, name);
+    if (!fc1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", w->source ? w->source : "checkpoint", name);
+    if (fc1->ndim != 2 || fc1->shape[0] <= 0 || fc1->shape[0] > (1 << 20)) {
+        char s[128];
+        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d]",
+                       w->source ? w->source : "checkpoint", name, mc_shape_str(fc1->shape, fc1->ndim, s, sizeof s), dim);
+    }
+    int F = (int)fc1->shape[0];
+    l->ffn_dim = F;
+    int r;
+    if ((r = bind(w, prefix, "pre_norm_mha.0.weight", 1, dim, 0, &l->ln1_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_mha.0.bias", 1, dim, 0, &l->ln1_b, e)) ||
+        (r = bind(w, prefix, "pre_norm_mha.1.qkv_proj.weight", 2, 3 * dim, dim, &l->qkv_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_mha.1.qkv_proj.bias", 1, 3 * dim, 0, &l->qkv_b, e)) ||
+        (r = bind(w, prefix, "pre_norm_mha.1.out_proj.weight", 2, dim, dim, &l->out_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_mha.1.out_proj.bias", 1, dim, 0, &l->out_b, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.0.weight", 1, dim, 0, &l->ln2_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.0.bias", 1, dim, 0, &l->ln2_b, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.1.weight", 2, F, dim, &l->fc1_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.1.bias", 1, F, 0, &l->fc1_b, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.4.weight", 2, dim, F, &l->fc2_w, e)) ||
+        (r = bind(w, prefix, "pre_norm_ffn.4.bias", 1, dim, 0, &l->fc2_b, e)))
+        return r;
+    return 0;
+}
+
+/* scratch layout: h [M, C] (normed input, then attention output) | big [M, max(3C, F)]
+ * (qkv, then the FFN hidden). */
+size_t mc_transformer_layer_scratch(const mc_transformer_layer *l, int N, int T) {
+    size_t M = (size_t)N * T, C = (size_t)l->dim, F = (size_t)l->ffn_dim;
+    size_t big = 3 * C > F ? 3 * C : F;
+    return M * C + M * big;
+}
+
+int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch) {
+    int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
+    float *h = scratch, *qkv = h + (size_t)M * C;
+    /* attention branch */
+    mc_layernorm_forward(h, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
+    mc_linear_forward(qkv, h, l->qkv_w, l->qkv_b, M, C, 3 * C);
+    /* head_dim^-0.5 evaluated in double and rounded once, as the reference's Python scalar */
+    int r = mc_attention_forward(h, qkv, N, T, H, D, (float)(1.0 / sqrt((double)D)), causal);
+    if (r) return r;
+    mc_linear_accumulate(x, h, l->out_w, l->out_b, M, C, C);
+    /* feed-forward branch */
+    float *f = qkv;
+    mc_layernorm_forward(h, x, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
+    mc_linear_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
+    mc_gelu_forward(f, f, (size_t)M * F);
+    mc_linear_accumulate(x, f, l->fc2_w, l->fc2_b, M, F, C);
+    return 0;
+}
