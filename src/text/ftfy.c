@@ -413,7 +413,7 @@ static int fix_encoding_step(ft_run *r, const uint32_t *t, size_t n, mc_u32buf *
         int variants = memchr(bytes, 0xED, m) != NULL || memchr(bytes, 0xC0, m) != NULL;
         rc = ft_decode_utf8(bytes, m, variants, out, e);
         if (rc < 0) goto done;
-        if (rc == 0) { rc = 1; goto done; }
+        if (rc == 0) { rc = !same(out->v, out->n, t, n); goto done; } /* may re-decode to itself */
         rc = 0;
     }
     /* decode_inconsistent_utf8 */
@@ -663,7 +663,7 @@ static int fix_segment(ft_run *r, mc_u32buf *text, int unescape) {
 }
 
 int mc_ftfy_fix_text(const mc_ftfy *f, const uint32_t *in, size_t n, mc_u32buf *out, mc_err *e) {
-    ft_run r = {f, e, 64 * (n + 1024), 0};
+    ft_run r = {f, e, 24 * n + ((size_t)1 << 20), 0};
     out->n = 0;
     int unescape = 1, rc = 0;
     mc_u32buf seg = {0};
