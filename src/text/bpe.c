@@ -118,7 +118,7 @@ static int split2(const uint32_t *cp, size_t n, size_t f[2][2]) {
 mc_bpe *mc_bpe_load(const char *text, size_t len, const char *what, mc_err *e) {
     mc_u32buf cps = {0};
     mc_bpe *b = NULL;
-    if (mc_utf8_decode(text, len, &cps, e)) { mc_err_prefix(e, "%s", what); return NULL; }
+    if (mc_utf8_decode(text, len, &cps, e)) { mc_err_prefix(e, "%s", what); goto fail; }
     b = calloc(1, sizeof *b);
     if (!b) { mc_fail(e, MC_E_NOMEM, "%s: out of memory", what); goto fail; }
 
