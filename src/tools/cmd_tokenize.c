@@ -1,0 +1,81 @@
+/* cmd_tokenize.c - `mobileclip tokenize --vocab V "text" ["text" ...]`.
+ *
+ * Prints one JSON array of token ids per text and line, e.g.
+ *   [49406,320,1125,539,320,2368,49407,0,...]
+ * exactly what open_clip's tokenizer (as MobileCLIP uses it) returns.
+ */
+#include "tools/cmd_tokenize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/tokenizer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mobileclip tokenize --vocab PATH [--context N] [--] TEXT [TEXT ...]\n"
+            "\n"
+            "Prints the CLIP token ids of each TEXT as one JSON array per line (SOT 49406,\n"
+            "EOT 49407, zero padding), as open_clip's SimpleTokenizer computes them.\n"
+            "\n"
+            "  --vocab PATH   bpe_simple_vocab_16e6.txt.gz (or its unpacked text), a model\n"
+            "                 hub merges.txt or vocab.json (merges.txt next to it), or a\n"
+            "                 directory holding either\n"
+            "  --context N    context length (default 77)\n"
+            "  --help         this text\n");
+}
+
+static int fail(const char *fmt, const char *arg) {
+    fprintf(stderr, "mobileclip tokenize: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int mc_cmd_tokenize(int argc, char **argv) {
+    const char *vocab = NULL;
+    int context = MC_TOKENIZER_CONTEXT, first_text = argc;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!strcmp(a, "--")) { first_text = i + 1; break; }
+        if (!strcmp(a, "--vocab") || !strcmp(a, "--context")) {
+            if (i + 1 >= argc) return fail("%s needs a value", a);
+            const char *v = argv[++i];
+            if (a[2] == 'v') vocab = v;
+            else {
+                char *end;
+                long c = strtol(v, &end, 10);
+                if (*v == 0 || *end || c < 2 || c > 1000000) return fail("bad --context value '%s' (2..1000000)", v);
+                context = (int)c;
+            }
+            continue;
+        }
+        if (!strncmp(a, "--vocab=", 8)) { vocab = a + 8; continue; }
+        if (!strncmp(a, "--", 2)) return fail("unknown option '%s' (see --help)", a);
+        first_text = i;
+        break;
+    }
+    if (!vocab) return fail("%s", "no vocabulary given: use --vocab PATH (see --help)");
+    if (first_text >= argc) return fail("%s", "no text given (see --help)");
+    mc_err e = {0};
+    mc_tokenizer *tok = mc_tokenizer_load(vocab, &e);
+    if (!tok) return fail("%s", e.msg);
+    int32_t *ids = malloc((size_t)context * sizeof *ids);
+    if (!ids) { mc_tokenizer_free(tok); return fail("%s", "out of memory"); }
+    int rc = 0;
+    for (int i = first_text; i < argc && !rc; i++) {
+        if (mc_tokenizer_encode_ctx(tok, argv[i], strlen(argv[i]), ids, context, &e) < 0) {
+            rc = fail("%s", e.msg);
+            break;
+        }
+        putchar('[');
+        for (int k = 0; k < context; k++) printf(k ? ",%d" : "%d", ids[k]);
+        fputs("]\n", stdout);
+    }
+    if (!rc && (fflush(stdout) || ferror(stdout))) rc = fail("%s", "cannot write the output");
+    free(ids);
+    mc_tokenizer_free(tok);
+    return rc;
+}
