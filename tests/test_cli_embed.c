@@ -84,6 +84,7 @@ static void check_arch(const char *arch, const char *tmpdir) {
             mc_tensor row = *ref;
             row.ndim = 1;
             row.shape[0] = 512;
+            row.stride[0] = 1;
             row.data = (const float *)ref->data + rows[k] * 512;
             char what[64];
             snprintf(what, sizeof what, "%s cli %s %d", arch, kinds[k], rows[k]);

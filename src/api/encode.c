@@ -53,7 +53,8 @@ int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t ids[MOBIL
     if (!ctx->tokenizer)
         return mc_fail(&ctx->err, MC_E_UNSUPPORTED, "no vocabulary loaded (set params.vocab_path / --vocab)");
     if (!utf8) return mc_fail(&ctx->err, MC_E_ARG, "tokenize: NULL text");
-    return mc_tokenizer_encode(ctx->tokenizer, utf8, strlen(utf8), ids, &ctx->err);
+    int r = mc_tokenizer_encode(ctx->tokenizer, utf8, strlen(utf8), ids, &ctx->err);
+    return r < 0 ? r : 0; /* the tokenizer returns the number of ids before padding */
 }
 
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize) {
