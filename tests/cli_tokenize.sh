@@ -1,6 +1,5 @@
 #!/bin/bash
-# CLI test for `mobileclip tokenize` (rename to cli_tokenize.sh once src/tools/main.c
-# dispatches "tokenize" to mc_cmd_tokenize(argc - 1, argv + 1)).
+# CLI test for `mobileclip tokenize`.
 # Expected ids are from open_clip's SimpleTokenizer (golden data).
 set -u
 cli="${MC_CLI:?MC_CLI not set}"
