@@ -706,15 +706,16 @@ static int fix_segment(ft_run *r, mc_u32buf *text, int unescape) {
 }
 
 int mc_ftfy_fix_text(const mc_ftfy *f, const uint32_t *in, size_t n, mc_u32buf *out, mc_err *e) {
+    mc_err local;
+    if (!e) e = &local;
     ft_run r = {f, e, 24 * n + ((size_t)1 << 20), 0};
     out->n = 0;
     int unescape = 1, rc = 0;
     mc_u32buf seg = {0};
     for (size_t pos = 0; pos < n;) {
-        size_t end = pos;
-        while (end < n && in[end] != '\n') end++;
-        end = end < n ? end + 1 : n;
-        if (end - pos > MAX_SEGMENT) end = pos + MAX_SEGMENT;
+        size_t lim = n - pos > MAX_SEGMENT ? pos + MAX_SEGMENT : n, end = pos;
+        while (end < lim && in[end] != '\n') end++;
+        end = end < lim ? end + 1 : lim; /* through the '\n', at most MAX_SEGMENT */
         for (size_t i = pos; i < end && unescape; i++)
             if (in[i] == '<') unescape = 0;
         seg.n = 0;
@@ -730,6 +731,8 @@ int mc_ftfy_fix_text(const mc_ftfy *f, const uint32_t *in, size_t n, mc_u32buf *
 /* ---------------- setup ---------------- */
 
 mc_ftfy *mc_ftfy_new(mc_err *e) {
+    mc_err local;
+    if (!e) e = &local;
     mc_ftfy *f = calloc(1, sizeof *f);
     if (!f) { mc_fail(e, MC_E_NOMEM, "out of memory for ftfy tables"); return NULL; }
     for (int k = 0; k < MC_FT_NENC; k++) {
