@@ -11,7 +11,9 @@
 #include "common/test_util.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
+#include "text/ftfy.h"
 #include "text/tokenizer.h"
+#include "text/unicode.h"
 
 static double now(void) {
     struct timespec t;
@@ -73,6 +75,62 @@ static void golden_cases(const mc_tokenizer *tok) {
 
 static int encode_str(const mc_tokenizer *t, const char *s, int32_t ids[77], mc_err *e) {
     return mc_tokenizer_encode(t, s, strlen(s), ids, e);
+}
+
+/* ftfy.fix_text on its own: outputs of ftfy 6.3.1 (regressions found by
+ * differential fuzzing included). */
+static void ftfy_cases(void) {
+    static const struct { const char *in; size_t in_len; const char *out; size_t out_len; const char *what; } cases[] = {
+        {"\x00\x00\x0a\x00\x00\x0d\x00\x0a\x00", 9, "\x0a\x0a\x0a", 3, "NUL between CR and LF"},
+        {"\xc4\x8f\xc5\xbc\xcb\x9d\xc4\x82\xe2\x82\xac\x0a", 12, "\xef\xbf\xbd", 3, "\"C0\n\" at the end in utf-8-variants"},
+        {"\xc3\x83\x20\x6c\x61\x20\x6d\x6f\x64\x65", 10, "\xc3\xa0\x20\x6c\x61\x20\x6d\x6f\x64\x65", 10, "restore_byte_a0"},
+        {"\xc3\x83\x20\x73\x20\x76\x65\x7a\x65\x73", 10, "\xc3\xa0\x73\x20\x76\x65\x7a\x65\x73", 9, "A_GRAVE_WORD exception"},
+        {"\x66\xc3\x83\x20\x63\x69\x6c", 7, "\x66\xc3\xa0\x20\x63\x69\x6c", 7, "A_GRAVE_WORD"},
+        {"\xc3\xb0\xc5\xb8\xcb\x9c\xe2\x82\xac", 9, "\xf0\x9f\x98\x80", 4, "4-byte mojibake"},
+        {"\xc3\xad\xc2\xa0\xc2\xbd\xc3\xad\xc2\xb8\xc2\x80", 12, "\xf0\x9f\x98\x80", 4, "CESU-8"},
+        {"\x50\x26\x45\x41\x43\x55\x54\x45\x3b\x52\x45\x5a\x20\x26\x6c\x74\x3b\x62\x26\x67\x74\x3b", 22, "\x50\xc3\x89\x52\x45\x5a\x20\x3c\x62\x3e", 10, "upper-case entity"},
+        {"\x3c\x62\x3e\x26\x61\x6d\x70\x3b\x3c\x2f\x62\x3e\x0a\x26\x61\x6d\x70\x3b", 18, "\x3c\x62\x3e\x26\x61\x6d\x70\x3b\x3c\x2f\x62\x3e\x0a\x26\x61\x6d\x70\x3b", 18, "no unescaping after a '<'"},
+        {"\x6c\xe2\x80\x99\x68\x75\x6d\x61\x6e\x69\x74\xc3\x83\xc2\xa9\x0d\x0a\xc3\x8e\xc2\xb1\xc3\x8e\xc2\xb2\xc3\x8e\xc2\xb3", 29, "\x6c\x27\x68\x75\x6d\x61\x6e\x69\x74\xc3\xa9\x0a\xce\xb1\xce\xb2\xce\xb3", 18, "mixed"},
+        {"\x1b\x5b\x31\x3b\x33\x31\x6d\x72\x65\x64\x1b\x5b\x30\x6d\x20\xe2\x80\xa8\x78", 19, "\x72\x65\x64\x20\x0a\x78", 6, "terminal escapes"},
+        {"\xef\xac\x82\x75\xef\xac\x83\x65\xef\xac\x86\x20\xef\xbc\xac\xef\xbc\xaf\xef\xbc\xb5\xef\xbc\xa4\xe3\x80\x80\xef\xbd\xb6\xef\xbe\x9e", 33, "\x66\x6c\x75\x66\x66\x69\x65\x73\x74\x20\x4c\x4f\x55\x44\x20\xe3\x82\xac", 18, "ligatures and width"},
+        {"\xc3\xa2\xe2\x82\xac\xef\xbf\xbd\x20\x78", 10, "\xef\xbf\xbd\x20\x78", 5, "replace_lossy_sequences"},
+        {"\xc3\x83\xc2\xa2\xc3\xa2\xe2\x80\x9a\xc2\xac\xc3\xa2\xe2\x80\x9e\xc2\xa2", 18, "\x27", 1, "double mojibake"},
+        {"\xc3\x83\xc2\xa0\x20\x62\x69\x65\x6e\x74\xc3\x83\xc2\xb4\x74", 15, "\xc3\xa0\x20\x62\x69\x65\x6e\x74\xc3\xb4\x74", 11, "a-grave NBSP"},
+    };
+    mc_err e = {0};
+    mc_ftfy *f = mc_ftfy_new(&e);
+    if (!f) mc_test_fatal("ftfy tables: %s", e.msg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mc_u32buf in = {0}, got = {0}, want = {0};
+        int ok = !mc_utf8_decode(cases[i].in, cases[i].in_len, &in, &e) &&
+                 !mc_utf8_decode(cases[i].out, cases[i].out_len, &want, &e) &&
+                 !mc_ftfy_fix_text(f, in.v, in.n, &got, &e) && got.n == want.n &&
+                 (got.n == 0 || !memcmp(got.v, want.v, got.n * sizeof *got.v));
+        CHECK(ok, "ftfy case %zu (%s)", i, cases[i].what);
+        mc_u32buf_free(&in);
+        mc_u32buf_free(&got);
+        mc_u32buf_free(&want);
+    }
+    mc_ftfy_free(f);
+}
+
+/* regex IGNORECASE corners of the pre-tokenizer, final sigma, upper-case entities. */
+static void pretokenizer_cases(const mc_tokenizer *tok) {
+    static const struct { const char *text; int n; int32_t ids[12]; } cases[] = {
+        {"it'\xc5\xbf", 6, {49406, 585, 6, 129, 379, 49407}},                 /* 's matches 'ſ */
+        {"<\xc5\xbftart_of_text>", 11, {49406, 27, 129, 123, 16707, 62, 684, 62, 18169, 285, 49407}},
+        {"a\xcd\x85" "b", 4, {49406, 320, 321, 49407}},                        /* U+0345 matches nothing */
+        {"&NTILDE; &SZLIG; &nTILDE;", 10, {49406, 127, 365, 632, 261, 77, 6124, 654, 282, 49407}},
+        {"\xef\xac\x85 \xc5\x89", 7, {49406, 129, 123, 339, 262, 333, 49407}}, /* ligatures, ʼ uncurled */
+        {"\xc4\x8f\xc5\xbc\xcb\x9d\xc4\x82\xe2\x82\xac\n", 3, {49406, 39802, 49407}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t ids[77];
+        mc_err e = {0};
+        int n = encode_str(tok, cases[i].text, ids, &e);
+        CHECK(n == cases[i].n && !memcmp(ids, cases[i].ids, (size_t)cases[i].n * sizeof(int32_t)) && ids[n] == 0,
+              "pre-tokenizer case %zu", i);
+    }
 }
 
 /* Bad or extreme text. */
@@ -351,6 +409,8 @@ int main(void) {
     if (!tok) mc_test_fatal("cannot load the vocabulary: %s", e.msg);
     printf("vocabulary loaded in %.3f s\n", now() - t0);
     golden_cases(tok);
+    ftfy_cases();
+    pretokenizer_cases(tok);
     bad_text(tok);
     threads(tok);
     loading(tok);

@@ -298,28 +298,67 @@ static size_t utf8_char(const uint8_t *b, size_t m, size_t p, uint32_t *cp) {
     return n + 1;
 }
 
-/* bytes.decode("utf-8") or, when variants != 0, ftfy's "utf-8-variants" codec (also
- * accepts C0 80 as U+0000 and CESU-8 surrogate pairs).  0 = decoded into out,
- * 1 = UnicodeDecodeError, < 0 = error. */
-static int ft_decode_utf8(const uint8_t *b, size_t m, int variants, mc_u32buf *out, mc_err *e) {
-    out->n = 0;
-    if (mc_u32buf_reserve(out, m, e)) return e ? e->code : MC_E_NOMEM;
-    for (size_t p = 0; p < m;) {
+/* Strict UTF-8 decoding of b[s..e) appended to out (room reserved): 0, or 1 on error. */
+static int strict_append(const uint8_t *b, size_t s, size_t e, mc_u32buf *out) {
+    for (size_t p = s; p < e;) {
         uint32_t cp;
-        if (variants) {
-            if (b[p] == 0xC0 && p + 1 < m && b[p + 1] == 0x80) { out->v[out->n++] = 0; p += 2; continue; }
-            if (b[p] == 0xED && m - p >= 6 && b[p + 1] >= 0xA0 && b[p + 1] <= 0xAF && cont(b[p + 2]) &&
-                b[p + 3] == 0xED && b[p + 4] >= 0xB0 && b[p + 4] <= 0xBF && cont(b[p + 5])) {
-                out->v[out->n++] = (((uint32_t)b[p + 1] & 0x0F) << 16) + (((uint32_t)b[p + 2] & 0x3F) << 10) +
-                                   (((uint32_t)b[p + 4] & 0x0F) << 6) + ((uint32_t)b[p + 5] & 0x3F) + 0x10000;
-                p += 6;
-                continue;
-            }
-        }
-        size_t len = utf8_char(b, m, p, &cp);
+        size_t len = utf8_char(b, e, p, &cp);
         if (!len) return 1;
         out->v[out->n++] = cp;
         p += len;
+    }
+    return 0;
+}
+
+/* Python's `$` (no MULTILINE) at p: the end, or just before a final "\n". */
+static int py_dollar(const uint8_t *b, size_t m, size_t p) { return p == m || (p + 1 == m && b[p] == '\n'); }
+
+/* Does utf8_variants.SPECIAL_BYTES_RE match at p?  (NULL_EXPR | CESU8_EXPR |
+ * SURROGATE_EXPR; a CESU-8 match implies a SURROGATE_EXPR match at the same place.) */
+static int special_at(const uint8_t *b, size_t m, size_t p) {
+    if (b[p] == 0xC0) return (p + 1 < m && b[p + 1] == 0x80) || py_dollar(b, m, p + 1);
+    if (b[p] != 0xED) return 0;
+    size_t q = p + 1;
+    if (q < m && b[q] >= 0xA0 && b[q] <= 0xBF) q++;
+    else if (!py_dollar(b, m, q)) return 0;
+    return (q < m && cont(b[q])) || py_dollar(b, m, q);
+}
+
+/* bytes.decode("utf-8") or, when variants != 0, ftfy's "utf-8-variants" codec,
+ * replayed step by step as its IncrementalDecoder runs (final=True): standard
+ * UTF-8 up to each special sequence; C0 80 -> U+0000; a CESU-8 surrogate pair ->
+ * one code point; anything else there fails.  The regexes' `$` also matches before
+ * a final newline, which this codec then swallows ("C0\n" at the end -> U+0000);
+ * replayed as is.  0 = decoded into out, 1 = UnicodeDecodeError, < 0 = error. */
+static int ft_decode_utf8(const uint8_t *b, size_t m, int variants, mc_u32buf *out, mc_err *e) {
+    out->n = 0;
+    if (mc_u32buf_reserve(out, m, e)) return e ? e->code : MC_E_NOMEM;
+    if (!variants) return strict_append(b, 0, m, out);
+    size_t pos = 0;
+    while (pos < m) {
+        size_t cut = pos;
+        while (cut < m && !special_at(b, m, cut)) cut++;
+        if (cut > pos) {
+            if (strict_append(b, pos, cut, out)) return 1;
+            pos = cut;
+            continue;
+        }
+        if (b[pos] == 0xC0) {
+            if (m - pos < 2) return 1;
+            out->v[out->n++] = 0;
+            pos += 2;
+            continue;
+        }
+        if (m - pos < 6) return strict_append(b, pos, m, out); /* fails: ED A0.. is no UTF-8 */
+        const uint8_t *c = b + pos;
+        if (c[1] >= 0xA0 && c[1] <= 0xAF && cont(c[2]) && c[3] == 0xED && c[4] >= 0xB0 && c[4] <= 0xBF &&
+            (cont(c[5]) || py_dollar(b, m, pos + 5))) {
+            out->v[out->n++] = (((uint32_t)c[1] & 0x0F) << 16) + (((uint32_t)c[2] & 0x3F) << 10) +
+                               (((uint32_t)c[4] & 0x0F) << 6) + ((uint32_t)c[5] & 0x3F) + 0x10000;
+            pos += 6;
+            continue;
+        }
+        return 1;
     }
     return 0;
 }
@@ -595,9 +634,13 @@ static int fix_chars(const mc_ftfy *f, const uint32_t *t, size_t n, mc_u32buf *o
         uint32_t c = t[i];
         if (c >= 0x80 && c <= 0x9F) c = mc_ft_enc_high[1][c - 0x80]; /* latin-1 -> sloppy-windows-1252 */
         uint32_t lig[3] = {c, 0, 0};
+        int nlig = 1; /* counted: U+0000 is a character here, not a terminator */
         const uint32_t *l;
-        if (c >= 0x132 && c <= 0xFB06 && lig_lookup(c, &l)) memcpy(lig, l, sizeof lig);
-        for (int a = 0; a < 3 && lig[a]; a++) {
+        if (c >= 0x132 && c <= 0xFB06 && lig_lookup(c, &l)) {
+            memcpy(lig, l, sizeof lig);
+            nlig = lig[2] ? 3 : lig[1] ? 2 : 1;
+        }
+        for (int a = 0; a < nlig; a++) {
             uint32_t w[3];
             int nw = width_map(f, lig[a], w);
             for (int b = 0; b < nw; b++)
@@ -663,15 +706,16 @@ static int fix_segment(ft_run *r, mc_u32buf *text, int unescape) {
 }
 
 int mc_ftfy_fix_text(const mc_ftfy *f, const uint32_t *in, size_t n, mc_u32buf *out, mc_err *e) {
+    mc_err local;
+    if (!e) e = &local;
     ft_run r = {f, e, 24 * n + ((size_t)1 << 20), 0};
     out->n = 0;
     int unescape = 1, rc = 0;
     mc_u32buf seg = {0};
     for (size_t pos = 0; pos < n;) {
-        size_t end = pos;
-        while (end < n && in[end] != '\n') end++;
-        end = end < n ? end + 1 : n;
-        if (end - pos > MAX_SEGMENT) end = pos + MAX_SEGMENT;
+        size_t lim = n - pos > MAX_SEGMENT ? pos + MAX_SEGMENT : n, end = pos;
+        while (end < lim && in[end] != '\n') end++;
+        end = end < lim ? end + 1 : lim; /* through the '\n', at most MAX_SEGMENT */
         for (size_t i = pos; i < end && unescape; i++)
             if (in[i] == '<') unescape = 0;
         seg.n = 0;
@@ -687,6 +731,8 @@ int mc_ftfy_fix_text(const mc_ftfy *f, const uint32_t *in, size_t n, mc_u32buf *
 /* ---------------- setup ---------------- */
 
 mc_ftfy *mc_ftfy_new(mc_err *e) {
+    mc_err local;
+    if (!e) e = &local;
     mc_ftfy *f = calloc(1, sizeof *f);
     if (!f) { mc_fail(e, MC_E_NOMEM, "out of memory for ftfy tables"); return NULL; }
     for (int k = 0; k < MC_FT_NENC; k++) {

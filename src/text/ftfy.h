@@ -16,12 +16,18 @@
  *   fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
  *   fix_line_breaks, remove_terminal_escapes, remove_control_chars, NFC.
  * fix_surrogates has nothing to do: our text never holds surrogates (input is
- * strict UTF-8 and no step can create one).
+ * strict UTF-8 and no step can create one).  Python quirks are replayed where they
+ * change results, e.g. the utf-8-variants codec swallowing a final "\n" after C0/ED
+ * (its regexes' `$` matches before a final newline).
  *
- * Deviation from Python, by design: the fixing loops are given a work budget
- * (about 64 passes over the input, more for short texts).  Text that needs more
- * (e.g. HTML escaped hundreds of times over) is refused with an error instead of
- * taking quadratic time; ftfy itself would loop on.
+ * Verified against ftfy 6.3.1 on Python 3.11 (ad hoc, not part of the build): all
+ * texts of ftfy's own test-case files, ~90,000 random mojibake/HTML/control-char
+ * texts and the libFuzzer corpus; is_bad alone on 400,000 random strings.
+ *
+ * Deviation from Python, by design: the fixing loops get a work budget of 24
+ * passes over the input plus 2^20 code points.  Text that needs more (e.g. a
+ * megabyte of HTML escaped 250,000 times over) is refused with an error instead of taking
+ * quadratic time; ftfy itself would loop on.
  */
 #ifndef MC_TEXT_FTFY_H
 #define MC_TEXT_FTFY_H

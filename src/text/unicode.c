@@ -183,7 +183,7 @@ int mc_uc_normalize(const uint32_t *in, size_t n, int compat, mc_u32buf *out, mc
         if (mc_uc_py_ccc(v[i]) == 0) { i++; continue; }
         size_t j = i;
         while (j < m && mc_uc_py_ccc(v[j]) != 0) j++;
-        if (j - i > 1 && sort_run(v + i, j - i, e)) return e->code;
+        if (j - i > 1 && sort_run(v + i, j - i, e)) return e ? e->code : MC_E_NOMEM;
         i = j;
     }
     /* 3. canonical composition, in place (UAX #15): a character composes with the
