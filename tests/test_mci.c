@@ -187,7 +187,7 @@ static void test_batch_and_resolution(mc_mci *m, const float *images, int R) {
 }
 
 static void run_arch(int variant) {
-    char arch[8], rel[64];
+    char arch[16], rel[64];
     snprintf(arch, sizeof arch, "s%d", variant);
     mc_tensor_map w, g;
     mc_tensor_map_init(&w);
