@@ -15,50 +15,9 @@
 #define REL_TOL 1e-4
 #define COS_MIN 0.99999
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
-typedef struct trace_ctx {
-    const mc_tensor_map *golden;
-    const char *arch;
-    int seen;
-    double worst;
-} trace_ctx;
 
-/* Compares image 0 of each traced tensor with trace.image.<name> ([1, ...]). */
-static void on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
-    trace_ctx *c = user;
-    char key[128], what[160];
-    snprintf(key, sizeof key, "trace.image.%s", name);
-    const mc_tensor *ref = mc_test_tensor(c->golden, key);
-    int same = ref->ndim == ndim && ref->shape[0] == 1;
-    for (int i = 1; same && i < ndim; i++) same = ref->shape[i] == shape[i];
-    CHECK(same, "%s %s: shape mismatch", c->arch, key);
-    if (!same) return;
-    snprintf(what, sizeof what, "%s %s", c->arch, key);
-    double r = mc_test_compare(what, data, ref, REL_TOL);
-    if (r > c->worst) c->worst = r;
-    c->seen++;
-}
 
-static void check_embed(const char *arch, const char *key, const float *got, const mc_tensor_map *g) {
-    const mc_tensor *ref = mc_test_tensor(g, key);
-    char what[128];
-    snprintf(what, sizeof what, "%s %s", arch, key);
-    mc_test_compare(what, got, ref, REL_TOL);
-    int64_t E = ref->shape[1];
-    float *r = malloc(sizeof(float) * (size_t)mc_tensor_numel(ref));
-    mc_tensor_to_f32(ref, r);
-    for (int64_t b = 0; b < ref->shape[0]; b++) {
-        double cs = mc_test_cosine(got + b * E, r + b * E, E);
-        printf("     %s %s row %lld cosine 1-%.2e\n", arch, key, (long long)b, 1 - cs);
-        CHECK(cs >= COS_MIN, "%s %s row %lld cosine %.9f", arch, key, (long long)b, cs);
-    }
-    free(r);
-}
 
 static double max_rel_diff(const float *a, const float *b, size_t n) {
     double m = 0, d = 0;
@@ -187,7 +146,7 @@ static void test_batch_and_resolution(mc_mci *m, const float *images, int R) {
 }
 
 static void run_arch(int variant) {
-    char arch[16], rel[64];
+    char arch[16], rel[64], what[96];
     snprintf(arch, sizeof arch, "s%d", variant);
     mc_tensor_map w, g;
     mc_tensor_map_init(&w);
@@ -211,20 +170,22 @@ static void run_arch(int variant) {
     mc_tensor_to_f32(in, images);
     float *embed = malloc(sizeof(float) * (size_t)B * 512);
 
-    trace_ctx tc = {&g, arch, 0, 0};
-    mc_trace tr = {on_trace, &tc};
-    double t0 = now();
+    mc_test_trace tc = {.golden = &g, .label = arch, .prefix = "trace.image.", .row = 0, .rel_tol = REL_TOL};
+    mc_trace tr = {mc_test_on_trace, &tc};
+    double t0 = mc_test_now();
     CHECK(mc_mci_forward(m, images, B, R, 0, embed, &tr, &e) == 0, "%s forward: %s", arch, e.msg);
-    double t1 = now();
+    double t1 = mc_test_now();
     CHECK(tc.seen == 12, "%s: %d traced tensors, expected 12", arch, tc.seen);
-    check_embed(arch, "output.image_embed", embed, &g);
+    snprintf(what, sizeof what, "%s output.image_embed", arch);
+    mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.image_embed"), REL_TOL, COS_MIN);
 
-    double t2 = now();
+    double t2 = mc_test_now();
     CHECK(mc_mci_reparameterize(m, &e) == 0, "%s reparameterize: %s", arch, e.msg);
-    double t3 = now();
+    double t3 = mc_test_now();
     CHECK(mc_mci_forward(m, images, B, R, 1, embed, NULL, &e) == 0, "%s folded forward: %s", arch, e.msg);
-    double t4 = now();
-    check_embed(arch, "output.image_embed_reparam", embed, &g);
+    double t4 = mc_test_now();
+    snprintf(what, sizeof what, "%s output.image_embed_reparam", arch);
+    mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.image_embed_reparam"), REL_TOL, COS_MIN);
     printf("     %s B=%d R=%d: training form %.3f s, fold %.3f s, folded form %.3f s; worst trace %.2e\n", arch, B, R,
            t1 - t0, t3 - t2, t4 - t3, tc.worst);
 

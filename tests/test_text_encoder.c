@@ -14,38 +14,9 @@
 #define REL_TOL 1e-4
 #define COS_MIN 0.99999
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Compares each traced batch tensor's row `row` with golden "<prefix><name>". */
-typedef struct trace_ctx {
-    const mc_tensor_map *golden;
-    const char *arch, *prefix;
-    int row, seen;
-} trace_ctx;
 
-static void on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
-    trace_ctx *c = user;
-    char key[128], what[160];
-    snprintf(key, sizeof key, "%s%s", c->prefix, name);
-    snprintf(what, sizeof what, "%s %s", c->arch, key);
-    const mc_tensor *ref = mc_tensor_map_find(c->golden, key);
-    CHECK(ref != NULL, "%s: traced tensor has no golden counterpart", what);
-    if (!ref) return;
-    int same = ref->ndim == ndim && ref->shape[0] == 1 && shape[0] > c->row;
-    int64_t row_numel = 1;
-    for (int i = 1; same && i < ndim; i++) {
-        same = ref->shape[i] == shape[i];
-        row_numel *= shape[i];
-    }
-    CHECK(same, "%s: traced shape does not match the golden one", what);
-    if (!same) return;
-    mc_test_compare(what, data + (size_t)c->row * row_numel, ref, REL_TOL);
-    c->seen++;
-}
 
 static int count_prefix(const mc_tensor_map *m, const char *prefix) {
     int n = 0;
@@ -53,20 +24,6 @@ static int count_prefix(const mc_tensor_map *m, const char *prefix) {
     return n;
 }
 
-static void compare_embed(const char *what, const float *got, const mc_tensor *ref) {
-    mc_test_compare(what, got, ref, REL_TOL);
-    int64_t rows = ref->shape[0], d = ref->shape[1];
-    float *r = malloc(sizeof(float) * rows * d);
-    mc_tensor_to_f32(ref, r);
-    double worst = 1;
-    for (int64_t i = 0; i < rows; i++) {
-        double cs = mc_test_cosine(got + i * d, r + i * d, d);
-        CHECK(cs >= COS_MIN, "%s row %lld: cosine %.9f", what, (long long)i, cs);
-        if (cs < worst) worst = cs;
-    }
-    printf("     %-48s min cosine 1 - %.2e\n", what, 1 - worst);
-    free(r);
-}
 
 static int32_t *golden_tokens(const mc_tensor_map *g, int *N, int *T) {
     const mc_tensor *t = mc_test_tensor(g, "input.tokens");
@@ -82,13 +39,13 @@ static void check_arch(const char *arch, int causal, int expect_variant, int exp
     char rel[64];
     mc_tensor_map w, g;
     mc_err e = {0};
-    double t0 = now();
+    double t0 = mc_test_now();
     mc_tensor_map_init(&w);
     snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
     if (mc_weights_from_tsv_prefix(mc_test_path(rel), "text_encoder.", &w, NULL, &e)) mc_test_fatal("%s", e.msg);
     snprintf(rel, sizeof rel, "golden/%s.golden.safetensors", arch);
     mc_test_load_golden(rel, &g, NULL);
-    double t1 = now();
+    double t1 = mc_test_now();
 
     mc_text_encoder *te = NULL;
     int r = mc_text_encoder_init(&te, &w, causal, &e);
@@ -102,16 +59,16 @@ static void check_arch(const char *arch, int causal, int expect_variant, int exp
     int32_t *tok = golden_tokens(&g, &N, &T);
     CHECK(T == te->context, "%s: token length %d", arch, T);
     float *embed = malloc(sizeof(float) * N * te->proj_dim);
-    trace_ctx ctx = {&g, arch, "trace.text.", 1, 0};
-    mc_trace tr = {on_trace, &ctx};
+    mc_test_trace ctx = {.golden = &g, .label = arch, .prefix = "trace.text.", .row = 1, .rel_tol = REL_TOL};
+    mc_trace tr = {mc_test_on_trace, &ctx};
     char what[64];
 
-    double t2 = now();
+    double t2 = mc_test_now();
     r = mc_text_encoder_forward(te, tok, N, 0, embed, &tr, &e);
-    double t3 = now();
+    double t3 = mc_test_now();
     CHECK(r == 0, "%s: forward failed: %s", arch, e.msg);
     snprintf(what, sizeof what, "%s output.text_embed", arch);
-    compare_embed(what, embed, mc_test_tensor(&g, "output.text_embed"));
+    mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.text_embed"), REL_TOL, COS_MIN);
     int n_golden = count_prefix(&g, "trace.text.");
     CHECK(ctx.seen == n_golden && n_golden == expect_blocks + 4, "%s: %d of %d trace tensors compared", arch, ctx.seen,
           n_golden);
@@ -120,12 +77,12 @@ static void check_arch(const char *arch, int causal, int expect_variant, int exp
     r = mc_text_encoder_forward(te, tok, N, 1, embed, NULL, &e);
     CHECK(r == MC_E_ARG, "%s: reparam forward before reparameterize returned %d", arch, r);
     CHECK(mc_text_encoder_reparameterize(te, &e) == 0, "%s: reparameterize: %s", arch, e.msg);
-    double t4 = now();
+    double t4 = mc_test_now();
     r = mc_text_encoder_forward(te, tok, N, 1, embed, NULL, &e);
-    double t5 = now();
+    double t5 = mc_test_now();
     CHECK(r == 0, "%s: reparam forward failed: %s", arch, e.msg);
     snprintf(what, sizeof what, "%s output.text_embed_reparam", arch);
-    compare_embed(what, embed, mc_test_tensor(&g, "output.text_embed_reparam"));
+    mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.text_embed_reparam"), REL_TOL, COS_MIN);
     printf("%s text: weights %.2fs, forward N=%d train %.3fs, reparam %.3fs\n", arch, t1 - t0, N, t3 - t2, t5 - t4);
 
     /* token ids outside the vocabulary are refused */

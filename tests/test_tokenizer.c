@@ -15,11 +15,6 @@
 #include "text/tokenizer.h"
 #include "text/unicode.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void print_text(const char *s, size_t n) {
     fputc('"', stderr);
@@ -163,9 +158,9 @@ static void bad_text(const mc_tokenizer *tok) {
     size_t big = 1000000;
     char *s = malloc(big * 2);
     memset(s, 'a', big);
-    double t0 = now();
+    double t0 = mc_test_now();
     int n = mc_tokenizer_encode(tok, s, big, ids, &e);
-    double dt = now() - t0;
+    double dt = mc_test_now() - t0;
     int ok = n == 77 && ids[0] == MC_TOKEN_SOT && ids[76] == MC_TOKEN_EOT;
     for (int i = 1; i < 76; i++) ok &= ids[i] == 23126;
     printf("1 MB single word: %.2f s\n", dt);
@@ -173,9 +168,9 @@ static void bad_text(const mc_tokenizer *tok) {
     const char *unit = "the caf\xc3\x83\xc2\xa9 in Z\xc3\x83\xc2\xbcrich said "; /* "cafÃ©", "ZÃ¼rich" */
     size_t ul = strlen(unit), m = 0;
     while (m + ul <= big * 2 - 1) { memcpy(s + m, unit, ul); m += ul; }
-    t0 = now();
+    t0 = mc_test_now();
     n = mc_tokenizer_encode(tok, s, m, ids, &e);
-    dt = now() - t0;
+    dt = mc_test_now() - t0;
     static const int32_t expect7[7] = {518, 15304, 530, 89, 6522, 4021, 1946}; /* the café in zürich said */
     ok = n == 77 && ids[0] == MC_TOKEN_SOT && ids[76] == MC_TOKEN_EOT;
     for (int i = 1; i < 76; i++) ok &= ids[i] == expect7[(i - 1) % 7];
@@ -184,9 +179,9 @@ static void bad_text(const mc_tokenizer *tok) {
     /* HTML escaped 250000 times over: refused (ftfy would take quadratic time). */
     s[0] = '&';
     for (size_t i = 0; i < 250000; i++) memcpy(s + 1 + 4 * i, "amp;", 4);
-    t0 = now();
+    t0 = mc_test_now();
     n = mc_tokenizer_encode(tok, s, 1 + 4 * 250000, ids, &e);
-    dt = now() - t0;
+    dt = mc_test_now() - t0;
     printf("1 MB nested HTML escapes: refused in %.2f s\n", dt);
     CHECK(n == MC_E_ARG && strstr(e.msg, "too many ftfy repair passes"), "nested escapes: %d %s", n, e.msg);
     free(s);
@@ -404,10 +399,10 @@ static void loading(const mc_tokenizer *ref) {
 
 int main(void) {
     mc_err e = {0};
-    double t0 = now();
+    double t0 = mc_test_now();
     mc_tokenizer *tok = mc_tokenizer_load(mc_test_path("vocab/bpe_simple_vocab_16e6.txt.gz"), &e);
     if (!tok) mc_test_fatal("cannot load the vocabulary: %s", e.msg);
-    printf("vocabulary loaded in %.3f s\n", now() - t0);
+    printf("vocabulary loaded in %.3f s\n", mc_test_now() - t0);
     golden_cases(tok);
     ftfy_cases();
     pretokenizer_cases(tok);

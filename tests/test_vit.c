@@ -14,50 +14,9 @@
 #define REL_TOL 1e-4
 #define COS_MIN 0.99999
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
-typedef struct trace_ctx {
-    const mc_tensor_map *golden;
-    int row, seen;
-} trace_ctx;
 
-static void on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
-    trace_ctx *c = user;
-    char key[128];
-    snprintf(key, sizeof key, "trace.image.%s", name);
-    const mc_tensor *ref = mc_tensor_map_find(c->golden, key);
-    CHECK(ref != NULL, "%s: traced tensor has no golden counterpart", key);
-    if (!ref) return;
-    int same = ref->ndim == ndim && ref->shape[0] == 1 && shape[0] > c->row;
-    int64_t row_numel = 1;
-    for (int i = 1; same && i < ndim; i++) {
-        same = ref->shape[i] == shape[i];
-        row_numel *= shape[i];
-    }
-    CHECK(same, "%s: traced shape does not match the golden one", key);
-    if (!same) return;
-    mc_test_compare(key, data + (size_t)c->row * row_numel, ref, REL_TOL);
-    c->seen++;
-}
 
-static void compare_embed(const char *what, const float *got, const mc_tensor *ref) {
-    mc_test_compare(what, got, ref, REL_TOL);
-    int64_t rows = ref->shape[0], d = ref->shape[1];
-    float *r = malloc(sizeof(float) * rows * d);
-    mc_tensor_to_f32(ref, r);
-    double worst = 1;
-    for (int64_t i = 0; i < rows; i++) {
-        double cs = mc_test_cosine(got + i * d, r + i * d, d);
-        CHECK(cs >= COS_MIN, "%s row %lld: cosine %.9f", what, (long long)i, cs);
-        if (cs < worst) worst = cs;
-    }
-    printf("     %-48s min cosine 1 - %.2e\n", what, 1 - worst);
-    free(r);
-}
 
 static mc_named_tensor *entry(mc_tensor_map *m, const char *name) {
     for (int i = 0; i < m->count; i++)
@@ -109,12 +68,12 @@ static void check_errors(mc_tensor_map *w) {
 int main(void) {
     mc_tensor_map w, g;
     mc_err e = {0};
-    double t0 = now();
+    double t0 = mc_test_now();
     mc_tensor_map_init(&w);
     if (mc_weights_from_tsv_prefix(mc_test_path("golden/b.params.tsv"), "image_encoder.", &w, NULL, &e))
         mc_test_fatal("%s", e.msg);
     mc_test_load_golden("golden/b.golden.safetensors", &g, NULL);
-    double t1 = now();
+    double t1 = mc_test_now();
 
     CHECK(mc_vit_detect(&w), "detect");
     mc_vit *v = NULL;
@@ -129,24 +88,24 @@ int main(void) {
     mc_tensor_to_f32(img, images);
     float *embed = malloc(sizeof(float) * B * 512);
 
-    trace_ctx ctx = {&g, 0, 0};
-    mc_trace tr = {on_trace, &ctx};
-    double t2 = now();
+    mc_test_trace ctx = {.golden = &g, .label = "b", .prefix = "trace.image.", .row = 0, .rel_tol = REL_TOL};
+    mc_trace tr = {mc_test_on_trace, &ctx};
+    double t2 = mc_test_now();
     int r = mc_vit_forward(v, images, B, R, 0, embed, &tr, &e);
-    double t3 = now();
+    double t3 = mc_test_now();
     CHECK(r == 0, "forward: %s", e.msg);
-    compare_embed("b output.image_embed", embed, mc_test_tensor(&g, "output.image_embed"));
+    mc_test_compare_rows("b output.image_embed", embed, mc_test_tensor(&g, "output.image_embed"), REL_TOL, COS_MIN);
     int n_golden = 0;
     for (int i = 0; i < g.count; i++) n_golden += strncmp(g.items[i].name, "trace.image.", 12) == 0;
     CHECK(ctx.seen == n_golden && n_golden == 17, "%d of %d trace tensors compared", ctx.seen, n_golden);
 
     CHECK(mc_vit_forward(v, images, B, R, 1, embed, NULL, &e) == MC_E_ARG, "reparam forward before reparameterize");
     CHECK(mc_vit_reparameterize(v, &e) == 0, "reparameterize: %s", e.msg);
-    double t4 = now();
+    double t4 = mc_test_now();
     r = mc_vit_forward(v, images, B, R, 1, embed, NULL, &e);
-    double t5 = now();
+    double t5 = mc_test_now();
     CHECK(r == 0, "reparam forward: %s", e.msg);
-    compare_embed("b output.image_embed_reparam", embed, mc_test_tensor(&g, "output.image_embed_reparam"));
+    mc_test_compare_rows("b output.image_embed_reparam", embed, mc_test_tensor(&g, "output.image_embed_reparam"), REL_TOL, COS_MIN);
     printf("b image: weights %.2fs, forward B=%d R=%d train %.3fs, reparam %.3fs\n", t1 - t0, B, R, t3 - t2, t5 - t4);
 
     /* an input smaller than one patch is refused */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "io/safetensors.h"
 
@@ -73,4 +74,46 @@ double mc_test_cosine(const float *a, const float *b, int64_t n) {
 int mc_test_finish(const char *suite) {
     printf("%s: %d checks, %d failed\n", suite, mc_test_checks, mc_test_failures);
     return mc_test_failures ? 1 : 0;
+}
+
+void mc_test_on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape) {
+    mc_test_trace *c = user;
+    char key[128], what[192];
+    snprintf(key, sizeof key, "%s%s", c->prefix, name);
+    snprintf(what, sizeof what, "%s %s", c->label, key);
+    const mc_tensor *ref = mc_tensor_map_find(c->golden, key);
+    CHECK(ref != NULL, "%s: traced tensor has no golden counterpart", what);
+    if (!ref) return;
+    int same = ref->ndim == ndim && ref->shape[0] == 1 && shape[0] > c->row;
+    int64_t row_numel = 1;
+    for (int i = 1; same && i < ndim; i++) {
+        same = ref->shape[i] == shape[i];
+        row_numel *= shape[i];
+    }
+    CHECK(same, "%s: traced shape does not match the golden one", what);
+    if (!same) return;
+    double r = mc_test_compare(what, data + (size_t)c->row * row_numel, ref, c->rel_tol);
+    if (r > c->worst) c->worst = r;
+    c->seen++;
+}
+
+void mc_test_compare_rows(const char *what, const float *got, const mc_tensor *ref, double rel_tol, double cos_min) {
+    mc_test_compare(what, got, ref, rel_tol);
+    int64_t rows = ref->shape[0], d = ref->ndim > 1 ? ref->shape[1] : 1;
+    float *r = malloc(sizeof(float) * (size_t)(rows * d));
+    mc_tensor_to_f32(ref, r);
+    double worst = 1;
+    for (int64_t i = 0; i < rows; i++) {
+        double cs = mc_test_cosine(got + i * d, r + i * d, d);
+        CHECK(cs >= cos_min, "%s row %lld: cosine %.9f", what, (long long)i, cs);
+        if (cs < worst) worst = cs;
+    }
+    printf("     %-48s min cosine 1 - %.2e\n", what, 1 - worst);
+    free(r);
+}
+
+double mc_test_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

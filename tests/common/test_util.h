@@ -39,8 +39,27 @@ const mc_tensor *mc_test_tensor(const mc_tensor_map *m, const char *name);
 /* Compares got[n] with the reference tensor: returns max|got-ref| / max|ref| and
  * records a check that it is <= rel_tol. Prints one line per comparison. */
 double mc_test_compare(const char *what, const float *got, const mc_tensor *ref, double rel_tol);
+/* mc_test_compare on a [rows, d] embedding tensor, plus cosine >= cos_min for every row. */
+void mc_test_compare_rows(const char *what, const float *got, const mc_tensor *ref, double rel_tol, double cos_min);
+/* Monotonic clock in seconds, for the timings tests print. */
+double mc_test_now(void);
 /* Cosine similarity of two vectors. */
 double mc_test_cosine(const float *a, const float *b, int64_t n);
+
+/* Golden trace comparison: pass mc_test_on_trace with a mc_test_trace as the model's trace
+ * callback. Each traced tensor [B, ...] has row `row` compared with golden tensor
+ * "<prefix><name>" ([1, ...]) at tolerance rel_tol; `seen` counts comparisons and `worst`
+ * keeps the largest relative error. */
+typedef struct mc_test_trace {
+    const mc_tensor_map *golden;
+    const char *label;   /* e.g. the arch, printed before each comparison */
+    const char *prefix;  /* "trace.image." or "trace.text." */
+    int row;
+    double rel_tol;
+    int seen;
+    double worst;
+} mc_test_trace;
+void mc_test_on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape);
 
 /* Prints the summary line and returns the exit status. */
 int mc_test_finish(const char *suite);
