@@ -14,16 +14,13 @@
 #define REL_TOL 1e-4
 #define COS_MIN 0.99999
 
-
 /* Compares each traced batch tensor's row `row` with golden "<prefix><name>". */
-
 
 static int count_prefix(const mc_tensor_map *m, const char *prefix) {
     int n = 0;
     for (int i = 0; i < m->count; i++) n += strncmp(m->items[i].name, prefix, strlen(prefix)) == 0;
     return n;
 }
-
 
 static int32_t *golden_tokens(const mc_tensor_map *g, int *N, int *T) {
     const mc_tensor *t = mc_test_tensor(g, "input.tokens");
@@ -101,13 +98,6 @@ out:
     mc_tensor_map_free(&g);
 }
 
-static mc_named_tensor *entry(mc_tensor_map *m, const char *name) {
-    for (int i = 0; i < m->count; i++)
-        if (strcmp(m->items[i].name, name) == 0) return &m->items[i];
-    mc_test_fatal("no tensor %s", name);
-    return NULL;
-}
-
 /* init must fail with MC_E_MODEL and a message naming `name` */
 static void expect_init_error(mc_tensor_map *w, const char *what, const char *name) {
     mc_text_encoder *te = NULL;
@@ -131,7 +121,7 @@ static void check_errors(void) {
                            "text_encoder.transformer.5.convffn.conv.bn.running_var",
                            "text_encoder.final_layer_norm.weight", "text_encoder.projection_layer"};
     for (int i = 0; i < 4; i++) {
-        mc_named_tensor *t = entry(&w, names[i]);
+        mc_named_tensor *t = mc_test_entry(&w, names[i]);
         t->name[0] = 'X';
         expect_init_error(&w, "missing tensor", names[i]);
         t->name[0] = 't';
@@ -141,17 +131,17 @@ static void check_errors(void) {
                             "text_encoder.transformer.0.token_mixer.layer_scale",
                             "text_encoder.transformer.1.pre_norm_ffn.4.weight"};
     for (int i = 0; i < 3; i++) {
-        mc_named_tensor *t = entry(&w, shaped[i]);
+        mc_named_tensor *t = mc_test_entry(&w, shaped[i]);
         t->t.shape[0]--;
         expect_init_error(&w, "mis-shaped tensor", shaped[i]);
         t->t.shape[0]++;
     }
     /* unexpected tensor inside the text encoder namespace */
-    mc_tensor extra = entry(&w, "text_encoder.final_layer_norm.bias")->t;
+    mc_tensor extra = mc_test_entry(&w, "text_encoder.final_layer_norm.bias")->t;
     if (mc_tensor_map_add(&w, "text_encoder.transformer.2.pre_norm_mha.1.k_norm.weight", &extra, &e))
         mc_test_fatal("%s", e.msg);
     expect_init_error(&w, "unexpected tensor", "text_encoder.transformer.2.pre_norm_mha.1.k_norm.weight");
-    entry(&w, "text_encoder.transformer.2.pre_norm_mha.1.k_norm.weight")->name[0] = 'X';
+    mc_test_entry(&w, "text_encoder.transformer.2.pre_norm_mha.1.k_norm.weight")->name[0] = 'X';
 
     /* restored map binds again */
     mc_text_encoder *te = NULL;

@@ -14,17 +14,6 @@
 #define REL_TOL 1e-4
 #define COS_MIN 0.99999
 
-
-
-
-
-static mc_named_tensor *entry(mc_tensor_map *m, const char *name) {
-    for (int i = 0; i < m->count; i++)
-        if (strcmp(m->items[i].name, name) == 0) return &m->items[i];
-    mc_test_fatal("no tensor %s", name);
-    return NULL;
-}
-
 static void expect_init_error(mc_tensor_map *w, const char *what, const char *name) {
     mc_vit *v = NULL;
     mc_err e = {0};
@@ -44,7 +33,7 @@ static void check_errors(mc_tensor_map *w) {
     CHECK(!mc_vit_detect(&empty), "detect on an empty map");
     mc_tensor_map_free(&empty);
     for (int i = 0; i < 4; i++) {
-        mc_named_tensor *t = entry(w, names[i]);
+        mc_named_tensor *t = mc_test_entry(w, names[i]);
         t->name[0] = 'X';
         expect_init_error(w, "missing tensor", names[i]);
         t->name[0] = 'i';
@@ -53,16 +42,16 @@ static void check_errors(mc_tensor_map *w) {
                             "image_encoder.model.transformer.11.pre_norm_mha.1.out_proj.weight",
                             "image_encoder.model.patch_emb.2.block.conv.bias"};
     for (int i = 0; i < 3; i++) {
-        mc_named_tensor *t = entry(w, shaped[i]);
+        mc_named_tensor *t = mc_test_entry(w, shaped[i]);
         t->t.shape[0]--;
         expect_init_error(w, "mis-shaped tensor", shaped[i]);
         t->t.shape[0]++;
     }
     mc_err e = {0};
-    mc_tensor extra = entry(w, "image_encoder.model.post_transformer_norm.bias")->t;
+    mc_tensor extra = mc_test_entry(w, "image_encoder.model.post_transformer_norm.bias")->t;
     if (mc_tensor_map_add(w, "image_encoder.model.transformer.3.layer_scale", &extra, &e)) mc_test_fatal("%s", e.msg);
     expect_init_error(w, "unexpected tensor", "image_encoder.model.transformer.3.layer_scale");
-    entry(w, "image_encoder.model.transformer.3.layer_scale")->name[0] = 'X';
+    mc_test_entry(w, "image_encoder.model.transformer.3.layer_scale")->name[0] = 'X';
 }
 
 int main(void) {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "io/safetensors.h"
@@ -116,4 +117,11 @@ double mc_test_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+mc_named_tensor *mc_test_entry(mc_tensor_map *m, const char *name) {
+    for (int i = 0; i < m->count; i++)
+        if (strcmp(m->items[i].name, name) == 0) return &m->items[i];
+    mc_test_fatal("no tensor %s", name);
+    return NULL;
 }
