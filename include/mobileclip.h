@@ -62,6 +62,8 @@ typedef struct mobileclip_params {
     int load_text;             /* default 1: bind the text tower */
     const char *vocab_path;    /* BPE vocabulary (bpe_simple_vocab_16e6.txt.gz, merges.txt, or a
                                   folder with vocab.json + merges.txt); NULL: no tokenizer */
+    const void *vocab_data;    /* alternatively the vocabulary file's bytes (gzip or plain merges); */
+    size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
 } mobileclip_params;
 
 typedef struct mobileclip_ctx mobileclip_ctx;

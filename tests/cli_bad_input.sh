@@ -66,12 +66,23 @@ printf 'GIF89a\x01\x00\x01\x00' >"$T/x.gif"
 expect_error "unsupported image format" "$T/x.gif" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --image "$T/x.gif"
 
 # --- text and usage ---
-expect_error "invalid UTF-8 text" "UTF-8" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --text $'\xff\xfe bad'
+expect_error "invalid UTF-8 text" "text 2: invalid UTF-8" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --text "fine" --text $'\xff\xfe bad'
 expect_error "text without vocabulary" "--vocab" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --text "a cat"
 expect_error "missing vocabulary" "$T/nope.txt.gz" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$T/nope.txt.gz" --text "a cat"
 head -c 1000 "$VOCAB" >"$T/trunc.txt.gz"
 expect_error "corrupt vocabulary" "$T/trunc.txt.gz" -- "$CLI" tokenize --vocab "$T/trunc.txt.gz" "a cat"
 expect_error "empty label list" "label" -- "$CLI" classify --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --image "$IMG" --labels " , ,"
+
+# labels with NUL bytes are refused; a 1 MB label is tokenized (truncated to 77 ids), not refused
+printf 'cat\n\0dog\n' >"$T/nul.txt"
+expect_error "label file with NUL bytes" "$T/nul.txt" -- "$CLI" classify --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --image "$IMG" --labels-file "$T/nul.txt"
+{ echo cat; head -c 1048576 /dev/zero | tr '\0' 'a'; echo; } >"$T/big.txt"
+if "$CLI" classify --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --image "$IMG" --labels-file "$T/big.txt" \
+        --templates simple --json >"$T/out" 2>"$T/err" && [ "$(wc -l <"$T/out")" -eq 1 ] && [ ! -s "$T/err" ]; then
+    pass=$((pass + 1)); echo "ok   1 MB label classified"
+else
+    fail=$((fail + 1)); echo "FAIL 1 MB label"; cat "$T/err"
+fi
 
 echo "cli_bad_input: $pass passed, $fail failed"
 [ $fail -eq 0 ]

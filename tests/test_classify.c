@@ -12,6 +12,7 @@
 
 #include "common/test_util.h"
 #include "common/weight_rule.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "mobileclip.h"
 
@@ -26,9 +27,20 @@ static mobileclip_ctx *load_test_model(const char *arch, const char *tmpdir, cha
         mc_test_fatal("%s", e.msg);
     mc_tensor_map_free(&w);
     mobileclip_params p = mobileclip_default_params();
-    p.vocab_path = mc_test_path("vocab/bpe_simple_vocab_16e6.txt.gz");
+    /* s0 takes the vocabulary as a path, the others as bytes in memory */
+    char *vocab = NULL;
+    size_t vocab_len = 0;
+    if (strcmp(arch, "s0") == 0) {
+        p.vocab_path = mc_test_path("vocab/bpe_simple_vocab_16e6.txt.gz");
+    } else {
+        if (mc_read_file(mc_test_path("vocab/bpe_simple_vocab_16e6.txt.gz"), 1 << 24, &vocab, &vocab_len, &e))
+            mc_test_fatal("%s", e.msg);
+        p.vocab_data = vocab;
+        p.vocab_size = vocab_len;
+    }
     char err[512];
     mobileclip_ctx *ctx = mobileclip_init_from_file(path, &p, err, sizeof err);
+    free(vocab);
     if (!ctx) mc_test_fatal("%s", err);
     return ctx;
 }

@@ -47,6 +47,9 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         goto fail;
     }
     if (p.vocab_path && !(ctx->tokenizer = mc_tokenizer_load(p.vocab_path, &e))) goto fail;
+    if (!p.vocab_path && p.vocab_data &&
+        !(ctx->tokenizer = mc_tokenizer_load_buffer(p.vocab_data, p.vocab_size, &e)))
+        goto fail;
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
     if (mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e)) goto fail;
     return ctx;

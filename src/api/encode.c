@@ -75,7 +75,9 @@ int mobileclip_encode_texts(mobileclip_ctx *ctx, const char *const *texts, int n
     int32_t *ids = malloc(sizeof(int32_t) * MOBILECLIP_CONTEXT_LENGTH * (size_t)(n ? n : 1));
     if (!ids) return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");
     int r = 0;
-    for (int i = 0; i < n && !r; i++) r = mobileclip_tokenize(ctx, texts[i], ids + (size_t)i * MOBILECLIP_CONTEXT_LENGTH);
+    for (int i = 0; i < n && !r; i++)
+        if ((r = mobileclip_tokenize(ctx, texts[i], ids + (size_t)i * MOBILECLIP_CONTEXT_LENGTH)) && n > 1)
+            mc_err_prefix(&ctx->err, "text %d", i + 1);
     if (!r) r = mobileclip_encode_tokens(ctx, ids, n, out, normalize);
     free(ids);
     return r;

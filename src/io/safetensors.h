@@ -21,7 +21,8 @@ int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tenso
 /* Maps `path` and parses it; the map owns the mapping. */
 int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out, mc_err *e);
 
-/* Returns 1 if buf looks like a safetensors file (plausible header length and '{'). */
+/* Returns 1 if buf starts like a safetensors file (a header length up to 100 MB and '{'),
+ * even if the file is too short for that header (then parsing reports the truncation). */
 int mc_safetensors_sniff(const void *buf, size_t len);
 
 
