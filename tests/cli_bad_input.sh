@@ -8,17 +8,20 @@ VOCAB="$SHARED/vocab/bpe_simple_vocab_16e6.txt.gz"
 T=$(mktemp -d /tmp/mc_bad_XXXXXX); trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 
-# expect_error NAME NEEDLE -- command...
-expect_error() {
-    local name=$1 needle=$2; shift 3
+# expect_error NAME NEEDLE -- command...   (runtime failure: status 1)
+# expect_usage NAME NEEDLE -- command...   (usage error: status 2)
+expect_status() {
+    local want=$1 name=$2 needle=$3; shift 4
     "$@" >"$T/out" 2>"$T/err"; local st=$?
     local lines; lines=$(wc -l <"$T/err")
-    if [ $st -eq 1 ] && [ "$lines" -eq 1 ] && [ ! -s "$T/out" ] && grep -qF -- "$needle" "$T/err"; then
+    if [ $st -eq "$want" ] && [ "$lines" -eq 1 ] && [ ! -s "$T/out" ] && grep -qF -- "$needle" "$T/err"; then
         pass=$((pass + 1)); echo "ok   $name: $(cat "$T/err")"
     else
         fail=$((fail + 1)); echo "FAIL $name: status $st, $lines stderr lines, stdout $(wc -c <"$T/out") bytes"; cat "$T/err"
     fi
 }
+expect_error() { expect_status 1 "$@"; }
+expect_usage() { expect_status 2 "$@"; }
 
 "$BUILD/make_test_checkpoint" s0 "$T/s0.pt" || { echo "FAIL cannot write test checkpoint"; exit 1; }
 "$BUILD/make_test_checkpoint" s0 "$T/s0.safetensors" || { echo "FAIL cannot write test checkpoint"; exit 1; }
@@ -67,11 +70,18 @@ expect_error "unsupported image format" "$T/x.gif" -- "$CLI" embed --checkpoint 
 
 # --- text and usage ---
 expect_error "invalid UTF-8 text" "text 2: invalid UTF-8" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --text "fine" --text $'\xff\xfe bad'
-expect_error "text without vocabulary" "--vocab" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --text "a cat"
+expect_usage "text without vocabulary" "--vocab" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --text "a cat"
 expect_error "missing vocabulary" "$T/nope.txt.gz" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$T/nope.txt.gz" --text "a cat"
 head -c 1000 "$VOCAB" >"$T/trunc.txt.gz"
 expect_error "corrupt vocabulary" "$T/trunc.txt.gz" -- "$CLI" tokenize --vocab "$T/trunc.txt.gz" "a cat"
 expect_error "empty label list" "label" -- "$CLI" classify --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --image "$IMG" --labels " , ,"
+
+expect_usage "no checkpoint" "--checkpoint" -- "$CLI" embed --image "$IMG"
+expect_usage "unknown option" "--bogus" -- "$CLI" classify --bogus
+expect_error "duplicate labels" "duplicate label 'cat'" -- "$CLI" classify --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --image "$IMG" --labels "cat,dog,cat"
+if [ -w /dev/full ]; then
+    expect_error "output cannot be written" "cannot write" -- sh -c '"$0" embed --checkpoint "$1" --image "$2" >/dev/full' "$CLI" "$T/s0.safetensors" "$IMG"
+fi
 
 # labels with NUL bytes are refused; a 1 MB label is tokenized (truncated to 77 ids), not refused
 printf 'cat\n\0dog\n' >"$T/nul.txt"

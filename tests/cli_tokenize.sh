@@ -21,8 +21,11 @@ check "${err%%:*}" "mobileclip tokenize" "missing vocab message prefix"
 err=$("$cli" tokenize --vocab "$vocab" $'\xff' 2>&1 >/dev/null); rc=$?
 check "$rc" "1" "invalid UTF-8 exit status"
 check "$(grep -c 'invalid UTF-8' <<<"$err")" "1" "invalid UTF-8 message"
-"$cli" tokenize "x" >/dev/null 2>&1; check "$?" "1" "no --vocab"
-"$cli" tokenize --vocab "$vocab" >/dev/null 2>&1; check "$?" "1" "no text"
+"$cli" tokenize "x" >/dev/null 2>&1; check "$?" "2" "no --vocab (usage error)"
+"$cli" tokenize --vocab "$vocab" >/dev/null 2>&1; check "$?" "2" "no text (usage error)"
+out=$("$cli" tokenize --vocab "$vocab" "a" $'b\xff' "c" 2>/dev/null); rc=$?
+check "$rc" "1" "invalid second text exit status"
+check "$out" "" "no partial output when a later text fails"
 "$cli" tokenize --help >/dev/null; check "$?" "0" "--help"
 
 echo "$pass passed, $fail failed"

@@ -12,6 +12,9 @@
 
 #include "common/test_util.h"
 #include "common/weight_rule.h"
+#include <omp.h>
+
+#include "api/context.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "mobileclip.h"
@@ -137,9 +140,64 @@ static void check_arch(const char *arch, const char *tmpdir) {
     mc_tensor_map_free(&g);
 }
 
+/* Checkpoints whose shapes the API cannot hold are refused at load (MC_E_MODEL), and a
+ * context never changes the caller's OpenMP thread count. */
+static void check_guards(const char *tmpdir) {
+    static const struct { const char *name; int64_t shape[4]; int ndim; const char *needle; } cases[] = {
+        {"text_encoder.projection_layer", {512, 1024}, 2, "1024-d"},
+        {"image_encoder.model.head.proj", {1024, 1024}, 2, "expected"},
+        {"text_encoder.positional_embedding.pos_embed.pos_embed", {1, 1, 100, 512}, 4, "100 positions"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mc_tensor_map w;
+        mc_tensor_map_init(&w);
+        mc_err e = {0};
+        if (mc_weights_from_tsv(mc_test_path("golden/s0.params.tsv"), &w, NULL, &e)) mc_test_fatal("%s", e.msg);
+        mc_named_tensor *t = mc_test_entry(&w, cases[k].name);
+        int64_t n = 1;
+        for (int d = 0; d < cases[k].ndim; d++) n *= cases[k].shape[d];
+        t->t.ndim = cases[k].ndim;
+        for (int d = cases[k].ndim - 1, st = 1; d >= 0; d--) {
+            t->t.shape[d] = cases[k].shape[d];
+            t->t.stride[d] = st;
+            st *= (int)cases[k].shape[d];
+        }
+        t->t.data = mc_tensor_map_own(&w, calloc((size_t)n, sizeof(float)));
+        char path[512], err[512];
+        snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
+        if (mc_safetensors_save(path, &w, &e)) mc_test_fatal("%s", e.msg);
+        mc_tensor_map_free(&w);
+        mobileclip_ctx *ctx = mobileclip_init_from_file(path, NULL, err, sizeof err);
+        CHECK(!ctx && strstr(err, cases[k].needle), "%s of shape %lld...: loaded or wrong reason: %s", cases[k].name,
+              (long long)cases[k].shape[0], ctx ? "(loaded)" : err);
+        printf("ok   %s resized: %s\n", cases[k].name, err);
+        mobileclip_free(ctx);
+        remove(path);
+    }
+
+    omp_set_num_threads(3);
+    mobileclip_params p = mobileclip_default_params();
+    p.n_threads = 1;
+    char err[512], path[512];
+    mobileclip_ctx *ctx = mobileclip_init_from_file(mc_test_path("golden/nonexistent.pt"), &p, err, sizeof err);
+    CHECK(!ctx && omp_get_max_threads() == 3, "failed init changed the OpenMP thread count to %d", omp_get_max_threads());
+    ctx = load_test_model("s0", tmpdir, path, sizeof path);
+    ctx->n_threads = 1; /* as if created with params.n_threads = 1 */
+    float img[3 * 256 * 256] = {0}, emb[512];
+    CHECK(mobileclip_encode_images(ctx, img, 1, emb, 1) == 0, "encode");
+    CHECK(omp_get_max_threads() == 3, "encode changed the OpenMP thread count to %d", omp_get_max_threads());
+    p.n_threads = -1;
+    mobileclip_free(ctx);
+    ctx = mobileclip_init_from_file(path, &p, err, sizeof err);
+    CHECK(!ctx && strstr(err, "n_threads"), "negative n_threads accepted");
+    mobileclip_free(ctx);
+    remove(path);
+}
+
 int main(void) {
     char tmpdir[] = "/tmp/mc_classify_XXXXXX";
     if (!mkdtemp(tmpdir)) mc_test_fatal("mkdtemp failed");
+    check_guards(tmpdir);
     check_arch("s0", tmpdir);
     check_arch("b", tmpdir);
     rmdir(tmpdir);

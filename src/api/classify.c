@@ -35,6 +35,7 @@ static char *format_prompt(const char *tmpl, const char *label) {
 
 mobileclip_classifier *mobileclip_classifier_build(mobileclip_ctx *ctx, const char *const *labels, int n_labels,
                                                    const char *const *templates, int n_templates) {
+    if (!ctx) return NULL;
     if (n_labels <= 0 || !labels) {
         mc_fail(&ctx->err, MC_E_ARG, "the label list is empty");
         return NULL;
@@ -43,12 +44,18 @@ mobileclip_classifier *mobileclip_classifier_build(mobileclip_ctx *ctx, const ch
         mc_fail(&ctx->err, MC_E_ARG, "the template list is empty");
         return NULL;
     }
-    for (int t = 0; t < n_templates; t++)
-        if (!strstr(templates[t], "{}")) {
-            mc_fail(&ctx->err, MC_E_ARG, "template %d (\"%s\") has no {} placeholder", t + 1, templates[t]);
+    for (int l = 0; l < n_labels; l++)
+        if (!labels[l]) {
+            mc_fail(&ctx->err, MC_E_ARG, "label %d is NULL", l + 1);
             return NULL;
         }
-    const int dim = 512;
+    for (int t = 0; t < n_templates; t++)
+        if (!templates[t] || !strstr(templates[t], "{}")) {
+            mc_fail(&ctx->err, MC_E_ARG, "template %d (\"%s\") has no {} placeholder", t + 1,
+                    templates[t] ? templates[t] : "(null)");
+            return NULL;
+        }
+    const int dim = MC_CLIP_EMBED_DIM;
     mobileclip_classifier *clf = calloc(1, sizeof *clf);
     char **prompts = calloc((size_t)n_templates, sizeof *prompts);
     float *emb = malloc(sizeof(float) * (size_t)n_templates * dim);
@@ -90,13 +97,17 @@ int mobileclip_classifier_size(const mobileclip_classifier *clf) { return clf ? 
 
 int mobileclip_classify(mobileclip_ctx *ctx, const mobileclip_classifier *clf, const float *image_embeds, int n,
                         float *probs) {
+    if (!ctx) return MC_E_ARG;
     if (!clf || n < 0 || (n > 0 && (!image_embeds || !probs))) return mc_fail(&ctx->err, MC_E_ARG, "classify: bad arguments");
-    float *x = malloc(sizeof(float) * (size_t)(n ? n : 1) * clf->dim);
+    if (n == 0) return 0;
+    float *x = malloc(sizeof(float) * (size_t)n * clf->dim);
     if (!x) return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");
     memcpy(x, image_embeds, sizeof(float) * (size_t)n * clf->dim);
     mc_l2_normalize_rows(x, n, clf->dim);
+    int threads = mc_ctx_threads_begin(ctx);
     mc_sgemm(0, 1, n, clf->n_labels, clf->dim, mobileclip_logit_scale(ctx), x, clf->dim, clf->weights, clf->dim, 0.f,
              probs, clf->n_labels);
+    mc_ctx_threads_end(threads);
     mc_softmax_rows(probs, n, clf->n_labels);
     free(x);
     return 0;

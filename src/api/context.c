@@ -21,9 +21,13 @@ mobileclip_params mobileclip_default_params(void) {
     return p;
 }
 
-void mc_ctx_set_threads(const mobileclip_ctx *ctx) {
+int mc_ctx_threads_begin(const mobileclip_ctx *ctx) {
+    int previous = omp_get_max_threads();
     if (ctx->n_threads > 0) omp_set_num_threads(ctx->n_threads);
+    return previous;
 }
+
+void mc_ctx_threads_end(int previous) { omp_set_num_threads(previous); }
 
 mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mobileclip_params *params,
                                           char *err, size_t errlen) {
@@ -37,7 +41,10 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         goto fail;
     }
     ctx->n_threads = p.n_threads;
-    mc_ctx_set_threads(ctx);
+    if (p.n_threads < 0) {
+        mc_fail(&e, MC_E_ARG, "n_threads must be 0 (OpenMP default) or positive, got %d", p.n_threads);
+        goto fail;
+    }
     if (!checkpoint_path) {
         mc_fail(&e, MC_E_ARG, "no checkpoint path given");
         goto fail;
@@ -51,7 +58,10 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         !(ctx->tokenizer = mc_tokenizer_load_buffer(p.vocab_data, p.vocab_size, &e)))
         goto fail;
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
-    if (mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e)) goto fail;
+    int threads = mc_ctx_threads_begin(ctx);
+    int r = mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
+    mc_ctx_threads_end(threads);
+    if (r) goto fail;
     return ctx;
 fail:
     if (err && errlen) snprintf(err, errlen, "%s", e.msg[0] ? e.msg : "unknown error");
@@ -86,5 +96,5 @@ int mobileclip_arch_from_name(const char *name) {
 
 mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx) { return (mobileclip_arch)ctx->model.arch; }
 int mobileclip_image_size(const mobileclip_ctx *ctx) { return ctx->model.cfg->image_size; }
-int mobileclip_embed_dim(const mobileclip_ctx *ctx) { (void)ctx; return 512; }
+int mobileclip_embed_dim(const mobileclip_ctx *ctx) { (void)ctx; return MC_CLIP_EMBED_DIM; }
 float mobileclip_logit_scale(const mobileclip_ctx *ctx) { return mc_clip_logit_scale(&ctx->model); }

@@ -14,7 +14,10 @@ struct mobileclip_ctx {
     mc_err err;                /* last failure */
 };
 
-/* Runs `body` with the context's OpenMP thread count. */
-void mc_ctx_set_threads(const mobileclip_ctx *ctx);
+/* Every API call that computes runs between these two: begin applies the context's thread
+ * count (if set) and returns the caller's, end restores it, so a context never changes the
+ * OpenMP state of the application or of other contexts. */
+int mc_ctx_threads_begin(const mobileclip_ctx *ctx);
+void mc_ctx_threads_end(int previous);
 
 #endif

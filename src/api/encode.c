@@ -12,6 +12,8 @@
 #define MC_TEXT_BATCH 64
 
 int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw) {
+    if (!ctx) return MC_E_ARG;
+    if (!path || !chw) return mc_fail(&ctx->err, MC_E_ARG, "load_image: NULL path or output");
     mc_image img = {0};
     int r = mc_image_load(path, &img, &ctx->err);
     if (r) return r;
@@ -22,19 +24,21 @@ int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw) {
 }
 
 int mobileclip_encode_images(mobileclip_ctx *ctx, const float *chw, int n, float *out, int normalize) {
+    if (!ctx) return MC_E_ARG;
     if (n < 0 || (n > 0 && (!chw || !out))) return mc_fail(&ctx->err, MC_E_ARG, "encode_images: bad arguments");
-    mc_ctx_set_threads(ctx);
-    int R = mobileclip_image_size(ctx);
-    for (int i = 0; i < n; i += MC_IMAGE_BATCH) {
+    int threads = mc_ctx_threads_begin(ctx), R = mobileclip_image_size(ctx), r = 0;
+    for (int i = 0; i < n && !r; i += MC_IMAGE_BATCH) {
         int b = n - i < MC_IMAGE_BATCH ? n - i : MC_IMAGE_BATCH;
-        int r = mc_clip_encode_image(&ctx->model, chw + (size_t)i * 3 * R * R, b, out + (size_t)i * 512, NULL, &ctx->err);
-        if (r) return r;
+        r = mc_clip_encode_image(&ctx->model, chw + (size_t)i * 3 * R * R, b, out + (size_t)i * MC_CLIP_EMBED_DIM, NULL,
+                                 &ctx->err);
     }
-    if (normalize) mc_l2_normalize_rows(out, n, 512);
-    return 0;
+    mc_ctx_threads_end(threads);
+    if (!r && normalize) mc_l2_normalize_rows(out, n, MC_CLIP_EMBED_DIM);
+    return r;
 }
 
 int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths, int n, float *out, int normalize) {
+    if (!ctx) return MC_E_ARG;
     if (n < 0 || (n > 0 && (!paths || !out))) return mc_fail(&ctx->err, MC_E_ARG, "encode_image_files: bad arguments");
     int R = mobileclip_image_size(ctx);
     float *buf = malloc(sizeof(float) * 3 * R * R * MC_IMAGE_BATCH);
@@ -43,34 +47,37 @@ int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths,
     for (int i = 0; i < n && !r; i += MC_IMAGE_BATCH) {
         int b = n - i < MC_IMAGE_BATCH ? n - i : MC_IMAGE_BATCH;
         for (int k = 0; k < b && !r; k++) r = mobileclip_load_image(ctx, paths[i + k], buf + (size_t)k * 3 * R * R);
-        if (!r) r = mobileclip_encode_images(ctx, buf, b, out + (size_t)i * 512, normalize);
+        if (!r) r = mobileclip_encode_images(ctx, buf, b, out + (size_t)i * MC_CLIP_EMBED_DIM, normalize);
     }
     free(buf);
     return r;
 }
 
 int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t ids[MOBILECLIP_CONTEXT_LENGTH]) {
+    if (!ctx) return MC_E_ARG;
     if (!ctx->tokenizer)
         return mc_fail(&ctx->err, MC_E_UNSUPPORTED, "no vocabulary loaded (set params.vocab_path / --vocab)");
-    if (!utf8) return mc_fail(&ctx->err, MC_E_ARG, "tokenize: NULL text");
+    if (!utf8 || !ids) return mc_fail(&ctx->err, MC_E_ARG, "tokenize: NULL text or output");
     int r = mc_tokenizer_encode(ctx->tokenizer, utf8, strlen(utf8), ids, &ctx->err);
     return r < 0 ? r : 0; /* the tokenizer returns the number of ids before padding */
 }
 
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize) {
+    if (!ctx) return MC_E_ARG;
     if (n < 0 || (n > 0 && (!ids || !out))) return mc_fail(&ctx->err, MC_E_ARG, "encode_tokens: bad arguments");
-    mc_ctx_set_threads(ctx);
-    for (int i = 0; i < n; i += MC_TEXT_BATCH) {
+    int threads = mc_ctx_threads_begin(ctx), r = 0;
+    for (int i = 0; i < n && !r; i += MC_TEXT_BATCH) {
         int b = n - i < MC_TEXT_BATCH ? n - i : MC_TEXT_BATCH;
-        int r = mc_clip_encode_text(&ctx->model, ids + (size_t)i * MOBILECLIP_CONTEXT_LENGTH, b,
-                                    out + (size_t)i * 512, NULL, &ctx->err);
-        if (r) return r;
+        r = mc_clip_encode_text(&ctx->model, ids + (size_t)i * MOBILECLIP_CONTEXT_LENGTH, b,
+                                out + (size_t)i * MC_CLIP_EMBED_DIM, NULL, &ctx->err);
     }
-    if (normalize) mc_l2_normalize_rows(out, n, 512);
-    return 0;
+    mc_ctx_threads_end(threads);
+    if (!r && normalize) mc_l2_normalize_rows(out, n, MC_CLIP_EMBED_DIM);
+    return r;
 }
 
 int mobileclip_encode_texts(mobileclip_ctx *ctx, const char *const *texts, int n, float *out, int normalize) {
+    if (!ctx) return MC_E_ARG;
     if (n < 0 || (n > 0 && (!texts || !out))) return mc_fail(&ctx->err, MC_E_ARG, "encode_texts: bad arguments");
     int32_t *ids = malloc(sizeof(int32_t) * MOBILECLIP_CONTEXT_LENGTH * (size_t)(n ? n : 1));
     if (!ids) return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");

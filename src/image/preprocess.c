@@ -195,8 +195,8 @@ int mc_image_shorter_size(int w, int h, int R, int *out_w, int *out_h, mc_err *e
      * rounded like Python's true division, then truncated. */
     double nl = (double)((int64_t)R * lo) / (double)sh;
     if (!(nl < (double)MC_IMAGE_MAX_SIDE + 1.0))
-        return mc_fail(e, MC_E_ARG, "resize: %dx%d to shorter side %d gives a side of %.0f (limit %d)",
-                       w, h, R, floor(nl), MC_IMAGE_MAX_SIDE);
+        return mc_fail(e, MC_E_ARG, "aspect ratio too extreme: %dx%d resized to shorter side %d would be %.0f "
+                       "pixels long (limit %d)", w, h, R, floor(nl), MC_IMAGE_MAX_SIDE);
     int L = (int)nl;
     *out_w = w <= h ? R : L;
     *out_h = w <= h ? L : R;

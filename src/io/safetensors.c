@@ -67,7 +67,7 @@ static int parse_entry(const char *name, const char *key, const mc_json *v, cons
     for (int d = t.ndim - 1; d >= 0; d--) { t.stride[d] = s; s *= t.shape[d]; }
     if (as_index(&off->items[0], &begin) || as_index(&off->items[1], &end) || begin > end || end > data_len)
         return mc_fail(e, MC_E_FORMAT, "%s: tensor '%s': data_offsets outside the file (truncated?)", name, key);
-    if (end - begin != numel * mc_dtype_size(t.dtype))
+    if (numel > data_len / mc_dtype_size(t.dtype) || end - begin != numel * mc_dtype_size(t.dtype))
         return mc_fail(e, MC_E_FORMAT, "%s: tensor '%s': data size %llu does not match shape and dtype", name, key,
                        (unsigned long long)(end - begin));
     t.data = data + begin;

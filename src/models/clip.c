@@ -48,12 +48,18 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
     const mc_tensor *ls = mc_tensor_map_find(&c->weights, "logit_scale");
     if (!ls || mc_tensor_numel(ls) != 1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor 'logit_scale'", src);
     c->logit_scale_raw = (float)mc_tensor_get_f64(ls, 0);
+    if (!isfinite(c->logit_scale_raw))
+        return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
     mc_tensor_map_mark_used(&c->weights, "logit_scale");
 
     if (load_image) {
         if (c->cfg->mci_variant >= 0) r = mc_mci_init(&c->mci, &c->weights, c->cfg->mci_variant, e);
         else r = mc_vit_init(&c->vit, &c->weights, e);
         if (r) return r;
+        int dim = c->mci ? c->mci->embed_dim : c->vit->proj_dim;
+        if (dim != MC_CLIP_EMBED_DIM)
+            return mc_fail(e, MC_E_MODEL, "%s: the image projection gives %d-d embeddings, expected %d", src, dim,
+                           MC_CLIP_EMBED_DIM);
         const char *extra = mc_tensor_map_first_unused(&c->weights, "image_encoder.");
         if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
         if (reparam) {
@@ -63,6 +69,12 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
     }
     if (load_text) {
         if ((r = mc_text_encoder_init(&c->text, &c->weights, c->cfg->text_causal, e))) return r;
+        if (c->text->proj_dim != MC_CLIP_EMBED_DIM)
+            return mc_fail(e, MC_E_MODEL, "%s: the text projection gives %d-d embeddings, expected %d", src,
+                           c->text->proj_dim, MC_CLIP_EMBED_DIM);
+        if (c->text->context != MC_CLIP_CONTEXT)
+            return mc_fail(e, MC_E_MODEL, "%s: the text encoder has %d positions, expected %d", src, c->text->context,
+                           MC_CLIP_CONTEXT);
         const char *extra = mc_tensor_map_first_unused(&c->weights, "text_encoder.");
         if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
         if (reparam && (r = mc_text_encoder_reparameterize(c->text, e))) return r;

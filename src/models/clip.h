@@ -10,6 +10,11 @@
 #include "core/tensor.h"
 #include "models/trace.h"
 
+/* Every MobileCLIP variant embeds into 512 dimensions from 77 text positions; checkpoints
+ * with other shapes are rejected at load so that buffers sized by the API always fit. */
+#define MC_CLIP_EMBED_DIM 512
+#define MC_CLIP_CONTEXT 77
+
 typedef enum mc_arch { MC_ARCH_AUTO = -1, MC_ARCH_S0 = 0, MC_ARCH_S1, MC_ARCH_S2, MC_ARCH_B, MC_ARCH_COUNT } mc_arch;
 
 typedef struct mc_arch_config {

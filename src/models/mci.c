@@ -233,7 +233,11 @@ int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, fl
             for (int i = 0; i < el->nblocks; i++) mc_mci_repmixer_block_forward(&el->rep[i], x, B, H, W, fold, &ws);
             break;
         case MC_MCI_ATTENTION_STAGE:
-            for (int i = 0; i < el->nblocks; i++) mc_mci_attention_block_forward(&el->attn[i], x, B, H, W, fold, &ws);
+            for (int i = 0; i < el->nblocks; i++)
+                if (mc_mci_attention_block_forward(&el->attn[i], x, B, H, W, fold, &ws)) {
+                    free(mem);
+                    return mc_fail(e, MC_E_NOMEM, "MCi: out of memory in the attention of stage element %d", k);
+                }
             break;
         case MC_MCI_REPCPE: mc_mci_repcpe_forward(&el->cpe, x, B, H, W, fold, &ws); break;
         case MC_MCI_PATCH_EMBED:

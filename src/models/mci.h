@@ -219,7 +219,8 @@ void mc_mci_mobileone_forward(const mc_mci_mobileone *blk, float *out, const flo
 /* In place on x[B,C,H,W]. */
 void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int folded,
                                    mc_mci_ws *ws);
-void mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
+/* Returns 0, or MC_E_NOMEM when the attention scratch cannot be allocated. */
+int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
                                     mc_mci_ws *ws);
 void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int folded, mc_mci_ws *ws);
 /* out[B,cout,H/2,W/2] = pe(in[B,cin,H,W]) */

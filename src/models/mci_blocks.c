@@ -395,8 +395,8 @@ void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, i
     mc_add_scaled_channels(x, ws->t0, blk->ls, B, C, HW);
 }
 
-void mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
-                                    mc_mci_ws *ws) {
+int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
+                                   mc_mci_ws *ws) {
     int C = blk->C, N = H * W;
     /* tokens [B, N, C] of bn(x) */
     mc_batchnorm_eval_coeffs(ws->v, ws->v + C, blk->norm.weight, blk->norm.bias, blk->norm.mean, blk->norm.var,
@@ -404,12 +404,14 @@ void mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x,
     mc_channel_affine_forward(ws->t0, x, ws->v, ws->v + C, B, C, N);
     mc_transpose_chw_to_hwc(ws->t1, ws->t0, B, C, N);
     mc_linear_forward(ws->h, ws->t1, blk->qkv_w, NULL, B * N, C, 3 * C);
-    mc_attention_forward(ws->t0, ws->h, B, N, blk->heads, blk->head_dim, 1.0f / sqrtf((float)blk->head_dim), 0);
+    int r = mc_attention_forward(ws->t0, ws->h, B, N, blk->heads, blk->head_dim, 1.0f / sqrtf((float)blk->head_dim), 0);
+    if (r) return r;
     mc_linear_forward(ws->t1, ws->t0, blk->proj_w, blk->proj_b, B * N, C, C);
     mc_transpose_hwc_to_chw(ws->t0, ws->t1, B, C, N);
     mc_add_scaled_channels(x, ws->t0, blk->ls1, B, C, N);
     convffn_forward(&blk->ffn, ws->t0, x, B, H, W, folded, ws);
     mc_add_scaled_channels(x, ws->t0, blk->ls2, B, C, N);
+    return 0;
 }
 
 void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int folded, mc_mci_ws *ws) {

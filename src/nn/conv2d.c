@@ -138,6 +138,34 @@ static void im2col(float *col, const float *x, int cin_g, int H, int W, const mc
     }
 }
 
+/* Plain loops, used only when the im2col buffer cannot be allocated: slower, never fails. */
+static void conv_direct(float *out, const float *in, const float *weight, const float *bias,
+                        const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo) {
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int co = 0; co < s->cout; co++) {
+            const float *x = in + ((size_t)b * s->cin + (size_t)(co / cout_g) * cin_g) * H * W;
+            const float *w = weight + (size_t)co * cin_g * s->kh * s->kw;
+            float *y = out + ((size_t)b * s->cout + co) * Ho * Wo;
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    float acc = bias ? bias[co] : 0.f;
+                    for (int ci = 0; ci < cin_g; ci++)
+                        for (int ky = 0; ky < s->kh; ky++) {
+                            int iy = oy * s->stride - s->pad_h + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int kx = 0; kx < s->kw; kx++) {
+                                int ix = ox * s->stride - s->pad_w + kx;
+                                if (ix >= 0 && ix < W)
+                                    acc += x[((size_t)ci * H + iy) * W + ix] * w[(ci * s->kh + ky) * s->kw + kx];
+                            }
+                        }
+                    y[(size_t)oy * Wo + ox] = acc;
+                }
+        }
+}
+
 void mc_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const mc_conv2d_shape *s, int B, int H, int W) {
     int Ho = mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = mc_conv_out(W, s->kw, s->stride, s->pad_w);
@@ -149,6 +177,10 @@ void mc_conv2d_forward(float *out, const float *in, const float *weight, const f
     int kdim = cin_g * s->kh * s->kw, P = Ho * Wo;
     int direct = s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_h == 0 && s->pad_w == 0;
     float *col = direct ? NULL : malloc((size_t)kdim * P * sizeof(float));
+    if (!direct && !col) {
+        conv_direct(out, in, weight, bias, s, B, H, W, Ho, Wo);
+        return;
+    }
     for (int b = 0; b < B; b++)
         for (int g = 0; g < s->groups; g++) {
             const float *x = in + ((size_t)b * s->cin + (size_t)g * cin_g) * H * W;

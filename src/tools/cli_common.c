@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,15 +43,26 @@ int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_op
     return 1;
 }
 
-mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_image, int need_text) {
+int mc_cli_check_model_opts(const char *cmd, const mc_model_opts *o, int need_text) {
     if (!o->checkpoint) {
         fprintf(stderr, "mobileclip %s: --checkpoint FILE is required\n", cmd);
-        return NULL;
+        return 2;
     }
     if (need_text && !o->vocab) {
         fprintf(stderr, "mobileclip %s: --vocab FILE is required for text\n", cmd);
-        return NULL;
+        return 2;
     }
+    return 0;
+}
+
+int mc_cli_finish_output(const char *cmd) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    fprintf(stderr, "mobileclip %s: cannot write the output\n", cmd);
+    return 1;
+}
+
+mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_image, int need_text) {
+    if (mc_cli_check_model_opts(cmd, o, need_text)) return NULL;
     mobileclip_params p = mobileclip_default_params();
     p.arch = (mobileclip_arch)o->arch;
     p.n_threads = o->threads;
@@ -98,9 +110,17 @@ void mc_json_print_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+void mc_json_print_number(FILE *f, float v, int digits) {
+    if (isfinite(v)) fprintf(f, "%.*g", digits, v);
+    else fputs("null", f);
+}
+
 void mc_json_print_floats(FILE *f, const float *v, int n) {
     fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ",%.9g" : "%.9g", v[i]);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        mc_json_print_number(f, v[i], 9);
+    }
     fputc(']', f);
 }
 
@@ -117,20 +137,25 @@ char **mc_cli_read_lines(const char *cmd, const char *path, int *count) {
         free(data);
         return NULL;
     }
-    int cap = 16, n = 0;
+    int cap = 16, n = 0, oom = 0;
     char **lines = malloc(sizeof(char *) * (size_t)cap);
-    for (char *save = NULL, *tok = strtok_r(data, "\n", &save); tok && lines; tok = strtok_r(NULL, "\n", &save)) {
+    char *text = data;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) text += 3; /* UTF-8 byte-order mark */
+    for (char *save = NULL, *tok = strtok_r(text, "\n", &save); tok && lines && !oom; tok = strtok_r(NULL, "\n", &save)) {
+        while (*tok == ' ' || *tok == '\t' || *tok == '\r') tok++;
         size_t l = strlen(tok);
-        if (l && tok[l - 1] == '\r') tok[--l] = 0;
+        while (l && (tok[l - 1] == ' ' || tok[l - 1] == '\t' || tok[l - 1] == '\r')) tok[--l] = 0;
         if (!l) continue;
         if (n + 1 >= cap) {
             char **nl = realloc(lines, sizeof(char *) * (size_t)(cap *= 2));
-            if (!nl) { mc_cli_free_lines(lines); lines = NULL; break; }
+            if (!nl) { oom = 1; break; }
             lines = nl;
         }
-        lines[n++] = strdup(tok);
-        lines[n] = NULL;
+        if (!(lines[n] = strdup(tok))) oom = 1;
+        else lines[++n] = NULL;
     }
+    if (lines) lines[n] = NULL;
+    if (oom) { mc_cli_free_lines(lines); lines = NULL; }
     free(data);
     if (!lines) {
         fprintf(stderr, "mobileclip %s: out of memory reading %s\n", cmd, path);

@@ -1,4 +1,5 @@
 /* mobileclip classify: zero-shot top-K labels per image. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,10 @@ static char **split_labels(const char *s, int *count) {
         const char *a = p, *b = end;
         while (a < b && (*a == ' ' || *a == '\t')) a++;
         while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
-        if (b > a) out[n++] = strndup(a, (size_t)(b - a));
+        if (b > a && !(out[n++] = strndup(a, (size_t)(b - a)))) {
+            mc_cli_free_lines(out);
+            return NULL;
+        }
         if (!*end) break;
         p = end + 1;
     }
@@ -47,6 +51,7 @@ static char **split_labels(const char *s, int *count) {
 typedef struct { float p; int i; } scored;
 static int by_prob_desc(const void *a, const void *b) {
     const scored *x = a, *y = b;
+    if (isnan(x->p) != isnan(y->p)) return isnan(x->p) ? 1 : -1; /* NaN last */
     if (x->p != y->p) return x->p < y->p ? 1 : -1;
     return x->i - y->i;
 }
@@ -101,9 +106,19 @@ int mc_cmd_classify(int argc, char **argv) {
         fprintf(stderr, "mobileclip classify: give exactly one of --labels and --labels-file\n");
         goto done;
     }
+    if ((status = mc_cli_check_model_opts("classify", &o, 1))) goto done;
     status = 1;
     labels = labels_arg ? split_labels(labels_arg, &n_labels) : mc_cli_read_lines("classify", labels_file, &n_labels);
-    if (!labels) goto done;
+    if (!labels) {
+        if (labels_arg) fprintf(stderr, "mobileclip classify: out of memory\n");
+        goto done;
+    }
+    for (int a = 0; a < n_labels; a++)
+        for (int b = a + 1; b < n_labels; b++)
+            if (strcmp(labels[a], labels[b]) == 0) {
+                fprintf(stderr, "mobileclip classify: duplicate label '%s' (labels %d and %d)\n", labels[a], a + 1, b + 1);
+                goto done;
+            }
     if (n_labels == 0) {
         fprintf(stderr, "mobileclip classify: the label list is empty\n");
         goto done;
@@ -117,7 +132,7 @@ int mc_cmd_classify(int argc, char **argv) {
         fprintf(stderr, "mobileclip classify: %s\n", mobileclip_last_error(ctx));
         goto done;
     }
-    emb = malloc(sizeof(float) * 512 * (size_t)n_img);
+    emb = malloc(sizeof(float) * (size_t)mobileclip_embed_dim(ctx) * (size_t)n_img);
     probs = malloc(sizeof(float) * (size_t)n_labels * (size_t)n_img);
     order = malloc(sizeof(scored) * (size_t)n_labels);
     if (!emb || !probs || !order) { fprintf(stderr, "mobileclip classify: out of memory\n"); goto done; }
@@ -136,7 +151,9 @@ int mc_cmd_classify(int argc, char **argv) {
             for (int j = 0; j < k; j++) {
                 printf(j ? ",{\"label\":" : "{\"label\":");
                 mc_json_print_string(stdout, labels[order[j].i]);
-                printf(",\"prob\":%.6g}", order[j].p);
+                printf(",\"prob\":");
+                mc_json_print_number(stdout, order[j].p, 6);
+                printf("}");
             }
             printf("]}\n");
         } else {
@@ -144,7 +161,7 @@ int mc_cmd_classify(int argc, char **argv) {
             for (int j = 0; j < k; j++) printf("  %8.4f  %s\n", order[j].p, labels[order[j].i]);
         }
     }
-    status = fflush(stdout) == 0 ? 0 : 1;
+    status = mc_cli_finish_output("classify");
 done:
     mobileclip_classifier_free(clf);
     mobileclip_free(ctx);

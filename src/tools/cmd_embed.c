@@ -57,6 +57,7 @@ int mc_cmd_embed(int argc, char **argv) {
         fprintf(stderr, "mobileclip embed: nothing to embed: give --image PATH and/or --text TEXT\n");
         goto done;
     }
+    if ((status = mc_cli_check_model_opts("embed", &o, n_txt > 0))) goto done;
     status = 1;
     if (!(ctx = mc_cli_load("embed", &o, n_img > 0, n_txt > 0))) goto done;
     int dim = mobileclip_embed_dim(ctx);
@@ -82,7 +83,7 @@ int mc_cmd_embed(int argc, char **argv) {
         mc_json_print_floats(stdout, v, dim);
         printf("}\n");
     }
-    status = fflush(stdout) == 0 ? 0 : 1;
+    status = mc_cli_finish_output("embed");
 done:
     mobileclip_free(ctx);
     free(inputs);

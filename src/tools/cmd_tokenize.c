@@ -4,13 +4,12 @@
  *   [49406,320,1125,539,320,2368,49407,0,...]
  * exactly what open_clip's tokenizer (as MobileCLIP uses it) returns.
  */
-#include "tools/cmd_tokenize.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "text/tokenizer.h"
+#include "tools/cli.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -26,11 +25,12 @@ static void usage(FILE *f) {
             "  --help         this text\n");
 }
 
-static int fail(const char *fmt, const char *arg) {
+/* Prints the reason and returns `status` (1: failure, 2: usage error). */
+static int fail(int status, const char *fmt, const char *arg) {
     fprintf(stderr, "mobileclip tokenize: ");
     fprintf(stderr, fmt, arg);
     fputc('\n', stderr);
-    return 1;
+    return status;
 }
 
 int mc_cmd_tokenize(int argc, char **argv) {
@@ -41,40 +41,44 @@ int mc_cmd_tokenize(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         if (!strcmp(a, "--")) { first_text = i + 1; break; }
         if (!strcmp(a, "--vocab") || !strcmp(a, "--context")) {
-            if (i + 1 >= argc) return fail("%s needs a value", a);
+            if (i + 1 >= argc) return fail(2, "%s needs a value", a);
             const char *v = argv[++i];
             if (a[2] == 'v') vocab = v;
             else {
                 char *end;
                 long c = strtol(v, &end, 10);
-                if (*v == 0 || *end || c < 2 || c > 1000000) return fail("bad --context value '%s' (2..1000000)", v);
+                if (*v == 0 || *end || c < 2 || c > 1000000) return fail(2, "bad --context value '%s' (2..1000000)", v);
                 context = (int)c;
             }
             continue;
         }
         if (!strncmp(a, "--vocab=", 8)) { vocab = a + 8; continue; }
-        if (!strncmp(a, "--", 2)) return fail("unknown option '%s' (see --help)", a);
+        if (!strncmp(a, "--", 2)) return fail(2, "unknown option '%s' (see --help)", a);
         first_text = i;
         break;
     }
-    if (!vocab) return fail("%s", "no vocabulary given: use --vocab PATH (see --help)");
-    if (first_text >= argc) return fail("%s", "no text given (see --help)");
+    if (!vocab) return fail(2, "%s", "no vocabulary given: use --vocab PATH (see --help)");
+    if (first_text >= argc) return fail(2, "%s", "no text given (see --help)");
     mc_err e = {0};
     mc_tokenizer *tok = mc_tokenizer_load(vocab, &e);
-    if (!tok) return fail("%s", e.msg);
-    int32_t *ids = malloc((size_t)context * sizeof *ids);
-    if (!ids) { mc_tokenizer_free(tok); return fail("%s", "out of memory"); }
+    if (!tok) return fail(1, "%s", e.msg);
+    /* every text is tokenized before anything is printed: a failure leaves no partial output */
+    int n = argc - first_text;
+    int32_t *ids = malloc((size_t)context * (size_t)n * sizeof *ids);
+    if (!ids) { mc_tokenizer_free(tok); return fail(1, "%s", "out of memory"); }
     int rc = 0;
-    for (int i = first_text; i < argc && !rc; i++) {
-        if (mc_tokenizer_encode_ctx(tok, argv[i], strlen(argv[i]), ids, context, &e) < 0) {
-            rc = fail("%s", e.msg);
-            break;
+    for (int i = 0; i < n && !rc; i++)
+        if (mc_tokenizer_encode_ctx(tok, argv[first_text + i], strlen(argv[first_text + i]), ids + (size_t)i * context,
+                                    context, &e) < 0) {
+            if (n > 1) mc_err_prefix(&e, "text %d", i + 1);
+            rc = fail(1, "%s", e.msg);
         }
+    for (int i = 0; i < n && !rc; i++) {
         putchar('[');
-        for (int k = 0; k < context; k++) printf(k ? ",%d" : "%d", ids[k]);
+        for (int k = 0; k < context; k++) printf(k ? ",%d" : "%d", ids[(size_t)i * context + k]);
         fputs("]\n", stdout);
     }
-    if (!rc && (fflush(stdout) || ferror(stdout))) rc = fail("%s", "cannot write the output");
+    if (!rc && (fflush(stdout) || ferror(stdout))) rc = fail(1, "%s", "cannot write the output");
     free(ids);
     mc_tokenizer_free(tok);
     return rc;
