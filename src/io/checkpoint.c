@@ -20,21 +20,12 @@ mc_checkpoint_format mc_checkpoint_sniff(const void *buf, size_t len) {
 int mc_checkpoint_parse(const void *buf, size_t len, const char *name, mc_tensor_map *m, mc_err *e) {
     if (m->count || m->map_addr || m->nbuffers)
         return mc_fail(e, MC_E_ARG, "%s: mc_checkpoint_parse needs an empty tensor map", name);
-    int r;
     switch (mc_checkpoint_sniff(buf, len)) {
     case MC_CKPT_TORCH_ZIP:
     case MC_CKPT_TORCH_LEGACY:
         return mc_torch_parse(buf, len, name, m, e);
     case MC_CKPT_SAFETENSORS:
-        r = mc_safetensors_parse(buf, len, name, m, NULL, e);
-        if (r) {
-            mc_tensor_map_free(m);
-            mc_tensor_map_init(m);
-            return r;
-        }
-        free(m->source);
-        m->source = strdup(name);
-        return 0;
+        return mc_safetensors_parse(buf, len, name, m, NULL, e);
     case MC_CKPT_TORCH_TAR:
         return mc_fail(e, MC_E_UNSUPPORTED, "%s: the tar-based torch.save format (torch < 0.4) is not supported", name);
     default:

@@ -104,6 +104,8 @@ int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tenso
     }
     if (header_out) *header_out = h;
     else mc_json_free(h);
+    free(m->source);
+    m->source = strdup(name);
     return 0;
 }
 
@@ -116,8 +118,6 @@ int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out
     if (r) { munmap(addr, len); return r; }
     m->map_addr = addr;
     m->map_len = len;
-    free(m->source);
-    m->source = strdup(path);
     return 0;
 }
 

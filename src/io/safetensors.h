@@ -13,7 +13,7 @@
 #include "io/json.h"
 
 /* Parses an in-memory safetensors image buf[0..len) into m (views into buf; the caller
- * keeps buf alive). If header_out is non-NULL it receives the parsed JSON header
+ * keeps buf alive) and records `name` as the map's source. On failure m is left as it was. If header_out is non-NULL it receives the parsed JSON header
  * (caller frees with mc_json_free). `name` is used in messages. */
 int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tensor_map *m,
                          mc_json **header_out, mc_err *e);
