@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
@@ -33,19 +32,13 @@ int mc_checkpoint_parse(const void *buf, size_t len, const char *name, mc_tensor
     }
 }
 
+static int parse_mapped(const void *buf, size_t len, const char *name, mc_tensor_map *m, void *arg, mc_err *e) {
+    (void)arg;
+    return mc_checkpoint_parse(buf, len, name, m, e);
+}
+
 int mc_checkpoint_load(const char *path, mc_tensor_map *m, mc_err *e) {
     if (m->count || m->map_addr || m->nbuffers)
         return mc_fail(e, MC_E_ARG, "%s: mc_checkpoint_load needs an empty tensor map", path);
-    void *addr;
-    size_t len;
-    int r = mc_map_file(path, &addr, &len, e);
-    if (r) return r;
-    r = mc_checkpoint_parse(addr, len, path, m, e);
-    if (r) {
-        munmap(addr, len);
-        return r;
-    }
-    m->map_addr = addr;
-    m->map_len = len;
-    return 0;
+    return mc_tensor_map_load_file(path, m, parse_mapped, NULL, e);
 }

@@ -44,6 +44,20 @@ int mc_map_file(const char *path, void **addr, size_t *len, mc_err *e) {
     return 0;
 }
 
+int mc_tensor_map_load_file(const char *path, mc_tensor_map *m, mc_map_parse_fn parse, void *arg, mc_err *e) {
+    void *addr;
+    size_t len;
+    int r = mc_map_file(path, &addr, &len, e);
+    if (r) return r;
+    if ((r = parse(addr, len, path, m, arg, e))) {
+        munmap(addr, len);
+        return r;
+    }
+    m->map_addr = addr;
+    m->map_len = len;
+    return 0;
+}
+
 int mc_read_file(const char *path, size_t max_len, char **data, size_t *len, mc_err *e) {
     struct stat st;
     int fd = open_regular(path, &st, e);

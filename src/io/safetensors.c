@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "io/mapped_file.h"
 
@@ -109,16 +108,12 @@ int mc_safetensors_parse(const void *buf, size_t len, const char *name, mc_tenso
     return 0;
 }
 
+static int parse_mapped(const void *buf, size_t len, const char *name, mc_tensor_map *m, void *header_out, mc_err *e) {
+    return mc_safetensors_parse(buf, len, name, m, header_out, e);
+}
+
 int mc_safetensors_load(const char *path, mc_tensor_map *m, mc_json **header_out, mc_err *e) {
-    void *addr;
-    size_t len;
-    int r = mc_map_file(path, &addr, &len, e);
-    if (r) return r;
-    r = mc_safetensors_parse(addr, len, path, m, header_out, e);
-    if (r) { munmap(addr, len); return r; }
-    m->map_addr = addr;
-    m->map_len = len;
-    return 0;
+    return mc_tensor_map_load_file(path, m, parse_mapped, header_out, e);
 }
 
 static const char *st_dtype_name(mc_dtype t) {

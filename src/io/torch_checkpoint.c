@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "io/mapped_file.h"
 #include "io/pickle.h"
@@ -608,21 +607,14 @@ int mc_torch_parse(const void *buf, size_t len, const char *name, mc_tensor_map 
     return mc_torch_parse_ex(buf, len, name, NULL, m, e);
 }
 
+static int parse_mapped(const void *buf, size_t len, const char *name, mc_tensor_map *m, void *opt, mc_err *e) {
+    return mc_torch_parse_ex(buf, len, name, opt, m, e);
+}
+
 int mc_torch_load_ex(const char *path, const mc_torch_options *opt, mc_tensor_map *m, mc_err *e) {
-    void *addr;
-    size_t len;
     if (m->count || m->map_addr || m->nbuffers)
         return mc_fail(e, MC_E_ARG, "%s: mc_torch_load needs an empty tensor map", path);
-    int r = mc_map_file(path, &addr, &len, e);
-    if (r) return r;
-    r = mc_torch_parse_ex(addr, len, path, opt, m, e);
-    if (r) {
-        munmap(addr, len);
-        return r;
-    }
-    m->map_addr = addr;
-    m->map_len = len;
-    return 0;
+    return mc_tensor_map_load_file(path, m, parse_mapped, (void *)opt, e);
 }
 
 int mc_torch_load(const char *path, mc_tensor_map *m, mc_err *e) { return mc_torch_load_ex(path, NULL, m, e); }

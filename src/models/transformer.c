@@ -7,14 +7,6 @@
 #include "nn/gemm.h"
 #include "nn/ops.h"
 
-void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int M, int k, int n) {
-    mc_sgemm(0, 1, M, n, k, 1.f, in, k, W, k, 1.f, out, n);
-    if (b)
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < n; j++) out[(size_t)i * n + j] += b[j];
-}
-
 static int bind(mc_tensor_map *w, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1,
                 const float **out, mc_err *e) {
     char full[512];

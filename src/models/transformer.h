@@ -43,8 +43,4 @@ size_t mc_transformer_layer_scratch(const mc_transformer_layer *l, int N, int T)
  * Returns 0, or MC_E_NOMEM (attention's small per-thread buffers). */
 int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch);
 
-/* out[M, n] += in[M, k] @ W^T + b with W [n, k] as nn.Linear stores it (b may be NULL).
- * Residual branches accumulate straight into the stream this way. */
-void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int M, int k, int n);
-
 #endif

@@ -7,12 +7,21 @@
 #include "nn/kernel_attr.h"
 #include "nn/ops.h"
 
-void mc_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f) {
-    mc_sgemm(0, 1, N, out_f, in_f, 1.f, in, in_f, W, in_f, 0.f, out, out_f);
+/* out = beta * out + in @ W^T + b   (beta 0: overwrite, 1: accumulate) */
+static void linear(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f, float beta) {
+    mc_sgemm(0, 1, N, out_f, in_f, 1.f, in, in_f, W, in_f, beta, out, out_f);
     if (b)
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++)
             for (int j = 0; j < out_f; j++) out[(size_t)n * out_f + j] += b[j];
+}
+
+void mc_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f) {
+    linear(out, in, W, b, N, in_f, out_f, 0.f);
+}
+
+void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f) {
+    linear(out, in, W, b, N, in_f, out_f, 1.f);
 }
 
 void mc_matmul_forward(float *out, const float *in, const float *P, int N, int in_f, int out_f) {

@@ -40,6 +40,8 @@ void mc_layernorm_forward(float *y, const float *x, const float *w, const float 
 
 /* out[N,out] = in[N,in] @ W^T + b, W [out,in] as nn.Linear stores it; b may be NULL. */
 void mc_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f);
+/* out[N,out] += in[N,in] @ W^T + b: residual branches accumulate straight into the stream. */
+void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f);
 /* out[N,out] = in[N,in] @ P with P [in,out] (projection matrices stored `x @ P`). */
 void mc_matmul_forward(float *out, const float *in, const float *P, int N, int in_f, int out_f);
 
