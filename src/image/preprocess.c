@@ -1,5 +1,6 @@
-/* preprocess.c - PIL 9.4's antialiased bilinear resample (ImagingResample semantics), the
- * torchvision center crop and ToTensor. See preprocess.h for the exact rules. */
+/* preprocess.c - PIL 9.4's antialiased resample (ImagingResample semantics) with its bilinear
+ * and bicubic filters, the torchvision center crop, ToTensor and Normalize. See preprocess.h
+ * for the exact rules. */
 #include "image/preprocess.h"
 
 #include <limits.h>
@@ -25,20 +26,43 @@ static void rs_axis_free(rs_axis *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* PIL's filters (Resample.c): support radius and weight function, in double. */
 static double rs_triangle(double x) {
     if (x < 0.0) x = -x;
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
+/* Keys' cubic with a = -0.5, written as PIL writes it (the same operations, so the same
+ * doubles). */
+static double rs_bicubic(double x) {
+    const double a = -0.5;
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+typedef struct rs_filter {
+    double support;
+    double (*fn)(double);
+} rs_filter;
+
+static const rs_filter *rs_filter_get(mc_resample_filter f) {
+    static const rs_filter filters[] = {[MC_FILTER_BILINEAR] = {1.0, rs_triangle},
+                                        [MC_FILTER_BICUBIC] = {2.0, rs_bicubic}};
+    return (f == MC_FILTER_BILINEAR || f == MC_FILTER_BICUBIC) ? &filters[f] : NULL;
+}
+
 /* Outputs [o0, o0 + n) of an in_size -> out_size resample over the box [0, in_size).
  * Same arithmetic as PIL's precompute_coeffs + normalize_coeffs_8bpc, in double: the scale
  * is (float box width) / out_size, the filter is widened by max(scale, 1), each output's
- * weights are divided by their sum and rounded half away from zero to 22 bits. */
-static int rs_axis_init(rs_axis *a, int in_size, int out_size, int o0, int n, mc_err *e) {
+ * weights are divided by their sum and rounded half away from zero to 22 bits (bicubic
+ * weights can be negative: rounded away from zero on that side too). */
+static int rs_axis_init(rs_axis *a, const rs_filter *f, int in_size, int out_size, int o0, int n, mc_err *e) {
     memset(a, 0, sizeof *a);
     double scale = (double)(float)in_size / out_size; /* PIL's box is float[4] */
     double filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 1.0 * filterscale; /* bilinear support 1 */
+    double support = f->support * filterscale;
     int ksize = (int)ceil(support) * 2 + 1;
     if (n < 1 || (size_t)n > SIZE_MAX / sizeof(int32_t) / (size_t)ksize)
         return mc_fail(e, MC_E_ARG, "resize: coefficient table too large (%d x %d)", n, ksize);
@@ -65,7 +89,7 @@ static int rs_axis_init(rs_axis *a, int in_size, int out_size, int o0, int n, mc
         if (xmax > ksize) xmax = ksize; /* cannot happen: support*2+1 <= ksize */
         double ww = 0.0;
         for (int x = 0; x < xmax; x++) {
-            w[x] = rs_triangle(((double)(x + xmin) - center + 0.5) * ss);
+            w[x] = f->fn(((double)(x + xmin) - center + 0.5) * ss);
             ww += w[x];
         }
         int32_t *k = a->k + (size_t)i * (size_t)ksize;
@@ -80,6 +104,8 @@ static int rs_axis_init(rs_axis *a, int in_size, int out_size, int o0, int n, mc
     return 0;
 }
 
+/* PIL's clip8: the accumulator may be negative with bicubic's negative lobes (arithmetic
+ * shift, then clamp). */
 static inline uint8_t rs_clip(int32_t acc) {
     int32_t v = acc >> RS_BITS;
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -131,8 +157,10 @@ static void rs_row_v(const uint8_t *src, size_t stride, const int32_t *k, int c,
 /* Writes the window [x0, x0 + cw) x [y0, y0 + ch) of PIL's resize of `in` to out_w x out_h
  * into dst (ch rows of cw * 3 bytes). Like PIL, an axis whose size is unchanged is not
  * resampled, and the horizontal pass only covers the input rows the vertical pass reads. */
-static int rs_window(const mc_image *in, int out_w, int out_h, int x0, int y0, int cw, int ch,
-                     uint8_t *dst, mc_err *e) {
+static int rs_window(const mc_image *in, mc_resample_filter filter, int out_w, int out_h, int x0, int y0, int cw,
+                     int ch, uint8_t *dst, mc_err *e) {
+    const rs_filter *f = rs_filter_get(filter);
+    if (!f) return mc_fail(e, MC_E_ARG, "resize: unknown filter %d", (int)filter);
     if (out_w < 1 || out_h < 1 || x0 < 0 || y0 < 0 || cw < 1 || ch < 1 || x0 > out_w - cw ||
         y0 > out_h - ch)
         return mc_fail(e, MC_E_ARG, "resize: bad window %dx%d+%d+%d of %dx%d", cw, ch, x0, y0, out_w, out_h);
@@ -144,7 +172,7 @@ static int rs_window(const mc_image *in, int out_w, int out_h, int x0, int y0, i
 
     int ry0 = y0, ry1 = y0 + ch; /* input rows [ry0, ry1) feed the vertical pass */
     if (need_v) {
-        if ((r = rs_axis_init(&ay, in->h, out_h, y0, ch, e))) goto done;
+        if ((r = rs_axis_init(&ay, f, in->h, out_h, y0, ch, e))) goto done;
         ry0 = INT_MAX, ry1 = 0;
         for (int j = 0; j < ch; j++) {
             if (ay.first[j] < ry0) ry0 = ay.first[j];
@@ -155,7 +183,7 @@ static int rs_window(const mc_image *in, int out_w, int out_h, int x0, int y0, i
     const uint8_t *src; /* row y of the vertical pass input = input row ry0 + y */
     size_t stride;
     if (need_h) {
-        if ((r = rs_axis_init(&ax, in->w, out_w, x0, cw, e))) goto done;
+        if ((r = rs_axis_init(&ax, f, in->w, out_w, x0, cw, e))) goto done;
         tmp = malloc((size_t)(ry1 - ry0) * nb);
         if (!tmp) {
             r = mc_fail(e, MC_E_NOMEM, "resize: out of memory");
@@ -203,19 +231,28 @@ int mc_image_shorter_size(int w, int h, int R, int *out_w, int *out_h, mc_err *e
     return 0;
 }
 
-int mc_image_resize(const mc_image *in, int out_w, int out_h, mc_image *out, mc_err *e) {
+int mc_image_resize_filter(const mc_image *in, int out_w, int out_h, mc_resample_filter filter, mc_image *out,
+                           mc_err *e) {
     int r = check_input(in, e);
     if (r) return r;
     if ((r = mc_image_alloc(out, out_w, out_h, e))) return r;
-    if ((r = rs_window(in, out_w, out_h, 0, 0, out_w, out_h, out->rgb, e))) mc_image_free(out);
+    if ((r = rs_window(in, filter, out_w, out_h, 0, 0, out_w, out_h, out->rgb, e))) mc_image_free(out);
     return r;
 }
 
-int mc_image_resize_shorter(const mc_image *in, int R, mc_image *out, mc_err *e) {
+int mc_image_resize(const mc_image *in, int out_w, int out_h, mc_image *out, mc_err *e) {
+    return mc_image_resize_filter(in, out_w, out_h, MC_FILTER_BILINEAR, out, e);
+}
+
+int mc_image_resize_shorter_filter(const mc_image *in, int R, mc_resample_filter filter, mc_image *out, mc_err *e) {
     int r = check_input(in, e), rw, rh;
     if (r) return r;
     if ((r = mc_image_shorter_size(in->w, in->h, R, &rw, &rh, e))) return r;
-    return mc_image_resize(in, rw, rh, out, e);
+    return mc_image_resize_filter(in, rw, rh, filter, out, e);
+}
+
+int mc_image_resize_shorter(const mc_image *in, int R, mc_image *out, mc_err *e) {
+    return mc_image_resize_shorter_filter(in, R, MC_FILTER_BILINEAR, out, e);
 }
 
 /* Python's round(d / 2) for d >= 0: halves go to the even neighbour. */
@@ -260,7 +297,7 @@ void mc_image_to_tensor(const mc_image *im, float *chw) {
     }
 }
 
-int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) {
+int mc_image_eval_crop_u8(const mc_image *in, int R, mc_resample_filter filter, mc_image *out, mc_err *e) {
     int r = check_input(in, e), rw, rh, left, top;
     if (r) return r;
     if ((r = mc_image_shorter_size(in->w, in->h, R, &rw, &rh, e))) return r;
@@ -268,8 +305,19 @@ int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) 
     if (left < 0 || top < 0) /* cannot happen: both resized sides are >= R */
         return mc_fail(e, MC_E_ARG, "preprocess: resized %dx%d smaller than %d", rw, rh, R);
     if ((r = mc_image_alloc(out, R, R, e))) return r;
-    if ((r = rs_window(in, rw, rh, left, top, R, R, out->rgb, e))) mc_image_free(out);
+    if ((r = rs_window(in, filter, rw, rh, left, top, R, R, out->rgb, e))) mc_image_free(out);
     return r;
+}
+
+int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) {
+    return mc_image_eval_crop_u8(in, R, MC_FILTER_BILINEAR, out, e);
+}
+
+void mc_image_normalize(float *chw, size_t hw, const float mean[3], const float std[3]) {
+    for (int c = 0; c < 3; c++) {
+        float m = mean[c], s = std[c], *p = chw + (size_t)c * hw;
+        for (size_t i = 0; i < hw; i++) p[i] = (p[i] - m) / s;
+    }
 }
 
 int mc_image_preprocess(const mc_image *in, int R, float *out_chw, mc_err *e) {
