@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_util.h"
 #include <omp.h>
 
+#include "bench_util.h"
 #include "common/weight_rule.h"
 #include "models/openclip.h"
 
