@@ -359,6 +359,81 @@ static void check_bad_checkpoints(void) {
     mc_tensor_map_free(&w);
 }
 
+/* The config options beyond the teachers' (custom_text names, avg pooling with ln_post after
+ * it, no ln_pre, a Linear text projection, "last" pooling, no causal mask, eps): names from
+ * the declared model, and the pooled features against the pooling done here by hand on the
+ * towers' token outputs. */
+static void check_variants(void) {
+    const char *json = "{\"embed_dim\": 48, \"custom_text\": true, \"vision_cfg\": {\"image_size\": 32, \"layers\": 2, "
+                       "\"width\": 64, \"head_width\": 32, \"patch_size\": 16, \"pool_type\": \"avg\", "
+                       "\"final_ln_after_pool\": true, \"no_ln_pre\": true, \"norm_kwargs\": {\"eps\": 1e-6}}, "
+                       "\"text_cfg\": {\"context_length\": 12, \"vocab_size\": 500, \"width\": 32, \"heads\": 2, "
+                       "\"layers\": 1, \"proj_bias\": true, \"pool_type\": \"last\", \"no_causal_mask\": true}}";
+    mc_oc_cfg cfg;
+    mc_openclip m;
+    mc_err e = {0};
+    if (mc_oc_cfg_parse(json, strlen(json), "variant.json", &cfg, &e) || mc_openclip_init_declared(&m, &cfg, &e))
+        mc_test_fatal("%s", e.msg);
+    const char *names[] = {"text.token_embedding.weight", "text.transformer.resblocks.0.attn.in_proj_weight",
+                           "text.text_projection.weight", "text.text_projection.bias", "text.ln_final.bias",
+                           "visual.ln_post.weight", "logit_scale"};
+    int found = 1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) found &= mc_tensor_map_find(&m.weights, names[i]) != NULL;
+    CHECK(found && !mc_tensor_map_find(&m.weights, "visual.ln_pre.weight") &&
+              !mc_tensor_map_find(&m.weights, "token_embedding.weight"),
+          "variant parameter names");
+    for (int i = 0; i < m.weights.count; i++) {
+        float *v = (float *)m.weights.items[i].t.data;
+        uint64_t h = mc_fnv1a64(m.weights.items[i].name);
+        for (int64_t j = 0; j < mc_tensor_numel(&m.weights.items[i].t); j++) v[j] = mc_weight_rule_value(h, j, -0.3, 0.7);
+    }
+    /* image: features = proj(ln_post(mean of the patch tokens)) */
+    float img[2 * 3 * 32 * 32], tokx[2 * 5 * 64], feat[2 * 48], pooled[64];
+    for (int i = 0; i < 2 * 3 * 32 * 32; i++) img[i] = (float)((i * 37) % 101) / 50.f - 1.f;
+    CHECK(mc_openclip_encode_image(&m, img, 2, feat, NULL, &e) == 0, "%s", e.msg);
+    CHECK(mc_oc_vision_tokens(m.visual, img, 2, tokx, NULL, &e) == 0, "%s", e.msg);
+    const mc_oc_vision *v = m.visual;
+    double worst = 0;
+    for (int b = 0; b < 2; b++) {
+        for (int c = 0; c < 64; c++) {
+            double s = 0;
+            for (int t = 1; t < 5; t++) s += tokx[(b * 5 + t) * 64 + c];
+            pooled[c] = (float)(s / 4);
+        }
+        double mu = 0, var = 0;
+        for (int c = 0; c < 64; c++) mu += pooled[c] / 64.0;
+        for (int c = 0; c < 64; c++) var += (pooled[c] - mu) * (pooled[c] - mu) / 64.0;
+        for (int d = 0; d < 48; d++) {
+            double y = 0;
+            for (int c = 0; c < 64; c++)
+                y += ((pooled[c] - mu) / sqrt(var + 1e-6) * v->ln_post_w[c] + v->ln_post_b[c]) * v->proj[c * 48 + d];
+            worst = fmax(worst, fabs(y - feat[b * 48 + d]) / fmax(1.0, fabs(y)));
+        }
+    }
+    printf("%-4s avg pooling, ln_post after it, eps 1e-6: max rel err %.2e\n", worst < 1e-5 ? "ok" : "FAIL", worst);
+    CHECK(worst < 1e-5, "avg-pooled features differ by %.3e", worst);
+    /* text: features = Linear(x[:, -1]) after ln_final */
+    int32_t tok[2 * 12] = {1, 7, 499, 3, 0, 0, 0, 0, 0, 0, 0, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 2};
+    float tx[2 * 12 * 32];
+    CHECK(mc_openclip_encode_text(&m, tok, 2, feat, NULL, &e) == 0, "%s", e.msg);
+    CHECK(mc_oc_text_tokens(m.text, tok, 2, tx, NULL, &e) == 0, "%s", e.msg);
+    worst = 0;
+    for (int n = 0; n < 2; n++)
+        for (int d = 0; d < 48; d++) {
+            double y = m.text->proj_b[d];
+            for (int c = 0; c < 32; c++) y += (double)m.text->proj[d * 32 + c] * tx[(n * 12 + 11) * 32 + c];
+            worst = fmax(worst, fabs(y - feat[n * 48 + d]) / fmax(1.0, fabs(y)));
+        }
+    printf("%-4s text pool 'last' + Linear projection: max rel err %.2e\n", worst < 1e-5 ? "ok" : "FAIL", worst);
+    CHECK(worst < 1e-5, "last-pooled text features differ by %.3e", worst);
+    /* no causal mask: changing the last token changes the first position's output */
+    float tx2[2 * 12 * 32];
+    tok[11] = 42;
+    CHECK(mc_oc_text_tokens(m.text, tok, 2, tx2, NULL, &e) == 0, "%s", e.msg);
+    CHECK(memcmp(tx, tx2, sizeof(float) * 32) != 0, "without the causal mask position 0 must see position 11");
+    mc_openclip_free(&m);
+}
+
 static void check_quickgelu(void) {
     float x[1000], y[1000];
     for (int i = 0; i < 1000; i++) x[i] = -30.f + 0.06f * (float)i;
@@ -376,6 +451,7 @@ int main(void) {
     check_quickgelu();
     check_configs();
     check_declared();
+    check_variants();
     mc_tensor_map g;
     mc_test_load_golden(GOLDEN, &g, NULL);
     mc_err e = {0};
