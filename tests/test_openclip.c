@@ -418,13 +418,20 @@ static void check_variants(void) {
     CHECK(mc_openclip_encode_text(&m, tok, 2, feat, NULL, &e) == 0, "%s", e.msg);
     CHECK(mc_oc_text_tokens(m.text, tok, 2, tx, NULL, &e) == 0, "%s", e.msg);
     worst = 0;
-    for (int n = 0; n < 2; n++)
+    for (int n = 0; n < 2; n++) {
+        const float *xl = tx + (n * 12 + 11) * 32; /* last position, then ln_final (eps 1e-5) */
+        double mu = 0, var = 0, ln[32];
+        for (int c = 0; c < 32; c++) mu += xl[c] / 32.0;
+        for (int c = 0; c < 32; c++) var += (xl[c] - mu) * (xl[c] - mu) / 32.0;
+        for (int c = 0; c < 32; c++) ln[c] = (xl[c] - mu) / sqrt(var + 1e-5) * m.text->ln_w[c] + m.text->ln_b[c];
         for (int d = 0; d < 48; d++) {
             double y = m.text->proj_b[d];
-            for (int c = 0; c < 32; c++) y += (double)m.text->proj[d * 32 + c] * tx[(n * 12 + 11) * 32 + c];
+            for (int c = 0; c < 32; c++) y += (double)m.text->proj[d * 32 + c] * ln[c];
             worst = fmax(worst, fabs(y - feat[n * 48 + d]) / fmax(1.0, fabs(y)));
         }
-    printf("%-4s text pool 'last' + Linear projection: max rel err %.2e\n", worst < 1e-5 ? "ok" : "FAIL", worst);
+    }
+    printf("%-4s text pool 'last', ln_final, Linear projection: max rel err %.2e\n", worst < 1e-5 ? "ok" : "FAIL",
+           worst);
     CHECK(worst < 1e-5, "last-pooled text features differ by %.3e", worst);
     /* no causal mask: changing the last token changes the first position's output */
     float tx2[2 * 12 * 32];

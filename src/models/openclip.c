@@ -239,10 +239,7 @@ int mc_oc_text_tokens(const mc_oc_text *t, const int32_t *tokens, int N, float *
     mc_trace_emit(trace, "embed", x, 3, shape);
     int r = mc_transformer_stack_forward(t->blocks, t->layers, x, N, T, t->causal, work, trace, "resblock%02d");
     free(work);
-    if (r) return mc_fail(e, r, "open_clip text: out of memory in the transformer");
-    mc_layernorm_forward(x, x, t->ln_w, t->ln_b, (int)M, W, (float)t->cfg.ln_eps);
-    mc_trace_emit(trace, "ln_final", x, 3, shape);
-    return 0;
+    return r ? mc_fail(e, r, "open_clip text: out of memory in the transformer") : 0;
 }
 
 int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float *out, const mc_trace *trace,
@@ -257,6 +254,9 @@ int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float 
         free(x);
         return r;
     }
+    int64_t shape[3] = {N, T, W};
+    mc_layernorm_forward(x, x, t->ln_w, t->ln_b, N * T, W, (float)t->cfg.ln_eps);
+    mc_trace_emit(trace, "ln_final", x, 3, shape);
     for (int n = 0; n < N; n++) {
         const int32_t *tk = tokens + (size_t)n * T;
         int at = 0;

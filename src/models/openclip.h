@@ -72,9 +72,10 @@ void mc_oc_vision_release(mc_oc_vision *v);
 /* prefix "" (CLIP) or "text." (custom_text). */
 int mc_oc_text_bind(mc_oc_text *t, mc_oc_binder *b, const char *prefix, const mc_oc_text_cfg *cfg, int out_dim,
                     mc_activation act, mc_err *e);
-/* tokens [N, context] -> x [N, context, W] after ln_final. Trace: embed, resblockNN, ln_final. */
+/* tokens [N, context] -> x [N, context, W]: the transformer output before ln_final (CoCa feeds
+ * these to its decoder). Trace: embed, resblockNN. */
 int mc_oc_text_tokens(const mc_oc_text *t, const int32_t *tokens, int N, float *x, const mc_trace *trace, mc_err *e);
-/* tokens -> out [N, out_dim]. Trace also: pooled [N, W], features. */
+/* tokens -> out [N, out_dim]. Trace also: ln_final [N, context, W], pooled [N, W], features. */
 int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float *out, const mc_trace *trace,
                        mc_err *e);
 void mc_oc_text_release(mc_oc_text *t);
