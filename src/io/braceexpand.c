@@ -65,16 +65,17 @@ static int product_literal(bx *b, mc_strlist *acc, const char *s, size_t n) {
     return rc;
 }
 
-/* Parses an optionally negative decimal of at most 18 digits; returns its length or 0. */
-static size_t parse_int(const char *s, size_t n, long long *v) {
+/* Parses an optionally negative decimal; returns its length or 0. More than 18 digits set
+ * *big (an error for the caller: braceexpand would take any length). */
+static size_t parse_int(const char *s, size_t n, long long *v, int *big) {
     size_t i = 0;
     int neg = 0;
     if (i < n && s[i] == '-') neg = 1, i++;
     size_t d0 = i;
     long long x = 0;
     while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (i - d0 >= 18) return 0;
-        x = x * 10 + (s[i] - '0');
+        if (i - d0 >= 18) *big = 1;
+        else x = x * 10 + (s[i] - '0');
         i++;
     }
     if (i == d0) return 0;
@@ -87,14 +88,14 @@ static int alpha_index(char c) { return c >= 'a' ? 26 + (c - 'a') : c - 'A'; }
 static char alpha_char(int i) { return (char)(i < 26 ? 'A' + i : 'a' + (i - 26)); }
 
 /* The optional "..[-]digits" tail of a range; returns 1 if s[i..n) is empty or such a tail. */
-static int parse_step(const char *s, size_t i, size_t n, long long *step) {
+static int parse_step(const char *s, size_t i, size_t n, long long *step, int *big) {
     *step = 1;
     if (i == n) return 1;
     if (n - i < 3 || s[i] != '.' || s[i + 1] != '.') return 0;
     i += 2;
     if (s[i] == '-') i++;
     long long v;
-    size_t k = parse_int(s + i, n - i, &v);
+    size_t k = parse_int(s + i, n - i, &v, big);
     if (!k || s[i] == '-' || i + k != n) return 0;
     *step = v ? v : 1; /* int(incr) or 1 */
     return 1;
@@ -104,10 +105,12 @@ static int parse_step(const char *s, size_t i, size_t n, long long *step) {
 static int parse_range(bx *b, const char *s, size_t n, mc_strlist *out) {
     if (n && s[n - 1] == '\n') n--; /* '$' also matches before a final newline */
     long long lo, hi, step;
-    size_t k1 = parse_int(s, n, &lo);
+    int big = 0;
+    size_t k1 = parse_int(s, n, &lo, &big);
     if (k1 && n - k1 >= 3 && s[k1] == '.' && s[k1 + 1] == '.') {
-        size_t k2 = parse_int(s + k1 + 2, n - k1 - 2, &hi);
-        if (k2 && parse_step(s, k1 + 2 + k2, n, &step)) {
+        size_t k2 = parse_int(s + k1 + 2, n - k1 - 2, &hi, &big);
+        if (k2 && parse_step(s, k1 + 2 + k2, n, &step, &big)) {
+            if (big) return mc_fail(b->e, MC_E_ARG, "shard pattern '%.200s': range bound of more than 18 digits", b->pattern);
             const char *l = s, *r = s + k1 + 2;
             int pad = 0;
             const char *ends[2] = {l, r};
@@ -131,7 +134,8 @@ static int parse_range(bx *b, const char *s, size_t n, mc_strlist *out) {
             return 1;
         }
     }
-    if (n >= 4 && is_letter(s[0]) && s[1] == '.' && s[2] == '.' && is_letter(s[3]) && parse_step(s, 4, n, &step)) {
+    if (n >= 4 && is_letter(s[0]) && s[1] == '.' && s[2] == '.' && is_letter(s[3]) && parse_step(s, 4, n, &step, &big)) {
+        if (big) return mc_fail(b->e, MC_E_ARG, "shard pattern '%.200s': range step of more than 18 digits", b->pattern);
         int a = alpha_index(s[0]), z = alpha_index(s[3]);
         if (a < z) {
             for (int i = a; i <= z; i += (int)(step > 52 ? 52 : step)) {

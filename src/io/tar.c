@@ -381,7 +381,9 @@ int mc_tar_next(mc_tar_reader *r, mc_tar_member *m, mc_err *e) {
         uint64_t pad = padded((uint64_t)size) - (uint64_t)size;
         int64_t s = skip(r, pad, &why);
         if (s < 0) return fatal(r, e, MC_E_FORMAT, "offset %llu: %s", (unsigned long long)off, why);
-        /* a missing final padding is tolerated like tarfile (the data is complete) */
+        if ((uint64_t)s < pad) /* tarfile would not notice; the archive was cut here */
+            return fatal(r, e, MC_E_FORMAT, "offset %llu: member '%s': truncated padding after the data",
+                         (unsigned long long)first, r->mname);
         m->name = r->mname;
         m->name_len = strlen(r->mname);
         m->type = type;
@@ -440,9 +442,20 @@ static void put_octal(unsigned char *f, int width, uint64_t v) {
     f[width - 1] = 0;
 }
 
+/* The ustar name field as tarfile fills it next to a pax path: each non-ASCII character
+ * (UTF-8 sequence) becomes '?', then the first 100 bytes. */
+static void put_name(unsigned char *f, const char *name, size_t nlen) {
+    size_t k = 0;
+    for (size_t i = 0; i < nlen && k < 100; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x80) f[k++] = c;
+        else if ((c & 0xc0) != 0x80) f[k++] = '?'; /* a lead byte; continuation bytes vanish */
+    }
+}
+
 static void make_header(unsigned char *h, const char *name, size_t nlen, uint64_t size, char type, int64_t mtime) {
     memset(h, 0, MC_TAR_BLOCK);
-    memcpy(h + H_NAME, name, nlen > 100 ? 100 : nlen);
+    put_name(h + H_NAME, name, nlen);
     put_octal(h + H_MODE, 8, type == '0' ? 0444 : 0);
     put_octal(h + H_UID, 8, 0);
     put_octal(h + H_GID, 8, 0);
@@ -455,8 +468,7 @@ static void make_header(unsigned char *h, const char *name, size_t nlen, uint64_
         memcpy(h + H_UNAME, "bigdata", 7);
         memcpy(h + H_GNAME, "bigdata", 7);
     }
-    put_octal(h + H_DEVMAJ, 8, 0);
-    put_octal(h + H_DEVMIN, 8, 0);
+    /* devmajor/devminor stay NUL for non-device members, as tarfile writes them */
     unsigned sum = 0;
     for (int i = 0; i < MC_TAR_BLOCK; i++) sum += h[i];
     put_octal(h + H_CHKSUM, 7, sum); /* "%06o\0" and the 8th byte stays a space */
@@ -495,7 +507,7 @@ int mc_tar_write_member(mc_tar_writer *w, const char *name, const void *data, si
             int sl = snprintf(s, sizeof s, "%llu", (unsigned long long)size);
             pax_record(pax, &pos, "size", s, (size_t)sl);
         }
-        make_header(h, "././@PaxHeader", 14, pos, 'x', w->mtime);
+        make_header(h, "././@PaxHeader", 14, pos, 'x', 0);
         int rc = wput(w, h, MC_TAR_BLOCK, e);
         if (!rc) rc = wput(w, pax, pos, e);
         if (!rc) rc = wpad(w, pos, e);
@@ -513,7 +525,7 @@ int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e) {
     static const unsigned char zeros[MC_TAR_BLOCK];
     int rc = wput(w, zeros, MC_TAR_BLOCK, e);
     if (!rc) rc = wput(w, zeros, MC_TAR_BLOCK, e);
-    if (!rc) rc = wput(w, zeros, (size_t)(((w->offset + MC_TAR_RECORD - 1) / MC_TAR_RECORD) * MC_TAR_RECORD - w->offset), e);
+    while (!rc && w->offset % MC_TAR_RECORD) rc = wput(w, zeros, MC_TAR_BLOCK, e); /* tarfile's record padding */
     if (!rc && fflush(w->fp) != 0) rc = mc_fail(e, MC_E_IO, "%s: write failed: %s", w->name, strerror(errno));
     if (w->own) {
         if (!rc && fsync(fileno(w->fp)) != 0) rc = mc_fail(e, MC_E_IO, "%s: fsync failed: %s", w->name, strerror(errno));

@@ -121,18 +121,21 @@ static void mark_bad(mc_wds_reader *r, const mc_err *why) {
 static int add_member(mc_wds_reader *r, const char *ext, size_t ext_len, const mc_tar_member *m) {
     mc_err why;
     const char *shard = r->shards.items[r->cur_shard];
-    int dup = (ext_len == 7 && (!memcmp(ext, "__key__", 7) || !memcmp(ext, "__url__", 7)));
-    for (int i = 0; i < r->count && !dup; i++) {
-        const char *x = (const char *)r->arena + r->ext_off[i];
-        dup = strlen(x) == ext_len && !memcmp(x, ext, ext_len);
-    }
+    char lower[256], *tmp = NULL, *x = lower;
+    if (ext_len >= sizeof lower && !(x = tmp = malloc(ext_len + 1))) return -1;
+    for (size_t i = 0; i < ext_len; i++) x[i] = (ext[i] >= 'A' && ext[i] <= 'Z') ? (char)(ext[i] + 32) : ext[i];
+    x[ext_len] = 0;
+    int dup = (ext_len == 7 && (!memcmp(x, "__key__", 7) || !memcmp(x, "__url__", 7)));
+    for (int i = 0; i < r->count && !dup; i++) dup = !strcmp((const char *)r->arena + r->ext_off[i], x);
     if (dup) {
+        free(tmp);
         mc_fail(&why, MC_E_FORMAT, "%s: offset %llu: sample '%s': duplicate member '%s'", shard,
                 (unsigned long long)m->offset, r->key, m->name);
         mark_bad(r, &why);
         return 0;
     }
     if (r->count >= MC_WDS_MAX_MEMBERS || r->arena_len + m->size > r->opt.max_sample) {
+        free(tmp);
         mc_fail(&why, MC_E_NOMEM, "%s: offset %llu: sample '%s' exceeds %d members or %zu bytes", shard,
                 (unsigned long long)m->offset, r->key, MC_WDS_MAX_MEMBERS, r->opt.max_sample);
         mark_bad(r, &why);
@@ -148,19 +151,14 @@ static int add_member(mc_wds_reader *r, const char *ext, size_t ext_len, const m
         if (d) r->sizes = d;
         mc_wds_member *mm = realloc(r->members, (size_t)c * sizeof *mm);
         if (mm) r->members = mm;
-        if (!a || !b || !d || !mm) return -1;
+        if (!a || !b || !d || !mm) {
+            free(tmp);
+            return -1;
+        }
         r->members_cap = c;
     }
     size_t eo, dofs;
-    char lower[256];
-    const char *src = ext;
-    char *tmp = NULL;
-    if (ext_len >= sizeof lower) src = tmp = malloc(ext_len + 1);
-    else src = lower;
-    if (!src) return -1;
-    char *w = tmp ? tmp : lower;
-    for (size_t i = 0; i < ext_len; i++) w[i] = (ext[i] >= 'A' && ext[i] <= 'Z') ? (char)(ext[i] + 32) : ext[i];
-    int rc = arena_put(r, w, ext_len, &eo);
+    int rc = arena_put(r, x, ext_len, &eo);
     free(tmp);
     if (rc || arena_put(r, m->data, (size_t)m->size, &dofs)) return -1;
     r->ext_off[r->count] = eo;
