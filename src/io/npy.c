@@ -234,30 +234,34 @@ int mc_npy_encode(mc_npy_type t, int ndim, const int64_t *shape, const void *dat
     return 0;
 }
 
-void mc_npy_to_f32(const mc_npy *a, int u16_as_bf16, float *dst) {
-    const unsigned char *p = a->data;
+double mc_npy_get_f64(const mc_npy *a, int64_t i, int u16_as_bf16) {
     size_t isz = mc_npy_itemsize(a->type);
-    for (int64_t i = 0; i < a->numel; i++, p += isz) {
-        union { float f; double d; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32; uint64_t u64; int64_t i64; } v;
-        memcpy(&v, p, isz);
-        float x = 0;
-        switch (a->type) {
-        case MC_NPY_F32: x = v.f; break;
-        case MC_NPY_F16: x = mc_f16_to_f32(v.u16); break;
-        case MC_NPY_F64: x = (float)v.d; break;
-        case MC_NPY_I8: x = (float)(int8_t)p[0]; break;
-        case MC_NPY_U8: x = (float)p[0]; break;
-        case MC_NPY_BOOL: x = p[0] ? 1.0f : 0.0f; break;
-        case MC_NPY_I16: x = u16_as_bf16 ? mc_bf16_to_f32(v.u16) : (float)v.i16; break;
-        case MC_NPY_U16: x = u16_as_bf16 ? mc_bf16_to_f32(v.u16) : (float)v.u16; break;
-        case MC_NPY_I32: x = (float)v.i32; break;
-        case MC_NPY_U32: x = (float)v.u32; break;
-        case MC_NPY_I64: x = (float)v.i64; break;
-        case MC_NPY_U64: x = (float)v.u64; break;
-        default: break;
-        }
-        dst[i] = x;
+    const unsigned char *p = (const unsigned char *)a->data + (size_t)i * isz;
+    union { float f; double d; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32; uint64_t u64; int64_t i64; } v;
+    memcpy(&v, p, isz);
+    switch (a->type) {
+    case MC_NPY_F32: return v.f;
+    case MC_NPY_F16: return mc_f16_to_f32(v.u16);
+    case MC_NPY_F64: return v.d;
+    case MC_NPY_I8: return (int8_t)p[0];
+    case MC_NPY_U8: return p[0];
+    case MC_NPY_BOOL: return p[0] ? 1.0 : 0.0;
+    case MC_NPY_I16: return u16_as_bf16 ? mc_bf16_to_f32(v.u16) : v.i16;
+    case MC_NPY_U16: return u16_as_bf16 ? mc_bf16_to_f32(v.u16) : v.u16;
+    case MC_NPY_I32: return v.i32;
+    case MC_NPY_U32: return v.u32;
+    case MC_NPY_I64: return (double)v.i64;
+    case MC_NPY_U64: return (double)v.u64;
+    default: return 0;
     }
+}
+
+void mc_npy_to_f32(const mc_npy *a, int u16_as_bf16, float *dst) {
+    if (a->type == MC_NPY_F32) { /* the common case, possibly unaligned */
+        if (a->numel) memcpy(dst, a->data, a->nbytes);
+        return;
+    }
+    for (int64_t i = 0; i < a->numel; i++) dst[i] = (float)mc_npy_get_f64(a, i, u16_as_bf16);
 }
 
 /* ---- .npz read ---- */

@@ -61,8 +61,10 @@ int mc_npy_parse(const void *buf, size_t len, const char *name, mc_npy *a, mc_er
 int mc_npy_encode(mc_npy_type t, int ndim, const int64_t *shape, const void *data, int version,
                   unsigned char **out, size_t *out_len, mc_err *e);
 
-/* Converts every element to float32 into dst[a->numel] (f64/i64 rounded as C casts do).
+/* Element i (row-major) as a double (exact except 64-bit integers beyond 2^53).
  * u16_as_bf16: read '<u2'/'<i2' data as bfloat16 bit patterns. */
+double mc_npy_get_f64(const mc_npy *a, int64_t i, int u16_as_bf16);
+/* Every element as float32 into dst[a->numel] (through double for the wider types). */
 void mc_npy_to_f32(const mc_npy *a, int u16_as_bf16, float *dst);
 
 /* ---- .npz ---- */
