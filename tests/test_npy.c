@@ -22,15 +22,20 @@
 
 #define DATA MC_TEST_DATA_DIR "/shards/"
 
+/* The file named by entry m's "file" (its path into path[cap]). */
+static unsigned char *read_listed(const mc_json *m, char *path, size_t cap, size_t *n) {
+    snprintf(path, cap, DATA "%s", mc_json_get(m, "file")->str);
+    return mc_test_read(path, n);
+}
+
 static void check_numpy_files(void) {
     mc_json *meta = mc_test_json(DATA "npy.json");
     int files = 0, exact_rewrites = 0;
     for (int i = 0; i < meta->count; i++) {
         const mc_json *m = &meta->items[i];
         char path[512];
-        snprintf(path, sizeof path, DATA "%s", mc_json_get(m, "file")->str);
         size_t n;
-        unsigned char *buf = mc_test_read(path, &n);
+        unsigned char *buf = read_listed(m, path, sizeof path, &n);
         mc_npy a;
         mc_err e;
         int rc = mc_npy_parse(buf, n, path, &a, &e);
@@ -142,9 +147,8 @@ static void check_npz(void) {
     for (int i = 0; i < meta->count; i++) {
         const mc_json *m = &meta->items[i];
         char path[512];
-        snprintf(path, sizeof path, DATA "%s", mc_json_get(m, "file")->str);
         size_t n;
-        unsigned char *buf = mc_test_read(path, &n);
+        unsigned char *buf = read_listed(m, path, sizeof path, &n);
         mc_dr_emb emb;
         mc_err e;
         int rc = mc_dr_parse_npz(buf, n, path, &emb, &e);

@@ -357,6 +357,20 @@ static void put_le(mc_npz_writer *w, uint32_t v, int n) {
 #define DOS_TIME 0
 #define DOS_DATE 0x21
 
+/* The fields local and central headers share: version needed .. extra length. */
+static void put_common(mc_npz_writer *w, const struct mc_npz_entry *en) {
+    put_le(w, 20, 2);          /* version needed */
+    put_le(w, 0, 2);           /* flags */
+    put_le(w, 0, 2);           /* stored */
+    put_le(w, DOS_TIME, 2);
+    put_le(w, DOS_DATE, 2);
+    put_le(w, en->crc, 4);
+    put_le(w, en->size, 4);
+    put_le(w, en->size, 4);
+    put_le(w, (uint32_t)strlen(en->name), 2);
+    put_le(w, 0, 2);           /* extra */
+}
+
 int mc_npz_writer_add(mc_npz_writer *w, const char *key, mc_npy_type t, int ndim, const int64_t *shape,
                       const void *data, mc_err *e) {
     size_t kl = key ? strlen(key) : 0;
@@ -388,19 +402,9 @@ int mc_npz_writer_add(mc_npz_writer *w, const char *key, mc_npy_type t, int ndim
     en->crc = (uint32_t)crc32(0, npy, (uInt)n);
     en->size = (uint32_t)n;
     en->offset = (uint32_t)w->len;
-    size_t nl = strlen(name);
     put_le(w, 0x04034b50, 4);
-    put_le(w, 20, 2);          /* version needed */
-    put_le(w, 0, 2);           /* flags */
-    put_le(w, 0, 2);           /* stored */
-    put_le(w, DOS_TIME, 2);
-    put_le(w, DOS_DATE, 2);
-    put_le(w, en->crc, 4);
-    put_le(w, en->size, 4);
-    put_le(w, en->size, 4);
-    put_le(w, (uint32_t)nl, 2);
-    put_le(w, 0, 2);           /* extra */
-    put(w, name, nl);
+    put_common(w, en);
+    put(w, name, strlen(name));
     put(w, npy, n);
     free(npy);
     if (w->failed) return mc_fail(e, MC_E_NOMEM, "out of memory writing an .npz archive");
@@ -414,16 +418,7 @@ int mc_npz_writer_finish(mc_npz_writer *w, unsigned char **out, size_t *out_len,
         size_t nl = strlen(en->name);
         put_le(w, 0x02014b50, 4);
         put_le(w, 0x0314, 2);  /* made by: Unix, 2.0 (as Python's zipfile) */
-        put_le(w, 20, 2);
-        put_le(w, 0, 2);
-        put_le(w, 0, 2);
-        put_le(w, DOS_TIME, 2);
-        put_le(w, DOS_DATE, 2);
-        put_le(w, en->crc, 4);
-        put_le(w, en->size, 4);
-        put_le(w, en->size, 4);
-        put_le(w, (uint32_t)nl, 2);
-        put_le(w, 0, 2);       /* extra */
+        put_common(w, en);
         put_le(w, 0, 2);       /* comment */
         put_le(w, 0, 2);       /* disk */
         put_le(w, 0, 2);       /* internal attributes */

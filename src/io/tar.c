@@ -231,6 +231,17 @@ static int parse_pax(const unsigned char *b, size_t n, pax_vals *pv, const char 
     return 0;
 }
 
+static void fill_member(mc_tar_member *m, const mc_tar_reader *r, char type, uint64_t size, uint64_t first,
+                        uint64_t data_off, const unsigned char *data) {
+    m->name = r->mname;
+    m->name_len = strlen(r->mname);
+    m->type = type;
+    m->size = size;
+    m->offset = first;
+    m->data_offset = data_off;
+    m->data = data;
+}
+
 int mc_tar_next(mc_tar_reader *r, mc_tar_member *m, mc_err *e) {
     if (r->done < 0) {
         if (e) *e = r->err;
@@ -358,13 +369,7 @@ int mc_tar_next(mc_tar_reader *r, mc_tar_member *m, mc_err *e) {
             if (s < 0) return fatal(r, e, MC_E_FORMAT, "offset %llu: %s", (unsigned long long)off, why);
             if ((uint64_t)s < (uint64_t)size)
                 return fatal(r, e, MC_E_FORMAT, "offset %llu: truncated member data", (unsigned long long)first);
-            m->name = r->mname;
-            m->name_len = strlen(r->mname);
-            m->type = type;
-            m->size = (uint64_t)size;
-            m->offset = (uint64_t)first;
-            m->data_offset = data_off;
-            m->data = NULL;
+            fill_member(m, r, type, (uint64_t)size, (uint64_t)first, data_off, NULL);
             if (have_name < 0)
                 return mc_fail(e, MC_E_FORMAT, "%s: offset %llu: member name contains a NUL byte (skipped)", r->name,
                                (unsigned long long)first);
@@ -384,13 +389,7 @@ int mc_tar_next(mc_tar_reader *r, mc_tar_member *m, mc_err *e) {
         if ((uint64_t)s < pad) /* tarfile would not notice; the archive was cut here */
             return fatal(r, e, MC_E_FORMAT, "offset %llu: member '%s': truncated padding after the data",
                          (unsigned long long)first, r->mname);
-        m->name = r->mname;
-        m->name_len = strlen(r->mname);
-        m->type = type;
-        m->size = (uint64_t)size;
-        m->offset = (uint64_t)first;
-        m->data_offset = data_off;
-        m->data = r->buf;
+        fill_member(m, r, type, (uint64_t)size, (uint64_t)first, data_off, r->buf);
         return 1;
     }
 }
