@@ -166,6 +166,7 @@ static void check_writer_bytes(void) {
     }
     printf("  writer output identical to webdataset TarWriter(mtime=0): %s (%zu bytes)\n", first == n ? "yes" : "NO", n);
     /* bad keys and extensions are refused */
+    free(buf);
     f = open_memstream(&buf, &len);
     mc_tar_writer_init_fp(&w, f, "mem", &e);
     mc_wds_member up[] = {{"TXT", (const unsigned char *)"x", 1}};
