@@ -392,6 +392,11 @@ static void check_handmade(void) {
     CHECK(!strcmp(got, "a|!open|a|!err|a|"), "shard list: %s", got);
     CHECK(r.samples == 3 && r.errors == 2, "counters %lld %lld", r.samples, r.errors);
     mc_wds_close(&r);
+    const char *dir[1] = {tmp};
+    CHECK(mc_wds_open(&r, dir, 1, NULL, &e) == 0 && mc_wds_next(&r, &s, &e) < 0 && strstr(e.msg, "is a directory") &&
+              mc_wds_next(&r, &s, &e) == 0,
+          "a directory as a shard: %s", e.msg);
+    mc_wds_close(&r);
     free(t.p);
     free(g.p);
     free(o.p);

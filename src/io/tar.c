@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -138,6 +139,12 @@ int mc_tar_reader_open(mc_tar_reader *r, const char *path, size_t max_member, mc
 int mc_tar_reader_open_fd(mc_tar_reader *r, int fd, const char *name, size_t max_member, mc_err *e) {
     memset(r, 0, sizeof *r);
     if (init_common(r, name, max_member, e)) return MC_E_NOMEM;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        int rc = mc_fail(e, MC_E_IO, "%s: is a directory, not a tar shard", r->name);
+        mc_tar_reader_close(r);
+        return rc;
+    }
     int d = dup(fd);
     if (d < 0) {
         int rc = mc_fail(e, MC_E_IO, "%s: %s", r->name, strerror(errno));
