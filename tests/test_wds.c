@@ -13,6 +13,7 @@
  *    iteration goes on with the next sample or shard.
  * 5. gzip'd shards read transparently; a writer round trip of many samples.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,27 @@ static void check_roundtrip(void) {
         mc_wds_close(&r);
     }
     printf("  %d samples written and read back (plain and gzip'd, %zu bytes)\n", N, n);
+    /* atomic writer: nothing under the final name until finish; abort leaves nothing */
+    char apath[512];
+    snprintf(apath, sizeof apath, "%s/atomic.tar", tmp);
+    mc_wds_member one[1] = {{"txt", (const unsigned char *)"x", 1}};
+    CHECK(mc_tar_writer_open_atomic(&w, apath, &e) == 0 && mc_wds_write_sample(&w, "k", one, 1, &e) == 0, "atomic open");
+    FILE *probe = fopen(apath, "rb");
+    CHECK(probe == NULL, "atomic: final name exists before finish");
+    if (probe) fclose(probe);
+    CHECK(mc_tar_writer_finish(&w, &e) == 0 && (probe = fopen(apath, "rb")) != NULL, "atomic finish: %s", e.msg);
+    if (probe) fclose(probe);
+    char bpath[512];
+    snprintf(bpath, sizeof bpath, "%s/aborted.tar", tmp);
+    CHECK(mc_tar_writer_open_atomic(&w, bpath, &e) == 0, "atomic open 2");
+    mc_tar_writer_abort(&w);
+    int left = 0;
+    DIR *dd = opendir(tmp);
+    for (struct dirent *de; dd && (de = readdir(dd));) left += strstr(de->d_name, "aborted") != NULL;
+    if (dd) closedir(dd);
+    CHECK(left == 0, "abort left a temporary file");
+    snprintf(bpath, sizeof bpath, "%s/no/such/dir/x.tar", tmp);
+    CHECK(mc_tar_writer_open_atomic(&w, bpath, &e) < 0 && strstr(e.msg, "x.tar"), "unwritable directory: %s", e.msg);
     free(raw);
     free(blob);
 }

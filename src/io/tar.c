@@ -439,6 +439,40 @@ int mc_tar_writer_open(mc_tar_writer *w, const char *path, mc_err *e) {
     return 0;
 }
 
+int mc_tar_writer_open_atomic(mc_tar_writer *w, const char *path, mc_err *e) {
+    memset(w, 0, sizeof *w);
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    char *fin = strdup(path);
+    if (!tmp || !fin) {
+        free(tmp);
+        free(fin);
+        return mc_fail(e, MC_E_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int rc = mc_fail(e, MC_E_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
+        free(tmp);
+        free(fin);
+        return rc;
+    }
+    fchmod(fd, 0644); /* mkstemp makes 0600; a shard is an ordinary file */
+    FILE *fp = fdopen(fd, "wb");
+    if (!fp || mc_tar_writer_init_fp(w, fp, tmp, e)) {
+        if (fp) fclose(fp);
+        else close(fd);
+        unlink(tmp);
+        free(tmp);
+        free(fin);
+        return mc_fail(e, MC_E_IO, "%s: cannot open the temporary file", path);
+    }
+    free(tmp);
+    w->own = 1;
+    w->final_path = fin;
+    return 0;
+}
+
 /* itn for ustar: `digits-1` octal digits and a NUL. */
 static void put_octal(unsigned char *f, int width, uint64_t v) {
     for (int i = width - 2; i >= 0; i--) {
@@ -537,6 +571,22 @@ int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e) {
         if (!rc && fsync(fileno(w->fp)) != 0) rc = mc_fail(e, MC_E_IO, "%s: fsync failed: %s", w->name, strerror(errno));
         if (fclose(w->fp) != 0 && !rc) rc = mc_fail(e, MC_E_IO, "%s: close failed: %s", w->name, strerror(errno));
     }
+    if (w->final_path) {
+        if (!rc && rename(w->name, w->final_path) != 0)
+            rc = mc_fail(e, MC_E_IO, "%s: cannot rename the temporary file: %s", w->final_path, strerror(errno));
+        if (rc) unlink(w->name);
+        else { /* make the rename itself durable */
+            char *dir = strdup(w->final_path), *slash = dir ? strrchr(dir, '/') : NULL;
+            if (slash) *slash = 0;
+            int dfd = dir ? open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY) : -1;
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            free(dir);
+        }
+        free(w->final_path);
+    }
     free(w->name);
     memset(w, 0, sizeof *w);
     return rc;
@@ -544,6 +594,8 @@ int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e) {
 
 void mc_tar_writer_abort(mc_tar_writer *w) {
     if (w->own && w->fp) fclose(w->fp);
+    if (w->final_path && w->name) unlink(w->name);
+    free(w->final_path);
     free(w->name);
     memset(w, 0, sizeof *w);
 }

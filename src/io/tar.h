@@ -84,10 +84,15 @@ typedef struct mc_tar_writer {
     uint64_t offset;
     int64_t mtime;          /* written in every header; 0 by default */
     int failed;
+    char *final_path;       /* atomic writers: renamed to this by finish (name is the temp file) */
 } mc_tar_writer;
 
 /* Creates (truncates) `path`. */
 int mc_tar_writer_open(mc_tar_writer *w, const char *path, mc_err *e);
+/* Writes to a temporary file next to `path` (path.tmp.XXXXXX); mc_tar_writer_finish fsyncs it
+ * and renames it over `path`, so a killed or failed job never leaves a partial shard under
+ * the final name; mc_tar_writer_abort removes the temporary file. */
+int mc_tar_writer_open_atomic(mc_tar_writer *w, const char *path, mc_err *e);
 /* Writes to fp (not closed by the writer); `name` is used in messages. */
 int mc_tar_writer_init_fp(mc_tar_writer *w, FILE *fp, const char *name, mc_err *e);
 /* Appends a regular file member `name` (no NUL, 1..65535 bytes) with data[0..size). */
@@ -95,7 +100,8 @@ int mc_tar_write_member(mc_tar_writer *w, const char *name, const void *data, si
 /* Writes the end-of-archive blocks and flushes; if the writer opened the file, fsyncs and
  * closes it. Returns the first error of the whole write. The writer is closed either way. */
 int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e);
-/* Closes without finishing (after an error); the file is left as it is. */
+/* Closes without finishing (after an error); the file is left as it is (an atomic writer's
+ * temporary file is removed). */
 void mc_tar_writer_abort(mc_tar_writer *w);
 
 #endif
