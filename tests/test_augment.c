@@ -262,7 +262,8 @@ static void check_magnitudes(void) {
      * the posterize bins 8 - round(k / 7.5) = 8,8,8,8,7,7,...,4 */
     for (int k = 0; k < 31; k++) {
         float step = 0.9f / 30.0f;
-        float lin = k < 15 ? step * (float)k : 0.9f - step * (float)(30 - k);
+        float down = step * (float)(30 - k); /* separate statements: no fused multiply-add */
+        float lin = k < 15 ? step * (float)k : 0.9f - down;
         CHECK(mc_augment_magnitude(MC_AUG_BRIGHTNESS, k, 31, 224, 224) == (double)lin, "brightness bin %d", k);
         int post = 8 - (int)nearbyint(k / 7.5);
         CHECK(mc_augment_magnitude(MC_AUG_POSTERIZE, k, 31, 224, 224) == post, "posterize bin %d", k);

@@ -41,6 +41,13 @@ static int crop_resize(const mc_augment_config *cfg, const mc_augment_params *p,
         v.rgb = in->rgb + ((size_t)i * in->w + (size_t)j) * 3;
         v.w = w, v.h = h, v.stride = (size_t)in->w * 3;
     } else {
+        /* PIL pads with zeros; the padded copy is bounded so that a corrupt record cannot make
+         * a small image allocate gigabytes. */
+        int64_t limit = (int64_t)in->w * in->h > MC_AUGMENT_MAX_PAD_PIXELS ? (int64_t)in->w * in->h
+                                                                            : MC_AUGMENT_MAX_PAD_PIXELS;
+        if ((int64_t)w * h > limit)
+            return mc_fail(e, MC_E_FORMAT, "crop box (%d, %d, %d, %d) extends outside the %dx%d image and is larger "
+                           "than %lld pixels", i, j, h, w, in->w, in->h, (long long)limit);
         int r = mc_image_alloc(&pad, w, h, e);
         if (r) return r;
         memset(pad.rgb, 0, (size_t)w * h * 3);

@@ -5,7 +5,7 @@
  *   RandomResizedCrop -> [RandomHorizontalFlip] -> RandAugment -> ToTensor -> [Normalize]
  * on an RGB uint8 image (the decoder's output: PIL .convert("RGB")).
  *   - RandomResizedCrop: crop rows i..i+h-1, cols j..j+w-1 (pixels outside the image are 0,
- *     like PIL's crop), then PIL resize to the output size (bicubic in DataCompDR; a crop
+ *     like PIL's crop; such a box may cover at most max(image area, 2^24) pixels), then PIL resize to the output size (bicubic in DataCompDR; a crop
  *     already of the output size is copied). The output size is the config's, or any size
  *     the caller asks for at reapply time (the reference's `size=` argument).
  *   - RandomHorizontalFlip: not in the DataCompDR configs; flag stored as true/false.

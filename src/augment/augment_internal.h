@@ -5,6 +5,8 @@
 #include "augment/augment.h"
 
 #define MC_AUGMENT_MAX_OUT 16384 /* output side limit */
+/* A crop box reaching outside the image may cover at most max(image area, this) pixels. */
+#define MC_AUGMENT_MAX_PAD_PIXELS (1 << 24)
 
 /* One stored RandAugment pair is something the reference could reapply. */
 int mc_augment_ra_op_check(const mc_augment_ra_op *o, mc_err *e);
