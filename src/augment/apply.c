@@ -6,6 +6,7 @@
 
 #include "augment/augment_internal.h"
 #include "image/pil_ops.h"
+#include "image/preprocess.h"
 
 int mc_augment_params_check(const mc_augment_config *cfg, const mc_augment_params *p, mc_err *e) {
     if (!p) return mc_fail(e, MC_E_ARG, "augment: no parameters");
@@ -96,22 +97,14 @@ fail:
     return r;
 }
 
-void mc_augment_to_tensor(const mc_image *im, const float *mean, const float *std, float *chw) {
-    size_t n = (size_t)im->w * im->h;
+void mc_augment_normalize(float *chw, size_t hw, const float mean[3], const float std[3]) {
+    /* torchvision Normalize: sub_(mean) then div_(std), float32 */
     for (int c = 0; c < 3; c++) {
-        /* torchvision: (img / 255) as float32, then Normalize's sub_(mean).div_(std). */
-        float lut[256];
-        for (int v = 0; v < 256; v++) {
-            float x = (float)v / 255.0f;
-            if (mean && std) {
-                x = x - mean[c];
-                x = x / std[c];
-            }
-            lut[v] = x;
+        float *x = chw + (size_t)c * hw;
+        for (size_t i = 0; i < hw; i++) {
+            float d = x[i] - mean[c];
+            x[i] = d / std[c];
         }
-        float *dst = chw + (size_t)c * n;
-        const uint8_t *src = im->rgb + c;
-        for (size_t i = 0; i < n; i++) dst[i] = lut[src[3 * i]];
     }
 }
 
@@ -120,7 +113,8 @@ int mc_augment_apply(const mc_augment_config *cfg, const mc_augment_params *p, c
     mc_image u8;
     int r = mc_augment_apply_u8(cfg, p, in, out_w, out_h, &u8, e);
     if (r) return r;
-    mc_augment_to_tensor(&u8, cfg->normalize ? cfg->mean : NULL, cfg->normalize ? cfg->std : NULL, chw);
+    mc_image_to_tensor(&u8, chw);
+    if (cfg->normalize) mc_augment_normalize(chw, (size_t)u8.w * u8.h, cfg->mean, cfg->std);
     mc_image_free(&u8);
     return 0;
 }

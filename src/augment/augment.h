@@ -121,8 +121,9 @@ int mc_augment_apply_u8(const mc_augment_config *cfg, const mc_augment_params *p
 int mc_augment_apply(const mc_augment_config *cfg, const mc_augment_params *p, const mc_image *in, int out_w,
                      int out_h, float *chw, mc_err *e);
 
-/* ToTensor + optional Normalize of an RGB image into [3, h, w] floats (mean/std NULL: none). */
-void mc_augment_to_tensor(const mc_image *im, const float *mean, const float *std, float *chw);
+/* Normalize in place: chw[c][i] = (chw[c][i] - mean[c]) / std[c] in float32 (torchvision's
+ * sub_ then div_); hw = h * w. ToTensor itself is mc_image_to_tensor (image/preprocess.h). */
+void mc_augment_normalize(float *chw, size_t hw, const float mean[3], const float std[3]);
 
 /* ---- stored form (compress / decompress) ---- */
 

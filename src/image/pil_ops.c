@@ -262,51 +262,53 @@ void mc_pil_histogram(const mc_image *im, uint32_t hist[3][256]) {
     }
 }
 
-void mc_pil_autocontrast(mc_image *im) {
+/* ImageOps' histogram-driven ops: a table per channel from that channel's histogram. Each
+ * table starts as the identity, which is what PIL uses when it "doesn't bother". */
+static void lut_from_histogram(mc_image *im, void (*make)(const uint32_t hist[256], uint8_t lut[256])) {
     uint32_t hist[3][256];
     uint8_t lut[3][256];
     mc_pil_histogram(im, hist);
     for (int c = 0; c < 3; c++) {
-        int lo = 0, hi = 255;
-        while (lo < 255 && !hist[c][lo]) lo++;
-        while (hi > 0 && !hist[c][hi]) hi--;
-        if (hi <= lo) {
-            for (int v = 0; v < 256; v++) lut[c][v] = (uint8_t)v;
-            continue;
-        }
-        double scale = 255.0 / (hi - lo), offset = (double)-lo * scale;
-        for (int v = 0; v < 256; v++) {
-            double t = (double)v * scale;
-            int q = (int)(t + offset);
-            lut[c][v] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-        }
+        for (int v = 0; v < 256; v++) lut[c][v] = (uint8_t)v;
+        make(hist[c], lut[c]);
     }
     mc_pil_apply_lut(im, lut);
 }
 
-void mc_pil_equalize(mc_image *im) {
-    uint32_t hist[3][256];
-    uint8_t lut[3][256];
-    mc_pil_histogram(im, hist);
-    for (int c = 0; c < 3; c++) {
-        uint64_t total = 0, last = 0;
-        int nonzero = 0;
-        for (int v = 0; v < 256; v++)
-            if (hist[c][v]) { total += hist[c][v]; last = hist[c][v]; nonzero++; }
-        uint64_t step = nonzero > 1 ? (total - last) / 255 : 0;
-        if (!step) {
-            for (int v = 0; v < 256; v++) lut[c][v] = (uint8_t)v;
-            continue;
-        }
-        uint64_t n = step / 2;
-        for (int v = 0; v < 256; v++) {
-            uint64_t q = n / step;
-            lut[c][v] = (uint8_t)(q > 255 ? 255 : q); /* PIL's point() clips the table */
-            n += hist[c][v];
-        }
+/* autocontrast(cutoff=0): stretch [first, last non-empty bin] to [0, 255]; Python's
+ * int(v * scale + offset), scale and offset in double. */
+static void autocontrast_lut(const uint32_t hist[256], uint8_t lut[256]) {
+    int lo = 0, hi = 255;
+    while (lo < 255 && !hist[lo]) lo++;
+    while (hi > 0 && !hist[hi]) hi--;
+    if (hi <= lo) return;
+    double scale = 255.0 / (hi - lo), offset = (double)-lo * scale;
+    for (int v = 0; v < 256; v++) {
+        double t = (double)v * scale;
+        int q = (int)(t + offset);
+        lut[v] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
     }
-    mc_pil_apply_lut(im, lut);
 }
+
+/* equalize: step = (sum of non-empty bins - the last one) // 255; identity for a single
+ * non-empty bin or step 0; else lut[v] = n // step with n = step // 2 + sum(hist[< v]). */
+static void equalize_lut(const uint32_t hist[256], uint8_t lut[256]) {
+    uint64_t total = 0, last = 0;
+    int nonzero = 0;
+    for (int v = 0; v < 256; v++)
+        if (hist[v]) { total += hist[v]; last = hist[v]; nonzero++; }
+    uint64_t step = nonzero > 1 ? (total - last) / 255 : 0;
+    if (!step) return;
+    uint64_t n = step / 2;
+    for (int v = 0; v < 256; v++) {
+        uint64_t q = n / step;
+        lut[v] = (uint8_t)(q > 255 ? 255 : q); /* PIL's point() clips the table */
+        n += hist[v];
+    }
+}
+
+void mc_pil_autocontrast(mc_image *im) { lut_from_histogram(im, autocontrast_lut); }
+void mc_pil_equalize(mc_image *im) { lut_from_histogram(im, equalize_lut); }
 
 void mc_pil_posterize(mc_image *im, int bits) {
     uint8_t lut[3][256];
