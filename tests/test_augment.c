@@ -92,6 +92,11 @@ typedef struct case_ctx {
     char compressed[8][8][256];
     char image_of[8][128];
     int n_img;
+    /* every case's parameters and image, for the sensitivity check */
+    char ids[80][16];
+    mc_augment_params params[80];
+    const mc_image *image[80];
+    int n_ids;
 } case_ctx;
 
 static void check_case(const mc_json *c, void *user) {
@@ -107,6 +112,11 @@ static void check_case(const mc_json *c, void *user) {
     CHECK(r == 0, "%s: parameters %s rejected: %s", id, compressed, e.msg);
     if (r) return;
     ctx->cases++;
+    if (ctx->n_ids < 80) {
+        snprintf(ctx->ids[ctx->n_ids], sizeof ctx->ids[0], "%s", id);
+        ctx->params[ctx->n_ids] = p;
+        ctx->image[ctx->n_ids++] = im;
+    }
 
     /* decompress: the box and the (name, magnitude) pairs of the reference */
     const mc_json *box = jget(c, "rrc_box_top_left_height_width");
@@ -239,6 +249,76 @@ static void check_paug(const mc_json *line, void *user) {
     free(ps2);
     free(hf);
     free(ps);
+}
+
+/* sensitivity.json: the reference's own measurements of a crop box off by one pixel (each
+ * field +-1, with the case's RandAugment ops or with them replaced by Identity), against the
+ * unperturbed output. Recomputing them checks 182 more crop boxes through the whole pipeline:
+ * the perturbed outputs must differ from the reference exactly as the reference's did. */
+static void check_sensitivity(case_ctx *ctx) {
+    size_t len;
+    char *text = read_all(mc_test_path("golden/dr_transforms/sensitivity.json"), &len);
+    mc_err e = {0};
+    mc_json *j = mc_json_parse(text, len, &e);
+    if (!j) mc_test_fatal("sensitivity.json: %s", e.msg);
+    const mc_json *list = jget(j, "crop_box_off_by_one");
+    int done = 0, exact = 0;
+    double worst_mean = 0;
+    for (int k = 0; k < list->count; k++) {
+        const mc_json *s = mc_json_at(list, k);
+        const char *cid = jstr(s, "case"), *pipe = jstr(s, "pipeline"), *field = jstr(s, "field");
+        int delta = (int)jget(s, "delta")->number, c = -1;
+        for (int t = 0; t < ctx->n_ids; t++)
+            if (!strcmp(ctx->ids[t], cid)) c = t;
+        if (c < 0) mc_test_fatal("sensitivity.json: unknown case %s", cid);
+        mc_augment_params base = ctx->params[c];
+        if (!strcmp(pipe, "rrc_only"))
+            for (int t = 0; t < base.num_ops; t++) base.ops[t].op = MC_AUG_IDENTITY, base.ops[t].magnitude = 0.0;
+        mc_augment_params pert = base;
+        int *f = !strcmp(field, "i") ? &pert.crop_i : !strcmp(field, "j") ? &pert.crop_j
+               : !strcmp(field, "h") ? &pert.crop_h : &pert.crop_w;
+        *f += delta;
+        const mc_image *im = ctx->image[c];
+        size_t n = (size_t)3 * 224 * 224;
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        mc_image ua, ub;
+        int r = mc_augment_apply(&ctx->cfg, &pert, im, 224, 224, a, &e) | mc_augment_apply(&ctx->cfg, &base, im, 224, 224, b, &e) |
+                mc_augment_apply_u8(&ctx->cfg, &pert, im, 224, 224, &ua, &e) | mc_augment_apply_u8(&ctx->cfg, &base, im, 224, 224, &ub, &e);
+        CHECK(r == 0, "sensitivity %s %s %s%+d: %s", cid, pipe, field, delta, e.msg);
+        if (r) { free(a); free(b); continue; }
+        double maxd = 0, sum = 0;
+        long changed = 0;
+        int maxu = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)a[i] - (double)b[i]);
+            if (d > maxd) maxd = d;
+            sum += d;
+            changed += a[i] != b[i];
+            int du = abs((int)ua.rgb[i] - (int)ub.rgb[i]);
+            if (du > maxu) maxu = du;
+        }
+        double mean = sum / (double)n, frac = (double)changed / (double)n;
+        double want_max = jget(s, "max_abs_normalized")->number, want_mean = jget(s, "mean_abs_normalized")->number;
+        int want_u8 = (int)jget(s, "max_abs_u8")->number;
+        double want_frac = jget(s, "frac_values_changed")->number;
+        double rel_mean = fabs(mean - want_mean) / want_mean;
+        if (rel_mean > worst_mean) worst_mean = rel_mean;
+        int ok = fabs(maxd - want_max) <= 1e-6 && rel_mean <= 1e-5 && maxu == want_u8 && frac == want_frac;
+        exact += ok;
+        CHECK(ok, "sensitivity %s %s %s%+d: max %.9g (ref %.9g), mean %.9g (ref %.9g), u8 %d (ref %d), frac %.9g (ref %.9g)",
+              cid, pipe, field, delta, maxd, want_max, mean, want_mean, maxu, want_u8, frac, want_frac);
+        mc_image_free(&ua);
+        mc_image_free(&ub);
+        free(a);
+        free(b);
+        done++;
+    }
+    printf("%-4s sensitivity: %d/%d off-by-one crop boxes reproduce the reference's difference statistics "
+           "(max, changed fraction, uint8 max exact; mean within %.1e)\n", exact == done && done == 182 ? "ok" : "FAIL",
+           exact, done, worst_mean);
+    CHECK(done == 182, "sensitivity.json: %d entries", done);
+    mc_json_free(j);
+    free(text);
 }
 
 static void check_magnitudes(void) {
@@ -518,6 +598,7 @@ int main(void) {
     int np = for_lines(mc_test_path("golden/dr_transforms/paug.jsonl"), check_paug, ctx);
     CHECK(np == 6, "paug.jsonl: %d lines", np);
     printf("ok   paug.json: %d samples parsed, re-written byte for byte, string form read\n", np);
+    check_sensitivity(ctx);
     check_magnitudes();
     check_sampling(&ctx->cfg);
     check_flip(&ctx->cfg);
