@@ -1,5 +1,6 @@
 /* fuzz_paug.c - libFuzzer target for the augmentation parameter reader (DataCompDR
- * paug.json and single compressed records, augment/params_json.c).
+ * paug.json and single compressed records, augment/params_json.c) and the augmentation
+ * config reader (augment/config_json.c).
  *
  * Every input is read as paug.json under two pipelines (DataCompDR's, and one with
  * RandomHorizontalFlip). What is accepted must write back to JSON that reads as the same
@@ -52,5 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     one(&cfg, (const char *)data, size);
     cfg.hflip = 1;
     one(&cfg, (const char *)data, size);
+    /* the same bytes as an augmentation config (config_json.c) */
+    mc_err e = {0};
+    mc_json *j = mc_json_parse((const char *)data, size, &e);
+    if (j) {
+        mc_augment_config c2;
+        int r = mc_augment_config_from_json(j, &c2, &e);
+        if (r && !e.msg[0]) abort();
+        if (!r && mc_augment_config_check(&c2, &e)) abort();
+        mc_json_free(j);
+    }
     return 0;
 }

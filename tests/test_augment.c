@@ -565,6 +565,58 @@ static void check_bad_records(const mc_augment_config *cfg) {
     CHECK(mc_augment_params_to_json(cfg, &q, small, sizeof small, &e) == MC_E_ARG, "small buffer accepted");
 }
 
+static int config_from(const char *json, mc_augment_config *cfg, mc_err *e) {
+    mc_json *j = mc_json_parse(json, strlen(json), e);
+    if (!j) mc_test_fatal("config test JSON: %s", e->msg);
+    int r = mc_augment_config_from_json(j, cfg, e);
+    mc_json_free(j);
+    return r;
+}
+
+/* The reference's configuration schema (training/configs/datacompdr12m.json's values). */
+static void check_config_json(void) {
+    mc_err e = {0};
+    mc_augment_config want, got;
+    mc_augment_config_datacompdr(&want);
+    const char *dr =
+        "{\"num_samples\": 30, \"reinforce\": {\"image_augmentation\": {"
+        "\"to_tensor\": {\"enable\": true}, \"to_rgb\": {\"enable\": true},"
+        "\"random_resized_crop\": {\"size\": 224, \"interpolation\": \"bicubic\"},"
+        "\"rand_augment\": {\"p\": 1.0, \"enable\": true},"
+        "\"normalize\": {\"std\": [0.26862954, 0.26130258, 0.27577711], \"mean\": [0.48145466, 0.4578275, 0.40821073]}}}}";
+    CHECK(config_from(dr, &got, &e) == 0 && !memcmp(&got, &want, sizeof got), "DataCompDR config: %s", e.msg);
+    const char *other =
+        "{\"random_resized_crop\": {\"size\": [256, 320], \"scale\": [0.5, 1.0], \"ratio\": [0.5, 2]},"
+        "\"random_horizontal_flip\": {\"p\": 0.25}, \"rand_augment\": {\"enable\": false},"
+        "\"normalize\": {\"enable\": 0, \"mean\": [0, 0, 0], \"std\": [1, 1, 1]}}";
+    CHECK(config_from(other, &got, &e) == 0 && got.size_h == 256 && got.size_w == 320 && got.scale[0] == 0.5 &&
+          got.ratio[1] == 2.0 && got.interpolation == MC_RESAMPLE_BILINEAR && got.hflip && got.hflip_p == 0.25 &&
+          !got.rand_augment && !got.normalize, "other config: %s", e.msg);
+    static const struct { const char *json, *why; int code; } bad[] = {
+        {"{\"random_resized_crop\": {\"size\": 224}, \"random_erase\": {\"p\": 0.25}}", "random_erase", MC_E_UNSUPPORTED},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"mixup\": {\"alpha\": 1}}", "mixup", MC_E_UNSUPPORTED},
+        {"{\"rand_augment\": {}}", "random_resized_crop is required", MC_E_UNSUPPORTED},
+        {"{\"random_resized_crop\": {}}", "size is missing", MC_E_FORMAT},
+        {"{\"random_resized_crop\": {\"size\": 22.5}}", "not an integer", MC_E_FORMAT},
+        {"{\"random_resized_crop\": {\"size\": 224, \"interpolation\": \"lanczos\"}}", "interpolation", MC_E_UNSUPPORTED},
+        {"{\"random_resized_crop\": {\"size\": 224, \"scale\": [1.0]}}", "pair", MC_E_FORMAT},
+        {"{\"random_resized_crop\": {\"size\": 224, \"scale\": [1.0, 0.5]}}", "crop scale", MC_E_ARG},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"rand_augment\": {\"magnitude\": 40}}", "magnitude 40", MC_E_ARG},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"rand_augment\": {\"interpolation\": \"bilinear\"}}", "nearest", MC_E_UNSUPPORTED},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"normalize\": {\"mean\": [0, 0]}}", "mean and std", MC_E_FORMAT},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"normalize\": {\"mean\": [0, 0], \"std\": [1, 1, 1]}}", "3 numbers", MC_E_FORMAT},
+        {"{\"random_resized_crop\": {\"size\": 224}, \"normalize\": {\"mean\": [0, 0, 0], \"std\": [1, 0, 1]}}", "std != 0", MC_E_ARG},
+        {"{\"random_resized_crop\": 3}", "not an object", MC_E_FORMAT},
+        {"[1, 2]", "no image_augmentation", MC_E_FORMAT},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        mc_err_clear(&e);
+        int r = config_from(bad[k].json, &got, &e);
+        CHECK(r == bad[k].code && strstr(e.msg, bad[k].why), "bad config %s: r=%d '%s' (want %d '%s')", bad[k].json, r, e.msg,
+              bad[k].code, bad[k].why);
+    }
+}
+
 static void check_pyrepr(void) {
     static const struct { double v; const char *s; } t[] = {
         {0.0, "0.0"}, {-0.0, "-0.0"}, {7.0, "7.0"}, {178.5, "178.5"}, {0.1, "0.1"},
@@ -604,6 +656,7 @@ int main(void) {
     check_flip(&ctx->cfg);
     check_bad_records(&ctx->cfg);
     check_pyrepr();
+    check_config_json();
     for (int k = 0; k < n_images; k++) mc_image_free(&images[k].im);
     mc_tensor_map_free(&ctx->golden);
     free(ctx);

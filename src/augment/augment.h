@@ -67,6 +67,12 @@ typedef struct mc_augment_config {
 
 /* The DataCompDR-12M/1B image augmentation (training/configs/datacompdr12m.json). */
 void mc_augment_config_datacompdr(mc_augment_config *cfg);
+/* The reference's JSON schema: a whole config (training/configs/datacompdr12m.json, read at
+ * "reinforce" -> "image_augmentation") or the image_augmentation object itself. Defaults are
+ * torchvision's (e.g. bilinear crops when "interpolation" is absent); a transform is present
+ * unless "enable": false; unknown keys are ignored like the reference does; resize,
+ * center_crop, random_crop, random_erase, mixup, cutmix and uint8 are refused (MC_E_UNSUPPORTED). */
+int mc_augment_config_from_json(const mc_json *node, mc_augment_config *cfg, mc_err *e);
 /* Checks sizes, ranges and probabilities; MC_E_ARG with the reason. */
 int mc_augment_config_check(const mc_augment_config *cfg, mc_err *e);
 
