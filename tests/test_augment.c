@@ -557,6 +557,13 @@ static void check_bad_records(const mc_augment_config *cfg) {
     CHECK(ok, "partly outside crop is not PIL's zero-padded crop");
     if (!r) mc_image_free(&out);
     CHECK(mc_augment_apply_u8(cfg, &p, im, 0, -1, &out, &e) == MC_E_ARG, "bad output size accepted");
+    p.flip = 1;
+    CHECK(mc_augment_apply_u8(cfg, &p, im, 0, 0, &out, &e) == MC_E_FORMAT && strstr(e.msg, "flip"),
+          "flip without a flip transform accepted");
+    p.flip = 0;
+    p.crop_i = -5000, p.crop_h = 5000, p.crop_w = 5000;
+    CHECK(mc_augment_apply_u8(cfg, &p, im, 0, 0, &out, &e) == MC_E_FORMAT && strstr(e.msg, "outside"),
+          "huge zero-padded crop of a tiny image accepted");
     mc_augment_config c3 = *cfg;
     c3.magnitude = 31;
     CHECK(mc_augment_config_check(&c3, &e) == MC_E_ARG, "magnitude out of bins accepted");

@@ -19,6 +19,7 @@ int mc_augment_params_check(const mc_augment_config *cfg, const mc_augment_param
     if ((int64_t)p->crop_h * p->crop_w > MC_IMAGE_MAX_PIXELS)
         return mc_fail(e, MC_E_FORMAT, "crop %dx%d too large", p->crop_w, p->crop_h);
     if (p->flip != 0 && p->flip != 1) return mc_fail(e, MC_E_FORMAT, "flip flag %d is not 0 or 1", p->flip);
+    if (p->flip && !cfg->hflip) return mc_fail(e, MC_E_FORMAT, "flip set but no random_horizontal_flip in the pipeline");
     if (p->ra_applied) {
         if (!cfg->rand_augment) return mc_fail(e, MC_E_FORMAT, "RandAugment parameters but no RandAugment in the pipeline");
         if (p->num_ops != cfg->num_ops)
