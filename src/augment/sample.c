@@ -4,9 +4,9 @@
  * the 256-bit state with four outputs of splitmix64 started at
  * seed ^ (stream * 0x9E3779B97F4A7C15) (a zero state is impossible: splitmix64 is a bijection
  * of a counter, so four consecutive outputs are never all zero). Uniform doubles take the top
- * 53 bits; integers below n are x % n after rejecting the x >= 2^64 - (2^64 mod n) tail (unbiased),
- * so results depend only on (seed, stream) and the call sequence: the same on every machine,
- * compiler and thread count. Reinforcement seeds one stream per sample (e.g. its global
+ * 53 bits; integers below n are x % n, rejecting the x at or above the largest multiple of n
+ * below 2^64 (unbiased). Results depend only on (seed, stream) and the call sequence: the same
+ * on every machine, compiler and thread count. Reinforcement seeds one stream per sample (e.g. its global
  * index), so parallel workers draw the same parameters as a serial run.
  *
  * The draws follow torchvision's algorithms; the numbers are not torch's (torch's Mersenne
