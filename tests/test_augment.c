@@ -19,6 +19,8 @@
 #include "common/test_util.h"
 #include "io/pyrepr.h"
 
+#define PINNED_SAMPLE "[[71, 3, 406, 508], [[8, -0.26999998092651367], [7, -0.26999998092651367]]]"
+
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) mc_test_fatal("cannot open %s", path);
@@ -444,6 +446,15 @@ static void check_sampling(const mc_augment_config *cfg) {
           z.s[3] == 0xf88bb8a8724c81ecull, "splitmix64 seeding differs from the published sequence");
     uint64_t want0 = (((z.s[1] * 5) << 7) | ((z.s[1] * 5) >> 57)) * 9;
     CHECK(mc_augment_rng_next(&z) == want0, "xoshiro256** first output");
+    /* pinned parameters: a change of the generator or of the sampling arithmetic shows here
+     * (values recorded from this implementation; they are what reinforce stores for seed 7) */
+    mc_augment_rng_seed(&a, 7, 3);
+    mc_augment_params pin;
+    mc_augment_sample(&a, cfg, 640, 480, &pin, &e);
+    char pinned[256];
+    mc_augment_params_to_json(cfg, &pin, pinned, sizeof pinned, &e);
+    printf("     pinned sample (seed 7, stream 3, 640x480): %s\n", pinned);
+    CHECK(!strcmp(pinned, PINNED_SAMPLE), "pinned sample changed: %s, was %s", pinned, PINNED_SAMPLE);
     /* a p < 1 RandAugment is sometimes skipped, and a hflip config flips about half the time */
     mc_augment_config c2 = *cfg;
     c2.ra_p = 0.5, c2.hflip = 1;

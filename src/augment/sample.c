@@ -5,8 +5,9 @@
  * seed ^ (stream * 0x9E3779B97F4A7C15) (a zero state is impossible: splitmix64 is a bijection
  * of a counter, so four consecutive outputs are never all zero). Uniform doubles take the top
  * 53 bits; integers below n are x % n, rejecting the x at or above the largest multiple of n
- * below 2^64 (unbiased). Results depend only on (seed, stream) and the call sequence: the same
- * on every machine, compiler and thread count. Reinforcement seeds one stream per sample (e.g. its global
+ * below 2^64 (unbiased). The float work (area, aspect, rounding) uses IEEE arithmetic, sqrt
+ * and our own log/exp, never the platform's libm transcendentals. Results depend only on
+ * (seed, stream) and the call sequence: the same on every machine, compiler and thread count. Reinforcement seeds one stream per sample (e.g. its global
  * index), so parallel workers draw the same parameters as a serial run.
  *
  * The draws follow torchvision's algorithms; the numbers are not torch's (torch's Mersenne
@@ -57,6 +58,34 @@ int64_t mc_augment_rng_below(mc_augment_rng *rng, int64_t n) {
     }
 }
 
+/* log and exp from +, *, / and exact scaling only, so that the crop sizes do not depend on
+ * the platform's libm (whose last bits differ between implementations). IEEE double without
+ * contraction (this file is built with -ffp-contract=off) makes them the same everywhere;
+ * they are accurate to a few ulp, which is all the sampling needs. */
+static double det_log(double x) {
+    int ex;
+    double m = frexp(x, &ex); /* x = m 2^ex, m in [0.5, 1) */
+    if (m < 0.70710678118654752) m *= 2.0, ex--;
+    double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0; /* log m = 2 atanh z */
+    for (int k = 1; k < 40; k += 2) {
+        sum += term / k;
+        term *= z2;
+    }
+    return 2.0 * sum + ex * 0.69314718055994530942;
+}
+
+static double det_exp(double x) {
+    if (x > 700) x = 700;
+    if (x < -700) x = -700;
+    double kf = nearbyint(x / 0.69314718055994530942);
+    double r = x - kf * 0.69314718055994530942, term = 1.0, sum = 1.0; /* |r| <= ln2 / 2 */
+    for (int k = 1; k < 30; k++) {
+        term *= r / k;
+        sum += term;
+    }
+    return ldexp(sum, (int)kf);
+}
+
 /* torch.empty(1).uniform_(lo, hi) on a float32 tensor, widened by .item(). */
 static double uniform_f32(mc_augment_rng *rng, float lo, float hi) {
     float u = (float)mc_augment_rng_uniform(rng);
@@ -68,10 +97,10 @@ static double uniform_f32(mc_augment_rng *rng, float lo, float hi) {
  * centred fallback clamped to the ratio range. Python's round() is half to even. */
 static void sample_crop(mc_augment_rng *rng, const mc_augment_config *cfg, int W, int H, mc_augment_params *p) {
     double area = (double)H * W;
-    float log_r0 = logf((float)cfg->ratio[0]), log_r1 = logf((float)cfg->ratio[1]);
+    float log_r0 = (float)det_log((float)cfg->ratio[0]), log_r1 = (float)det_log((float)cfg->ratio[1]);
     for (int t = 0; t < 10; t++) {
         double target = area * uniform_f32(rng, (float)cfg->scale[0], (float)cfg->scale[1]);
-        double aspect = (double)expf((float)uniform_f32(rng, log_r0, log_r1));
+        double aspect = (double)(float)det_exp((float)uniform_f32(rng, log_r0, log_r1));
         double ws = nearbyint(sqrt(target * aspect)), hs = nearbyint(sqrt(target / aspect));
         if (ws > 0 && ws <= W && hs > 0 && hs <= H) {
             int w = (int)ws, h = (int)hs;
