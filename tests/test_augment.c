@@ -17,6 +17,7 @@
 #include "augment/augment.h"
 #include "augment/augment_internal.h"
 #include "common/test_util.h"
+#include "image/pil_ops.h"
 #include "io/pyrepr.h"
 
 #define PINNED_SAMPLE "[[71, 3, 406, 508], [[8, -0.26999998092651367], [7, -0.26999998092651367]]]"
@@ -583,6 +584,40 @@ static void check_bad_records(const mc_augment_config *cfg) {
     CHECK(mc_augment_params_to_json(cfg, &q, small, sizeof small, &e) == MC_E_ARG, "small buffer accepted");
 }
 
+/* Rotations the RandAugment bins never reach (0, 90, 180, 270 degrees) take PIL's transpose
+ * fast paths; the general nearest affine with PIL's own matrix must give the same pixels, and
+ * the transposes must be the counter-clockwise rotations by definition. */
+static void check_rotate_paths(void) {
+    mc_err e = {0};
+    mc_image sq, a, b;
+    mc_image_alloc(&sq, 37, 37, &e);
+    for (int i = 0; i < 37 * 37 * 3; i++) sq.rgb[i] = (uint8_t)(i * 131 + 7);
+    mc_image_alloc(&a, 37, 37, &e);
+    mc_image_alloc(&b, 37, 37, &e);
+    const double angles[] = {90, 180, 270, -90, 360, 0, -180};
+    for (size_t k = 0; k < sizeof angles / sizeof angles[0]; k++) {
+        double m[6];
+        mc_pil_rotate(&sq, angles[k], &a, &e);
+        mc_pil_rotate_matrix(angles[k], 37, 37, m);
+        mc_pil_affine_nearest(&sq, m, &b, &e);
+        CHECK(!memcmp(a.rgb, b.rgb, (size_t)37 * 37 * 3), "rotate %g: fast path differs from the affine path", angles[k]);
+        double t = fmod(fmod(angles[k], 360) + 360, 360);
+        int ok = 1;
+        for (int r = 0; r < 37; r++)
+            for (int c = 0; c < 37; c++) {
+                int sr = r, sc = c; /* source of output (r, c) for a counter-clockwise rotation */
+                if (t == 90) sr = c, sc = 36 - r;
+                else if (t == 180) sr = 36 - r, sc = 36 - c;
+                else if (t == 270) sr = 36 - c, sc = r;
+                ok &= !memcmp(a.rgb + ((size_t)r * 37 + c) * 3, sq.rgb + ((size_t)sr * 37 + sc) * 3, 3);
+            }
+        CHECK(ok, "rotate %g is not the counter-clockwise rotation", angles[k]);
+    }
+    mc_image_free(&sq);
+    mc_image_free(&a);
+    mc_image_free(&b);
+}
+
 static int config_from(const char *json, mc_augment_config *cfg, mc_err *e) {
     mc_json *j = mc_json_parse(json, strlen(json), e);
     if (!j) mc_test_fatal("config test JSON: %s", e->msg);
@@ -675,6 +710,7 @@ int main(void) {
     check_bad_records(&ctx->cfg);
     check_pyrepr();
     check_config_json();
+    check_rotate_paths();
     for (int k = 0; k < n_images; k++) mc_image_free(&images[k].im);
     mc_tensor_map_free(&ctx->golden);
     free(ctx);
