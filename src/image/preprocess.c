@@ -85,7 +85,7 @@ void mc_image_to_tensor(const mc_image *im, float *chw) {
     }
 }
 
-int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) {
+int mc_image_eval_crop_u8(const mc_image *in, int R, mc_resample_filter filter, mc_image *out, mc_err *e) {
     int r = check_input(in, e), rw, rh, left, top;
     if (r) return r;
     if ((r = mc_image_shorter_size(in->w, in->h, R, &rw, &rh, e))) return r;
@@ -94,9 +94,12 @@ int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) 
         return mc_fail(e, MC_E_ARG, "preprocess: resized %dx%d smaller than %d", rw, rh, R);
     if ((r = mc_image_alloc(out, R, R, e))) return r;
     mc_image_view v = mc_image_view_of(in);
-    if ((r = mc_image_resample_window(&v, rw, rh, MC_RESAMPLE_BILINEAR, left, top, R, R, out->rgb, e)))
-        mc_image_free(out);
+    if ((r = mc_image_resample_window(&v, rw, rh, filter, left, top, R, R, out->rgb, e))) mc_image_free(out);
     return r;
+}
+
+int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e) {
+    return mc_image_eval_crop_u8(in, R, MC_RESAMPLE_BILINEAR, out, e);
 }
 
 int mc_image_preprocess(const mc_image *in, int R, float *out_chw, mc_err *e) {
