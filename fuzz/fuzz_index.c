@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "index/index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -11,6 +13,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     void *buf = malloc(size ? size : 1);
     if (!buf) return 0;
     memcpy(buf, data, size);
+    /* Recompute both CRC-32s (body at 108, header at 124) so that mutations reach the structural
+     * checks behind them; unpatched inputs still exercise the checksum path. */
+    if (size >= MC_INDEX_HEADER_SIZE && (data[size - 1] & 1)) {
+        uint8_t *b = buf;
+        uint32_t body = (uint32_t)crc32(0, b + MC_INDEX_HEADER_SIZE, (uInt)(size - MC_INDEX_HEADER_SIZE));
+        memcpy(b + 108, &body, 4);
+        uint32_t head = (uint32_t)crc32(0, b, 124);
+        memcpy(b + 124, &head, 4);
+    }
     mc_index ix;
     mc_err e = {0};
     if (mc_index_parse(buf, size, "fuzz.mci", &ix, &e) == 0) {

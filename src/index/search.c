@@ -6,7 +6,10 @@
  * the query held in registers/L1 and four independent accumulators. */
 #include "index/search.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -127,11 +130,19 @@ __attribute__((target("avx512f"))) static void dot_f16_avx512(const float *q, co
 }
 #endif
 
+#ifdef MC_SEARCH_X86
+/* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c". */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+#endif
+
 const char *mc_search_kernel_name(void) {
 #ifdef MC_SEARCH_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return "avx512f";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return "avx2";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return "avx2";
 #endif
     return "portable";
 }
