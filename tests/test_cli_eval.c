@@ -14,6 +14,7 @@
 #include "image/image.h"
 #include "image/preprocess.h"
 #include "io/mapped_file.h"
+#include "io/wds.h"
 #include "tools/plot.h"
 
 static char tmp[256], ckpt[512], cmd[8192];
@@ -231,15 +232,61 @@ static void test_retrieval(mobileclip_ctx *ctx) {
         for (int i = 0; i < 4; i++) r += s[t][i] > s[t][own] || (s[t][i] == s[t][own] && i < own);
         for (int k = 0; k < 3; k++) want[3 + k] += (r < K[k]) / 7.0;
     }
-    snprintf(p, sizeof p, "eval retrieval --json --checkpoint s0.pt --vocab '%s' --dataset rt", vocab);
-    mc_json *j = run_json(p, 0, NULL);
+    /* the same samples as WebDataset shards (images 0-2 in one, 3 in another): captions in
+     * "txt", one per line; the class number in "cls" for zero-shot */
+    for (int sh = 0; sh < 2; sh++) {
+        mc_tar_writer w;
+        mc_err e = {0};
+        snprintf(p, sizeof p, "%s/rt/shard-%d.tar", tmp, sh);
+        if (mc_tar_writer_open(&w, p, &e)) mc_test_fatal("%s", e.msg);
+        for (int i = sh ? 3 : 0; i < (sh ? 4 : 3); i++) {
+            char key[16], txt[256] = "", cls[4];
+            snprintf(key, sizeof key, "s%04d", i);
+            for (int t = 0; t < 7; t++)
+                if (owner[t] == i) strcat(strcat(txt, caps[t]), "\n");
+            snprintf(cls, sizeof cls, "%d", i == 1 ? 1 : 0);
+            char *img;
+            size_t n;
+            if (mc_read_file(paths[i], (size_t)1 << 26, &img, &n, &e)) mc_test_fatal("%s", e.msg);
+            const char *ext = strstr(imgs[i], ".jpg") ? "jpg" : "png";
+            mc_wds_member m[3] = {{ext, (const unsigned char *)img, n}, {"txt", (const unsigned char *)txt, strlen(txt)},
+                                  {"cls", (const unsigned char *)cls, strlen(cls)}};
+            if (mc_wds_write_sample(&w, key, m, 3, &e)) mc_test_fatal("%s", e.msg);
+            free(img);
+        }
+        if (mc_tar_writer_finish(&w, &e)) mc_test_fatal("%s", e.msg);
+    }
     static const char *keys[6] = {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"};
-    int ok = j && num(j, "images") == 4 && num(j, "texts") == 7;
-    for (int k = 0; k < 6; k++) ok &= fabs(num(j, keys[k]) - want[k]) < 1e-6;
-    CHECK(ok, "retrieval figures differ: i2t R@1 %g vs %g, t2i R@1 %g vs %g", num(j, "i2t_r1"), want[0], num(j, "t2i_r1"), want[3]);
-    printf("%-4s eval retrieval 4 images, 7 captions: i2t R@1/5/10 %.3f %.3f %.3f t2i %.3f %.3f %.3f = reference\n",
-           ok ? "ok" : "FAIL", want[0], want[1], want[2], want[3], want[4], want[5]);
+    for (int src = 0; src < 2; src++) {
+        snprintf(p, sizeof p, "eval retrieval --json --checkpoint s0.pt --vocab '%s' %s", vocab,
+                 src ? "--shards 'rt/shard-{0..1}.tar'" : "--dataset rt");
+        mc_json *j = run_json(p, 0, NULL);
+        int ok = j && num(j, "images") == 4 && num(j, "texts") == 7;
+        for (int k = 0; k < 6; k++) ok &= fabs(num(j, keys[k]) - want[k]) < 1e-6;
+        CHECK(ok, "retrieval (%s) figures differ: i2t R@1 %g vs %g, t2i R@1 %g vs %g", src ? "shards" : "captions.tsv",
+              num(j, "i2t_r1"), want[0], num(j, "t2i_r1"), want[3]);
+        printf("%-4s eval retrieval (%s) 4 images, 7 captions: i2t R@1/5/10 %.3f %.3f %.3f t2i %.3f %.3f %.3f = reference\n",
+               ok ? "ok" : "FAIL", src ? "shards" : "captions.tsv", want[0], want[1], want[2], want[3], want[4], want[5]);
+        mc_json_free(j);
+    }
+    /* zero-shot over the shards' "cls": classes 0 = "cat" (all but the rocket), 1 = "rocket" */
+    static const char *cls_names[2] = {"cat", "rocket"};
+    int y[4] = {0, 1, 0, 0};
+    snprintf(p, sizeof p, "%s/rt/classes.txt", tmp);
+    FILE *cf = fopen(p, "w");
+    fprintf(cf, "cat\nrocket\n");
+    fclose(cf);
+    const char *tmpl = "a photo of a {}.";
+    mobileclip_classifier *clf = mobileclip_classifier_build(ctx, cls_names, 2, &tmpl, 1);
+    if (!clf) mc_test_fatal("%s", mobileclip_last_error(ctx));
+    snprintf(p, sizeof p,
+             "eval zeroshot --json --checkpoint s0.pt --vocab '%s' --shards 'rt/shard-{0..1}.tar' --classes rt/classes.txt "
+             "--templates simple",
+             vocab);
+    mc_json *j = run_json(p, 0, NULL);
+    check_zeroshot("shards", j, ie, y, 4, clf, 2);
     mc_json_free(j);
+    mobileclip_classifier_free(clf);
 }
 
 static void expect_error(const char *args, int status, const char *needle) {

@@ -16,6 +16,15 @@ int mc_batch_load_path(void *user, int i, int R, float *chw, mc_err *e) {
     return r;
 }
 
+int mc_batch_load_bytes(void *user, int i, int R, float *chw, mc_err *e) {
+    const mc_batch_bytes *b = user;
+    mc_image img = {0};
+    int r = mc_image_decode(b->data[i], b->size[i], b->names[i], &img, e);
+    if (!r && (r = mc_image_preprocess(&img, R, chw, e))) mc_err_prefix(e, "%s", b->names[i]);
+    mc_image_free(&img);
+    return r;
+}
+
 int mc_batch_load_gray(void *user, int i, int R, float *chw, mc_err *e) {
     const mc_batch_gray *g = user;
     mc_image img = {0};

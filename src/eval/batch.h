@@ -39,6 +39,14 @@ typedef struct mc_batch_gray {
 } mc_batch_gray;
 int mc_batch_load_gray(void *user, int i, int R, float *chw, mc_err *e);
 
+/* Encoded images in memory (user = a mc_batch_bytes): decoded by signature (JPEG/PNG/WebP). */
+typedef struct mc_batch_bytes {
+    const unsigned char *const *data;
+    const size_t *size;
+    const char *const *names;  /* for messages */
+} mc_batch_bytes;
+int mc_batch_load_bytes(void *user, int i, int R, float *chw, mc_err *e);
+
 /* Embeds n texts into out[n][dim] as unit rows, in chunks with progress. */
 int mc_batch_embed_texts(mobileclip_ctx *ctx, const char *const *texts, int n, float *out,
                          const mc_batch_hooks *hooks, mc_err *e);

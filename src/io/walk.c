@@ -9,46 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int mc_strlist_push(mc_strlist *l, const char *s, mc_err *e) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **items = realloc(l->items, sizeof *items * (size_t)cap);
-        if (!items) return mc_fail(e, MC_E_NOMEM, "out of memory");
-        l->items = items, l->cap = cap;
-    }
-    if (!(l->items[l->n] = strdup(s))) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    l->n++;
-    return 0;
-}
-
-void mc_strlist_free(mc_strlist *l) {
-    for (int i = 0; i < l->n; i++) free(l->items[i]);
-    free(l->items);
-    memset(l, 0, sizeof *l);
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-void mc_strlist_sort_unique(mc_strlist *l) {
-    if (l->n < 2) return;
-    qsort(l->items, (size_t)l->n, sizeof *l->items, by_name);
-    int k = 1;
-    for (int i = 1; i < l->n; i++) {
-        if (strcmp(l->items[i], l->items[k - 1])) l->items[k++] = l->items[i];
-        else free(l->items[i]);
-    }
-    l->n = k;
-}
-
 int mc_sniff_image(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return -1;
-    unsigned char h[8];
+    unsigned char h[12];
     ssize_t n = read(fd, h, sizeof h);
     close(fd);
     if (n < 0) return -1;
     if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff) return 1;
-    return n == 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8);
+    if (n == 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return 1;
+    return n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8);
 }
 
 /* The entries of dir as full paths, sorted, without dot entries. */
@@ -67,7 +37,7 @@ static int list_dir(const char *dir, mc_strlist *names, mc_err *e) {
         strcpy(buf, dir);
         if (sep) strcat(buf, "/");
         strcat(buf, de->d_name);
-        r = mc_strlist_push(names, buf, e);
+        r = mc_strlist_push(names, buf, strlen(buf), e);
     }
     free(buf);
     closedir(d);
@@ -79,11 +49,11 @@ static int walk(const char *dir, int depth, mc_strlist *out, int *n_other, mc_er
     if (depth > 64) return mc_fail(e, MC_E_IO, "%s: directories nested more than 64 deep", dir);
     mc_strlist names = {0};
     int r = list_dir(dir, &names, e);
-    for (int i = 0; i < names.n && !r; i++) {
+    for (int i = 0; i < names.count && !r; i++) {
         struct stat st;
         if (lstat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) r = walk(names.items[i], depth + 1, out, n_other, e);
         else if (stat(names.items[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            if (mc_sniff_image(names.items[i]) == 1) r = mc_strlist_push(out, names.items[i], e);
+            if (mc_sniff_image(names.items[i]) == 1) r = mc_strlist_take(out, names.items[i], e), names.items[i] = NULL;
             else if (n_other) ++*n_other;
         }
     }
@@ -101,9 +71,9 @@ int mc_walk_images(const char *dir, mc_strlist *out, int *n_other, mc_err *e) {
 int mc_walk_subdirs(const char *dir, mc_strlist *out, mc_err *e) {
     mc_strlist names = {0};
     int r = list_dir(dir, &names, e);
-    for (int i = 0; i < names.n && !r; i++) {
+    for (int i = 0; i < names.count && !r; i++) {
         struct stat st;
-        if (stat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) r = mc_strlist_push(out, names.items[i], e);
+        if (stat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) r = mc_strlist_take(out, names.items[i], e), names.items[i] = NULL;
     }
     mc_strlist_free(&names);
     return r;

@@ -16,6 +16,7 @@
 #include "io/mapped_file.h"
 #include "io/walk.h"
 #include "tools/cli.h"
+#include "tools/cli_report.h"
 
 static const char *index_help =
     "usage: mobileclip index --checkpoint FILE [--arch A] (DIR | --image-list FILE | --image P)... -o INDEX\n"
@@ -51,36 +52,6 @@ static const char *search_help =
     "  --top K             results to print (default 10)\n"
     "  --json              {\"query\":Q,\"results\":[{\"rank\":1,\"path\":P,\"score\":s},...]}\n";
 
-/* Progress and skip reports on stderr for the batch embedder. */
-typedef struct cli_report {
-    const char *cmd;
-    const char *const *names;
-    int progress;    /* draw progress lines */
-    double t0;
-    int skipped;
-} cli_report;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void report_skip(void *user, int i, const char *reason) {
-    cli_report *r = user;
-    r->skipped++;
-    fprintf(stderr, "%smobileclip %s: skipped: %s\n", r->progress ? "\r\033[K" : "", r->cmd, reason);
-}
-
-static void report_progress(void *user, long long done, long long total) {
-    cli_report *r = user;
-    if (!r->progress) return;
-    double dt = now_s() - r->t0, rate = dt > 0 ? (double)done / dt : 0;
-    fprintf(stderr, "\r\033[Kmobileclip %s: %lld/%lld  %.1f/s  ETA %.0fs", r->cmd, done, total, rate,
-            rate > 0 ? (double)(total - done) / rate : 0.0);
-    if (done == total) fputc('\n', stderr);
-}
-
 /* SHA-256 of a file's bytes. */
 static int hash_file(const char *path, uint8_t out[32], mc_err *e) {
     void *addr;
@@ -114,7 +85,7 @@ static int parse_count(const char *cmd, const char *opt, const char *v, int max,
 int mc_cmd_index(int argc, char **argv) {
     mc_model_opts o = {.arch = MOBILECLIP_ARCH_AUTO};
     const char *out_path = NULL;
-    int batch = 16, progress = isatty(2), json = 0, status = 2, n_other = 0;
+    int batch = 16, progress = 0, json = 0, status = 2, n_other = 0;
     mc_index_dtype dtype = MC_INDEX_F32;
     mc_strlist files = {0};
     mc_err e = {0};
@@ -150,12 +121,12 @@ int mc_cmd_index(int argc, char **argv) {
                     goto done;
                 }
             } else if (!strcmp(a, "--image")) {
-                if (mc_strlist_push(&files, v, &e)) goto fail;
+                if (mc_strlist_push(&files, v, strlen(v), &e)) goto fail;
             } else {
                 int n;
                 char **lines = mc_cli_read_lines("index", v, &n);
                 if (!lines) { status = 1; goto done; }
-                for (int k = 0; k < n && !e.code; k++) mc_strlist_push(&files, lines[k], &e);
+                for (int k = 0; k < n && !e.code; k++) mc_strlist_push(&files, lines[k], strlen(lines[k]), &e);
                 mc_cli_free_lines(lines);
                 if (e.code) goto fail;
             }
@@ -170,7 +141,7 @@ int mc_cmd_index(int argc, char **argv) {
     if ((status = mc_cli_check_model_opts("index", &o, 0))) goto done;
     status = 1;
     mc_strlist_sort_unique(&files);
-    if (!files.n) { fprintf(stderr, "mobileclip index: no images among the inputs\n"); goto done; }
+    if (!files.count) { fprintf(stderr, "mobileclip index: no images among the inputs\n"); goto done; }
     if (!(ctx = mc_cli_load("index", &o, 1, 0))) goto done;
     mc_index_meta meta = {.dim = (uint32_t)mobileclip_embed_dim(ctx), .dtype = dtype};
     snprintf(meta.arch, sizeof meta.arch, "%s", mobileclip_arch_name(mobileclip_get_arch(ctx)));
@@ -195,11 +166,11 @@ int mc_cmd_index(int argc, char **argv) {
         }
     }
     const size_t row_bytes = meta.dim * mc_index_dtype_size(dtype);
-    items = calloc((size_t)files.n, sizeof *items);
-    rows = malloc(row_bytes * (size_t)files.n);
-    todo = malloc(sizeof *todo * (size_t)files.n);
-    todo_item = malloc(sizeof *todo_item * (size_t)files.n);
-    int *hash_err = calloc((size_t)files.n, sizeof *hash_err);
+    items = calloc((size_t)files.count, sizeof *items);
+    rows = malloc(row_bytes * (size_t)files.count);
+    todo = malloc(sizeof *todo * (size_t)files.count);
+    todo_item = malloc(sizeof *todo_item * (size_t)files.count);
+    int *hash_err = calloc((size_t)files.count, sizeof *hash_err);
     if (!items || !rows || !todo || !todo_item || !hash_err) {
         free(hash_err);
         fprintf(stderr, "mobileclip index: out of memory\n");
@@ -207,10 +178,10 @@ int mc_cmd_index(int argc, char **argv) {
     }
     /* what changed: size + mtime first, the content hash only when they differ */
     int n_todo = 0, unchanged = 0, unreadable = 0;
-    int64_t *prev = malloc(sizeof *prev * (size_t)files.n);
+    int64_t *prev = malloc(sizeof *prev * (size_t)files.count);
     if (!prev) { free(hash_err); fprintf(stderr, "mobileclip index: out of memory\n"); goto done; }
 #pragma omp parallel for schedule(dynamic, 8)
-    for (int i = 0; i < files.n; i++) {
+    for (int i = 0; i < files.count; i++) {
         mc_index_item *it = &items[i];
         struct stat st;
         it->path = files.items[i];
@@ -230,7 +201,7 @@ int mc_cmd_index(int argc, char **argv) {
         if (hash_file(it->path, it->sha256, &he)) { hash_err[i] = 1; continue; }
         if (prev[i] >= 0 && (was.size != it->size || memcmp(was.sha256, it->sha256, 32))) prev[i] = -1;
     }
-    for (int i = 0; i < files.n; i++) {
+    for (int i = 0; i < files.count; i++) {
         if (hash_err[i]) {
             fprintf(stderr, "mobileclip index: skipped: %s: cannot read\n", files.items[i]);
             unreadable++;
@@ -253,7 +224,7 @@ int mc_cmd_index(int argc, char **argv) {
         mc_index_get(&old, k, &was);
         int found = 0;
         /* files is sorted: binary search */
-        for (int lo = 0, hi = files.n - 1; lo <= hi && !found;) {
+        for (int lo = 0, hi = files.count - 1; lo <= hi && !found;) {
             int mid = lo + (hi - lo) / 2, c = strcmp(files.items[mid], was.path);
             if (!c) found = 1;
             else if (c < 0) lo = mid + 1;
@@ -264,8 +235,9 @@ int mc_cmd_index(int argc, char **argv) {
     emb = malloc(sizeof(float) * meta.dim * (size_t)(n_todo ? n_todo : 1));
     ok = calloc((size_t)(n_todo ? n_todo : 1), 1);
     if (!emb || !ok) { fprintf(stderr, "mobileclip index: out of memory\n"); goto done; }
-    cli_report rep = {"index", (const char *const *)todo, progress, now_s(), 0};
-    mc_batch_hooks hooks = {&rep, report_skip, report_progress};
+    mc_cli_report rep;
+    mc_cli_report_start(&rep, "index", "images", progress);
+    mc_batch_hooks hooks = mc_cli_report_hooks(&rep);
     if (n_todo && mc_batch_embed_images(ctx, n_todo, batch, mc_batch_load_path, todo, emb, ok, &hooks, &e)) goto fail;
     int embedded = 0;
     for (int k = 0; k < n_todo; k++) {
@@ -278,7 +250,7 @@ int mc_cmd_index(int argc, char **argv) {
     }
     /* keep the indexed items (still in path order) */
     uint64_t n_out = 0;
-    for (int i = 0; i < files.n; i++) {
+    for (int i = 0; i < files.count; i++) {
         if (!items[i].path) continue;
         items[n_out] = items[i];
         items[n_out++].row = rows + row_bytes * (size_t)i;
