@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/context.h"
 #include "image/image.h"
 #include "image/preprocess.h"
 
@@ -48,11 +49,13 @@ int mc_batch_embed_images(mobileclip_ctx *ctx, int n, int batch, mc_batch_load_f
     if (!chw || !emb || !errs || !codes) r = mc_fail(e, MC_E_NOMEM, "out of memory");
     for (int start = 0; start < n && !r; start += batch) {
         int b = n - start < batch ? n - start : batch;
+        int threads = mc_ctx_threads_begin(ctx); /* the context's --threads for decoding too */
 #pragma omp parallel for schedule(dynamic)
         for (int k = 0; k < b; k++) {
             mc_err_clear(&errs[k]);
             codes[k] = load(load_user, start + k, R, chw + plane * (size_t)k, &errs[k]);
         }
+        mc_ctx_threads_end(threads);
         /* move the good items together, in order */
         int good = 0;
         for (int k = 0; k < b && !r; k++) {

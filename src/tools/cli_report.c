@@ -16,6 +16,7 @@ void mc_cli_report_start(mc_cli_report *r, const char *cmd, const char *what, in
     r->what = what;
     r->enabled = progress_flag || isatty(2);
     r->t0 = now_s();
+    r->skipped = 0;
 }
 
 static void on_skip(void *user, int i, const char *reason) {
