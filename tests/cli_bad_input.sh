@@ -70,7 +70,6 @@ expect_error "unsupported image format" "$T/x.gif" -- "$CLI" embed --checkpoint 
 
 # --- text and usage ---
 expect_error "invalid UTF-8 text" "text 2: invalid UTF-8" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$VOCAB" --text "fine" --text $'\xff\xfe bad'
-expect_usage "text without vocabulary" "--vocab" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --text "a cat"
 expect_error "missing vocabulary" "$T/nope.txt.gz" -- "$CLI" embed --checkpoint "$T/s0.safetensors" --vocab "$T/nope.txt.gz" --text "a cat"
 head -c 1000 "$VOCAB" >"$T/trunc.txt.gz"
 expect_error "corrupt vocabulary" "$T/trunc.txt.gz" -- "$CLI" tokenize --vocab "$T/trunc.txt.gz" "a cat"

@@ -53,13 +53,29 @@ int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths,
     return r;
 }
 
+/* The tokenizer: the one params named, else the built-in vocabulary, unpacked on first use so
+ * that image-only contexts never pay for it. */
+static int ctx_tokenizer(mobileclip_ctx *ctx) {
+    if (!ctx->tokenizer && !(ctx->tokenizer = mc_tokenizer_load_builtin(&ctx->err))) return ctx->err.code;
+    return 0;
+}
+
 int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t ids[MOBILECLIP_CONTEXT_LENGTH]) {
     if (!ctx) return MC_E_ARG;
-    if (!ctx->tokenizer)
-        return mc_fail(&ctx->err, MC_E_UNSUPPORTED, "no vocabulary loaded (set params.vocab_path / --vocab)");
     if (!utf8 || !ids) return mc_fail(&ctx->err, MC_E_ARG, "tokenize: NULL text or output");
-    int r = mc_tokenizer_encode(ctx->tokenizer, utf8, strlen(utf8), ids, &ctx->err);
+    int r = ctx_tokenizer(ctx);
+    if (!r) r = mc_tokenizer_encode(ctx->tokenizer, utf8, strlen(utf8), ids, &ctx->err);
     return r < 0 ? r : 0; /* the tokenizer returns the number of ids before padding */
+}
+
+int mobileclip_text_truncated(mobileclip_ctx *ctx, const char *utf8) {
+    if (!ctx) return MC_E_ARG;
+    if (!utf8) return mc_fail(&ctx->err, MC_E_ARG, "text_truncated: NULL text");
+    int32_t ids[MOBILECLIP_CONTEXT_LENGTH + 1];
+    int r = ctx_tokenizer(ctx);
+    /* one id more than the model's context: filled only by a text the model sees cut */
+    if (!r) r = mc_tokenizer_encode_ctx(ctx->tokenizer, utf8, strlen(utf8), ids, MOBILECLIP_CONTEXT_LENGTH + 1, &ctx->err);
+    return r < 0 ? r : r > MOBILECLIP_CONTEXT_LENGTH;
 }
 
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize) {

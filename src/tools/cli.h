@@ -29,7 +29,7 @@ typedef struct mc_model_opts {
 int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o);
 /* The value of option argv[*i] (advancing *i), or NULL after printing "missing value". */
 const char *mc_cli_value(const char *cmd, int argc, char **argv, int *i);
-/* Checks the options every model command needs (--checkpoint, and --vocab when need_text);
+/* Checks the options every model command needs (--checkpoint; the vocabulary is built in);
  * prints a usage error and returns 2 if one is missing, else 0. */
 int mc_cli_check_model_opts(const char *cmd, const mc_model_opts *o, int need_text);
 /* Flushes stdout; returns 0, or prints "cannot write the output" and returns 1. */
@@ -51,7 +51,9 @@ void mc_cli_free_lines(char **lines);
 #define MC_CLI_MODEL_OPTS_HELP                                                                   \
     "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors)\n"           \
     "  --arch A            s0 | s1 | s2 | b | auto (default: recognised from the checkpoint)\n" \
-    "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"                               \
+    "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"         \
+    "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6;\n" \
+    "                      also merges.txt, vocab.json + merges.txt, or a folder holding them)\n" \
     "  --training-form     run the unfolded training-form model (slower; for checking)\n"
 
 #endif

@@ -6,16 +6,15 @@
 #include "tools/cli.h"
 
 static const char *help =
-    "usage: mobileclip classify --checkpoint FILE [--arch A] --vocab V --image P [--image P ...]\n"
-    "                           (--labels \"cat,dog,...\" | --labels-file F) [--templates simple|imagenet|FILE]\n"
-    "                           [--top K] [--json]\n"
+    "usage: mobileclip classify --checkpoint FILE [--arch A] [--threads N] [--vocab V] [--training-form]\n"
+    "                           --image P [--image P ...] (--labels \"cat,dog,...\" | --labels-file F)\n"
+    "                           [--templates simple|imagenet|FILE] [--top K] [--json]\n"
     "\n"
     "For each label, the mean of the normalized text embeddings of its prompt templates is\n"
     "renormalized (CLIP's zero-shot protocol); probabilities are the softmax of the model's\n"
     "logit scale times the cosine similarities.\n"
     "\n"
     "options:\n" MC_CLI_MODEL_OPTS_HELP
-    "  --vocab V           BPE vocabulary (required)\n"
     "  --image P           image to classify (repeatable)\n"
     "  --labels L          comma-separated labels\n"
     "  --labels-file F     one label per line\n"
