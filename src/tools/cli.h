@@ -3,6 +3,8 @@
  * Every subcommand is `int mc_cmd_<name>(int argc, char **argv)` with argv[0] the
  * subcommand name; it returns the process exit status (0 ok, 1 failure, 2 usage error)
  * and reports failures as one line on stderr: "mobileclip <cmd>: <reason>".
+ * Exit statuses (README "Exit codes"): 0 ok, 1 failure, 2 usage error, 3 (MC_EXIT_SKIPPED) the
+ * run completed but some inputs were skipped (--skip-errors).
  */
 #ifndef MC_TOOLS_CLI_H
 #define MC_TOOLS_CLI_H
@@ -11,9 +13,18 @@
 
 #include "mobileclip.h"
 
+#define MC_EXIT_SKIPPED 3
+
 int mc_cmd_embed(int argc, char **argv);
 int mc_cmd_classify(int argc, char **argv);
 int mc_cmd_tokenize(int argc, char **argv);
+
+/* Prints the version, compiler and CPU features (mobileclip --version). */
+int mc_cmd_version(FILE *f);
+/* argv with every option "--name=value" split into "--name" "value" (so each command parses one
+ * form), except the value of a value-taking option and anything after "--". NULL when out of
+ * memory; free() the array (its strings are argv's). */
+char **mc_cli_split_equals(int argc, char **argv, int *out_argc);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {
@@ -36,7 +47,10 @@ int mc_cli_check_model_opts(const char *cmd, const mc_model_opts *o, int need_te
 int mc_cli_finish_output(const char *cmd);
 /* Loads the model described by o (vocab optional); prints the error and returns NULL on failure. */
 mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_image, int need_text);
-/* Prints s as a JSON string literal (quotes and escapes; invalid UTF-8 bytes as U+FFFD). */
+/* Prints s as a JSON string literal (quotes and escapes). A byte that is not part of valid
+ * UTF-8 is written as the lone surrogate \udcXX (XX the byte, always >= 0x80), as Python's
+ * surrogateescape does, so the original bytes can be recovered: valid UTF-8 never encodes
+ * U+DC80..U+DCFF, hence no other string prints the same. */
 void mc_json_print_string(FILE *f, const char *s);
 /* Prints v with `digits` significant digits, or null when not finite (JSON has no NaN). */
 void mc_json_print_number(FILE *f, float v, int digits);
