@@ -127,6 +127,10 @@ int mc_cmd_classify(int argc, char **argv) {
     else if ((tmpl_lines = mc_cli_read_lines("classify", templates_arg, &n_templates))) templates = (const char *const *)tmpl_lines;
     else goto done;
     if (!(ctx = mc_cli_load("classify", &o, 1, 1))) goto done;
+    for (int l = 0; l < n_labels; l++) /* errors (invalid UTF-8) are reported by the build below */
+        if (mobileclip_text_truncated(ctx, labels[l]) == 1)
+            fprintf(stderr, "mobileclip classify: warning: label %d ('%.40s...') is longer than %d tokens; "
+                            "the model sees it cut\n", l + 1, labels[l], MOBILECLIP_CONTEXT_LENGTH);
     if (!(clf = mobileclip_classifier_build(ctx, (const char *const *)labels, n_labels, templates, n_templates))) {
         fprintf(stderr, "mobileclip classify: %s\n", mobileclip_last_error(ctx));
         goto done;
