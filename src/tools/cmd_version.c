@@ -63,7 +63,8 @@ static const feature built_features[] = {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
-/* __builtin_cpu_supports needs a string literal, hence one line per feature. */
+/* __builtin_cpu_supports needs a string literal, hence one line per feature: > 0 present, 0 absent,
+ * -1 unknown to this compiler. */
 static int cpu_has(const char *f) {
     if (!strcmp(f, "sse2")) return __builtin_cpu_supports("sse2");
     if (!strcmp(f, "sse3")) return __builtin_cpu_supports("sse3");
@@ -73,13 +74,15 @@ static int cpu_has(const char *f) {
     if (!strcmp(f, "avx")) return __builtin_cpu_supports("avx");
     if (!strcmp(f, "avx2")) return __builtin_cpu_supports("avx2");
     if (!strcmp(f, "fma")) return __builtin_cpu_supports("fma");
+#if !defined(__clang__) /* clang 14 cannot test f16c */
     if (!strcmp(f, "f16c")) return __builtin_cpu_supports("f16c");
+#endif
     if (!strcmp(f, "avx512f")) return __builtin_cpu_supports("avx512f");
     if (!strcmp(f, "avx512bw")) return __builtin_cpu_supports("avx512bw");
     if (!strcmp(f, "avx512vl")) return __builtin_cpu_supports("avx512vl");
     if (!strcmp(f, "avx512vnni")) return __builtin_cpu_supports("avx512vnni");
     if (!strcmp(f, "avx512bf16")) return __builtin_cpu_supports("avx512bf16");
-    return 0;
+    return -1; /* this compiler cannot tell */
 }
 static const char *const cpu_features[] = {"sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "avx", "avx2", "fma", "f16c",
                                            "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", NULL};
@@ -101,10 +104,10 @@ int mc_cmd_version(FILE *f) {
     __builtin_cpu_init();
     fprintf(f, "this cpu:");
     for (const char *const *c = cpu_features; *c; c++)
-        if (cpu_has(*c)) fprintf(f, " %s", *c);
+        if (cpu_has(*c) > 0) fprintf(f, " %s", *c);
     fputc('\n', f);
     for (const feature *b = built_features; b->name; b++)
-        if (!cpu_has(b->name)) fprintf(f, "warning: this binary uses %s, which this CPU lacks\n", b->name);
+        if (cpu_has(b->name) == 0) fprintf(f, "warning: this binary uses %s, which this CPU lacks\n", b->name);
 #endif
     return 0;
 }
