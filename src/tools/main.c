@@ -10,7 +10,7 @@ static const struct {
     int (*run)(int, char **);
     const char *summary;
 } commands[] = {
-    {"embed", mc_cmd_embed, "image and text embeddings as JSON lines"},
+    {"embed", mc_cmd_embed, "image and text embeddings (JSON lines, .npy or raw f32)"},
     {"classify", mc_cmd_classify, "zero-shot classification of images against labels"},
     {"tokenize", mc_cmd_tokenize, "CLIP BPE token ids of texts"},
 };
