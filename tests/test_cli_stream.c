@@ -370,12 +370,26 @@ static void check_messages(void) {
     printf("%-4s --version: %.*s\n", ok ? "ok" : "FAIL", (int)strcspn(out, "\n"), out);
     free(out);
 
+    /* progress: on request only (stderr is not a terminal here), with count, rate and the total */
+    snprintf(cmd, sizeof cmd, "'%s' embed --batch 1 --progress --checkpoint '%s' --image '%s' --text 'a cat'", CLI, CKPT, IMG0);
+    st = run(cmd);
+    char *err = slurp("err", NULL);
+    ok = st == 0 && strstr(err, "1/2") && strstr(err, "2/2") && strstr(err, "100%") && strstr(err, "items/s");
+    CHECK(ok, "--progress: exit %d, stderr '%s'", st, err);
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' embed --checkpoint '%s' --image '%s' --text 'a cat'", CLI, CKPT, IMG0);
+    st = run(cmd);
+    err = slurp("err", NULL);
+    CHECK(st == 0 && err[0] == 0, "no progress when stderr is not a terminal: '%s'", err);
+    printf("%-4s --progress draws done/total, %%, items/s; nothing without it on a non-terminal\n", ok && !err[0] ? "ok" : "FAIL");
+    free(err);
+
     /* a text of 76 one-token words is cut; 75 fit */
     char text[400] = "";
     for (int k = 0; k < 75; k++) strcat(text, "a ");
     snprintf(cmd, sizeof cmd, "'%s' embed --checkpoint '%s' --text '%s'", CLI, CKPT, text);
     st = run(cmd);
-    char *err = slurp("err", NULL);
+    err = slurp("err", NULL);
     CHECK(st == 0 && err[0] == 0, "75-token text: exit %d, stderr '%s'", st, err);
     free(err);
     snprintf(cmd, sizeof cmd, "'%s' embed --checkpoint '%s' --text '%sa'", CLI, CKPT, text);
