@@ -84,12 +84,17 @@ int mc_inputs_add_list(mc_inputs *in, int kind, const char *path, mc_err *e) {
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return mc_fail(e, MC_E_IO, "%s: is a directory, not a list file", path);
     FILE *f = fopen(path, "r");
     if (!f) return mc_fail(e, MC_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int r = mc_inputs_add_lines(in, kind, f, path, e);
+    fclose(f);
+    return r;
+}
+
+int mc_inputs_add_lines(mc_inputs *in, int kind, FILE *f, const char *name, mc_err *e) {
     long line = 0;
     char *v;
     int r;
-    while ((r = read_line(f, path, &line, &v, e)) > 0)
-        if ((r = push(in, kind, v, path, line, e))) break;
-    fclose(f);
+    while ((r = read_line(f, name, &line, &v, e)) > 0)
+        if ((r = push(in, kind, v, name, line, e))) break;
     return r;
 }
 

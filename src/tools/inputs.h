@@ -46,6 +46,8 @@ void mc_inputs_init(mc_inputs *in);
 int mc_inputs_add_value(mc_inputs *in, int kind, const char *value, mc_err *e);
 int mc_inputs_add_list(mc_inputs *in, int kind, const char *path, mc_err *e);
 int mc_inputs_add_dir(mc_inputs *in, const char *dir, mc_err *e);
+/* Every line of an open file, named `name` in messages (the items keep the pointer). */
+int mc_inputs_add_lines(mc_inputs *in, int kind, FILE *f, const char *name, mc_err *e);
 /* Takes the next item into *out (the caller frees out->value): 1, 0 at the end, < 0 on error. */
 int mc_inputs_next(mc_inputs *in, mc_input *out, mc_err *e);
 void mc_inputs_free(mc_inputs *in);
