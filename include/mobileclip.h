@@ -92,6 +92,11 @@ float mobileclip_logit_scale(const mobileclip_ctx *ctx);  /* min(exp(logit_scale
  * bilinear resize of the shorter side to R, centre crop R x R, scale to [0,1]) into
  * chw[3*R*R]. */
 int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw);
+/* mobileclip_load_image for n files at once, in parallel (params.n_threads): chw[n,3,R,R].
+ * status (may be NULL) receives each file's result (0 or a negative code; a failed file's slot is
+ * unspecified). Returns 0 if every file loaded, else the first failure's code, with
+ * mobileclip_last_error naming that file (and counting the others). */
+int mobileclip_load_images(mobileclip_ctx *ctx, const char *const *paths, int n, float *chw, int *status);
 /* Embeds n preprocessed images chw[n,3,R,R] into out[n, dim]; normalize != 0 gives unit rows. */
 int mobileclip_encode_images(mobileclip_ctx *ctx, const float *chw, int n, float *out, int normalize);
 /* Loads, preprocesses and embeds n image files. */

@@ -279,7 +279,7 @@ static void check_errors(void) {
     snprintf(lst, sizeof lst, "%s\n%s\n%s\n%s\n", IMG0, bad_png, missing, IMG1);
     write_file("images.txt", lst, strlen(lst));
     write_file("badtext.txt", "a dog\n\xff\xfe\n", 9);
-    snprintf(cmd, sizeof cmd, "'%s' embed --skip-errors --batch 3 --checkpoint '%s' --image-list '%s/images.txt' "
+    snprintf(cmd, sizeof cmd, "'%s' embed --skip-errors --batch 4 --checkpoint '%s' --image-list '%s/images.txt' "
              "--text-list '%s/badtext.txt'", CLI, CKPT, T, T);
     int st = run(cmd);
     rows *r = out_rows();
@@ -289,7 +289,7 @@ static void check_errors(void) {
     CHECK(reported, "--skip-errors: not every bad input reported:\n%s", err);
     CHECK(r->n == 3 && !strcmp(r->input[0], IMG0) && !strcmp(r->input[1], IMG1) && !strcmp(r->input[2], "a dog"),
           "--skip-errors: good rows missing or out of order (%d rows)", r->n);
-    /* the good rows are the rows a clean run gives */
+    /* the good rows are the rows a clean run gives (IMG1 came after two failures in its batch) */
     snprintf(cmd, sizeof cmd, "'%s' embed --checkpoint '%s' --image '%s' --image '%s' --text 'a dog'", CLI, CKPT, IMG0, IMG1);
     CHECK(run(cmd) == 0, "clean run");
     rows *c = out_rows();

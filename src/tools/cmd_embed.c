@@ -85,58 +85,78 @@ static void check_row(embed_run *run, const mc_input *it, const char *label, con
     report(run, "warning: ", msg);
 }
 
-/* One batch: load/tokenize every item, embed, write in order. Returns 0, or 1 on a failure
- * that ends the run (already reported). */
-static int run_batch(embed_run *run, mc_input *items, int n, float *chw, int32_t *ids, float *img_out,
-                     float *txt_out, int *slot, mc_embed_writer *w) {
-    int R = mobileclip_image_size(run->ctx), ni = 0, nt = 0;
+/* Buffers for one batch of up to `batch` inputs. */
+typedef struct batch_buf {
+    mc_input *items;
+    float *chw, *img_out, *txt_out; /* [batch,3,R,R], [batch,dim] x 2 */
+    int32_t *ids;                   /* [batch,77] */
+    int *slot;                      /* item -> its row in img_out/txt_out, -1: failed */
+    int *status;                    /* image j's load result */
+    const char **paths;             /* image j's path */
+} batch_buf;
+
+/* Reports a bad input; returns 1 if that ends the run (no --skip-errors). */
+static int bad_input(embed_run *run, const char *label) {
+    char prefix[1104] = "";
+    if (label[0]) snprintf(prefix, sizeof prefix, "%s: ", label);
+    if (run->skip) strcat(prefix, "skipped: ");
+    report(run, prefix, mobileclip_last_error(run->ctx));
+    run->skipped += run->skip;
+    return !run->skip;
+}
+
+/* One batch of n items: images loaded together (in parallel), texts tokenized, bad inputs
+ * handled in input order, everything embedded and written in order. Returns 0, or 1 on a
+ * failure that ends the run (already reported). */
+static int run_batch(embed_run *run, batch_buf *b, int n, mc_embed_writer *w) {
+    int R = mobileclip_image_size(run->ctx), n_img = 0, ni = 0, nt = 0;
     size_t chw_size = (size_t)3 * R * R;
     char label[1100];
+    for (int k = 0; k < n; k++)
+        if (b->items[k].kind == MC_INPUT_IMAGE) b->paths[n_img++] = b->items[k].value;
+    if (n_img) mobileclip_load_images(run->ctx, b->paths, n_img, b->chw, b->status);
     long first_text = run->texts;
-    for (int k = 0; k < n; k++) {
-        mc_input *it = &items[k];
-        int r;
-        slot[k] = -1;
+    for (int k = 0, j = 0; k < n; k++) {
+        mc_input *it = &b->items[k];
+        b->slot[k] = -1;
         label[0] = 0;
         if (it->kind == MC_INPUT_IMAGE) {
-            if (!(r = mobileclip_load_image(run->ctx, it->value, chw + (size_t)ni * chw_size))) slot[k] = ni++;
+            float *own = b->chw + (size_t)j * chw_size;
+            if (b->status[j++] == 0) { /* move the good images together for the encoder */
+                if (ni != j - 1) memmove(b->chw + (size_t)ni * chw_size, own, sizeof(float) * chw_size);
+                b->slot[k] = ni++;
+                continue;
+            }
+            mobileclip_load_image(run->ctx, it->value, own); /* again, for its message (failures are rare) */
         } else {
             text_label(it, ++run->texts, label, sizeof label);
-            if (!(r = mobileclip_tokenize(run->ctx, it->value, ids + (size_t)nt * MOBILECLIP_CONTEXT_LENGTH))) {
-                slot[k] = nt++;
+            if (!mobileclip_tokenize(run->ctx, it->value, b->ids + (size_t)nt * MOBILECLIP_CONTEXT_LENGTH)) {
+                b->slot[k] = nt++;
                 if (mobileclip_text_truncated(run->ctx, it->value) == 1) {
                     char msg[1200];
                     snprintf(msg, sizeof msg, "%.1000s: longer than %d tokens; the model sees it cut", label,
                              MOBILECLIP_CONTEXT_LENGTH);
                     report(run, "warning: ", msg);
                 }
+                continue;
             }
         }
-        if (!r) continue;
-        char prefix[1104] = "";
-        if (label[0]) snprintf(prefix, sizeof prefix, "%s: ", label);
-        if (!run->skip) {
-            report(run, prefix, mobileclip_last_error(run->ctx));
-            return 1;
-        }
-        strcat(prefix, "skipped: ");
-        report(run, prefix, mobileclip_last_error(run->ctx));
-        run->skipped++;
+        if (bad_input(run, label)) return 1;
     }
-    if ((ni && mobileclip_encode_images(run->ctx, chw, ni, img_out, !run->raw)) ||
-        (nt && mobileclip_encode_tokens(run->ctx, ids, nt, txt_out, !run->raw))) {
+    if ((ni && mobileclip_encode_images(run->ctx, b->chw, ni, b->img_out, !run->raw)) ||
+        (nt && mobileclip_encode_tokens(run->ctx, b->ids, nt, b->txt_out, !run->raw))) {
         report(run, "", mobileclip_last_error(run->ctx));
         return 1;
     }
     mc_err e = {0};
     long t = first_text;
     for (int k = 0; k < n; k++) {
-        int text = items[k].kind == MC_INPUT_TEXT;
-        if (text) text_label(&items[k], ++t, label, sizeof label);
-        if (slot[k] < 0) continue;
-        const float *v = (text ? txt_out : img_out) + (size_t)slot[k] * run->dim;
-        check_row(run, &items[k], label, v);
-        if (mc_embed_writer_row(w, text ? "text" : "image", items[k].value, v, &e)) break;
+        int text = b->items[k].kind == MC_INPUT_TEXT;
+        if (text) text_label(&b->items[k], ++t, label, sizeof label);
+        if (b->slot[k] < 0) continue;
+        const float *v = (text ? b->txt_out : b->img_out) + (size_t)b->slot[k] * run->dim;
+        check_row(run, &b->items[k], label, v);
+        if (mc_embed_writer_row(w, text ? "text" : "image", b->items[k].value, v, &e)) break;
     }
     if (!e.code) mc_embed_writer_flush(w, &e);
     if (e.code) report(run, "", e.msg);
@@ -163,10 +183,7 @@ int mc_cmd_embed(int argc, char **argv) {
     mc_inputs in;
     mc_inputs_init(&in);
     mc_embed_writer w = {0};
-    mc_input *items = NULL;
-    float *chw = NULL, *img_out = NULL, *txt_out = NULL;
-    int32_t *ids = NULL;
-    int *slot = NULL;
+    batch_buf b = {0};
     mc_err e = {0};
     for (int i = 1; i < argc; i++) {
         int r = mc_cli_model_opt("embed", argc, argv, &i, &o);
@@ -228,13 +245,17 @@ int mc_cmd_embed(int argc, char **argv) {
     if (!(run.ctx = mc_cli_load("embed", &o, in.has_kind[MC_INPUT_IMAGE], in.has_kind[MC_INPUT_TEXT]))) goto done;
     run.dim = mobileclip_embed_dim(run.ctx);
     size_t R = (size_t)mobileclip_image_size(run.ctx);
-    items = calloc((size_t)batch, sizeof *items);
-    slot = calloc((size_t)batch, sizeof *slot);
-    chw = in.has_kind[MC_INPUT_IMAGE] ? malloc(sizeof(float) * 3 * R * R * (size_t)batch) : NULL;
-    img_out = malloc(sizeof(float) * (size_t)run.dim * (size_t)batch);
-    txt_out = malloc(sizeof(float) * (size_t)run.dim * (size_t)batch);
-    ids = malloc(sizeof(int32_t) * MOBILECLIP_CONTEXT_LENGTH * (size_t)batch);
-    if (!items || !slot || (in.has_kind[MC_INPUT_IMAGE] && !chw) || !img_out || !txt_out || !ids) {
+    size_t nb = (size_t)batch;
+    b.items = calloc(nb, sizeof *b.items);
+    b.slot = calloc(nb, sizeof *b.slot);
+    b.status = calloc(nb, sizeof *b.status);
+    b.paths = calloc(nb, sizeof *b.paths);
+    b.chw = in.has_kind[MC_INPUT_IMAGE] ? malloc(sizeof(float) * 3 * R * R * nb) : NULL;
+    b.img_out = malloc(sizeof(float) * (size_t)run.dim * nb);
+    b.txt_out = malloc(sizeof(float) * (size_t)run.dim * nb);
+    b.ids = malloc(sizeof(int32_t) * MOBILECLIP_CONTEXT_LENGTH * nb);
+    if (!b.items || !b.slot || !b.status || !b.paths || (in.has_kind[MC_INPUT_IMAGE] && !b.chw) || !b.img_out ||
+        !b.txt_out || !b.ids) {
         fprintf(stderr, "mobileclip embed: out of memory\n");
         goto done;
     }
@@ -246,11 +267,11 @@ int mc_cmd_embed(int argc, char **argv) {
     long long done_items = 0;
     for (;;) {
         int n = 0, r = 0;
-        while (n < batch && (r = mc_inputs_next(&in, &items[n], &e)) > 0) n++;
+        while (n < batch && (r = mc_inputs_next(&in, &b.items[n], &e)) > 0) n++;
         int failed = r < 0;
         if (failed) report(&run, "", e.msg);
-        else if (n) failed = run_batch(&run, items, n, chw, ids, img_out, txt_out, slot, &w);
-        for (int k = 0; k < n; k++) free(items[k].value);
+        else if (n) failed = run_batch(&run, &b, n, &w);
+        for (int k = 0; k < n; k++) free(b.items[k].value);
         if (failed) {
             mc_progress_clear(&run.progress);
             mc_embed_writer_abort(&w);
@@ -269,11 +290,13 @@ int mc_cmd_embed(int argc, char **argv) {
 done:
     mobileclip_free(run.ctx);
     mc_inputs_free(&in);
-    free(items);
-    free(slot);
-    free(chw);
-    free(img_out);
-    free(txt_out);
-    free(ids);
+    free(b.items);
+    free(b.slot);
+    free(b.status);
+    free(b.paths);
+    free(b.chw);
+    free(b.img_out);
+    free(b.txt_out);
+    free(b.ids);
     return status;
 }
