@@ -31,7 +31,7 @@ int mobileclip_load_images(mobileclip_ctx *ctx, const char *const *paths, int n,
     if (!errs) return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");
     int R = mobileclip_image_size(ctx), threads = mc_ctx_threads_begin(ctx);
     size_t size = (size_t)3 * R * R;
-    /* one file per thread at a time: decoding dominates for camera-sized photos */
+    /* one file per thread at a time: decoding a large photo is serial work, so files go in parallel */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         mc_image img = {0};
