@@ -18,13 +18,7 @@ int main(void) {
     snprintf(ckpt, sizeof ckpt, "%s/s0.safetensors", tmpdir);
     snprintf(bad, sizeof bad, "%s/bad.png", tmpdir);
     snprintf(missing, sizeof missing, "%s/missing.jpg", tmpdir);
-    mc_tensor_map w;
-    mc_tensor_map_init(&w);
-    mc_err e = {0};
-    if (mc_weights_from_tsv_prefix(mc_test_path("golden/s0.params.tsv"), NULL, &w, NULL, &e) ||
-        mc_safetensors_save(ckpt, &w, &e))
-        mc_test_fatal("%s", e.msg);
-    mc_tensor_map_free(&w);
+    mc_weights_save_test_model("s0", ckpt);
     FILE *f = fopen(bad, "wb");
     fwrite("\x89PNG\r\n\x1a\n\0\0", 1, 10, f);
     fclose(f);

@@ -59,13 +59,7 @@ static void check_cases(void) {
 static void check_api(const char *tmpdir) {
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/s0.safetensors", tmpdir);
-    mc_tensor_map w;
-    mc_tensor_map_init(&w);
-    mc_err e = {0};
-    if (mc_weights_from_tsv_prefix(mc_test_path("golden/s0.params.tsv"), NULL, &w, NULL, &e) ||
-        mc_safetensors_save(path, &w, &e))
-        mc_test_fatal("%s", e.msg);
-    mc_tensor_map_free(&w);
+    mc_weights_save_test_model("s0", path);
     mobileclip_params p = mobileclip_default_params();
     p.load_image = 0;
     mobileclip_ctx *builtin = mobileclip_init_from_file(path, &p, err, sizeof err);
