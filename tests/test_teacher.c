@@ -176,7 +176,7 @@ int main(void) {
      * teachers), so the crop of the eval transform gives the same blocks */
     mc_image crop[2] = {{0}};
     for (int i = 0; i < 2; i++)
-        CHECK(mc_image_eval_crop_u8(&im[i], 224, MC_FILTER_BICUBIC, &crop[i], &e) == 0, "%s", e.msg);
+        CHECK(mc_image_eval_crop_u8(&im[i], 224, MC_RESAMPLE_BICUBIC, &crop[i], &e) == 0, "%s", e.msg);
     CHECK(mc_teacher_ensemble_embed_images(&ens, crop, 2, out_aug, &e) == 0, "embed crops: %s", e.msg);
     int same = 1;
     for (int i = 0; i < 2; i++) same &= memcmp(out + i * D, out_aug + i * D, sizeof(float) * 512) == 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment/augment.h"
 #include "image/preprocess.h"
 #include "io/checkpoint.h"
 #include "nn/ops.h"
@@ -548,10 +549,10 @@ int mc_openclip_encode_text(const mc_openclip *m, const int32_t *tokens, int N, 
 int mc_openclip_preprocess(const mc_oc_cfg *cfg, const mc_image *im, float *chw, mc_err *e) {
     int R = cfg->vision.image_size;
     mc_image crop = {0};
-    int r = mc_image_eval_crop_u8(im, R, cfg->bicubic ? MC_FILTER_BICUBIC : MC_FILTER_BILINEAR, &crop, e);
+    int r = mc_image_eval_crop_u8(im, R, cfg->bicubic ? MC_RESAMPLE_BICUBIC : MC_RESAMPLE_BILINEAR, &crop, e);
     if (r) return r;
     mc_image_to_tensor(&crop, chw);
     mc_image_free(&crop);
-    mc_image_normalize(chw, (size_t)R * R, cfg->mean, cfg->std);
+    mc_augment_normalize(chw, (size_t)R * R, cfg->mean, cfg->std);
     return 0;
 }

@@ -17,6 +17,11 @@
  * datacomp] = 768 + 768). Texts are tokenised with the CLIP BPE at each teacher's context
  * length (77 for all of these).
  *
+ * Checkpoints are state dicts (torch.save or safetensors) under open_clip's names, e.g. the
+ * Hugging Face open_clip_pytorch_model.bin / open_clip_model.safetensors files. OpenAI's own
+ * ViT-L-14.pt is a TorchScript archive, not a state dict: save open_clip's model built from it
+ * (torch.save(model.state_dict())) once; fp16 tensors are converted at load.
+ *
  * Work is batched (MC_TEACHER_BATCH images at a time, every teacher on the same batch);
  * the kernels use all OpenMP threads; preprocessing runs one image per thread.
  */

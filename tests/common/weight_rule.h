@@ -22,4 +22,7 @@ int mc_weights_from_tsv(const char *tsv_path, mc_tensor_map *m, uint64_t *checks
 int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tensor_map *m, uint64_t *checksum,
                                mc_err *e);
 
+/* Writes the test model of shared/golden/ARCH.params.tsv to `path` as safetensors; dies on failure. */
+void mc_weights_save_test_model(const char *arch, const char *path);
+
 #endif
