@@ -175,3 +175,27 @@ with open(os.path.join(OUT, "config.json"), "w") as f:
     json.dump(CFG, f, indent=2)
     f.write("\n")
 print("image_features", img_f[0, :4].tolist(), "loss", clip_l.item(), cap_l.item())
+
+# ---- decoding and DataCompDR's caption post-processing (scripts/gen.py) ----
+from open_clip.tokenizer import SimpleTokenizer, decode  # noqa: E402
+
+tok = SimpleTokenizer()
+EOT_S, SOT_S = "<end_of_text>", "<start_of_text>"
+g2 = torch.Generator().manual_seed(7)
+seqs = [
+    tok.encode("a photo of a cat. sitting on a mat"),
+    [49406] + tok.encode("two dogs  play in the snow ") + [49407, 0, 0, 0],
+    [49406, 49406] + tok.encode("déjà vu, naïve café 東京 🙂.") + [49407] + tok.encode("after end"),
+    [49406] + [0xC3 - 0x21 if False else 0] + [49407],
+    [49406, 94, 95, 96, 97, 98, 160, 161, 187, 188, 200, 255, 256, 300, 49407],  # lone / broken UTF-8 bytes
+    [49406, 269, 49407],  # "." right away: an empty caption
+]
+seqs += [[49406] + torch.randint(0, 49406, (28,), generator=g2).tolist() + [49407] for _ in range(12)]
+dec_cases = []
+for s in seqs:
+    text = decode(torch.tensor(s))
+    cap = text.split(EOT_S)[0].split(SOT_S)[-1].split(".")[0].rstrip()
+    dec_cases.append({"ids": s, "decoded": text, "caption": cap})
+with open(os.path.join(OUT, "decode_cases.json"), "w") as f:
+    json.dump(dec_cases, f, ensure_ascii=True, indent=0)
+    f.write("\n")
