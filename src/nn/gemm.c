@@ -131,6 +131,47 @@ static void store_tile(float *c, int ldc, const float *acc, int mr, int w, float
         for (int j = 0; j < w; j++) c[j] = (first ? 0.f : c[j]) + alpha * acc[i * NR + j];
 }
 
+/* Few rows (decoding steps: one token per sequence): the packed path copies all of B for them
+ * (as costly as the product when M <= 8) and gives each thread MR rows, so one or two threads
+ * work. Here each thread takes a block of columns and reads its part of B once; every element's
+ * sum is in k order. */
+#define SMALL_NB 64
+static void gemm_small_m(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, int overwrite, float *C, int ldc) {
+    int blocks = (N + SMALL_NB - 1) / SMALL_NB;
+#pragma omp parallel for schedule(static)
+    for (int bl = 0; bl < blocks; bl++) {
+        int j0 = bl * SMALL_NB, nj = N - j0 < SMALL_NB ? N - j0 : SMALL_NB;
+        float acc[SMALL_NB];
+        for (int i = 0; i < M; i++) {
+            if (trans_b) {
+                for (int j = 0; j < nj; j++) {
+                    const float *bj = B + (size_t)(j0 + j) * ldb;
+                    float s = 0.f;
+                    if (!trans_a) {
+                        const float *ai = A + (size_t)i * lda;
+#pragma omp simd reduction(+ : s)
+                        for (int k = 0; k < K; k++) s += ai[k] * bj[k];
+                    } else {
+                        for (int k = 0; k < K; k++) s += A[(size_t)k * lda + i] * bj[k];
+                    }
+                    acc[j] = s;
+                }
+            } else {
+                for (int j = 0; j < nj; j++) acc[j] = 0.f;
+                for (int k = 0; k < K; k++) {
+                    float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                    const float *bk = B + (size_t)k * ldb + j0;
+#pragma omp simd
+                    for (int j = 0; j < nj; j++) acc[j] += a * bk[j];
+                }
+            }
+            float *c = C + (size_t)i * ldc + j0;
+            for (int j = 0; j < nj; j++) c[j] = (overwrite ? 0.f : c[j]) + alpha * acc[j];
+        }
+    }
+}
+
 void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -141,6 +182,10 @@ void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     /* beta = 0: the first K block overwrites C (no separate clearing pass) */
     int overwrite = beta == 0.f;
     if (!overwrite && beta != 1.f) scale_c(M, N, beta, C, ldc);
+    if ((M <= 8 || (M + MR - 1) / MR < omp_get_max_threads()) && N >= 2 * SMALL_NB) {
+        gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, overwrite, C, ldc);
+        return;
+    }
     int ncap = N < NC ? N : NC;
     int npad = (ncap + NR - 1) / NR * NR;
     float *bpack = aligned_alloc(64, (size_t)KC * npad * sizeof(float));

@@ -220,20 +220,8 @@ int mc_cmd_caption(int argc, char **argv) {
         fprintf(stderr, "mobileclip caption: %s\n", e.msg);
         goto done;
     }
-    int pad = c.params.pad;
-    c.params.method = p.method;
-    c.params.top_p = p.top_p;
-    c.params.top_k = p.top_k;
-    c.params.temperature = p.temperature;
-    c.params.repetition_penalty = p.repetition_penalty;
-    c.params.seed = p.seed;
-    c.params.num_beams = p.num_beams;
-    c.params.num_beam_groups = p.num_beam_groups;
-    c.params.seq_len = p.seq_len;
-    c.params.min_seq_len = p.min_seq_len;
-    c.params.sot = p.sot;
-    c.params.eot = p.eot;
-    c.params.pad = pad;
+    p.pad = c.params.pad; /* the model's pad_id */
+    c.params = p;
     c.num = o.num;
     FILE *f = o.out ? fopen(o.out, "w") : stdout;
     mc_image *ims = calloc((size_t)o.batch, sizeof *ims);
