@@ -126,6 +126,44 @@ static void check_seeded(const mc_coca *m, const float *img_tok, int B) {
     free(a);
 }
 
+/* The built-in full-size configurations bind exactly open_clip's state dict: every name and shape
+ * of CoCa(**model_configs/NAME.json).state_dict() (NAME.names.tsv), nothing else. */
+static void check_full_names(const char *name) {
+    mc_err e = {0};
+    mc_oc_cfg cfg;
+    mc_coca m;
+    if (mc_oc_cfg_builtin(name, &cfg, &e) || mc_coca_init_declared(&m, &cfg, &e)) {
+        CHECK(0, "%s: %s", name, e.msg);
+        return;
+    }
+    char file[64];
+    snprintf(file, sizeof file, "%s.names.tsv", name);
+    FILE *f = fopen(data(file), "r");
+    if (!f) mc_test_fatal("%s: cannot open", data(file));
+    char line[512];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        *tab = 0;
+        n++;
+        const mc_tensor *t = mc_tensor_map_find(&m.clip.weights, line);
+        char shape[128] = "", *p = shape;
+        for (int d = 0; t && d < t->ndim; d++) p += snprintf(p, sizeof shape - (size_t)(p - shape), d ? ",%lld" : "%lld",
+                                                         (long long)t->shape[d]);
+        tab[strcspn(tab + 1, "\n") + 1] = 0;
+        if (!t || strcmp(shape, tab + 1)) {
+            if (!bad++) fprintf(stderr, "%s: '%s' [%s]: %s [%s]\n", name, line, tab + 1, t ? "declared as" : "missing", shape);
+        }
+    }
+    fclose(f);
+    printf("%-4s %s: %d open_clip tensors, %d declared\n", bad || n != m.clip.weights.count ? "FAIL" : "ok", name, n,
+           m.clip.weights.count);
+    CHECK(!bad && n == m.clip.weights.count, "%s: %d of %d names/shapes differ, %d declared", name, bad, n,
+          m.clip.weights.count);
+    mc_coca_free(&m);
+}
+
 static void check_bad(const mc_oc_cfg *cfg) {
     mc_err e = {0};
     mc_coca m;
@@ -244,6 +282,8 @@ int main(void) {
     mc_openclip_free(&clip);
 
     check_bad(&cfg);
+    check_full_names("coca_ViT-B-32");
+    check_full_names("coca_ViT-L-14");
 
     free(images), free(text), free(fi), free(tok), free(ft), free(prefix), free(logits), free(fc);
     mc_coca_free(&m);

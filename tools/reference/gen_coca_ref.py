@@ -199,3 +199,14 @@ for s in seqs:
 with open(os.path.join(OUT, "decode_cases.json"), "w") as f:
     json.dump(dec_cases, f, ensure_ascii=True, indent=0)
     f.write("\n")
+
+# ---- the full-size configurations' state-dict names and shapes (loading real checkpoints) ----
+for full in ("coca_ViT-B-32", "coca_ViT-L-14"):
+    with open(os.path.join(sys.argv[1], "open_clip", "model_configs", full + ".json")) as f:
+        fc = json.load(f)
+    fc.pop("custom_text", None)
+    big = CoCa(**fc)
+    with open(os.path.join(OUT, full + ".names.tsv"), "w") as f:
+        for name, t in big.state_dict().items():
+            f.write(f"{name}\t{','.join(str(d) for d in t.shape)}\n")
+    del big
