@@ -163,7 +163,7 @@ static void test_batchnorm(int outer, int C, int inner, int train) {
     c.y = zbuf(n), c.r = rand_buf(n), c.mean = zbuf(C), c.rstd = zbuf(C);
     float *dx = zbuf(n), *dw = zbuf(C), *db = zbuf(C);
     bn_loss(&c);
-    if (train) mc_batchnorm_train_backward(dx, dw, db, c.r, c.x, c.mean, c.rstd, c.w, outer, C, inner);
+    if (train) mc_batchnorm_train_backward(dx, dw, db, c.r, c.x, c.mean, c.rstd, c.w, outer, C, inner, 0);
     else mc_batchnorm_eval_backward(dx, dw, db, c.r, c.x, c.w, c.rm, c.rv, 1e-5f, outer, C, inner, 0);
     char name[96];
     snprintf(name, sizeof name, "batchnorm %s [%d,%d,%d] dx", train ? "train" : "eval", outer, C, inner);

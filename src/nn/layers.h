@@ -55,10 +55,10 @@ void mc_dwconv_tokens_backward(float *dx, float *dw_t, float *db, const float *d
 void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
                                 const float *b, float *running_mean, float *running_var, int64_t *counter,
                                 float momentum, float eps, int outer, int C, int inner);
-/* dx written; dw, db [C] += . x the forward input, mean/rstd as saved. */
+/* dx written (acc_dx = 1: added); dw, db [C] += . x the forward input, mean/rstd as saved. */
 void mc_batchnorm_train_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                                  const float *save_mean, const float *save_rstd, const float *w, int outer, int C,
-                                 int inner);
+                                 int inner, int acc_dx);
 /* Eval mode (running statistics, no update): y = (x - rm) * rsqrt(rv + eps) * w + b. */
 void mc_batchnorm_eval_forward(float *y, const float *x, const float *w, const float *b, const float *running_mean,
                                const float *running_var, float eps, int outer, int C, int inner);

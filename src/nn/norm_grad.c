@@ -78,8 +78,8 @@ static void bn_backward(float *dx, float *dw, float *db, const float *dy, const 
 
 void mc_batchnorm_train_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                                  const float *save_mean, const float *save_rstd, const float *w, int outer, int C,
-                                 int inner) {
-    bn_backward(dx, dw, db, dy, x, save_mean, save_rstd, NULL, 0.f, w, outer, C, inner, 1, 0);
+                                 int inner, int acc_dx) {
+    bn_backward(dx, dw, db, dy, x, save_mean, save_rstd, NULL, 0.f, w, outer, C, inner, 1, acc_dx);
 }
 
 void mc_batchnorm_eval_forward(float *y, const float *x, const float *w, const float *b, const float *running_mean,
