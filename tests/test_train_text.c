@@ -207,11 +207,8 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
     double t0 = mc_test_now();
     CHECK(mc_text_train_forward(&t.c, m, &t.st, tok, N, &e) == 0, "train forward: %s", e.msg);
     double t1 = mc_test_now();
-    float *dembed = rand_buf((size_t)N * m->proj_dim);
-    CHECK(mc_text_train_backward(&t.c, m, &t.st, dembed, &e) == 0, "train backward: %s", e.msg);
-    double t2 = mc_test_now();
-    printf("  S0 text tower N=%d train step: forward %.2f s, backward %.2f s (arenas %.1f + %.1f MB)\n", N, t1 - t0,
-           t2 - t1, t.tape.cap * 4e-6, t.work.cap * 4e-6);
+    printf("  S0 text tower N=%d train-mode forward %.2f s (arenas %.1f + %.1f MB)\n", N, t1 - t0, t.tape.cap * 4e-6,
+           t.work.cap * 4e-6);
     mc_l2norm_forward(feat, nrm, t.st.embed, N, m->proj_dim);
     mc_test_compare_rows("s0 train-mode text features vs golden fwd.text_features", feat,
                          mc_test_tensor(&g, "fwd.text_features"), 1e-4, 0.99999);
@@ -238,7 +235,7 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
     CHECK(nbuf == 16 && worst < 1e-4, "text running statistics: %d compared, worst rel-L2 %g", nbuf, worst);
     memcpy((float *)GM.data, saved, GM.n * sizeof(float));
     tower_free(&t);
-    free(a); free(b); free(tok); free(saved); free(feat); free(nrm); free(dembed);
+    free(a); free(b); free(tok); free(saved); free(feat); free(nrm);
     mc_tensor_map_free(&g);
 }
 
@@ -283,7 +280,7 @@ static void test_tower_fd(const mc_text_encoder *m) {
                                   PREFIX "projection_layer"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         float *p = mc_test_param(&WM, names[i]);
-        d = mc_fd_error(&fo, &t, tower_loss, p, mc_grad_of(&GM, p), (size_t)mc_tensor_numel(mc_test_tensor(&WM, names[i])), 3);
+        d = mc_fd_error(&fo, &t, tower_loss, p, mc_grad_of(&GM, p), (size_t)mc_tensor_numel(mc_test_tensor(&WM, names[i])), 2);
         CHECK(d < TOWER_TOL, "tower fd %s: rel err %.3g", names[i], d);
         worst = fmax(worst, d);
     }
@@ -292,6 +289,41 @@ static void test_tower_fd(const mc_text_encoder *m) {
     tower_free(&t);
     free(tok);
     free(t.r);
+}
+
+/* Base text tower (mobileclip_b: 12 transformer layers, causal mask): eval-mode parity with the
+ * inference forward on 2 golden captions, and a causal layer's backward by finite differences. */
+static void test_base_text(void) {
+    const char *archs = getenv("MC_TEST_ARCHS"); /* CI's sanitizer pass runs s0 only */
+    if (archs && *archs && !strstr(archs, "b")) return;
+    mc_err e = {0};
+    mc_tensor_map_init(&WM);
+    if (mc_weights_from_tsv_prefix(mc_test_path("golden/b.params.tsv"), PREFIX, &WM, NULL, &e)) mc_test_fatal("%s", e.msg);
+    mc_test_param_arena(&WM, &GM);
+    mc_text_encoder *m = NULL;
+    if (mc_text_encoder_init(&m, &WM, 1, &e)) mc_test_fatal("%s", e.msg);
+    CHECK(m->variant == MC_TEXT_BASE && m->causal, "b text tower is not Base / causal");
+    mc_tensor_map g;
+    mc_json *hdr = NULL;
+    mc_test_load_golden("golden/b.golden.safetensors", &g, &hdr);
+    mc_json_free(hdr);
+    int32_t *tok = tokens_of(mc_test_tensor(&g, "input.tokens"));
+    enum { N = 2 };
+    float *ref = malloc(sizeof(float) * N * m->proj_dim);
+    tower_case t;
+    tower_alloc(&t, m, N, 1);
+    CHECK(mc_text_train_forward(&t.c, m, &t.st, tok, N, &e) == 0, "b train forward: %s", e.msg);
+    CHECK(mc_text_encoder_forward(m, tok, N, 0, ref, NULL, &e) == 0, "b inference: %s", e.msg);
+    double d = rel_l2(t.st.embed, ref, (size_t)N * m->proj_dim);
+    printf("  Base text (causal) training forward vs inference forward: rel-L2 %.2e\n", d);
+    CHECK(d < 1e-5, "Base text training forward differs from the inference forward: %g", d);
+    tower_free(&t);
+    test_block("Base transformer.11 causal", 0, &m->blocks[11].tf, PREFIX "transformer.11.", m->dim, 2, 5, 1);
+    free(tok);
+    free(ref);
+    mc_tensor_map_free(&g);
+    mc_text_encoder_free(m);
+    mc_tensor_map_free(&WM);
 }
 
 int main(void) {
@@ -313,5 +345,6 @@ int main(void) {
 
     mc_text_encoder_free(m);
     mc_tensor_map_free(&WM);
+    test_base_text();
     return mc_test_finish("train_text");
 }
