@@ -1,4 +1,4 @@
-/* fuzz_image.c - libFuzzer target: JPEG/PNG decoding, then the reference preprocessing.
+/* fuzz_image.c - libFuzzer target: JPEG/PNG/WebP decoding, then the reference preprocessing.
  *
  * Decoding uses a 4 Mpixel limit (mc_image_decode_limited) so that tiny inputs claiming big
  * images cannot exhaust the fuzzer's memory; the decoders' checks are the same as in
@@ -9,7 +9,7 @@
  * Run:   mkdir -p corpus && cp ../shared/images/synthetic_t*.{png,jpg} corpus/ &&
  *        build-fuzz/fuzz_image corpus fuzz/seeds/image -max_len=16384 -max_total_time=600
  * Seeds (fuzz/seeds/image): tiny PNGs of every colour type/depth (some Adam7) and JPEGs
- * (gray, CMYK, YCCK, progressive 4:2:0, restart markers). The system libjpeg/libpng carry no
+ * (gray, CMYK, YCCK, progressive 4:2:0, restart markers) and WebPs (lossy, lossless+alpha, animated). The system libjpeg/libpng carry no
  * coverage instrumentation; for deeper runs link this file against libjpeg-turbo 2.1.5 and
  * libpng 1.6.39 built from source with -fsanitize=fuzzer-no-link,address.
  */
