@@ -6,10 +6,27 @@
 
 #define PUT(dst, i, v) ((dst)[i] = acc_dx ? (dst)[i] + (v) : (v))
 
+/* As for the GELU forward (elementwise.c): glibc >= 2.35 on x86-64 has libmvec vector
+ * variants of erff and expf; declaring them `omp declare simd` vectorises the loop. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
+    !defined(__clang__) && defined(_OPENMP)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float erff(float);
+#pragma omp declare simd notinbranch
+float expf(float);
+#define GELU_GRAD_SIMD 1
+#endif
+#endif
+
 void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
     /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
     const float inv_sqrt2 = 0.70710678118654752f, inv_sqrt2pi = 0.39894228040143268f;
+#ifdef GELU_GRAD_SIMD
+#pragma omp parallel for simd schedule(static)
+#else
 #pragma omp parallel for schedule(static)
+#endif
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float g = 0.5f * (1.f + erff(v * inv_sqrt2)) + v * inv_sqrt2pi * expf(-0.5f * v * v);

@@ -53,9 +53,11 @@ static void depthwise_backward(float *dx, float *dw, float *db, const float *dy,
                         for (int oy = 0; oy < Ho; oy++) {
                             int iy = oy * st - s->pad_h + ky;
                             if (iy < 0 || iy >= H) continue;
-                            const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W - s->pad_w + kx;
+                            const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
+                            int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
                             float a = 0;
-                            for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st];
+#pragma omp simd reduction(+ : a)
+                            for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
                             acc += a;
                         }
                     }
@@ -89,8 +91,10 @@ static void depthwise_backward(float *dx, float *dw, float *db, const float *dy,
                             int iy = oy * st - s->pad_h + ky;
                             if (iy < 0 || iy >= H) continue;
                             const float *gr = g + (size_t)oy * Wo;
-                            float *dr = d + (size_t)iy * W - s->pad_w + kx;
-                            for (int ox = lo; ox < hi; ox++) dr[ox * st] += wv * gr[ox];
+                            float *dr = d + (size_t)iy * W;
+                            int o = kx - s->pad_w;
+#pragma omp simd
+                            for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
                         }
                     }
             }
@@ -110,8 +114,8 @@ static void gather_cols(float *col, const float *x, int cin_g, int H, int W, con
         for (int oy = 0; oy < Ho; oy++) {
             int iy = oy * s->stride - s->pad_h + ky;
             if (iy < 0 || iy >= H) continue;
-            const float *xr = x + ((size_t)ci * H + iy) * W - s->pad_w + kx;
-            for (int ox = lo; ox < hi; ox++) c[(size_t)oy * Wo + ox] = xr[ox * s->stride];
+            const float *xr = x + ((size_t)ci * H + iy) * W;
+            for (int ox = lo; ox < hi; ox++) c[(size_t)oy * Wo + ox] = xr[ox * s->stride + kx - s->pad_w];
         }
     }
 }
@@ -130,8 +134,8 @@ static void scatter_cols(float *dx, const float *dcol, int cin_g, int H, int W, 
             for (int oy = 0; oy < Ho; oy++) {
                 int iy = oy * s->stride - s->pad_h + ky;
                 if (iy < 0 || iy >= H) continue;
-                float *dr = dx + ((size_t)ci * H + iy) * W - s->pad_w + kx;
-                for (int ox = lo; ox < hi; ox++) dr[ox * s->stride] += c[(size_t)oy * Wo + ox];
+                float *dr = dx + ((size_t)ci * H + iy) * W;
+                for (int ox = lo; ox < hi; ox++) dr[ox * s->stride + kx - s->pad_w] += c[(size_t)oy * Wo + ox];
             }
         }
 }
