@@ -39,23 +39,7 @@ static mc_tensor_map WM;
 static mc_grad_map GM;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static float frand(void) {
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        r += (double)b[i] * b[i];
-    }
-    return sqrt(d / (r > 0 ? r : 1));
-}
+static float *rand_buf(size_t n) { return mc_fd_rand(&rng_state, n); }
 
 /* ---------------------------------------------------------------- one block */
 
@@ -118,7 +102,6 @@ static double blk_loss(void *p) {
     return mc_fd_dot(blk_forward(k), k->r, k->nout);
 }
 
-static int is_buffer(const char *name) { return strstr(name, "running_") || strstr(name, "num_batches_tracked"); }
 
 static void test_block(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
                        int Cout, int Ho, int Wo) {
@@ -142,24 +125,7 @@ static void test_block(const char *label, int kind, const void *blk, const char 
     mc_fd_opts fo = {H_FD, TOL, GRAD_FLOOR, blk_sig};
     double worst = mc_fd_error(&fo, &k, blk_loss, k.x, dx, nx, 24);
     CHECK(worst < TOL, "%s: input gradient fd rel err %.3g", label, worst);
-    int nparam = 0;
-    char wname[200] = "dx";
-    size_t plen = strlen(prefix);
-    for (int i = 0; i < WM.count; i++) {
-        const char *name = WM.items[i].name;
-        if (strncmp(name, prefix, plen) || (name[plen] != '.' && name[plen] != 0) || is_buffer(name)) continue;
-        float *p = (float *)WM.items[i].t.data;
-        const float *g = mc_grad_of(&GM, p);
-        double e = mc_fd_error(&fo, &k, blk_loss, p, g, (size_t)mc_tensor_numel(&WM.items[i].t), 6);
-        CHECK(e < TOL, "%s: %s fd rel err %.3g", label, name + plen, e);
-        if (e > worst) {
-            worst = e;
-            snprintf(wname, sizeof wname, "%s", name + plen);
-        }
-        nparam++;
-    }
-    printf("  %-34s dx + %2d parameters: worst fd rel err %.2e (%s)\n", label, nparam, worst, wname);
-    CHECK(nparam > 0, "%s: no parameters under %s", label, prefix);
+    mc_fd_check_params(&fo, &k, blk_loss, &WM, &GM, prefix, 6, label, worst);
     free(k.x); free(k.r); free(k.tape.base); free(k.work.base); free(dx);
 }
 
@@ -220,7 +186,7 @@ static void test_eval_parity(const mc_mci *m) {
     CHECK(mc_mci_train_forward(&t.c, m, &t.st, images, B, R, &e) == 0, "eval forward: %s", e.msg);
     double t1 = mc_test_now();
     CHECK(mc_mci_forward((mc_mci *)m, images, B, R, 0, ref, NULL, &e) == 0, "inference forward: %s", e.msg);
-    double d = rel_l2(t.st.embed, ref, (size_t)B * 512);
+    double d = mc_fd_rel_l2(t.st.embed, ref, (size_t)B * 512);
     printf("  eval-mode training forward vs inference forward: rel-L2 %.2e (%.2f s)\n", d, t1 - t0);
     CHECK(d < 1e-6, "eval-mode training forward differs from the inference forward: %g", d);
     mc_test_compare_rows("s0 eval-mode training forward vs golden output.image_embed", t.st.embed,
@@ -270,7 +236,7 @@ static void test_golden_train_forward(const mc_mci *m) {
         size_t n = (size_t)mc_tensor_numel(ref);
         float *rv = malloc(n * sizeof(float));
         mc_tensor_to_f32(ref, rv);
-        double d = rel_l2((const float *)WM.items[i].t.data, rv, n);
+        double d = mc_fd_rel_l2((const float *)WM.items[i].t.data, rv, n);
         if (d > worst) worst = d, snprintf(wname, sizeof wname, "%s", name);
         free(rv);
         nbuf++;
@@ -304,7 +270,7 @@ static void test_variant(int variant) {
     tower_alloc(&t, m, B, R, 0);
     CHECK(mc_mci_train_forward(&t.c, m, &t.st, images, B, R, &e) == 0, "eval forward: %s", e.msg);
     CHECK(mc_mci_forward(m, images, B, R, 0, ref, NULL, &e) == 0, "inference forward: %s", e.msg);
-    double d = rel_l2(t.st.embed, ref, (size_t)B * m->embed_dim);
+    double d = mc_fd_rel_l2(t.st.embed, ref, (size_t)B * m->embed_dim);
     CHECK(d < 1e-6, "mci%d eval-mode training forward vs inference: %g", variant, d);
     t.c.train = 1;
     t.images = images;

@@ -33,30 +33,13 @@ static mc_tensor_map WM;
 static mc_grad_map GM;
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static float frand(void) {
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
-}
-static float *rand_buf(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        r += (double)b[i] * b[i];
-    }
-    return sqrt(d / (r > 0 ? r : 1));
-}
+static float *rand_buf(size_t n) { return mc_fd_rand(&rng_state, n); }
 static int32_t *tokens_of(const mc_tensor *t) {
     int64_t n = mc_tensor_numel(t);
     int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
     for (int64_t i = 0; i < n; i++) p[i] = (int32_t)mc_tensor_get_f64(t, i);
     return p;
 }
-static int is_buffer(const char *name) { return strstr(name, "running_") || strstr(name, "num_batches_tracked"); }
 
 static void tapes_alloc(mc_tape *tape, mc_tape *work) {
     tape->base = malloc((tape->peak ? tape->peak : 1) * sizeof(float));
@@ -112,20 +95,7 @@ static void test_block(const char *label, int repmixer, const void *blk, const c
     mc_fd_opts fo = {1e-2f, TOL, GRAD_FLOOR, NULL};
     double worst = mc_fd_error(&fo, &k, blk_loss, k.x, dx, n, 24);
     CHECK(worst < TOL, "%s: input gradient fd rel err %.3g", label, worst);
-    char wname[200] = "dx";
-    int nparam = 0;
-    size_t plen = strlen(prefix);
-    for (int i = 0; i < WM.count; i++) {
-        const char *name = WM.items[i].name;
-        if (strncmp(name, prefix, plen) || is_buffer(name)) continue;
-        float *p = (float *)WM.items[i].t.data;
-        double e = mc_fd_error(&fo, &k, blk_loss, p, mc_grad_of(&GM, p), (size_t)mc_tensor_numel(&WM.items[i].t), 6);
-        CHECK(e < TOL, "%s: %s fd rel err %.3g", label, name + plen, e);
-        if (e > worst) worst = e, snprintf(wname, sizeof wname, "%s", name + plen);
-        nparam++;
-    }
-    printf("  %-36s dx + %2d parameters: worst fd rel err %.2e (%s)\n", label, nparam, worst, wname);
-    CHECK(nparam > 0, "%s: no parameters under %s", label, prefix);
+    mc_fd_check_params(&fo, &k, blk_loss, &WM, &GM, prefix, 6, label, worst);
     free(k.x); free(k.r); free(k.tape.base); free(k.work.base); free(dx);
 }
 
@@ -177,7 +147,7 @@ static void test_eval_parity(const mc_text_encoder *m) {
     mc_err e = {0};
     CHECK(mc_text_train_forward(&t.c, m, &t.st, tok, N, &e) == 0, "eval forward: %s", e.msg);
     CHECK(mc_text_encoder_forward((mc_text_encoder *)m, tok, N, 0, ref, NULL, &e) == 0, "inference: %s", e.msg);
-    double d = rel_l2(t.st.embed, ref, (size_t)N * m->proj_dim);
+    double d = mc_fd_rel_l2(t.st.embed, ref, (size_t)N * m->proj_dim);
     printf("  eval-mode training forward vs inference forward: rel-L2 %.2e\n", d);
     CHECK(d < 1e-5, "eval-mode text training forward differs from the inference forward: %g", d);
     mc_test_compare_rows("s0 eval-mode text training forward vs golden output.text_embed", t.st.embed,
@@ -227,7 +197,7 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
         size_t n = (size_t)mc_tensor_numel(ref);
         float *rv = malloc(n * sizeof(float));
         mc_tensor_to_f32(ref, rv);
-        worst = fmax(worst, rel_l2((const float *)WM.items[i].t.data, rv, n));
+        worst = fmax(worst, mc_fd_rel_l2((const float *)WM.items[i].t.data, rv, n));
         free(rv);
         nbuf++;
     }
@@ -314,7 +284,7 @@ static void test_base_text(void) {
     tower_alloc(&t, m, N, 1);
     CHECK(mc_text_train_forward(&t.c, m, &t.st, tok, N, &e) == 0, "b train forward: %s", e.msg);
     CHECK(mc_text_encoder_forward(m, tok, N, 0, ref, NULL, &e) == 0, "b inference: %s", e.msg);
-    double d = rel_l2(t.st.embed, ref, (size_t)N * m->proj_dim);
+    double d = mc_fd_rel_l2(t.st.embed, ref, (size_t)N * m->proj_dim);
     printf("  Base text (causal) training forward vs inference forward: rel-L2 %.2e\n", d);
     CHECK(d < 1e-5, "Base text training forward differs from the inference forward: %g", d);
     tower_free(&t);

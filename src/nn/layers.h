@@ -67,8 +67,8 @@ void mc_batchnorm_eval_backward(float *dx, float *dw, float *db, const float *dy
                                 const float *running_mean, const float *running_var, float eps, int outer, int C,
                                 int inner, int acc_dx);
 
-/* LayerNorm over the last dimension of x[N, C] (float32 math, biased variance):
- * save_mean, save_rstd [N]. Backward: dx written (acc_dx = 1: added), dw, db [C] +=. */
+/* LayerNorm over the last dimension of x[N, C] (mc_layernorm_forward's arithmetic, biased
+ * variance; y must not alias x): save_mean, save_rstd [N]. Backward: dx written (acc_dx = 1: added), dw, db [C] +=. */
 void mc_layernorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
                                 const float *b, int N, int C, float eps);
 void mc_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *save_mean,

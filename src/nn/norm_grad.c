@@ -105,20 +105,18 @@ void mc_batchnorm_eval_backward(float *dx, float *dw, float *db, const float *dy
 
 void mc_layernorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
                                 const float *b, int N, int C, float eps) {
-    /* the arithmetic of mc_layernorm_forward (statistics in double, then float) */
+    /* the inference kernel computes y; the statistics it used (the same double arithmetic,
+     * rounded the same way) are saved for backward */
+    mc_layernorm_forward(y, x, w, b, N, C, eps);
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *v = x + (size_t)n * C;
-        float *o = y + (size_t)n * C;
         double mean = 0, var = 0;
         for (int c = 0; c < C; c++) mean += v[c];
         mean /= C;
         for (int c = 0; c < C; c++) var += (v[c] - mean) * (v[c] - mean);
-        var /= C;
-        float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
-        for (int c = 0; c < C; c++) o[c] = (v[c] - m) * inv * w[c] + b[c];
-        save_mean[n] = m;
-        save_rstd[n] = inv;
+        save_mean[n] = (float)mean;
+        save_rstd[n] = (float)(1.0 / sqrt(var / C + eps));
     }
 }
 

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/tensor.h"
+#include "models/train_tape.h"
+
 typedef double (*mc_fd_loss)(void *ctx);
 typedef uint64_t (*mc_fd_signature)(void *ctx);
 
@@ -27,7 +30,19 @@ typedef struct mc_fd_opts {
 
 double mc_fd_error(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, float *param, const float *g, size_t n,
                    int samples);
+/* Checks every float tensor of `params` named `prefix` or `prefix.`* (BatchNorm buffers excluded)
+ * whose gradient lives in `grads`, sampling `samples` elements each, against finite differences;
+ * records a CHECK per tensor (error < o->tol) and prints one summary line for `label`, where
+ * `worst` (the input gradient's error, say) is the starting worst value. Returns the count. */
+int mc_fd_check_params(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, const mc_tensor_map *params,
+                       const mc_grad_map *grads, const char *prefix, int samples, const char *label, double worst);
 /* sum a[i] * b[i] in double */
 double mc_fd_dot(const float *a, const float *b, size_t n);
+/* ||a - b|| / ||b|| in double */
+double mc_fd_rel_l2(const float *a, const float *b, size_t n);
+/* n floats uniform in [-1, 1) from a xorshift64 stream (malloc'd; dies when out of memory) */
+float *mc_fd_rand(uint64_t *state, size_t n);
+/* 1 for BatchNorm buffers (running statistics, counters): no gradient */
+int mc_fd_is_buffer(const char *name);
 
 #endif
