@@ -45,7 +45,7 @@ typedef struct mc_convffn_save {
     float *dw;          /* depthwise conv before BN */
     mc_bn_save bn;
     float *a;           /* BN output (fc1 input) */
-    float *h, *hg;      /* fc1 output, GELU output [B,hidden,H,W] */
+    float *h;           /* fc1 output [B,hidden,H,W] (its GELU is recomputed by backward) */
     float *out;         /* fc2 output [B,C,H,W] */
 } mc_convffn_save;
 

@@ -49,11 +49,10 @@ float *mc_text_repmixer_train_forward(mc_train_ctx *c, const mc_text_repmixer *b
     s->d = TAKE(c, n);
     s->e = TAKE(c, n);
     s->h = TAKE(c, (size_t)M * F);
-    s->hg = TAKE(c, (size_t)M * F);
     s->f = TAKE(c, n);
     s->out = TAKE(c, n);
     size_t mk = mc_tape_mark(c->work);
-    float *u = WORK(c, n), *v = WORK(c, n);
+    float *u = WORK(c, n), *v = WORK(c, n), *hg = WORK(c, (size_t)M * F); /* GELU output: recomputed by backward */
     if (FLIVE(c)) {
         kernel_t(s->wm_t, b->wm, C, K);
         kernel_t(s->wf_t, b->wf, C, K);
@@ -69,15 +68,15 @@ float *mc_text_repmixer_train_forward(mc_train_ctx *c, const mc_text_repmixer *b
         mc_add_scaled_channels(s->x1, s->t, b->tm_ls, M, C, 1);
         mc_dwconv_tokens_forward(s->d, s->x1, s->wf_t, NULL, N, T, C, K);
     }
-    mc_tape_release(c->work, mk);
     mc_train_bn_forward(c, &s->bn[3], s->e, s->d, &bn[3], M, C, 1);
     if (FLIVE(c)) {
         mc_linear_forward(s->h, s->e, b->fc1_w, b->fc1_b, M, C, F);
-        mc_gelu_forward(s->hg, s->h, (size_t)M * F);
-        mc_linear_forward(s->f, s->hg, b->fc2_w, b->fc2_b, M, F, C);
+        mc_gelu_forward(hg, s->h, (size_t)M * F);
+        mc_linear_forward(s->f, hg, b->fc2_w, b->fc2_b, M, F, C);
         memcpy(s->out, s->x1, n * sizeof(float));
         mc_add_scaled_channels(s->out, s->f, b->ls, M, C, 1);
     }
+    mc_tape_release(c->work, mk);
     return s->out;
 }
 
@@ -88,11 +87,12 @@ void mc_text_repmixer_train_backward(mc_train_ctx *c, const mc_text_repmixer *b,
     mc_bn_params bn[4] = {bn_of(b, 0), bn_of(b, 1), bn_of(b, 2), bn_of(b, 3)};
     size_t mk = mc_tape_mark(c->work);
     float *dx1 = WORK(c, n), *u = WORK(c, n), *v = WORK(c, n), *dh = WORK(c, (size_t)M * (F > C ? F : C));
-    float *dwk = WORK(c, (size_t)K * C);
+    float *dwk = WORK(c, (size_t)K * C), *hg = WORK(c, (size_t)M * F);
     if (BLIVE(c)) {
         memcpy(dx1, dy, n * sizeof(float));
         mc_layer_scale_backward(u, G(c, b->ls), dy, s->f, b->ls, M, C, 1);            /* u = d f */
-        mc_linear_backward(dh, G(c, b->fc2_w), G(c, b->fc2_b), u, s->hg, b->fc2_w, M, F, C, 0);
+        mc_gelu_forward(hg, s->h, (size_t)M * F);
+        mc_linear_backward(dh, G(c, b->fc2_w), G(c, b->fc2_b), u, hg, b->fc2_w, M, F, C, 0);
         mc_gelu_backward(dh, dh, s->h, (size_t)M * F, 0);
         mc_linear_backward(u, G(c, b->fc1_w), G(c, b->fc1_b), dh, s->e, b->fc1_w, M, C, F, 0); /* u = d e */
     }
@@ -138,9 +138,14 @@ float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer 
     s->mean2 = TAKE(c, M);
     s->rstd2 = TAKE(c, M);
     s->f = TAKE(c, (size_t)M * F);
-    s->g = TAKE(c, (size_t)M * F);
     s->out = TAKE(c, n);
-    if (!FLIVE(c)) return s->out;
+    /* the GELU output is not kept: backward recomputes it from f */
+    size_t mk = mc_tape_mark(c->work);
+    float *g = WORK(c, (size_t)M * F);
+    if (!FLIVE(c)) {
+        mc_tape_release(c->work, mk);
+        return s->out;
+    }
     mc_layernorm_train_forward(s->h1, s->mean1, s->rstd1, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
     mc_linear_forward(s->qkv, s->h1, l->qkv_w, l->qkv_b, M, C, 3 * C);
     mc_attention_train_forward(s->o, s->p, s->qkv, N, T, H, D, attn_scale(D), causal);
@@ -148,9 +153,10 @@ float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer 
     mc_linear_accumulate(s->x1, s->o, l->out_w, l->out_b, M, C, C);
     mc_layernorm_train_forward(s->h2, s->mean2, s->rstd2, s->x1, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
     mc_linear_forward(s->f, s->h2, l->fc1_w, l->fc1_b, M, C, F);
-    mc_gelu_forward(s->g, s->f, (size_t)M * F);
+    mc_gelu_forward(g, s->f, (size_t)M * F);
     memcpy(s->out, s->x1, n * sizeof(float));
-    mc_linear_accumulate(s->out, s->g, l->fc2_w, l->fc2_b, M, F, C);
+    mc_linear_accumulate(s->out, g, l->fc2_w, l->fc2_b, M, F, C);
+    mc_tape_release(c->work, mk);
     return s->out;
 }
 
@@ -160,11 +166,12 @@ void mc_transformer_train_backward(mc_train_ctx *c, const mc_transformer_layer *
     size_t n = (size_t)M * C;
     size_t mk = mc_tape_mark(c->work);
     float *dx1 = WORK(c, n), *dh = WORK(c, n), *dg = WORK(c, (size_t)M * F), *dq = WORK(c, 3 * n);
-    float *sc = WORK(c, mc_attention_backward_scratch(N, T, H));
+    float *sc = WORK(c, mc_attention_backward_scratch(N, T, H)), *g = WORK(c, (size_t)M * F);
     if (BLIVE(c)) {
         /* feed-forward branch: out = x1 + fc2(gelu(fc1(ln2(x1)))) */
         memcpy(dx1, dy, n * sizeof(float));
-        mc_linear_backward(dg, G(c, l->fc2_w), G(c, l->fc2_b), dy, s->g, l->fc2_w, M, F, C, 0);
+        mc_gelu_forward(g, s->f, (size_t)M * F);
+        mc_linear_backward(dg, G(c, l->fc2_w), G(c, l->fc2_b), dy, g, l->fc2_w, M, F, C, 0);
         mc_gelu_backward(dg, dg, s->f, (size_t)M * F, 0);
         mc_linear_backward(dh, G(c, l->fc1_w), G(c, l->fc1_b), dg, s->h2, l->fc1_w, M, C, F, 0);
         mc_layernorm_backward(dx1, G(c, l->ln2_w), G(c, l->ln2_b), dh, s->x1, s->mean2, s->rstd2, l->ln2_w, M, C, 1);

@@ -29,7 +29,7 @@ typedef struct mc_text_repmixer_save {
     float *t;                /* mixer(x) - norm(x) */
     float *x1;               /* x + ls_tm * t */
     float *d, *e;            /* ffn depthwise conv of x1, its BN */
-    float *h, *hg, *f;       /* fc1 output, GELU, fc2 output */
+    float *h, *f;            /* fc1 output (GELU recomputed by backward), fc2 output */
     float *out;
 } mc_text_repmixer_save;
 
@@ -39,7 +39,7 @@ typedef struct mc_transformer_save {
     float *qkv, *p, *o;      /* [N,T,3C], [N,H,T,T], [N,T,C] */
     float *x1;               /* x + out_proj(o) */
     float *h2, *mean2, *rstd2;
-    float *f, *g;            /* fc1 output, GELU [N*T,F] */
+    float *f;                /* fc1 output [N*T,F] (GELU recomputed by backward) */
     float *out;
 } mc_transformer_save;
 
