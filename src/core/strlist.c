@@ -33,3 +33,19 @@ int mc_strlist_push(mc_strlist *l, const char *s, size_t n, mc_err *e) {
     c[n] = 0;
     return mc_strlist_take(l, c, e);
 }
+
+static int by_strcmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void mc_strlist_sort_unique(mc_strlist *l) {
+    if (l->count < 2) return;
+    qsort(l->items, (size_t)l->count, sizeof *l->items, by_strcmp);
+    int k = 1;
+    for (int i = 1; i < l->count; i++) {
+        if (strcmp(l->items[i], l->items[k - 1])) l->items[k++] = l->items[i];
+        else {
+            l->bytes -= strlen(l->items[i]);
+            free(l->items[i]);
+        }
+    }
+    l->count = k;
+}

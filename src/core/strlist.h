@@ -18,5 +18,7 @@ void mc_strlist_free(mc_strlist *l);
 int mc_strlist_push(mc_strlist *l, const char *s, size_t n, mc_err *e);
 /* Appends and takes ownership of s (malloc'd, NUL-terminated); frees it on failure. */
 int mc_strlist_take(mc_strlist *l, char *s, mc_err *e);
+/* Sorts by strcmp and removes duplicates. */
+void mc_strlist_sort_unique(mc_strlist *l);
 
 #endif
