@@ -19,18 +19,27 @@ float expf(float);
 #endif
 #endif
 
+/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
+static inline float gelu_grad(float v) {
+    return 0.5f * (1.f + erff(v * 0.70710678118654752f)) + v * 0.39894228040143268f * expf(-0.5f * v * v);
+}
+
 void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
-    /* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-    const float inv_sqrt2 = 0.70710678118654752f, inv_sqrt2pi = 0.39894228040143268f;
+    /* two loops rather than a branch inside, so both vectorise */
+    if (acc_dx) {
 #ifdef GELU_GRAD_SIMD
 #pragma omp parallel for simd schedule(static)
 #else
 #pragma omp parallel for schedule(static)
 #endif
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float g = 0.5f * (1.f + erff(v * inv_sqrt2)) + v * inv_sqrt2pi * expf(-0.5f * v * v);
-        PUT(dx, i, dy[i] * g);
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_grad(x[i]);
+    } else {
+#ifdef GELU_GRAD_SIMD
+#pragma omp parallel for simd schedule(static)
+#else
+#pragma omp parallel for schedule(static)
+#endif
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
     }
 }
 
