@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/test_util.h"
 #include "io/safetensors.h"
 
 uint64_t mc_fnv1a64(const char *s) {
@@ -83,13 +82,3 @@ int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tens
     return r;
 }
 
-void mc_weights_save_test_model(const char *arch, const char *path) {
-    char rel[128];
-    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
-    mc_tensor_map w;
-    mc_tensor_map_init(&w);
-    mc_err e = {0};
-    if (mc_weights_from_tsv(mc_test_path(rel), &w, NULL, &e) || mc_safetensors_save(path, &w, &e))
-        mc_test_fatal("%s", e.msg);
-    mc_tensor_map_free(&w);
-}
