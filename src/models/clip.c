@@ -32,58 +32,81 @@ mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e) {
     return MC_ARCH_AUTO;
 }
 
-int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
-                 mc_err *e) {
-    memset(c, 0, sizeof *c);
-    c->weights = *weights;
-    memset(weights, 0, sizeof *weights);
-    c->reparam = reparam;
-    const char *src = c->weights.source ? c->weights.source : "checkpoint";
-    int r = 0;
-    if (arch == MC_ARCH_AUTO && (arch = mc_arch_detect(&c->weights, e)) == MC_ARCH_AUTO) return e->code;
-    c->arch = arch;
-    c->cfg = mc_arch_get(arch);
-    if (!c->cfg) return mc_fail(e, MC_E_ARG, "unknown architecture %d", (int)arch);
-
-    const mc_tensor *ls = mc_tensor_map_find(&c->weights, "logit_scale");
-    if (!ls || mc_tensor_numel(ls) != 1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor 'logit_scale'", src);
-    c->logit_scale_raw = (float)mc_tensor_get_f64(ls, 0);
-    if (!isfinite(c->logit_scale_raw))
-        return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
-    mc_tensor_map_mark_used(&c->weights, "logit_scale");
-
+/* Binds the requested towers from the store's views. */
+static int bind_towers(mc_clip *c, mc_tensor_map *w, int load_image, int load_text, mc_err *e) {
+    const char *src = w->source ? w->source : "checkpoint";
+    int r;
+    c->logit_scale = mc_param_store_data(&c->store, "logit_scale");
+    const mc_param *ls = mc_param_store_find(&c->store, "logit_scale");
+    if (!c->logit_scale || ls->numel != 1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor 'logit_scale'", src);
+    if (!isfinite(*c->logit_scale)) return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
+    mc_tensor_map_mark_used(w, "logit_scale");
     if (load_image) {
-        if (c->cfg->mci_variant >= 0) r = mc_mci_init(&c->mci, &c->weights, c->cfg->mci_variant, e);
-        else r = mc_vit_init(&c->vit, &c->weights, e);
+        if (c->cfg->mci_variant >= 0) r = mc_mci_init(&c->mci, w, c->cfg->mci_variant, e);
+        else r = mc_vit_init(&c->vit, w, e);
         if (r) return r;
         int dim = c->mci ? c->mci->embed_dim : c->vit->proj_dim;
         if (dim != MC_CLIP_EMBED_DIM)
             return mc_fail(e, MC_E_MODEL, "%s: the image projection gives %d-d embeddings, expected %d", src, dim,
                            MC_CLIP_EMBED_DIM);
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "image_encoder.");
+        const char *extra = mc_tensor_map_first_unused(w, "image_encoder.");
         if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
-        if (reparam) {
-            r = c->mci ? mc_mci_reparameterize(c->mci, e) : mc_vit_reparameterize(c->vit, e);
-            if (r) return r;
-        }
     }
     if (load_text) {
-        if ((r = mc_text_encoder_init(&c->text, &c->weights, c->cfg->text_causal, e))) return r;
+        if ((r = mc_text_encoder_init(&c->text, w, c->cfg->text_causal, e))) return r;
         if (c->text->proj_dim != MC_CLIP_EMBED_DIM)
             return mc_fail(e, MC_E_MODEL, "%s: the text projection gives %d-d embeddings, expected %d", src,
                            c->text->proj_dim, MC_CLIP_EMBED_DIM);
         if (c->text->context != MC_CLIP_CONTEXT)
             return mc_fail(e, MC_E_MODEL, "%s: the text encoder has %d positions, expected %d", src, c->text->context,
                            MC_CLIP_CONTEXT);
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "text_encoder.");
+        const char *extra = mc_tensor_map_first_unused(w, "text_encoder.");
         if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
-        if (reparam && (r = mc_text_encoder_reparameterize(c->text, e))) return r;
     }
     if (load_image && load_text) {
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "");
+        const char *extra = mc_tensor_map_first_unused(w, "");
         if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
     }
     return 0;
+}
+
+int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
+                 mc_err *e) {
+    memset(c, 0, sizeof *c);
+    c->reparam = reparam;
+    int r = 0;
+    if (arch == MC_ARCH_AUTO && (arch = mc_arch_detect(weights, e)) == MC_ARCH_AUTO) {
+        mc_tensor_map_free(weights);
+        return e->code;
+    }
+    c->arch = arch;
+    c->cfg = mc_arch_get(arch);
+    if (!c->cfg) {
+        mc_tensor_map_free(weights);
+        return mc_fail(e, MC_E_ARG, "unknown architecture %d", (int)arch);
+    }
+    /* only the towers asked for are copied (an image-only load does not hold the text tower) */
+    const char *image_only[] = {"logit_scale", "image_encoder.", NULL}, *text_only[] = {"logit_scale", "text_encoder.", NULL};
+    const char *const *keep = load_image && load_text ? NULL : load_image ? image_only : text_only;
+    mc_param_store_init(&c->store);
+    r = mc_param_store_from_map(&c->store, weights, keep, e);
+    mc_tensor_map_free(weights);
+    if (r) return r;
+    mc_tensor_map views;
+    if ((r = mc_param_store_as_map(&c->store, &views, e))) return r;
+    r = bind_towers(c, &views, load_image, load_text, e);
+    mc_tensor_map_free(&views);
+    if (!r && reparam) r = mc_clip_plan_build(c, e);
+    return r;
+}
+
+int mc_clip_plan_build(mc_clip *c, mc_err *e) {
+    int r = 0;
+    if (c->mci) r = mc_mci_reparameterize(c->mci, e);
+    if (!r && c->vit) r = mc_vit_reparameterize(c->vit, e);
+    if (!r && c->text) r = mc_text_encoder_reparameterize(c->text, e);
+    c->planned = !r;
+    return r;
 }
 
 void mc_clip_free(mc_clip *c) {
@@ -91,7 +114,7 @@ void mc_clip_free(mc_clip *c) {
     if (c->mci) mc_mci_free(c->mci);
     if (c->vit) mc_vit_free(c->vit);
     if (c->text) mc_text_encoder_free(c->text);
-    mc_tensor_map_free(&c->weights);
+    mc_param_store_free(&c->store);
     memset(c, 0, sizeof *c);
 }
 
@@ -108,6 +131,6 @@ int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, co
 }
 
 float mc_clip_logit_scale(const mc_clip *c) {
-    float s = expf(c->logit_scale_raw);
+    float s = expf(*c->logit_scale);
     return s > 100.f ? 100.f : s;
 }

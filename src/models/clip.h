@@ -8,6 +8,7 @@
 #define MC_MODELS_CLIP_H
 
 #include "core/tensor.h"
+#include "models/param_store.h"
 #include "models/trace.h"
 
 /* Every MobileCLIP variant embeds into 512 dimensions from 77 text positions; checkpoints
@@ -35,22 +36,34 @@ struct mc_text_encoder;
 typedef struct mc_clip {
     mc_arch arch;
     const mc_arch_config *cfg;
-    mc_tensor_map weights;        /* checkpoint tensors (mapped file) */
+    mc_param_store store;         /* every parameter and buffer, writable; the towers' pointers point here */
     struct mc_mci *mci;
     struct mc_vit *vit;
     struct mc_text_encoder *text;
-    float logit_scale_raw;        /* the stored parameter (log scale) */
+    float *logit_scale;           /* the parameter t (log scale) in the store; s = min(exp(t), 100) */
     int reparam;                  /* run the folded inference form */
+    int planned;                  /* the folded form was built (mc_clip_plan_build) */
 } mc_clip;
 
 /* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
  * with a reason in e. */
 mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e);
 
-/* Takes ownership of *weights (moved into c). arch may be MC_ARCH_AUTO. Binds the requested
- * towers, checks that no tensor of a bound tower is left over, and folds when reparam. */
+/* Takes ownership of *weights (it is emptied). arch may be MC_ARCH_AUTO. Copies the tensors of
+ * the requested towers (and logit_scale; everything when both towers are loaded) into c->store,
+ * releases *weights (the file mapping is no longer referenced), binds the towers from the store,
+ * checks that no tensor of a bound tower is left over, and builds the folded form when reparam.
+ * Memory: the parameters are one private copy (the mapping's pages are dropped after load; the
+ * peak during load is the file plus its float32 copy). */
 int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
                  mc_err *e);
+
+/* Builds (or rebuilds) the folded inference form of the loaded towers, and every eval-mode
+ * cache derived from parameters (BatchNorm scale/shift, transposed kernels), from the current
+ * store values. The only reparameterization path: call it after loading, after optimizer
+ * steps and before export; the folded forward then computes the training form's function of
+ * the current parameters. Safe to call any number of times (buffers are reused/freed). */
+int mc_clip_plan_build(mc_clip *c, mc_err *e);
 void mc_clip_free(mc_clip *c);
 
 /* images [B,3,R,R] -> out [B,512] (not normalized) */

@@ -131,7 +131,7 @@ int mc_mci_init(mc_mci **out, mc_tensor_map *weights, int variant, mc_err *e) {
 }
 
 int mc_mci_reparameterize(mc_mci *m, mc_err *e) {
-    if (m->folded) return 0;
+    /* always recomputed from the current parameters (the fold functions free their old buffers) */
     int r = 0;
     for (int i = 0; i < 3 && !r; i++) r = mc_mci_fold_mobileone(&m->stem[i]);
     for (int k = 0; k < m->nelements && !r; k++) {

@@ -157,7 +157,8 @@ typedef struct mc_mci {
  * Returns 0 or a negative MC_E_* code; *out is NULL on failure. */
 int mc_mci_init(mc_mci **out, mc_tensor_map *weights, int variant, mc_err *e);
 
-/* Builds the folded inference form (owned buffers). Idempotent. */
+/* Builds (or rebuilds, from the current parameter values) the folded inference form
+ * (owned buffers, the previous ones freed). */
 int mc_mci_reparameterize(mc_mci *m, mc_err *e);
 
 /* images [B,3,R,R] NCHW (pixels in [0,1], no normalisation) -> embed [B, embed_dim], not

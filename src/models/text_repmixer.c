@@ -60,6 +60,17 @@ static void transpose_kernel(float *dst, const float *src, int C, int K) {
         for (int k = 0; k < K; k++) dst[(size_t)k * C + c] = src[(size_t)c * K + k];
 }
 
+/* The training form's eval-mode caches (transposed kernels, BatchNorm scale/shift) from the
+ * current parameter values. */
+static void refresh(mc_text_repmixer *b) {
+    int C = b->dim, K = b->kernel;
+    transpose_kernel(b->wm_t, b->wm, C, K);
+    transpose_kernel(b->wf_t, b->wf, C, K);
+    float *sc[4] = {b->ms_s, b->mc_s, b->n_s, b->f_s}, *sh[4] = {b->ms_t, b->mc_t, b->n_t, b->f_t};
+    for (int i = 0; i < 4; i++)
+        mc_batchnorm_eval_coeffs(sc[i], sh[i], b->bn[i][0], b->bn[i][1], b->bn[i][2], b->bn[i][3], BN_EPS, C);
+}
+
 int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, mc_err *e) {
     memset(b, 0, sizeof *b);
     int C = dim;
@@ -112,11 +123,7 @@ int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *pre
     b->rf_w = p; p += (size_t)K * C;
     float **vecs[10] = {&b->ms_s, &b->ms_t, &b->mc_s, &b->mc_t, &b->n_s, &b->n_t, &b->f_s, &b->f_t, &b->rm_b, &b->rf_b};
     for (int i = 0; i < 10; i++) { *vecs[i] = p; p += C; }
-    transpose_kernel(b->wm_t, b->wm, C, K);
-    transpose_kernel(b->wf_t, b->wf, C, K);
-    float *sc[4] = {b->ms_s, b->mc_s, b->n_s, b->f_s}, *sh[4] = {b->ms_t, b->mc_t, b->n_t, b->f_t};
-    for (int i = 0; i < 4; i++)
-        mc_batchnorm_eval_coeffs(sc[i], sh[i], b->bn[i][0], b->bn[i][1], b->bn[i][2], b->bn[i][3], BN_EPS, C);
+    refresh(b);
     return 0;
 }
 
@@ -127,7 +134,8 @@ void mc_text_repmixer_free(mc_text_repmixer *b) {
 }
 
 int mc_text_repmixer_reparameterize(mc_text_repmixer *b) {
-    if (b->reparameterized) return 0;
+    /* rebuilt from the current parameters on every call (the plan builder's path) */
+    refresh(b);
     int C = b->dim, K = b->kernel;
     float *wm = calloc((size_t)3 * C * K + 2 * (size_t)C, sizeof(float));
     if (!wm) return MC_E_NOMEM;

@@ -56,6 +56,14 @@ static int bind_bn(mc_tensor_map *w, int i, int S, const float **out4, mc_err *e
     return 0;
 }
 
+/* Eval-mode BatchNorm scale/shift of the two stem norms, from the current parameters. */
+static void bn_coefficients(mc_vit *m) {
+    int S = m->stem_dim;
+    for (int i = 0; i < 2; i++)
+        mc_batchnorm_eval_coeffs(m->bn_coef + (size_t)(2 * i) * S, m->bn_coef + (size_t)(2 * i + 1) * S, m->bn[i][0],
+                                 m->bn[i][1], m->bn[i][2], m->bn[i][3], 1e-5f, S);
+}
+
 static int init(mc_vit *m, mc_tensor_map *w, mc_err *e) {
     const mc_tensor *t0, *t1, *t2, *t;
     if (!(t0 = need(w, PREFIX "patch_emb.0.block.conv.weight", 4, e)) ||
@@ -114,9 +122,7 @@ static int init(mc_vit *m, mc_tensor_map *w, mc_err *e) {
 
     m->bn_coef = malloc(sizeof(float) * 4 * (size_t)S);
     if (!m->bn_coef) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    for (int i = 0; i < 2; i++)
-        mc_batchnorm_eval_coeffs(m->bn_coef + (size_t)(2 * i) * S, m->bn_coef + (size_t)(2 * i + 1) * S, m->bn[i][0],
-                                 m->bn[i][1], m->bn[i][2], m->bn[i][3], 1e-5f, S);
+    bn_coefficients(m);
     return 0;
 }
 
@@ -135,7 +141,11 @@ int mc_vit_init(mc_vit **out, mc_tensor_map *w, mc_err *e) {
 }
 
 int mc_vit_reparameterize(mc_vit *m, mc_err *e) {
-    if (m->reparameterized) return 0;
+    /* rebuilt from the current parameters on every call */
+    bn_coefficients(m);
+    free(m->rep_w[0]);
+    m->rep_w[0] = NULL;
+    m->reparameterized = 0;
     int S = m->stem_dim;
     size_t n0 = (size_t)S * 3 * m->k[0] * m->k[0], n1 = (size_t)S * S * m->k[1] * m->k[1];
     float *p = calloc(n0 + n1 + 2 * (size_t)S, sizeof(float));
