@@ -1,0 +1,99 @@
+/* AdamW, gradient clipping, the learning-rate schedule and the logit-scale clamp; see optim.h. */
+#include "train/optim.h"
+
+#include <math.h>
+#include <string.h>
+
+mc_adamw_config mc_adamw_config_default(int vit) {
+    mc_adamw_config c = {0.9f, vit ? 0.98f : 0.999f, vit ? 1e-6f : 1e-8f, 0.2f};
+    return c;
+}
+
+void mc_adamw_init(mc_adamw *o, const mc_adamw_config *cfg) {
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+}
+
+int mc_adamw_step(mc_adamw *o, mc_param_store *s, float lr, mc_err *e) {
+    if (!s->data || !s->grad || !s->m || !s->v)
+        return mc_fail(e, MC_E_ARG, "AdamW: the store has no gradient or moment arenas");
+    o->step++;
+    const mc_adamw_config *c = &o->cfg;
+    /* torch computes these scalars in Python doubles, then the tensor ops round them to float */
+    double t = (double)o->step, bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
+    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), b1 = c->beta1, b2 = c->beta2;
+    const float a1 = (float)(1.0 - (double)c->beta1), a2 = (float)(1.0 - (double)c->beta2), eps = c->eps;
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_BUFFER) continue;
+        const float decay = (float)(1.0 - (double)lr * (p->flags & MC_PARAM_NO_DECAY ? 0.0 : (double)c->weight_decay));
+        float *x = s->data + p->offset, *m = s->m + p->offset, *v = s->v + p->offset;
+        const float *g = s->grad + p->offset;
+        size_t n = p->numel;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+        for (size_t k = 0; k < n; k++) {
+            x[k] *= decay;
+            m[k] = m[k] * b1 + a1 * g[k];
+            v[k] = v[k] * b2 + a2 * g[k] * g[k];
+            float denom = sqrtf(v[k]) / bc2_sqrt + eps;
+            x[k] += -step_size * (m[k] / denom);
+        }
+    }
+    return 0;
+}
+
+void mc_grad_zero(mc_param_store *s) {
+    if (s->grad) memset(s->grad, 0, s->total * sizeof(float));
+}
+
+void mc_grad_scale(mc_param_store *s, float factor) {
+    if (!s->grad) return;
+    size_t n = s->total;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t k = 0; k < n; k++) s->grad[k] *= factor;
+}
+
+double mc_grad_global_norm(const mc_param_store *s) {
+    if (!s->grad) return 0;
+    double total = 0;
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_BUFFER) continue;
+        const float *g = s->grad + p->offset;
+        double ss = 0;
+        size_t n = p->numel;
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= 65536)
+        for (size_t k = 0; k < n; k++) ss += (double)g[k] * g[k];
+        total += ss;
+    }
+    return sqrt(total);
+}
+
+double mc_clip_grad_norm(mc_param_store *s, float max_norm) {
+    double n = mc_grad_global_norm(s);
+    double coef = (double)max_norm / (n + 1e-6);
+    if (coef < 1.0) {
+        /* only trainable entries carry gradients; the padding and buffer slots stay zero */
+        float f = (float)coef;
+        for (int i = 0; i < s->count; i++) {
+            const mc_param *p = &s->params[i];
+            if (p->flags & MC_PARAM_BUFFER) continue;
+            float *g = s->grad + p->offset;
+            for (size_t k = 0; k < p->numel; k++) g[k] *= f;
+        }
+    }
+    return n;
+}
+
+double mc_cosine_lr(double base_lr, int64_t warmup, int64_t steps, int64_t step) {
+    if (step < warmup) return base_lr * (double)(step + 1) / (double)warmup;
+    double e = (double)(step - warmup), es = (double)(steps - warmup);
+    if (es <= 0) es = 1; /* the reference divides by zero here; a run without decay steps stays at base_lr */
+    return 0.5 * (1.0 + cos(M_PI * e / es)) * base_lr;
+}
+
+void mc_logit_scale_clamp(float *t) {
+    const float hi = (float)log(100.0);
+    if (*t < 0.f) *t = 0.f;
+    if (*t > hi) *t = hi; /* NaN stays NaN, as torch.clamp_ */
+}
