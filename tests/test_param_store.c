@@ -125,7 +125,7 @@ static void test_round_trip(const mc_param_store *s) {
     CHECK(mc_param_store_declare(&copy, s->params[0].name, 0, NULL, &e) != 0 && strstr(e.msg, "twice"),
           "duplicate declaration refused: %s", e.msg);
     if (mc_param_store_alloc(&copy, &e)) mc_test_fatal("alloc: %s", e.msg);
-    CHECK(mc_param_store_load_map(&copy, &back, &e) == 0, "strict load: %s", e.msg);
+    CHECK(mc_param_store_load_map(&copy, &back, NULL, &e) == 0, "strict load: %s", e.msg);
     CHECK(copy.total == s->total && !memcmp(copy.data, s->data, s->total * sizeof(float)) &&
               !memcmp(copy.counters, s->counters, (size_t)s->ncounters * 8),
           "declared store after strict load differs");
@@ -135,29 +135,33 @@ static void test_round_trip(const mc_param_store *s) {
     const char *victim = "image_encoder.model.network.4.3.convffn.fc1.bias";
     mc_named_tensor *it = mc_test_entry(&back, victim);
     it->name[0] = 'X';
-    int r = mc_param_store_load_map(&copy, &back, &e);
-    printf("     %s\n", e.msg);
-    CHECK(r == MC_E_MODEL && strstr(e.msg, "unexpected") && strstr(e.msg, "Xmage_encoder.model.network.4.3"), "%s", e.msg);
-    mc_named_tensor renamed = *it;
-    *it = back.items[back.count - 1]; /* drop it: now missing */
-    back.count--;
-    r = mc_param_store_load_map(&copy, &back, &e);
+    int r = mc_param_store_load_map(&copy, &back, NULL, &e);
     printf("     %s\n", e.msg);
     CHECK(r == MC_E_MODEL && strstr(e.msg, "missing") && strstr(e.msg, victim), "%s", e.msg);
-    back.items[back.count++] = *it;
-    *it = renamed;
+    const char *keep[] = {"image_encoder.", NULL};
+    it->name[0] = 'i';
+    mc_tensor extra = it->t;
+    if (mc_tensor_map_add(&back, "image_encoder.model.network.4.3.convffn.fc3.bias", &extra, &e)) mc_test_fatal("%s", e.msg);
+    r = mc_param_store_load_map(&copy, &back, NULL, &e);
+    printf("     %s\n", e.msg);
+    CHECK(r == MC_E_MODEL && strstr(e.msg, "unexpected") && strstr(e.msg, "network.4.3.convffn.fc3.bias"), "%s", e.msg);
+    back.items[back.count - 1].name[0] = 't'; /* outside the filter: ignored */
+    CHECK(mc_param_store_load_map(&copy, &back, keep, &e) == 0, "filtered load ignores other prefixes: %s", e.msg);
+    back.items[back.count - 1].name[0] = 'i';
+    CHECK(mc_param_store_load_map(&copy, &back, keep, &e) == MC_E_MODEL, "the filter keeps image tensors strict");
+    free(back.items[--back.count].name);
     it->name[0] = 'i';
     it->t.shape[0]--;
-    r = mc_param_store_load_map(&copy, &back, &e);
+    r = mc_param_store_load_map(&copy, &back, NULL, &e);
     printf("     %s\n", e.msg);
     CHECK(r == MC_E_MODEL && strstr(e.msg, "shape") && strstr(e.msg, victim), "%s", e.msg);
     it->t.shape[0]++;
     it->t.dtype = MC_DTYPE_I32;
-    r = mc_param_store_load_map(&copy, &back, &e);
+    r = mc_param_store_load_map(&copy, &back, NULL, &e);
     printf("     %s\n", e.msg);
     CHECK(r == MC_E_MODEL && strstr(e.msg, "dtype") && strstr(e.msg, victim), "%s", e.msg);
     it->t.dtype = MC_DTYPE_F32;
-    CHECK(mc_param_store_load_map(&copy, &back, &e) == 0, "restored map loads again: %s", e.msg);
+    CHECK(mc_param_store_load_map(&copy, &back, NULL, &e) == 0, "restored map loads again: %s", e.msg);
 
     mc_tensor_map_free(&back);
     mc_param_store_free(&copy);

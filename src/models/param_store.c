@@ -230,12 +230,10 @@ int mc_param_store_from_map(mc_param_store *s, const mc_tensor_map *m, const cha
     return r;
 }
 
-int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, mc_err *e) {
+int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, const char *const *prefixes, mc_err *e) {
     const char *src = m->source ? m->source : "checkpoint";
     if (!s->data) return mc_fail(e, MC_E_ARG, "%s: store not allocated before loading", src);
-    for (int i = 0; i < m->count; i++)
-        if (!mc_param_store_find(s, m->items[i].name))
-            return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s'", src, m->items[i].name);
+    /* missing and mis-shaped first (in store order), then unexpected */
     for (int i = 0; i < s->count; i++) {
         const mc_param *p = &s->params[i];
         const mc_tensor *t = mc_tensor_map_find(m, p->name);
@@ -251,6 +249,9 @@ int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, mc_err *e
         int r = copy_in(s, p, src, t, e);
         if (r) return r;
     }
+    for (int i = 0; i < m->count; i++)
+        if (wanted(m->items[i].name, prefixes) && !mc_param_store_find(s, m->items[i].name))
+            return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s'", src, m->items[i].name);
     return set_source(s, m->source, e);
 }
 

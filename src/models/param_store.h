@@ -86,9 +86,11 @@ const mc_param *mc_param_store_owner(const mc_param_store *s, const float *p);
 int mc_param_store_from_map(mc_param_store *s, const mc_tensor_map *m, const char *const *prefixes, mc_err *e);
 
 /* Copies m into an allocated store of declared entries, strictly: every entry must be in m
- * with the same shape (a missing num_batches_tracked stays 0, as PyTorch tolerates), and
- * every tensor of m must be an entry; errors name the source, the tensor and the problem. */
-int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, mc_err *e);
+ * with the same shape (a missing num_batches_tracked is set to 0), and every tensor of m whose
+ * name starts with one of `prefixes` (NULL: every tensor) must be an entry; errors name the
+ * source, the tensor and the problem (missing / mis-shaped ones are reported before unexpected
+ * ones). */
+int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, const char *const *prefixes, mc_err *e);
 
 /* Fills out (freshly initialised) with views of every entry in store order: float32 views
  * into data, int64 scalar views of the counters. The map owns no tensor memory; it must not

@@ -18,22 +18,31 @@ static int bind(mc_tensor_map *w, const char *prefix, const char *name, int ndim
 
 int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
                               mc_err *e) {
+    return mc_transformer_layer_bind_dims(l, w, prefix, dim, heads, 0, e);
+}
+
+int mc_transformer_layer_bind_dims(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                                   int ffn_dim, mc_err *e) {
     if (dim <= 0 || heads <= 0 || dim % heads)
         return mc_fail(e, MC_E_MODEL, "%s: width %d is not divisible into %d heads", prefix, dim, heads);
     l->dim = dim;
     l->heads = heads;
     l->ln_eps = 1e-5f;
-    /* FFN width from fc1's first dimension (4C in every MobileCLIP model, but read it). */
-    char name[512];
-    snprintf(name, sizeof name, "%spre_norm_ffn.1.weight", prefix);
-    const mc_tensor *fc1 = mc_tensor_map_find(w, name);
-    if (!fc1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", w->source ? w->source : "checkpoint", name);
-    if (fc1->ndim != 2 || fc1->shape[0] <= 0 || fc1->shape[0] > (1 << 20)) {
-        char s[128];
-        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d]",
-                       w->source ? w->source : "checkpoint", name, mc_shape_str(fc1->shape, fc1->ndim, s, sizeof s), dim);
+    int F = ffn_dim;
+    if (F <= 0) {
+        /* FFN width from fc1's first dimension (4C in every MobileCLIP model, but read it). */
+        char name[512];
+        snprintf(name, sizeof name, "%spre_norm_ffn.1.weight", prefix);
+        const mc_tensor *fc1 = mc_tensor_map_find(w, name);
+        if (!fc1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", w->source ? w->source : "checkpoint", name);
+        if (fc1->ndim != 2 || fc1->shape[0] <= 0 || fc1->shape[0] > (1 << 20)) {
+            char s[128];
+            return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d]",
+                           w->source ? w->source : "checkpoint", name, mc_shape_str(fc1->shape, fc1->ndim, s, sizeof s),
+                           dim);
+        }
+        F = (int)fc1->shape[0];
     }
-    int F = (int)fc1->shape[0];
     l->ffn_dim = F;
     int r;
     if ((r = bind(w, prefix, "pre_norm_mha.0.weight", 1, dim, 0, &l->ln1_w, e)) ||

@@ -20,11 +20,12 @@ typedef struct mc_model_opts {
     const char *checkpoint;
     const char *vocab;
     int arch;          /* MOBILECLIP_ARCH_* */
+    const char *config; /* --config FILE: model configuration (JSON, reference schema) */
     int threads;
     int training_form; /* --training-form: run without reparameterization */
 } mc_model_opts;
 
-/* If argv[*i] is one of --checkpoint/--arch/--threads/--vocab/--training-form, consumes it (and
+/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--training-form, consumes it (and
  * its value) and returns 1; returns -1 after printing an error for a bad value; 0 otherwise. */
 int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o);
 /* The value of option argv[*i] (advancing *i), or NULL after printing "missing value". */
@@ -51,6 +52,7 @@ void mc_cli_free_lines(char **lines);
 #define MC_CLI_MODEL_OPTS_HELP                                                                   \
     "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors)\n"           \
     "  --arch A            s0 | s1 | s2 | b | auto (default: recognised from the checkpoint)\n" \
+    "  --config FILE       model configuration (JSON, the reference's schema) instead of --arch\n" \
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"                               \
     "  --training-form     run the unfolded training-form model (slower; for checking)\n"
 
