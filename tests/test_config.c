@@ -111,17 +111,6 @@ static void test_declare(const char *arch, int a) {
     mc_clip_free(&c);
 }
 
-static void fill_by_rule(mc_param_store *s) {
-    for (int i = 0; i < s->count; i++) {
-        const mc_param *p = &s->params[i];
-        if (p->flags & MC_PARAM_COUNTER) continue;
-        double lo, hi;
-        mc_weight_rule_range(p->name, p->ndim, p->shape, &lo, &hi);
-        uint64_t h = mc_fnv1a64(p->name);
-        for (size_t k = 0; k < p->numel; k++) s->data[p->offset + k] = mc_weight_rule_value(h, k, lo, hi);
-    }
-}
-
 static double max_rel(const float *a, const float *b, size_t n) {
     double m = 0, d = 0;
     for (size_t i = 0; i < n; i++) {
@@ -172,7 +161,7 @@ static void test_tiny(void) {
     printf("%-4s tiny: %d tensors declared, %zu floats\n", bad ? "FAIL" : "ok", c.store.count, c.store.total);
 
     /* weights by the rule, plan, both forms */
-    fill_by_rule(&c.store);
+    mc_weight_rule_fill_store(&c.store);
     if (mc_clip_plan_build(&c, &e)) mc_test_fatal("plan: %s", e.msg);
     enum { B = 2, R = 64, T = 16, E = 64 };
     static float img[B * 3 * R * R], out[2][B * E], txt[2][B * E];

@@ -283,7 +283,6 @@ static int parse_root(parser *p, const mc_json *root, mc_clip_config *c) {
     if ((r = get_int(p, field(root, "embed_dim"), "embed_dim", 1, 1 << 16, &c->embed_dim))) return r;
     const mc_json *img = field(root, "image_cfg"), *txt = field(root, "text_cfg");
     if (!img || img->type != MC_JSON_OBJECT) return bad(p, "image_cfg", "an object", img);
-    if (!txt || txt->type != MC_JSON_OBJECT) return bad(p, "text_cfg", "an object", txt);
     if ((r = get_int(p, field(img, "image_size"), "image_cfg.image_size", 1, 16384, &c->image_size))) return r;
     const char *model;
     if ((r = get_string(p, field(img, "model_name"), "image_cfg.model_name", &model))) return r;
@@ -306,6 +305,7 @@ static int parse_root(parser *p, const mc_json *root, mc_clip_config *c) {
         c->image = MC_IMAGE_MCI;
         c->mci = *mc_mci_config_get(v);
     }
+    if (!txt || txt->type != MC_JSON_OBJECT) return bad(p, "text_cfg", "an object", txt);
     return parse_text(p, txt, &c->text);
 }
 

@@ -1,5 +1,7 @@
 #include "common/weight_rule.h"
 
+#include "models/param_store.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,17 @@ void mc_weight_rule_range(const char *name, int ndim, const int64_t *shape, doub
         double b = sqrt(3.0 / (fan > 0 ? fan : 1));
         *hi = b < 1 ? b : 1;
         *lo = -*hi;
+    }
+}
+
+void mc_weight_rule_fill_store(mc_param_store *s) {
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_COUNTER) continue;
+        double lo, hi;
+        mc_weight_rule_range(p->name, p->ndim, p->shape, &lo, &hi);
+        uint64_t h = mc_fnv1a64(p->name);
+        for (size_t k = 0; k < p->numel; k++) s->data[p->offset + k] = mc_weight_rule_value(h, k, lo, hi);
     }
 }
 

@@ -27,4 +27,9 @@ int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tens
  * gains and running variances [0.5, 1.5], layer scales [0.05, 0.2], logit_scale ln(1/0.07). */
 void mc_weight_rule_range(const char *name, int ndim, const int64_t *shape, double *lo, double *hi);
 
+struct mc_param_store;
+/* Fills every float entry of a parameter store by the rule with mc_weight_rule_range's ranges
+ * (counters stay as they are). */
+void mc_weight_rule_fill_store(struct mc_param_store *s);
+
 #endif
