@@ -44,6 +44,11 @@ static void near(const char *what, double got, double want, double tol) {
 
 enum { B = 4, E = 512, DT = 1536 };
 
+static double lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) / 9007199254740992.0 - 0.5;
+}
+
 static mc_drclip_input golden_input(const float *teacher_image) {
     mc_drclip_input in;
     memset(&in, 0, sizeof in);
@@ -68,7 +73,8 @@ static void compare_matrix(const char *what, const float *got, const char *ref, 
 }
 
 static void test_golden_values(void) {
-    float *scratch = malloc(sizeof(float) * mc_drclip_scratch_size(B, 2));
+    mc_drclip_input shape = golden_input(NULL);
+    float *scratch = malloc(sizeof(float) * mc_drclip_scratch_size(&shape));
     mc_err e = {0};
     const float *U = golden("input.teacher_image_emb", B * DT);
     /* the scale from the parameter t (s0.params.tsv: logit_scale = ln(1/0.07) in float32) */
@@ -110,19 +116,16 @@ static void test_golden_values(void) {
             /* the saved matrices against the reference's tensors */
             const float *saved = scratch + 2 * B;
             for (int s = 0; s < 2; s++) {
-                const float *Gm = saved + (size_t)5 * s * B * B;
-                float GT[B * B];
-                for (int i = 0; i < B; i++)
-                    for (int j = 0; j < B; j++) GT[i * B + j] = Gm[j * B + i];
+                const float *Gm = saved + (size_t)6 * s * B * B; /* G_A, S_A, P_A, G_B, S_B, P_B */
                 char ref[128];
                 snprintf(ref, sizeof ref, "fwd.%s.student_logits_per_image", sets[s]);
                 compare_matrix(ref, Gm, ref, in.scale);
                 snprintf(ref, sizeof ref, "fwd.%s.student_logits_per_text", sets[s]);
-                compare_matrix(ref, GT, ref, in.scale);
+                compare_matrix(ref, Gm + 3 * B * B, ref, in.scale);
                 snprintf(ref, sizeof ref, "fwd.%s.teacher_probs_per_image", sets[s]);
-                compare_matrix(ref, Gm + 3 * B * B, ref, 1);
+                compare_matrix(ref, Gm + 2 * B * B, ref, 1);
                 snprintf(ref, sizeof ref, "fwd.%s.teacher_probs_per_text", sets[s]);
-                compare_matrix(ref, Gm + 4 * B * B, ref, 1);
+                compare_matrix(ref, Gm + 5 * B * B, ref, 1);
             }
         }
 
@@ -299,7 +302,7 @@ static void test_backward(const char *label, ref_case c, double t0) {
         in.text[s] = y + (size_t)s * n;
         in.teacher_text[s] = c.k ? V + (size_t)s * b * c.dt : NULL;
     }
-    float *scratch = malloc(sizeof(float) * mc_drclip_scratch_size(b, c.sets));
+    float *scratch = malloc(sizeof(float) * mc_drclip_scratch_size(&in));
     mc_drclip_losses out;
     mc_err err = {0};
     if (mc_drclip_loss_forward(&cfg, &in, scratch, &out, &err)) mc_test_fatal("%s", err.msg);
@@ -307,8 +310,9 @@ static void test_backward(const char *label, ref_case c, double t0) {
     char what[160];
     snprintf(what, sizeof what, "%s: loss vs double reference", label);
     near(what, out.total, ref, 1e-5 * fmax(1, fabs(ref)));
-    float *dys[2] = {dy, dy + n}, ds;
-    mc_drclip_loss_backward(&cfg, &in, scratch, 1.f, dx, dys, &ds);
+    mc_drclip_grads g = {.image = dx, .text = {dy, c.sets > 1 ? dy + n : NULL}};
+    mc_drclip_loss_backward(&cfg, &in, scratch, 1.f, &g);
+    float *dys[2] = {dy, dy + n}, ds = g.scale;
     mc_l2_normalize_backward(dx, dx, x, nx, b, e);
     for (int s = 0; s < c.sets; s++) mc_l2_normalize_backward(dys[s], dys[s], y + (size_t)s * n, ny[s], b, e);
     float dt = mc_logit_scale_backward(t, ds);
@@ -321,10 +325,81 @@ static void test_backward(const char *label, ref_case c, double t0) {
     free(FX), free(FY), free(U), free(V), free(fx), free(fy), free(x), free(y), free(dx), free(dy), free(scratch);
 }
 
+/* Two emulated ranks (--local-loss --gather-with-grad): the mean of the ranks' losses is the
+ * single-process loss, and DDP's average of the ranks' gradients, with the gathered copies'
+ * gradients summed back into their owners' rows, is the single-process gradient. */
+static void test_data_parallel(void) {
+    enum { NB = 8, R = 2, LB = NB / R, EE = 24, TD = 20 };
+    static float X[NB * EE], Y[2][NB * EE], U[NB * TD], V[2][NB * TD], nrm[NB];
+    uint64_t st = 7;
+    for (int i = 0; i < NB * EE; i++) X[i] = (float)lcg(&st), Y[0][i] = (float)lcg(&st), Y[1][i] = (float)lcg(&st);
+    for (int i = 0; i < NB * TD; i++) U[i] = (float)lcg(&st), V[0][i] = (float)lcg(&st), V[1][i] = (float)lcg(&st);
+    mc_l2_normalize_forward(X, nrm, X, NB, EE);
+    for (int s = 0; s < 2; s++) mc_l2_normalize_forward(Y[s], nrm, Y[s], NB, EE);
+    mc_drclip_config cfg = mc_drclip_config_default(0.5f);
+    cfg.teacher_dims[0] = 12, cfg.teacher_dims[1] = 8, cfg.teacher_scale[1] = 40.f;
+    mc_drclip_input in = {.B = NB, .E = EE, .Dt = TD, .image = X, .teacher_image = U, .n_sets = 2, .scale = 13.f,
+                          .text = {Y[0], Y[1]}, .teacher_text = {V[0], V[1]}};
+    mc_err e = {0};
+    mc_drclip_losses whole, part[R];
+    static float dX[NB * EE], dY[2][NB * EE];
+    float *scratch = malloc(sizeof(float) * mc_drclip_scratch_size(&in));
+    if (mc_drclip_loss_forward(&cfg, &in, scratch, &whole, &e)) mc_test_fatal("%s", e.msg);
+    mc_drclip_grads g = {.image = dX, .text = {dY[0], dY[1]}};
+    mc_drclip_loss_backward(&cfg, &in, scratch, 1.f, &g);
+    float ds = g.scale;
+    free(scratch);
+    /* the ranks; DDP averages the gradients */
+    static float aX[NB * EE], aY[2][NB * EE], lX[LB * EE], lY[2][LB * EE], gX[NB * EE], gY[2][NB * EE];
+    double mean = 0, ads = 0;
+    for (int r = 0; r < R; r++) {
+        mc_drclip_input ri = in;
+        ri.B = LB, ri.N = NB, ri.offset = r * LB;
+        ri.image = X + r * LB * EE, ri.teacher_image = U + r * LB * TD;
+        ri.image_all = X, ri.teacher_image_all = U;
+        for (int s = 0; s < 2; s++) {
+            ri.text[s] = Y[s] + r * LB * EE, ri.teacher_text[s] = V[s] + r * LB * TD;
+            ri.text_all[s] = Y[s], ri.teacher_text_all[s] = V[s];
+        }
+        scratch = malloc(sizeof(float) * mc_drclip_scratch_size(&ri));
+        if (mc_drclip_loss_forward(&cfg, &ri, scratch, &part[r], &e)) mc_test_fatal("rank %d: %s", r, e.msg);
+        mc_drclip_grads rg = {.image = lX, .text = {lY[0], lY[1]}, .image_all = gX, .text_all = {gY[0], gY[1]}};
+        mc_drclip_loss_backward(&cfg, &ri, scratch, 1.f, &rg);
+        free(scratch);
+        mean += part[r].total / R;
+        ads += rg.scale / (double)R;
+        for (int i = 0; i < NB * EE; i++) {
+            aX[i] += gX[i] / R;
+            for (int s = 0; s < 2; s++) aY[s][i] += gY[s][i] / R;
+        }
+        for (int i = 0; i < LB * EE; i++) {
+            aX[r * LB * EE + i] += lX[i] / R;
+            for (int s = 0; s < 2; s++) aY[s][r * LB * EE + i] += lY[s][i] / R;
+        }
+    }
+    near("2 ranks: mean of the local losses = the loss", mean, whole.total, 1e-6);
+    near("2 ranks: averaged d logit scale", ads, ds, 1e-5 * fabs(ds));
+    double dmax = 0, gmax = 0;
+    for (int i = 0; i < NB * EE; i++) {
+        dmax = fmax(dmax, fabs(aX[i] - dX[i]));
+        gmax = fmax(gmax, fabs(dX[i]));
+        for (int s = 0; s < 2; s++) dmax = fmax(dmax, fabs(aY[s][i] - dY[s][i])), gmax = fmax(gmax, fabs(dY[s][i]));
+    }
+    printf("%-4s 2 ranks: DDP-averaged feature gradients vs one process: max diff %.2e (max %.2e)\n",
+           dmax <= 1e-5 * gmax ? "ok" : "FAIL", dmax, gmax);
+    CHECK(dmax <= 1e-5 * gmax, "data-parallel gradients differ by %.3e", dmax);
+    /* a bad row range is refused */
+    mc_drclip_input bad = in;
+    bad.N = NB, bad.B = LB, bad.offset = NB - 1, bad.image_all = X, bad.teacher_image_all = U;
+    bad.text_all[0] = Y[0], bad.text_all[1] = Y[1], bad.teacher_text_all[0] = V[0], bad.teacher_text_all[1] = V[1];
+    CHECK(mc_drclip_check(&cfg, &bad, &e) == MC_E_ARG && strstr(e.msg, "gathered rows"), "row range: %s", e.msg);
+}
+
 int main(void) {
     mc_test_load_golden("golden/train/s0_step.safetensors", &G, NULL);
     EXP = mc_test_load_json("golden/train/expected_losses.json");
     test_golden_values();
+    test_data_parallel();
     ref_case dr = {.b = 6, .e = 24, .dt = 20, .k = 2, .avg = 1, .sets = 2, .w0 = 0.5, .w1 = 0.5,
                    .scale = {100, 30}, .dims = {12, 8}};
     test_backward("DR lambda 0.5", dr, log(1 / 0.07));

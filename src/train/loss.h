@@ -15,7 +15,9 @@
  *   L       = w0 * CLIP + w1 * Distill,   (w0, w1) = (1 - lambda, lambda)
  * DR training has two caption sets sharing X and U (real and synthetic captions):
  *   contrastive = w0 (CLIP_real + CLIP_syn), distill = w1 (D_real + D_syn), total = their sum.
- * With no teacher (n_teachers = 0, w1 = 0) this is plain CLIP training.
+ * With no teacher (n_teachers = 0, w1 = 0) this is plain CLIP training. Data parallel runs
+ * (--local-loss --gather-with-grad) give each rank's rows against the gathered rows of all
+ * ranks (mc_drclip_input.N, offset, *_all) and get the gradients of the gathered copies too.
  *
  * Gradients: backward WRITES dX (summed over the caption sets, since X is shared), dY of
  * each set, and d s; chain d s to the parameter t with mc_logit_scale_backward and dX, dY
@@ -54,6 +56,14 @@ typedef struct mc_drclip_input {
     const float *text[MC_DRCLIP_MAX_SETS];          /* Y [B,E] per set */
     const float *teacher_text[MC_DRCLIP_MAX_SETS];  /* V [B,Dt] per set (NULL without teachers) */
     float scale;                 /* s = min(exp(t), 100) */
+    /* Data parallel (open_clip --local-loss --gather-with-grad): the gathered rows of every rank,
+     * N in all, this rank's at rows offset .. offset+B-1. Then A = s X Y_all^T and
+     * A' = s Y X_all^T are [B,N] with labels offset + i, the teacher targets use U vs V_all and
+     * V vs U_all, and the loss is this rank's mean (DDP's gradient average gives the global
+     * loss's gradient). N = 0: one process, the local arrays are all rows. */
+    int N, offset;
+    const float *image_all, *teacher_image_all;                                   /* [N,E], [N,Dt] */
+    const float *text_all[MC_DRCLIP_MAX_SETS], *teacher_text_all[MC_DRCLIP_MAX_SETS];
 } mc_drclip_input;
 
 typedef struct mc_drclip_losses {
@@ -63,24 +73,36 @@ typedef struct mc_drclip_losses {
     double distill_kl[MC_DRCLIP_MAX_SETS];    /* the same minus the teachers' entropy (the paper's KL) */
 } mc_drclip_losses;
 
-/* Floats of scratch a forward needs and keeps for the backward: 5 B x B matrices per set, a
+/* Gradients (all WRITTEN). In one process the *_all entries are unused (the gradient of every
+ * row is in the local arrays); with N > 0 the local arrays hold the gradient through this
+ * rank's rows and the *_all arrays [N,E] the gradient through the gathered copies, which the
+ * gather's backward sums over ranks into each owner's rows (reduce-scatter). */
+typedef struct mc_drclip_grads {
+    float *image;                             /* dX [B,E] */
+    float *text[MC_DRCLIP_MAX_SETS];          /* dY [B,E] per set (NULL: skipped) */
+    float *image_all;                         /* [N,E] */
+    float *text_all[MC_DRCLIP_MAX_SETS];      /* [N,E] per set (NULL: skipped) */
+    float scale;                              /* dL/ds */
+} mc_drclip_grads;
+
+/* Floats of scratch a forward needs and keeps for the backward: 6 B x N matrices per set, a
  * work matrix and a row vector. The buffer must be 8-byte aligned (malloc'd). */
-size_t mc_drclip_scratch_size(int B, int n_sets);
+size_t mc_drclip_scratch_size(const mc_drclip_input *in);
 
 /* Checks cfg against in (teacher widths, weights, sizes); 0 or MC_E_ARG with the reason. */
 int mc_drclip_check(const mc_drclip_config *cfg, const mc_drclip_input *in, mc_err *e);
 
-/* Computes the losses and saves, per set s at scratch + 2B + s * 5 B^2: the cosine matrix
- * G = X Y^T, the student softmaxes of A (rows) and of A^T, and the teacher targets P_A, P_B
- * (each [B,B] row-major). Returns 0 or MC_E_ARG (mc_drclip_check). */
+/* Computes the losses and saves, per set s at scratch + 2N + s * 6 B N (N = B in one process):
+ * per direction (image->text, then text->image) the cosine matrix (X Y_all^T, Y X_all^T), the
+ * student softmax rows and the teacher targets, each [B,N] row-major, in the order G_A, S_A,
+ * P_A, G_B, S_B, P_B. Returns 0 or MC_E_ARG (mc_drclip_check). */
 int mc_drclip_loss_forward(const mc_drclip_config *cfg, const mc_drclip_input *in, float *scratch,
                            mc_drclip_losses *out, mc_err *e);
 
-/* Gradients of out->total (times `dloss`, normally 1): dX [B,E] (written), dY[s] [B,E]
- * (written; an entry may be NULL to skip it) and *d_scale (written) = dL/ds. Uses the
- * forward's scratch (its work matrix is overwritten; the saved matrices are kept). */
-void mc_drclip_loss_backward(const mc_drclip_config *cfg, const mc_drclip_input *in, float *scratch,
-                             float dloss, float *d_image, float *const *d_text, float *d_scale);
+/* Gradients of out->total times `dloss` (normally 1) into g. Uses the forward's scratch (its
+ * work matrix is overwritten; the saved matrices are kept). */
+void mc_drclip_loss_backward(const mc_drclip_config *cfg, const mc_drclip_input *in, float *scratch, float dloss,
+                             mc_drclip_grads *g);
 
 /* s = min(exp(t), 100) (clamp(exp(t), 0, 100) as the reference) and its backward:
  * dL/dt = dL/ds * exp(t) where exp(t) <= 100 (torch's clamp passes the gradient at the bound), else 0. */
