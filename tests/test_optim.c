@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "io/checkpoint.h"
 
 #include "common/test_util.h"
 #include "common/weight_rule.h"
@@ -210,9 +213,117 @@ static void test_golden(void) {
     mc_json_free(exp);
 }
 
+/* Deterministic gradients of step t for the resume test. */
+static void set_grads(mc_param_store *s, int t) {
+    uint64_t st = 1000 + (uint64_t)t;
+    mc_grad_zero(s);
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_BUFFER) continue;
+        for (size_t k = 0; k < p->numel; k++) s->grad[p->offset + k] = (float)lcg(&st);
+    }
+}
+
+static void new_store(mc_param_store *s) {
+    mc_err e = {0};
+    mc_param_store_init(s);
+    declare(s, "proj.weight", 2, 7, 5);
+    declare(s, "proj.bias", 1, 7, 0);
+    declare(s, "bn.running_var", 1, 7, 0);
+    declare(s, "bn.num_batches_tracked", 0, 0, 0);
+    declare(s, "logit_scale", 0, 0, 0);
+    if (mc_param_store_alloc(s, &e) || mc_param_store_alloc_grad(s, &e) || mc_param_store_alloc_adam(s, &e))
+        mc_test_fatal("%s", e.msg);
+    uint64_t st = 99;
+    for (size_t k = 0; k < s->total; k++) s->data[k] = (float)lcg(&st);
+}
+
+/* 4 steps in one run == 2 steps, save (parameters + optimizer), load into fresh objects, 2 steps. */
+static void test_resume(void) {
+    mc_adamw_config cfg = mc_adamw_config_default(0);
+    cfg.beta2 = 0.95f;
+    mc_err e = {0};
+    mc_param_store a, b, c;
+    mc_adamw oa, ob, oc;
+    new_store(&a);
+    new_store(&b);
+    mc_adamw_init(&oa, &cfg);
+    mc_adamw_init(&ob, &cfg);
+    for (int t = 0; t < 4; t++) {
+        set_grads(&a, t);
+        mc_adamw_step(&oa, &a, (float)mc_cosine_lr(1e-2, 1, 4, t), &e);
+    }
+    for (int t = 0; t < 2; t++) {
+        set_grads(&b, t);
+        mc_adamw_step(&ob, &b, (float)mc_cosine_lr(1e-2, 1, 4, t), &e);
+    }
+    char pp[] = "/tmp/mc_resume_p_XXXXXX", po[] = "/tmp/mc_resume_o_XXXXXX";
+    int f1 = mkstemp(pp), f2 = mkstemp(po);
+    if (f1 < 0 || f2 < 0) mc_test_fatal("mkstemp");
+    close(f1), close(f2);
+    CHECK(mc_param_store_save(&b, pp, &e) == 0, "save parameters: %s", e.msg);
+    CHECK(mc_adamw_save(&ob, &b, po, &e) == 0, "save optimizer: %s", e.msg);
+    mc_param_store_free(&b);
+    /* a fresh process: parameters from the checkpoint, the optimizer from its file */
+    mc_tensor_map w;
+    mc_tensor_map_init(&w);
+    mc_param_store_init(&c);
+    if (mc_checkpoint_load(pp, &w, &e) || mc_param_store_from_map(&c, &w, NULL, &e) || mc_param_store_alloc_grad(&c, &e))
+        mc_test_fatal("%s", e.msg);
+    mc_tensor_map_free(&w);
+    mc_adamw_init(&oc, &cfg);
+    CHECK(mc_adamw_load(&oc, &c, po, &e) == 0 && oc.step == 2, "load optimizer: %s", e.msg);
+    for (int t = 2; t < 4; t++) {
+        set_grads(&c, t);
+        mc_adamw_step(&oc, &c, (float)mc_cosine_lr(1e-2, 1, 4, t), &e);
+    }
+    int same = c.count == a.count && oc.step == oa.step;
+    for (int i = 0; same && i < a.count; i++) { /* entry by entry (the padding between entries is not state) */
+        const mc_param *p = &a.params[i], *q = mc_param_store_find(&c, p->name);
+        if (!q || q->numel != p->numel) { same = 0; break; }
+        if (p->flags & MC_PARAM_COUNTER) continue;
+        size_t n = p->numel * sizeof(float);
+        same = !memcmp(c.data + q->offset, a.data + p->offset, n) && !memcmp(c.m + q->offset, a.m + p->offset, n) &&
+               !memcmp(c.v + q->offset, a.v + p->offset, n);
+    }
+    printf("%-4s resume: 4 steps == 2 steps, save, load, 2 steps (bit-exact parameters and moments)\n",
+           same ? "ok" : "FAIL");
+    CHECK(same, "resumed run differs");
+    /* refusals */
+    mc_adamw_config other = cfg;
+    other.beta2 = 0.999f;
+    mc_adamw_init(&oc, &other);
+    CHECK(mc_adamw_load(&oc, &c, po, &e) == MC_E_ARG && strstr(e.msg, "beta2"), "other beta2 refused: %s", e.msg);
+    printf("     %s\n", e.msg);
+    mc_param_store d;
+    new_store(&d);
+    mc_param_store_free(&d);
+    mc_param_store_init(&d);
+    declare(&d, "proj.weight", 2, 7, 6);
+    if (mc_param_store_alloc(&d, &e)) mc_test_fatal("%s", e.msg);
+    mc_adamw_init(&oc, &cfg);
+    CHECK(mc_adamw_load(&oc, &d, po, &e) == MC_E_FORMAT && strstr(e.msg, "exp_avg.proj.weight"),
+          "mis-shaped moment refused: %s", e.msg);
+    printf("     %s\n", e.msg);
+    mc_param_store_free(&d);
+    mc_param_store_init(&d);
+    declare(&d, "proj.weight", 2, 7, 5);
+    if (mc_param_store_alloc(&d, &e)) mc_test_fatal("%s", e.msg);
+    CHECK(mc_adamw_load(&oc, &d, po, &e) == MC_E_FORMAT && strstr(e.msg, "unexpected tensor 'exp_avg.proj.bias'"),
+          "moments of unknown parameters refused: %s", e.msg);
+    printf("     %s\n", e.msg);
+    CHECK(mc_adamw_load(&oc, &d, pp, &e) == MC_E_FORMAT && strstr(e.msg, "step"), "a model checkpoint is no state: %s",
+          e.msg);
+    mc_param_store_free(&d);
+    unlink(pp), unlink(po);
+    mc_param_store_free(&a);
+    mc_param_store_free(&c);
+}
+
 int main(void) {
     test_adamw_small();
     test_schedule_and_clamp();
+    test_resume();
     test_golden();
     return mc_test_finish("test_optim");
 }

@@ -40,6 +40,15 @@ void mc_adamw_init(mc_adamw *o, const mc_adamw_config *cfg);
  * s->v (mc_param_store_alloc_grad / _alloc_adam); MC_E_ARG otherwise. */
 int mc_adamw_step(mc_adamw *o, mc_param_store *s, float lr, mc_err *e);
 
+/* The optimizer state as a torch.save state dict (so a run resumes bit-exactly): "step" (int64
+ * scalar), then for every trainable entry P of s "exp_avg.P" and "exp_avg_sq.P" (float32, P's
+ * shape) and the hyper-parameters "beta1", "beta2", "eps", "weight_decay" (float32 scalars).
+ * Written atomically (mc_torch_save). mc_adamw_load reads it back strictly (a missing or
+ * mis-shaped moment, an unknown tensor or other hyper-parameters are errors naming them) into
+ * o and s->m, s->v (allocated if needed; undefined after a failure). */
+int mc_adamw_save(const mc_adamw *o, const mc_param_store *s, const char *path, mc_err *e);
+int mc_adamw_load(mc_adamw *o, mc_param_store *s, const char *path, mc_err *e);
+
 /* Zeroes the gradient arena; scales it (e.g. 1/k after k accumulated micro-batch means). */
 void mc_grad_zero(mc_param_store *s);
 void mc_grad_scale(mc_param_store *s, float factor);
