@@ -22,6 +22,7 @@
 #include "common/weight_rule.h"
 #include "models/mci_train.h"
 #include "nn/layers.h"
+#include "train/loss.h"
 
 #define H_FD 1e-2f
 #define TOL 1e-2
@@ -258,7 +259,7 @@ static void test_golden_train_forward(const mc_mci *m) {
     double t1 = mc_test_now();
     printf("  S0 image tower B=%d R=%d train-mode forward %.2f s\n", B, R, t1 - t0);
     float *norm = malloc(B * sizeof(float));
-    mc_l2norm_forward(feat, norm, t.st.embed, B, 512);
+    mc_l2_normalize_forward(feat, norm, t.st.embed, B, 512);
     mc_test_compare_rows("s0 train-mode image features vs golden fwd.image_features", feat,
                          mc_test_tensor(&g, "fwd.image_features"), 1e-4, 0.99999);
     /* every image-tower running statistic after one forward */

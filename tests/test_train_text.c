@@ -19,6 +19,7 @@
 #include "common/weight_rule.h"
 #include "models/text_train.h"
 #include "nn/layers.h"
+#include "train/loss.h"
 
 #define TOL 1e-2
 #define GRAD_FLOOR 0.1
@@ -180,7 +181,7 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
     double t1 = mc_test_now();
     printf("  S0 text tower N=%d train-mode forward %.2f s (arenas %.1f + %.1f MB)\n", N, t1 - t0, t.tape.cap * 4e-6,
            t.work.cap * 4e-6);
-    mc_l2norm_forward(feat, nrm, t.st.embed, N, m->proj_dim);
+    mc_l2_normalize_forward(feat, nrm, t.st.embed, N, m->proj_dim);
     mc_test_compare_rows("s0 train-mode text features vs golden fwd.text_features", feat,
                          mc_test_tensor(&g, "fwd.text_features"), 1e-4, 0.99999);
     mc_test_compare_rows("s0 train-mode synthetic text features vs golden fwd.syn_text_features",
