@@ -340,6 +340,29 @@ static void test_variant(int variant) {
     mc_tensor_map_free(&WM);
 }
 
+/* 5. errors: a tape smaller than the measured size, a folded model, an absurd input size */
+static void test_errors(mc_mci *m) {
+    enum { B = 1, R = 64 };
+    mc_err e = {0};
+    size_t nt, nw;
+    if (mc_mci_train_sizes(m, B, R, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
+    mc_tape tape = {malloc(nt / 2 * sizeof(float)), nt / 2, 0, 0, 0}, work = {malloc(nw * sizeof(float)), nw, 0, 0, 0};
+    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = &GM, .train = 0, .bn_momentum = 0.1f};
+    mc_mci_train_state st;
+    if (mc_mci_train_state_init(&st, m, &e)) mc_test_fatal("%s", e.msg);
+    float *images = calloc((size_t)B * 3 * R * R, sizeof(float));
+    int r = mc_mci_train_forward(&c, m, &st, images, B, R, &e);
+    CHECK(r == MC_E_NOMEM && strstr(e.msg, "too small"), "half-size tape: %d '%s'", r, e.msg);
+    mc_tape_reset(&tape);
+    r = mc_mci_train_forward(&c, m, &st, images, B, 8, &e);
+    CHECK(r == MC_E_ARG, "R = 8: %d '%s'", r, e.msg);
+    printf("  errors: '%s'\n", e.msg);
+    mc_mci_train_state_free(&st);
+    free(tape.base);
+    free(work.base);
+    free(images);
+}
+
 /* 3b. whole-tower backward at R = 64 against finite differences on a few parameters */
 static void test_tower_fd(const mc_mci *m) {
     enum { B = 2, R = 64 };
@@ -409,6 +432,7 @@ int main(void) {
     test_block("conv_exp (depthwise x2, SE, GELU)", K_MOBILEONE, &m->conv_exp, PREFIX "conv_exp", 2, 512, 2, 2, 1024,
                2, 2);
     test_tower_fd(m);
+    test_errors(m);
 
     mc_mci_free(m);
     mc_tensor_map_free(&WM);

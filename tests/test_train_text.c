@@ -256,6 +256,11 @@ static void test_tower_fd(const mc_text_encoder *m) {
         CHECK(d < TOWER_TOL, "tower fd %s: rel err %.3g", names[i], d);
         worst = fmax(worst, d);
     }
+    /* a token id outside the vocabulary is refused with its position */
+    tok[T + 3] = m->vocab;
+    mc_tape_reset(&t.tape);
+    int r = mc_text_train_forward(&t.c, m, &t.st, tok, N, &e);
+    CHECK(r == MC_E_ARG && strstr(e.msg, "sequence 1 position 3"), "bad token id: %d '%s'", r, e.msg);
     printf("  whole text tower N=%d: 2 embedding rows + %zu parameters: worst fd rel err %.2e\n", N,
            sizeof names / sizeof *names, worst);
     tower_free(&t);
