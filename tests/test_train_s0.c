@@ -226,7 +226,7 @@ int main(void) {
     mc_grad_map gm = {store.data, store.grad, store.total};
 
     /* one activation arena for both towers, sized by their measure passes */
-    size_t it, iw, tt, tw;
+    size_t it = 0, iw = 0, tt = 0, tw = 0;
     if (mc_mci_train_sizes(img, NB, 256, &it, &iw, &e) || mc_text_train_sizes(txt, NT, &tt, &tw, &e))
         mc_test_fatal("%s", e.msg);
     size_t nt = it + tt, nw = iw > tw ? iw : tw;
