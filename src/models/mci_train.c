@@ -430,7 +430,6 @@ void mc_mci_train_state_free(mc_mci_train_state *st) {
 
 int mc_mci_train_forward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *st, const float *images, int B, int R,
                          mc_err *e) {
-    if (m->folded) return mc_fail(e, MC_E_ARG, "%s: training needs the training form (model is folded)", m->cfg->name);
     if (B < 1 || R < 32) return mc_fail(e, MC_E_ARG, "%s: bad training input size B=%d R=%d", m->cfg->name, B, R);
     st->B = B, st->R = R;
     int H = R, W = R;
