@@ -17,6 +17,7 @@ int mc_cmd_tokenize(int argc, char **argv);
 int mc_cmd_index(int argc, char **argv);
 int mc_cmd_search(int argc, char **argv);
 int mc_cmd_eval(int argc, char **argv);
+int mc_cmd_reinforce(int argc, char **argv);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {
