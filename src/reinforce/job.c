@@ -158,6 +158,12 @@ static int take_sample(const mc_reinforce_opts *o, const mc_wds_sample *s, pendi
             note_skip(st, MC_RSKIP_SYN, le.msg);
             r = 1;
         }
+        for (int i = 0; i < syn.count && !r; i++)
+            if (!mc_utf8_valid(syn.items[i], strlen(syn.items[i]))) { /* a lone surrogate escape */
+                snprintf(msg, sizeof msg, "%s: caption %d is not valid UTF-8", tname, i);
+                note_skip(st, MC_RSKIP_SYN, msg);
+                r = 1;
+            }
     }
     if (r) {
         free(caption);

@@ -74,6 +74,8 @@ int mc_syn_add_line(mc_syn_store *s, const char *line, size_t len, const char *w
             for (int i = 0; i < caps->count && !why; i++)
                 if (caps->items[i].type != MC_JSON_STRING) why = "\"syn_text\" holds a non-string item";
                 else if (strlen(caps->items[i].str) != caps->items[i].len) why = "a caption holds a NUL character";
+                else if (!mc_utf8_valid(caps->items[i].str, caps->items[i].len))
+                    why = "a caption is not valid UTF-8 (a lone surrogate escape)";
     }
     if (why) {
         mc_json_free(j);
