@@ -295,6 +295,51 @@ static void test_interpolate(void) {
     CHECK(!memcmp(same, x, sizeof x), "same size is the identity");
 }
 
+/* Without a caption file the input's own syn.json is used: a valid one gives 1 + 2 text rows, a
+ * malformed one and one with a lone surrogate escape are skipped as bad synthetic captions. */
+static void test_input_syn(void) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/in2", dir);
+    if (mkdir(p, 0777)) mc_test_fatal("mkdir %s", p);
+    snprintf(p, sizeof p, "%s/in2/00000.tar", dir);
+    mc_tar_writer w;
+    mc_err e = {0};
+    if (mc_tar_writer_open(&w, p, &e)) mc_test_fatal("%s", e.msg);
+    size_t len;
+    unsigned char *png = mc_fix_png(48, 36, 5, &len);
+    const char *syns[3] = {"{\"syn_text\": [\"one\", \"two\"]}", "{\"syn_text\": [1, 2]}", "{\"syn_text\": [\"\\ud800\"]}"};
+    const char *keys[3] = {"good", "badlist", "surrogate"};
+    for (int i = 0; i < 3; i++) {
+        mc_wds_member m[3] = {{"png", png, len}, {"syn.json", (const unsigned char *)syns[i], strlen(syns[i])},
+                              {"txt", (const unsigned char *)"a caption", 9}};
+        if (mc_wds_write_sample(&w, keys[i], m, 3, &e)) mc_test_fatal("%s", e.msg);
+    }
+    free(png);
+    if (mc_tar_writer_finish(&w, &e)) mc_test_fatal("%s", e.msg);
+    mc_reinforce_opts o;
+    mc_reinforce_opts_init(&o);
+    o.input = p;
+    o.out_dir = path("out_syn");
+    o.num_aug = 1;
+    o.aug.size_w = o.aug.size_h = 64;
+    mc_reinforce_stats st;
+    if (mc_reinforce_check_out_dir(o.out_dir, &e)) mc_test_fatal("%s", e.msg);
+    CHECK(mc_reinforce_run(&o, &ens, tok, &st, &e) == 0, "%s", e.msg);
+    CHECK(st.samples_written == 1 && st.skipped[MC_RSKIP_SYN] == 2, "input syn.json: %lld written, %lld skipped",
+          st.samples_written, st.skipped[MC_RSKIP_SYN]);
+    const char *out = path("out_syn/00000.tar");
+    mc_wds_reader rd;
+    mc_wds_sample s;
+    mc_dr_emb m;
+    if (mc_wds_open(&rd, &out, 1, NULL, &e) || mc_wds_next(&rd, &s, &e) != 1 || mc_dr_sample_emb(&s, &m, &e))
+        mc_test_fatal("%s", e.msg);
+    const mc_wds_member *sj = mc_wds_sample_find(&s, "syn.json");
+    CHECK(!strcmp(s.key, "good") && m.n_text == 3 && sj && sj->size == strlen(syns[0]) && !memcmp(sj->data, syns[0], sj->size),
+          "input syn.json carried: %s %d", s.key, m.n_text);
+    mc_dr_emb_free(&m);
+    mc_wds_close(&rd);
+}
+
 int main(void) {
     test_json_dumps();
     test_interpolate();
@@ -359,6 +404,8 @@ int main(void) {
     printf("round trip bf16 + images: %d samples, worst cosine %.7f\n", n, worst);
     printf("bytes per sample: f32 %.0f, bf16 + images %.0f\n", (double)a.bytes_written / a.samples_written,
            (double)d.bytes_written / d.samples_written);
+
+    test_input_syn();
 
     /* an output directory that cannot exist */
     CHECK(mc_reinforce_check_out_dir(path("syn.jsonl/sub"), &e) == MC_E_IO && strstr(e.msg, "syn.jsonl/sub"),

@@ -252,13 +252,16 @@ static int run_batch(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const
         if (mc_image_decode(m->data, m->size, name, &p->img, &p->err)) p->bad = 1;
     }
     int good = 0, ntext = 0;
-    for (int j = 0; j < nb; j++) {
+    for (int j = 0; j < nb && !r; j++) {
         if (b[j].bad) {
             note_skip(st, MC_RSKIP_IMAGE, b[j].err.msg);
             continue;
         }
         b[j].params = malloc(sizeof(mc_augment_params) * (size_t)o->num_aug);
-        if (!b[j].params) r = mc_fail(e, MC_E_NOMEM, "out of memory");
+        if (!b[j].params) {
+            r = mc_fail(e, MC_E_NOMEM, "out of memory");
+            break;
+        }
         mc_augment_rng rng;
         mc_augment_rng_seed(&rng, o->seed, mc_key_hash(b[j].key));
         for (int a = 0; a < o->num_aug && !r; a++)
