@@ -149,11 +149,13 @@ void mc_fix_write(const char *dir) {
     good_sample(&w, "s00003_0", seed++);
     size_t len;
     unsigned char *png = mc_fix_png(50, 40, 99, &len);
-    put_sample(&w, "noimage", NULL, NULL, 0, "a caption without an image", 26);
-    put_sample(&w, "badimage", "jpg", "\xff\xd8\xff\xe0 not really a jpeg", 24, "an undecodable image", 20);
-    put_sample(&w, "badtext", "png", png, len, "bad \xff\xfe caption", 16);
-    put_sample(&w, "nosyn", "png", png, len, "a sample without synthetic captions", 35);
-    put_sample(&w, "badsyn", "png", png, len, "a sample with malformed synthetic captions", 42);
+#define LIT(s) s, sizeof s - 1
+    put_sample(&w, "noimage", NULL, NULL, 0, LIT("a caption without an image"));
+    put_sample(&w, "badimage", "jpg", LIT("\xff\xd8\xff\xe0 not really a jpeg"), LIT("an undecodable image"));
+    put_sample(&w, "badtext", "png", png, len, LIT("bad \xff\xfe caption"));
+    put_sample(&w, "nosyn", "png", png, len, LIT("a sample without synthetic captions"));
+    put_sample(&w, "badsyn", "png", png, len, LIT("a sample with malformed synthetic captions"));
+#undef LIT
     free(png);
     close_shard(&w);
     /* 00004: two good samples, then one whose image is cut short by the end of the file */
