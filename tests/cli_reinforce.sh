@@ -32,7 +32,8 @@ check "$(grep -c '2 malformed lines' "$d/err1")" "1" "syn file validation line"
 check "$(tar tf "$d/out1/00001.tar" | sed -n 1,6p | tr '\n' ' ')" \
       "s00001_0.json s00001_0.npz s00001_0.paug.json s00001_0.syn.json s00001_0.txt s00001_0.url.txt " "members"
 
-"$cli" "${base[@]}" --out "$d/out2" --threads 2 2>/dev/null; check "$?" "0" "2-thread run"
+"$cli" "${base[@]}" --out "$d/out2" --threads 2 --progress 2>"$d/err2"; check "$?" "0" "2-thread run"
+check "$(grep -c 'samples/s  ETA' "$d/err2")" "1" "--progress line"
 same_dirs "$d/out1" "$d/out2"; check "$?" "0" "same bytes with 1 and 2 threads"
 
 # killed midway: wait until shard 00001 is being written, then SIGKILL
@@ -85,6 +86,10 @@ check "$(ls "$d/o6" 2>/dev/null | wc -l | tr -d ' ')" "0" "nothing written after
 one_line "captioner" "not available in this build"
 "$cli" reinforce --input x --teacher "$ta" --vocab "$vocab" --out "$d/o9" 2>/dev/null; check "$?" "2" "no --num-aug"
 "$cli" "${base[@]}" --out "$d/o9" --shard-index 2 --num-shards 2 2>/dev/null; check "$?" "2" "shard index out of range"
+mkdir -p "$d/dup"; cp "$d/in/00000.tar" "$d/dup/"
+"$cli" reinforce --input "$d/in/00000.tar::$d/dup/00000.tar" --teacher "$ta" --num-aug 1 --vocab "$vocab" \
+    --out "$d/o10" 2>"$d/e"; check "$?" "1" "two inputs of one name"
+one_line "two inputs of one name" "would both write"
 "$cli" reinforce --help >/dev/null; check "$?" "0" "--help"
 
 echo "$pass passed, $fail failed"

@@ -459,6 +459,11 @@ static int run_shard(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const
     return mc_tar_writer_finish(&w, e);
 }
 
+static const char *shard_base(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
 int mc_reinforce_run(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const mc_tokenizer *tok,
                      mc_reinforce_stats *st, mc_err *e) {
     memset(st, 0, sizeof *st);
@@ -476,12 +481,17 @@ int mc_reinforce_run(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const
     int *todo = malloc(sizeof(int) * (size_t)(shards.count ? shards.count : 1));
     char **outs = calloc((size_t)(shards.count ? shards.count : 1), sizeof(char *));
     if (!todo || !outs) r = mc_fail(e, MC_E_NOMEM, "out of memory");
+    /* two inputs of one file name would write the same output shard */
+    for (int k = 0; k < shards.count && !r; k++)
+        for (int j = 0; j < k && !r; j++)
+            if (!strcmp(shard_base(shards.items[j]), shard_base(shards.items[k])))
+                r = mc_fail(e, MC_E_ARG, "input shards %s and %s would both write %s/%s", shards.items[j],
+                            shards.items[k], o->out_dir, shard_base(shards.items[k]));
     int ntodo = 0;
     for (int k = 0; k < shards.count && !r; k++) {
         if (k % o->num_shards != o->shard_index) continue;
         st->shards_assigned++;
-        const char *base = strrchr(shards.items[k], '/');
-        base = base ? base + 1 : shards.items[k];
+        const char *base = shard_base(shards.items[k]);
         size_t n = strlen(o->out_dir) + strlen(base) + 2;
         if (!(outs[k] = malloc(n))) {
             r = mc_fail(e, MC_E_NOMEM, "out of memory");

@@ -24,7 +24,8 @@
  * temporary name, fsynced and renamed (mc_tar_writer_open_atomic); an existing output shard is
  * verified (tar readable to its end, a 10240-byte record multiple, every sample with a valid
  * paug.json of num_aug records and embeddings of num_aug x D) and then skipped, else redone.
- * Shards are partitioned over processes: shard k (in the expanded list) belongs to process
+ * Two input shards of one file name are refused (they would write one output). Shards are
+ * partitioned over processes: shard k (in the expanded list) belongs to process
  * k % num_shards == shard_index.
  *
  * Bad samples are skipped and counted by reason (mc_reinforce_stats); the first message of
