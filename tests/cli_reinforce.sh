@@ -14,7 +14,7 @@ d=$(mktemp -d /tmp/mc_cli_reinforce_XXXXXX)
 trap 'rm -rf "$d"' EXIT
 "$fixture" "$d" || { echo "FAIL: fixture"; exit 1; }
 ta="$d/teacher_a.safetensors:$d/teacher_a.json"; tb="$d/teacher_b.safetensors:$d/teacher_b.json"
-base=(reinforce --input "$d/in/{00000..00004}.tar" --teacher "$ta" --teacher "$tb" --num-aug 3 --vocab "$vocab"
+base=(reinforce --input "$d/in/{00000..00004}.tar" --teacher "$ta" --teacher "$tb" --num-aug 3
       --syn "$d/syn.jsonl" --seed 7)
 same_dirs() { # same .tar files with the same bytes
     [ "$(cd "$1" && ls *.tar)" = "$(cd "$2" && ls *.tar)" ] || return 1

@@ -14,9 +14,9 @@
 
 static const char *help =
     "usage: mobileclip reinforce --input 'DIR/{00000..00009}.tar' --teacher FILE:ARCH [--teacher FILE:ARCH ...]\n"
-    "                            --num-aug N --vocab V --out DIR [--syn captions.jsonl | --captioner FILE --num-syn M]\n"
+    "                            --num-aug N --out DIR [--syn captions.jsonl | --captioner FILE --num-syn M]\n"
     "                            [--dtype f32|bf16] [--seed S] [--keep-images] [--shard-index i --num-shards n]\n"
-    "                            [--threads N] [--batch B] [--aug-config FILE] [--progress]\n"
+    "                            [--threads N] [--batch B] [--aug-config FILE] [--vocab V] [--progress]\n"
     "\n"
     "For every sample of the input shards: N augmentation parameter sets (seeded per sample key),\n"
     "the teacher-ensemble embeddings of the N augmented images, of the real caption (txt) and of\n"
@@ -30,7 +30,7 @@ static const char *help =
     "                      open_clip name (ViT-L-14, ViT-L-14-quickgelu, ViT-B-16, ViT-B-32, ...), an\n"
     "                      open_clip model config .json, or a MobileCLIP arch (s0, s1, s2, b, auto)\n"
     "  --num-aug N         augmentations per sample (DataCompDR-12M: 30)\n"
-    "  --vocab V           BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)\n"
+    "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6)\n"
     "  --out DIR           output directory (created)\n"
     "  --syn FILE          synthetic captions, JSON lines {\"key\": K, \"syn_text\": [...]} (default:\n"
     "                      the input's syn.json members when present)\n"
@@ -156,7 +156,7 @@ int mc_cmd_reinforce(int argc, char **argv) {
         }
     }
     const char *missing = !o.input ? "--input SPEC" : !nteach ? "--teacher FILE:ARCH" : !o.num_aug ? "--num-aug N"
-                        : !vocab ? "--vocab V" : !o.out_dir ? "--out DIR" : NULL;
+                        : !o.out_dir ? "--out DIR" : NULL;
     if (missing) {
         fprintf(stderr, "mobileclip reinforce: %s is required (see --help)\n", missing);
         return 2;
@@ -205,7 +205,7 @@ int mc_cmd_reinforce(int argc, char **argv) {
                 o.aug.size_w, o.aug.size_h, rmax);
         goto fail;
     }
-    if (!(tok = mc_tokenizer_load(vocab, &e))) goto fail;
+    if (!(tok = vocab ? mc_tokenizer_load(vocab, &e) : mc_tokenizer_load_builtin(&e))) goto fail;
     if (syn_path) {
         if (mc_syn_load(&syn, syn_path, &e)) goto fail;
         if (syn.bad_lines || syn.unknown_keys || syn.duplicates)
