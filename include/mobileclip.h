@@ -131,6 +131,43 @@ int mobileclip_classifier_size(const mobileclip_classifier *clf); /* number of l
 /* probs[n, n_labels] = softmax(logit_scale * normalize(image_embeds) @ classifier^T) */
 int mobileclip_classify(mobileclip_ctx *ctx, const mobileclip_classifier *clf, const float *image_embeds, int n,
                         float *probs);
+/* The classifier's unit rows [n_labels, dim] (valid until mobileclip_classifier_free). */
+const float *mobileclip_classifier_weights(const mobileclip_classifier *clf);
+
+/* ---- model identity ---- */
+
+/* SHA-256 of the checkpoint's floating-point tensors (names, shapes, values as float32), the
+ * same for a torch.save and a safetensors file of one model (docs/INDEX_FORMAT.md). */
+int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]);
+
+/* ---- evaluation over embeddings (no context needed) ---- */
+
+/* Zero-shot classification accuracy: image i is predicted as the class whose embedding has the
+ * highest inner product with it (ties: the lower class number); the ranks rank the classes the
+ * same way. labels[i] in [0, n_classes). Embeddings need not be normalized for the argmax, but
+ * CLIP's protocol uses unit rows (mobileclip_classifier_weights). */
+typedef struct mobileclip_zeroshot_result {
+    int n_images;
+    double top1, top5;   /* fraction of images whose class ranks first / in the first five */
+    /* optional outputs, caller-allocated (NULL to skip): */
+    double *per_class;   /* [n_classes] top-1 accuracy over each class's images (NaN: no image) */
+    int64_t *confusion;  /* [n_classes][n_classes] counts, row = true class, column = prediction */
+} mobileclip_zeroshot_result;
+int mobileclip_eval_zeroshot(const float *image_embeds, int n_images, const int *labels, const float *class_embeds,
+                             int n_classes, int dim, mobileclip_zeroshot_result *res);
+
+/* Image-text retrieval recall as in the Flickr30k/COCO protocol: text t describes image
+ * text_image[t]. image->text R@K: fraction of images (with at least one caption) whose
+ * best-ranked own caption is among the K texts of highest similarity; text->image R@K: fraction
+ * of texts whose image is among the K images of highest similarity. Ties rank the lower number
+ * first. Similarity is the inner product (cosine for unit rows). */
+typedef struct mobileclip_retrieval_result {
+    int n_images, n_texts;       /* images with captions, texts */
+    double i2t_r1, i2t_r5, i2t_r10;
+    double t2i_r1, t2i_r5, t2i_r10;
+} mobileclip_retrieval_result;
+int mobileclip_eval_retrieval(const float *image_embeds, int n_images, const float *text_embeds, int n_texts,
+                              const int *text_image, int dim, mobileclip_retrieval_result *res);
 
 #ifdef __cplusplus
 }

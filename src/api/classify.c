@@ -112,3 +112,5 @@ int mobileclip_classify(mobileclip_ctx *ctx, const mobileclip_classifier *clf, c
     free(x);
     return 0;
 }
+
+const float *mobileclip_classifier_weights(const mobileclip_classifier *clf) { return clf ? clf->weights : NULL; }

@@ -62,8 +62,11 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
     if (p.config_path && mc_clip_config_load(p.config_path, &cfg, &e)) goto fail;
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
     int threads = mc_ctx_threads_begin(ctx);
-    int r = p.config_path ? mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e)
-                          : mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
+    int r = mc_model_id_of_map(&w, ctx->model_id) ? mc_fail(&e, MC_E_NOMEM, "out of memory") : 0;
+    if (!r && p.config_path)
+        r = mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e);
+    else if (!r)
+        r = mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
     mc_ctx_threads_end(threads);
     if (r) goto fail;
     return ctx;

@@ -66,6 +66,27 @@ uint16_t mc_f32_to_bf16(float f) {
     return (uint16_t)(bits >> 16);
 }
 
+uint16_t mc_f32_to_f16(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+    uint32_t a = bits & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* quiet NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: infinity */
+    if (a < 0x38800000u) {                                  /* below 2^-14: subnormal or zero */
+        float m;
+        memcpy(&m, &a, 4);
+        /* m * 2^24 rounded to nearest even by the FPU's default rounding (exact in float) */
+        float r = m * 0x1p24f;
+        uint32_t q = (uint32_t)r;
+        float frac = r - (float)q;
+        if (frac > 0.5f || (frac == 0.5f && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u); /* round mantissa to 10 bits, ties to even */
+    return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
+}
+
 static double load_f64(mc_dtype t, const void *p) {
     switch (t) {
     case MC_DTYPE_F32: { float v; memcpy(&v, p, 4); return v; }

@@ -57,6 +57,7 @@ const char *mc_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 float mc_f16_to_f32(uint16_t h);
 float mc_bf16_to_f32(uint16_t h);
 uint16_t mc_f32_to_bf16(float f); /* round to nearest even */
+uint16_t mc_f32_to_f16(float f);  /* IEEE half, round to nearest even; overflow to infinity */
 
 /* ---- named tensors ---- */
 

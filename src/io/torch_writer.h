@@ -22,8 +22,14 @@
 #ifndef MC_IO_TORCH_WRITER_H
 #define MC_IO_TORCH_WRITER_H
 
+#include <stdio.h>
+
 #include "core/tensor.h"
 
 int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e);
+
+/* Writes the same bytes to an open stream (e.g. open_memstream, for a .pth member of a
+ * shard); `name` is used in messages. Flushes, does not close. */
+int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *e);
 
 #endif

@@ -138,7 +138,8 @@ static int init(mc_vit *m, mc_tensor_map *w, const mc_vit_config *c, int proj, m
     char prefix[128];
     for (int i = 0; i < n; i++) {
         snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", i);
-        if ((r = mc_transformer_layer_bind_dims(&m->layers[i], w, prefix, C, m->heads, c->ffn_dim, e))) return r;
+        if ((r = mc_transformer_layer_bind_as(&m->layers[i], w, prefix, &mc_transformer_names_mobileclip, C, m->heads,
+                                                 c->ffn_dim, MC_ACT_GELU, e))) return r;
     }
     const char *extra = mc_tensor_map_first_unused(w, "image_encoder.");
     if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' in the ViT image encoder", src_name(w), extra);
@@ -229,11 +230,7 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     if (R > 16384) return mc_fail(e, MC_E_ARG, "ViT: input resolution %d is larger than 16384", R);
     int P = h[3] * h[3], T = P + 1;
     size_t s1 = (size_t)B * S * h[1] * h[1], s2 = (size_t)B * S * h[2] * h[2], s3 = (size_t)B * C * P;
-    size_t M = (size_t)B * T, scratch = 0;
-    for (int i = 0; i < m->depth; i++) {
-        size_t s = mc_transformer_layer_scratch(&m->layers[i], B, T);
-        if (s > scratch) scratch = s;
-    }
+    size_t M = (size_t)B * T, scratch = mc_transformer_stack_scratch(m->layers, m->depth, B, T);
     /* buf: the stem activations, later the layer scratch and the pooled tokens;
      * x: the token stream [B, T, C], followed by the resampled positions when P != n_pos */
     size_t stem = s1 + s2 + s3, body = scratch + (size_t)B * C, npos = P != m->n_pos ? (size_t)P * C : 0;
@@ -284,17 +281,10 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     mc_trace_emit(trace, "transformer_input", x, 3, tshape);
 
     float *work = buf, *pooled = buf + scratch;
-    for (int i = 0; i < m->depth; i++) {
-        if (mc_transformer_layer_forward(&m->layers[i], x, B, T, 0, work)) {
-            free(buf);
-            free(x);
-            return mc_fail(e, MC_E_NOMEM, "ViT: out of memory in layer %d", i);
-        }
-        if (trace && trace->fn) {
-            char name[32];
-            snprintf(name, sizeof name, "transformer.%d", i);
-            mc_trace_emit(trace, name, x, 3, tshape);
-        }
+    if (mc_transformer_stack_forward(m->layers, m->depth, x, B, T, 0, work, trace, "transformer.%d")) {
+        free(buf);
+        free(x);
+        return mc_fail(e, MC_E_NOMEM, "ViT: out of memory in the transformer layers");
     }
     mc_layernorm_forward(x, x, m->post_ln_w, m->post_ln_b, (int)M, C, 1e-5f);
     mc_trace_emit(trace, "post_transformer_norm", x, 3, tshape);

@@ -77,6 +77,23 @@ void mc_gelu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
+/* QuickGELU as open_clip (OpenAI CLIP) computes it: x * sigmoid(1.702 * x) in float32, the
+ * constant rounded to float as torch does for a Python scalar. expf through libmvec's vector
+ * variants where available (as erff above). */
+#if defined(MC_GELU_SIMD)
+#pragma omp declare simd notinbranch
+float expf(float);
+#endif
+
+void mc_quickgelu_forward(float *y, const float *x, size_t n) {
+#ifdef MC_GELU_SIMD
+#pragma omp parallel for simd schedule(static)
+#else
+#pragma omp parallel for schedule(static)
+#endif
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * (1.0f / (1.0f + expf(-(1.702f * x[i]))));
+}
+
 void mc_relu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
 }

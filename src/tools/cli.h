@@ -14,6 +14,9 @@
 int mc_cmd_embed(int argc, char **argv);
 int mc_cmd_classify(int argc, char **argv);
 int mc_cmd_tokenize(int argc, char **argv);
+int mc_cmd_index(int argc, char **argv);
+int mc_cmd_search(int argc, char **argv);
+int mc_cmd_eval(int argc, char **argv);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {
@@ -48,6 +51,10 @@ void mc_json_print_floats(FILE *f, const float *v, int n);
  * lines are skipped. NULL with a message on failure. Free with mc_cli_free_lines. */
 char **mc_cli_read_lines(const char *cmd, const char *path, int *count);
 void mc_cli_free_lines(char **lines);
+/* The prompt templates named by a --templates value: "imagenet" (CLIP's 80), "simple"
+ * ("a photo of a {}."), or a file with one template per line (kept in *owned, free it with
+ * mc_cli_free_lines). NULL after printing the reason. */
+const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count, char ***owned);
 
 #define MC_CLI_MODEL_OPTS_HELP                                                                   \
     "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors)\n"           \

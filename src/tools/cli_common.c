@@ -179,3 +179,11 @@ void mc_cli_free_lines(char **lines) {
     for (char **p = lines; *p; p++) free(*p);
     free(lines);
 }
+
+const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count, char ***owned) {
+    *owned = NULL;
+    if (strcmp(arg, "imagenet") == 0) return mobileclip_imagenet_templates(count);
+    if (strcmp(arg, "simple") == 0) return mobileclip_simple_templates(count);
+    *owned = mc_cli_read_lines(cmd, arg, count);
+    return (const char *const *)*owned;
+}

@@ -123,10 +123,7 @@ int mc_cmd_classify(int argc, char **argv) {
         fprintf(stderr, "mobileclip classify: the label list is empty\n");
         goto done;
     }
-    if (strcmp(templates_arg, "imagenet") == 0) templates = mobileclip_imagenet_templates(&n_templates);
-    else if (strcmp(templates_arg, "simple") == 0) templates = mobileclip_simple_templates(&n_templates);
-    else if ((tmpl_lines = mc_cli_read_lines("classify", templates_arg, &n_templates))) templates = (const char *const *)tmpl_lines;
-    else goto done;
+    if (!(templates = mc_cli_templates("classify", templates_arg, &n_templates, &tmpl_lines))) goto done;
     if (!(ctx = mc_cli_load("classify", &o, 1, 1))) goto done;
     if (!(clf = mobileclip_classifier_build(ctx, (const char *const *)labels, n_labels, templates, n_templates))) {
         fprintf(stderr, "mobileclip classify: %s\n", mobileclip_last_error(ctx));

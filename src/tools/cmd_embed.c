@@ -17,7 +17,7 @@ static const char *help =
     "options:\n" MC_CLI_MODEL_OPTS_HELP
     "  --vocab V           BPE vocabulary (bpe_simple_vocab_16e6.txt.gz, or merges.txt + vocab.json);\n"
     "                      required with --text\n"
-    "  --image PATH        a JPEG or PNG image (repeatable)\n"
+    "  --image PATH        a JPEG, PNG or WebP image (repeatable)\n"
     "  --text TEXT         a text (repeatable)\n"
     "  --raw               print the unnormalized projection output\n";
 

@@ -12,6 +12,9 @@ static const struct {
     {"embed", mc_cmd_embed, "image and text embeddings as JSON lines"},
     {"classify", mc_cmd_classify, "zero-shot classification of images against labels"},
     {"tokenize", mc_cmd_tokenize, "CLIP BPE token ids of texts"},
+    {"index", mc_cmd_index, "build or update a search index of an image collection"},
+    {"search", mc_cmd_search, "nearest images in an index to a text or image query"},
+    {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
 };
 
 static void usage(FILE *f) {

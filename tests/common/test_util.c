@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "io/mapped_file.h"
@@ -137,4 +138,20 @@ mc_named_tensor *mc_test_entry(mc_tensor_map *m, const char *name) {
         if (strcmp(m->items[i].name, name) == 0) return &m->items[i];
     mc_test_fatal("no tensor %s", name);
     return NULL;
+}
+
+char *mc_test_run(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    if (!p) mc_test_fatal("cannot run %s", cmd);
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    if (!buf) mc_test_fatal("out of memory");
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 4096 && !(buf = realloc(buf, cap *= 2))) mc_test_fatal("out of memory");
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return buf;
 }

@@ -65,6 +65,10 @@ typedef struct mc_test_trace {
 } mc_test_trace;
 void mc_test_on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape);
 
+/* Runs a shell command and returns its whole stdout (malloc'd); *status gets the exit status
+ * (-1 if it did not exit normally). */
+char *mc_test_run(const char *cmd, int *status);
+
 /* Prints the summary line and returns the exit status. */
 int mc_test_finish(const char *suite);
 
