@@ -2,8 +2,7 @@
  *
  * MobileCLIP (Vasu et al., CVPR 2024) image and text embeddings in plain C.
  *
- *   mobileclip_params p = mobileclip_default_params();
- *   p.vocab_path = "bpe_simple_vocab_16e6.txt.gz";          // needed for text
+ *   mobileclip_params p = mobileclip_default_params();   // vocabulary: built in
  *   char err[512];
  *   mobileclip_ctx *ctx = mobileclip_init_from_file("mobileclip_s0.pt", &p, err, sizeof err);
  *   if (!ctx) { fprintf(stderr, "%s\n", err); return 1; }
@@ -44,7 +43,7 @@ enum {
     MOBILECLIP_E_NOMEM = -3,
     MOBILECLIP_E_MODEL = -4,       /* checkpoint does not fit the architecture */
     MOBILECLIP_E_ARG = -5,         /* invalid argument */
-    MOBILECLIP_E_UNSUPPORTED = -6, /* e.g. text requested without a vocabulary */
+    MOBILECLIP_E_UNSUPPORTED = -6, /* e.g. text with a context loaded without the text tower */
 };
 
 typedef enum mobileclip_arch {
@@ -62,8 +61,9 @@ typedef struct mobileclip_params {
                                   0: run the training form the checkpoint stores */
     int load_image;            /* default 1: bind the image tower */
     int load_text;             /* default 1: bind the text tower */
-    const char *vocab_path;    /* BPE vocabulary (bpe_simple_vocab_16e6.txt.gz, merges.txt, or a
-                                  folder with vocab.json + merges.txt); NULL: no tokenizer */
+    const char *vocab_path;    /* BPE vocabulary override (bpe_simple_vocab_16e6.txt.gz, merges.txt, or
+                                  a folder with vocab.json + merges.txt); NULL with vocab_data NULL:
+                                  the built-in copy of open_clip's bpe_simple_vocab_16e6.txt.gz */
     const void *vocab_data;    /* alternatively the vocabulary file's bytes (gzip or plain merges); */
     size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
     const char *config_path;   /* model configuration (JSON in the reference's schema, e.g. a custom
@@ -97,6 +97,11 @@ float mobileclip_logit_scale(const mobileclip_ctx *ctx);  /* min(exp(logit_scale
  * bilinear resize of the shorter side to R, centre crop R x R, scale to [0,1]) into
  * chw[3*R*R]. */
 int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw);
+/* mobileclip_load_image for n files at once, in parallel (params.n_threads): chw[n,3,R,R].
+ * status (may be NULL) receives each file's result (0 or a negative code; a failed file's slot is
+ * unspecified). Returns 0 if every file loaded, else the first failure's code, with
+ * mobileclip_last_error naming that file (and counting the others). */
+int mobileclip_load_images(mobileclip_ctx *ctx, const char *const *paths, int n, float *chw, int *status);
 /* Embeds n preprocessed images chw[n,3,R,R] into out[n, dim]; normalize != 0 gives unit rows. */
 int mobileclip_encode_images(mobileclip_ctx *ctx, const float *chw, int n, float *out, int normalize);
 /* Loads, preprocesses and embeds n image files. */
@@ -109,6 +114,9 @@ int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths,
 int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t *ids);
 /* Embeds n token rows ids[n,T] into out[n, dim]. */
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize);
+/* 1 if the text has more tokens than fit in the context (the model sees it cut after 75 tokens
+ * plus start and end), 0 if not, negative on error (e.g. invalid UTF-8). */
+int mobileclip_text_truncated(mobileclip_ctx *ctx, const char *utf8);
 /* Tokenizes and embeds n UTF-8 texts. */
 int mobileclip_encode_texts(mobileclip_ctx *ctx, const char *const *texts, int n, float *out, int normalize);
 

@@ -20,15 +20,9 @@
 #include "mobileclip.h"
 
 static mobileclip_ctx *load_test_model(const char *arch, const char *tmpdir, char *path, size_t n) {
-    char rel[64];
-    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
     snprintf(path, n, "%s/%s.safetensors", tmpdir, arch);
-    mc_tensor_map w;
-    mc_tensor_map_init(&w);
+    mc_weights_save_test_model(arch, path);
     mc_err e = {0};
-    if (mc_weights_from_tsv(mc_test_path(rel), &w, NULL, &e) || mc_safetensors_save(path, &w, &e))
-        mc_test_fatal("%s", e.msg);
-    mc_tensor_map_free(&w);
     mobileclip_params p = mobileclip_default_params();
     /* s0 takes the vocabulary as a path, the others as bytes in memory */
     char *vocab = NULL;

@@ -62,11 +62,16 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
     if (p.config_path && mc_clip_config_load(p.config_path, &cfg, &e)) goto fail;
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
     int threads = mc_ctx_threads_begin(ctx);
-    int r = mc_model_id_of_map(&w, ctx->model_id) ? mc_fail(&e, MC_E_NOMEM, "out of memory") : 0;
-    if (!r && p.config_path)
-        r = mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e);
-    else if (!r)
-        r = mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
+    /* one tower only: the store will not hold the whole checkpoint, so its identity now */
+    if (!(p.load_image && p.load_text)) {
+        if (mc_model_id_of_map(&w, ctx->model_id, &e)) {
+            mc_ctx_threads_end(threads);
+            goto fail;
+        }
+        ctx->has_model_id = 1;
+    }
+    int r = p.config_path ? mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e)
+                          : mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
     mc_ctx_threads_end(threads);
     if (r) goto fail;
     return ctx;

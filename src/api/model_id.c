@@ -38,14 +38,12 @@ static int tensor_digest(const mc_tensor *t, uint8_t out[16]) {
     return 0;
 }
 
-/* Computed at load from the checkpoint's tensor map (all of them, whichever towers are loaded),
- * before the parameters are copied into the store and the file mapping is released. */
-int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32]) {
+int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e) {
     int *order = malloc(sizeof(int) * (size_t)(m->count ? m->count : 1));
     uint8_t (*digests)[16] = malloc(16 * (size_t)(m->count ? m->count : 1));
     if (!order || !digests) {
         free(order), free(digests);
-        return MC_E_NOMEM;
+        return mc_fail(e, MC_E_NOMEM, "out of memory");
     }
     int n = 0, failed = 0;
     for (int i = 0; i < m->count; i++)
@@ -70,12 +68,27 @@ int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32]) {
         mc_sha256_final(&h, id);
     }
     free(order), free(digests);
-    return failed ? MC_E_NOMEM : 0;
+    return failed ? mc_fail(e, MC_E_NOMEM, "out of memory") : 0;
 }
 
+/* With both towers loaded the store holds every tensor of the checkpoint (as float32), so the
+ * identity is computed from it on demand; a context that loaded one tower computed it from the
+ * whole checkpoint at load (api/context.c), so image-only and text-only contexts of one
+ * checkpoint agree. */
 int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
     if (!ctx) return MC_E_ARG;
     if (!id) return mc_fail(&ctx->err, MC_E_ARG, "model_id: NULL output");
+    if (!ctx->has_model_id) {
+        mc_tensor_map views;
+        int r = mc_param_store_as_map(&ctx->model.store, &views, &ctx->err);
+        if (r) return r;
+        int threads = mc_ctx_threads_begin(ctx);
+        r = mc_model_id_of_map(&views, ctx->model_id, &ctx->err);
+        mc_ctx_threads_end(threads);
+        mc_tensor_map_free(&views);
+        if (r) return r;
+        ctx->has_model_id = 1;
+    }
     memcpy(id, ctx->model_id, 32);
     return 0;
 }

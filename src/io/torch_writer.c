@@ -306,6 +306,16 @@ static int write_all(writer *w, const mc_tensor_map *m) {
     return r;
 }
 
+int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *e) {
+    writer w = {.f = f, .path = name ? name : "(stream)", .e = e};
+    w.mem = malloc(((size_t)m->count + 3) * sizeof *w.mem);
+    if (!w.mem) return mc_fail(e, MC_E_NOMEM, "%s: out of memory", w.path);
+    int r = write_all(&w, m);
+    if (!r && fflush(f) != 0) r = mc_fail(e, MC_E_IO, "%s: write failed: %s", w.path, strerror(errno));
+    free(w.mem);
+    return r;
+}
+
 /* fsync of the folder holding path (best effort: some file systems refuse it). */
 static void sync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -318,16 +328,6 @@ static void sync_dir(const char *path) {
         fsync(fd);
         close(fd);
     }
-}
-
-int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *e) {
-    writer w = {.f = f, .path = name ? name : "(stream)", .e = e};
-    w.mem = malloc(((size_t)m->count + 3) * sizeof *w.mem);
-    if (!w.mem) return mc_fail(e, MC_E_NOMEM, "%s: out of memory", w.path);
-    int r = write_all(&w, m);
-    if (!r && fflush(f) != 0) r = mc_fail(e, MC_E_IO, "%s: write failed: %s", w.path, strerror(errno));
-    free(w.mem);
-    return r;
 }
 
 int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e) {

@@ -119,8 +119,7 @@ static int init(mc_text_encoder *m, mc_tensor_map *w, const mc_text_config *c, i
         b->is_repmixer = c->mct && (i == 0 || i == n - 1);
         int l = i - (c->mct ? 1 : 0); /* transformer layer index */
         r = b->is_repmixer ? mc_text_repmixer_bind_dims(&b->rm, w, prefix, C, c->repmixer_kernel, c->repmixer_hidden, e)
-                           : mc_transformer_layer_bind_as(&b->tf, w, prefix, &mc_transformer_names_mobileclip, C, c->heads[l],
-                                                          c->ffn_dims[l], MC_ACT_GELU, e);
+                           : mc_transformer_layer_bind_dims(&b->tf, w, prefix, C, c->heads[l], c->ffn_dims[l], e);
         if (r) return r;
     }
     const char *extra = mc_tensor_map_first_unused(w, PREFIX);

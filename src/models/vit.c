@@ -138,8 +138,7 @@ static int init(mc_vit *m, mc_tensor_map *w, const mc_vit_config *c, int proj, m
     char prefix[128];
     for (int i = 0; i < n; i++) {
         snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", i);
-        if ((r = mc_transformer_layer_bind_as(&m->layers[i], w, prefix, &mc_transformer_names_mobileclip, C, m->heads,
-                                                 c->ffn_dim, MC_ACT_GELU, e))) return r;
+        if ((r = mc_transformer_layer_bind_dims(&m->layers[i], w, prefix, C, m->heads, c->ffn_dim, e))) return r;
     }
     const char *extra = mc_tensor_map_first_unused(w, "image_encoder.");
     if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' in the ViT image encoder", src_name(w), extra);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "common/weight_rule.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
 
@@ -154,4 +155,15 @@ char *mc_test_run(const char *cmd, int *status) {
     int st = pclose(p);
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return buf;
+}
+
+void mc_weights_save_test_model(const char *arch, const char *path) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
+    mc_tensor_map w;
+    mc_tensor_map_init(&w);
+    mc_err e = {0};
+    if (mc_weights_from_tsv(mc_test_path(rel), &w, NULL, &e) || mc_safetensors_save(path, &w, &e))
+        mc_test_fatal("%s", e.msg);
+    mc_tensor_map_free(&w);
 }

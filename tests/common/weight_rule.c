@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/safetensors.h"
+
 uint64_t mc_fnv1a64(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -119,3 +121,4 @@ int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tens
     if (checksum) *checksum = sum;
     return r;
 }
+
