@@ -56,9 +56,9 @@ int mc_teacher_load(mc_teacher *t, const char *path, const char *arch, mc_err *e
         mc_clip_free(&t->mc);
         return r;
     }
-    t->dim = MC_CLIP_EMBED_DIM;
-    t->image_size = t->mc.cfg->image_size;
-    t->context = MC_CLIP_CONTEXT;
+    t->dim = t->mc.config.embed_dim;
+    t->image_size = t->mc.config.image_size;
+    t->context = t->mc.config.text.context_length;
     return 0;
 }
 
