@@ -397,7 +397,9 @@ static int eval_zeroshot(const opts *o) {
     if (o->confusion) {
         char title[128];
         snprintf(title, sizeof title, "zero-shot confusion matrix, %d images, top-1 %.2f%%", n, 100 * res.top1);
-        if (mc_plot_confusion_png(o->confusion, confusion, n_classes, (const char *const *)d.class_names.items, title, &e)) {
+        int pr = mc_plot_confusion_png(o->confusion, confusion, n_classes, (const char *const *)d.class_names.items, title, &e);
+        mc_plot_release();
+        if (pr) {
             fprintf(stderr, "mobileclip eval: %s\n", e.msg);
             goto done;
         }
