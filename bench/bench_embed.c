@@ -1,4 +1,4 @@
-/* bench_embed CHECKPOINT [--threads N] [--iters K] [--training-form]
+/* bench_embed CHECKPOINT [--threads N] [--iters K] [--training-form] [--help]
  * Median latency of one image embedding (batch 1) and one text embedding, and the
  * checkpoint load time, through the public API. A peer (PyTorch, onnxruntime) is timed
  * separately on the same machine; see docs/BENCHMARKS.md. */
@@ -10,22 +10,61 @@
 #include "mobileclip.h"
 
 
+static const char *usage =
+    "usage: bench_embed CHECKPOINT [--threads N] [--iters K] [--training-form] [--help]\n"
+    "\n"
+    "Times loading CHECKPOINT and the median latency of one image embedding (batch 1) and one\n"
+    "text embedding through the public API.\n"
+    "  --threads N       worker threads (default: OpenMP's default)\n"
+    "  --iters K         timed repetitions (default 10)\n"
+    "  --training-form   time the unfolded training-form model\n"
+    "Options also take the form --name=VALUE.\n";
+
+/* The value of option `name` at argv[*i] ("--name V" or "--name=V"), or NULL if it is not. */
+static const char *opt_value(const char *name, int argc, char **argv, int *i) {
+    size_t l = strlen(name);
+    if (strncmp(argv[*i], name, l)) return NULL;
+    if (argv[*i][l] == '=') return argv[*i] + l + 1;
+    if (argv[*i][l] || *i + 1 >= argc) return NULL;
+    return argv[++*i];
+}
+
+static int positive(const char *v, int *out) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 100000) return 0;
+    *out = (int)n;
+    return 1;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_embed CHECKPOINT [--threads N] [--iters K] [--training-form]\n");
-        return 2;
-    }
     mobileclip_params p = mobileclip_default_params();
     int iters = 10;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) p.n_threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iters = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--training-form") == 0) p.reparameterize = 0;
+    const char *ckpt = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--training-form")) {
+            p.reparameterize = 0;
+        } else if ((v = opt_value("--threads", argc, argv, &i))) {
+            if (!positive(v, &p.n_threads)) return fprintf(stderr, "bench_embed: bad --threads '%s'\n", v), 2;
+        } else if ((v = opt_value("--iters", argc, argv, &i))) {
+            if (!positive(v, &iters)) return fprintf(stderr, "bench_embed: bad --iters '%s'\n", v), 2;
+        } else if (argv[i][0] == '-' || ckpt) {
+            fprintf(stderr, "bench_embed: unexpected argument '%s'\n%s", argv[i], usage);
+            return 2;
+        } else {
+            ckpt = argv[i];
+        }
     }
-    if (iters < 1) iters = 1;
+    if (!ckpt) {
+        fputs(usage, stderr);
+        return 2;
+    }
     char err[512];
     double t0 = now();
-    mobileclip_ctx *ctx = mobileclip_init_from_file(argv[1], &p, err, sizeof err);
+    mobileclip_ctx *ctx = mobileclip_init_from_file(ckpt, &p, err, sizeof err);
     double load = now() - t0;
     if (!ctx) {
         fprintf(stderr, "bench_embed: %s\n", err);
