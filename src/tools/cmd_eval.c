@@ -268,7 +268,8 @@ static int read_shards(mobileclip_ctx *ctx, const opts *o, int want_cls, shard_d
     size_t *size = calloc((size_t)B, sizeof *size);
     char **names = calloc((size_t)B, sizeof *names);
     if (!data || !size || !names) r = mc_fail(e, MC_E_NOMEM, "out of memory");
-    mc_batch_hooks hooks = {0}; /* progress by batch of shards, below */
+    mc_batch_hooks hooks = {0}; /* progress over the whole stream, below */
+    mc_progress_start(&ps->progress, ps->enabled, o->limit ? o->limit : -1);
     while (!r && more) {
         mc_wds_sample s;
         int got = o->limit && sd->n + nb >= o->limit ? 0 : mc_wds_next(&rd, &s, e);
@@ -299,10 +300,10 @@ static int read_shards(mobileclip_ctx *ctx, const opts *o, int want_cls, shard_d
             sd->n += nb;
             for (int k = 0; k < nb; k++) free(data[k]), free(names[k]), data[k] = NULL, names[k] = NULL;
             nb = 0;
-            if (ps->enabled) fprintf(stderr, "\r\033[Kmobileclip eval: %d images from shards", sd->n);
+            mc_progress_update(&ps->progress, sd->n);
         }
     }
-    if (ps->enabled) fputc('\n', stderr);
+    mc_progress_finish(&ps->progress);
     for (int k = 0; k < nb; k++) free(data[k]), free(names[k]);
     free(data), free(size), free(names);
     mc_wds_close(&rd);
@@ -356,14 +357,14 @@ static int eval_zeroshot(const opts *o) {
     for (int i = 0; i < n; i++) labels[i] = d.label[index[i] = pick(i, n, d.n)];
     if (!(ctx = mc_cli_load("eval", &o->m, 1, 1))) goto done;
     mc_cli_report ps;
-    mc_cli_report_start(&ps, "eval", "class prompts", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if (ps.enabled) fprintf(stderr, "mobileclip eval: embedding %d prompts\n", n_classes * n_templates);
     if (!(clf = mobileclip_classifier_build(ctx, (const char *const *)d.class_names.items, n_classes, templates, n_templates))) {
         fprintf(stderr, "mobileclip eval: %s\n", mobileclip_last_error(ctx));
         goto done;
     }
     const int dim = mobileclip_embed_dim(ctx);
-    mc_cli_report_start(&ps, "eval", "images", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if (o->shards) {
         if (read_shards(ctx, o, 1, &sd, &ps, &e)) {
             fprintf(stderr, "mobileclip eval: %s\n", e.msg);
@@ -519,7 +520,7 @@ static int eval_retrieval(const opts *o) {
     int status = 1, *index = NULL, *keep = NULL, *text_image = NULL, n = 0, nt = 0, r = 0;
     const char **texts = NULL;
     mc_cli_report ps;
-    mc_cli_report_start(&ps, "eval", "images", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     mc_batch_hooks hooks = mc_cli_report_hooks(&ps);
     if (!o->shards) {
         char tsv[4096];
@@ -564,7 +565,7 @@ static int eval_retrieval(const opts *o) {
         if (r) goto fail;
     }
     if (!(txt_emb = malloc(sizeof(float) * (size_t)dim * (size_t)nt))) { fprintf(stderr, "mobileclip eval: out of memory\n"); goto done; }
-    mc_cli_report_start(&ps, "eval", "captions", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if ((r = mc_batch_embed_texts(ctx, texts, nt, txt_emb, &hooks, &e))) goto fail;
     mobileclip_retrieval_result res;
     if (mobileclip_eval_retrieval(img_emb, n, txt_emb, nt, text_image, dim, &res)) {

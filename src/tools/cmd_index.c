@@ -236,7 +236,7 @@ int mc_cmd_index(int argc, char **argv) {
     ok = calloc((size_t)(n_todo ? n_todo : 1), 1);
     if (!emb || !ok) { fprintf(stderr, "mobileclip index: out of memory\n"); goto done; }
     mc_cli_report rep;
-    mc_cli_report_start(&rep, "index", "images", progress);
+    mc_cli_report_start(&rep, "index", progress);
     mc_batch_hooks hooks = mc_cli_report_hooks(&rep);
     if (n_todo && mc_batch_embed_images(ctx, n_todo, batch, mc_batch_load_path, todo, emb, ok, &hooks, &e)) goto fail;
     int embedded = 0;
