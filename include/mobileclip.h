@@ -32,6 +32,8 @@
 extern "C" {
 #endif
 
+/* The text context of the official variants; a model given by a configuration file may have
+ * another: size token buffers by mobileclip_context_length(ctx). */
 #define MOBILECLIP_CONTEXT_LENGTH 77
 
 enum {
@@ -64,6 +66,8 @@ typedef struct mobileclip_params {
                                   the built-in copy of open_clip's bpe_simple_vocab_16e6.txt.gz */
     const void *vocab_data;    /* alternatively the vocabulary file's bytes (gzip or plain merges); */
     size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
+    const char *config_path;   /* model configuration (JSON in the reference's schema, e.g. a custom
+                                  small model); NULL: an official variant (arch) */
 } mobileclip_params;
 
 typedef struct mobileclip_ctx mobileclip_ctx;
@@ -81,9 +85,10 @@ const char *mobileclip_arch_name(mobileclip_arch arch);   /* "s0", "s1", "s2", "
 /* Parses "s0"/"s1"/"s2"/"b" (also "mobileclip_s0", ...); returns MOBILECLIP_ARCH_AUTO for "auto"
  * and -2 for anything else. */
 int mobileclip_arch_from_name(const char *name);
-mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx);
+mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx); /* MOBILECLIP_ARCH_AUTO: a custom configuration */
 int mobileclip_image_size(const mobileclip_ctx *ctx);     /* model input resolution R */
-int mobileclip_embed_dim(const mobileclip_ctx *ctx);      /* 512 */
+int mobileclip_embed_dim(const mobileclip_ctx *ctx);      /* 512 for the official variants */
+int mobileclip_context_length(const mobileclip_ctx *ctx); /* text positions T: 77 for the official variants */
 float mobileclip_logit_scale(const mobileclip_ctx *ctx);  /* min(exp(logit_scale), 100) */
 
 /* ---- images ---- */
@@ -104,9 +109,10 @@ int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths,
 
 /* ---- text ---- */
 
-/* CLIP BPE tokenization into ids[77] (SOT ... EOT, zero padded, truncated with EOT last). */
-int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t ids[MOBILECLIP_CONTEXT_LENGTH]);
-/* Embeds n token rows ids[n,77] into out[n, dim]. */
+/* CLIP BPE tokenization into ids[T], T = mobileclip_context_length(ctx) (SOT ... EOT, zero
+ * padded, truncated with EOT last). */
+int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t *ids);
+/* Embeds n token rows ids[n,T] into out[n, dim]. */
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize);
 /* 1 if the text has more tokens than fit in the context (the model sees it cut after 75 tokens
  * plus start and end), 0 if not, negative on error (e.g. invalid UTF-8). */

@@ -134,13 +134,14 @@ static void check_arch(const char *arch, const char *tmpdir) {
     mc_tensor_map_free(&g);
 }
 
-/* Checkpoints whose shapes the API cannot hold are refused at load (MC_E_MODEL), and a
+/* Checkpoints whose shapes differ from the model's configuration are refused at load (MC_E_MODEL), and a
  * context never changes the caller's OpenMP thread count. */
 static void check_guards(const char *tmpdir) {
     static const struct { const char *name; int64_t shape[4]; int ndim; const char *needle; } cases[] = {
-        {"text_encoder.projection_layer", {512, 1024}, 2, "1024-d"},
-        {"image_encoder.model.head.proj", {1024, 1024}, 2, "expected"},
-        {"text_encoder.positional_embedding.pos_embed.pos_embed", {1, 1, 100, 512}, 4, "100 positions"},
+        {"text_encoder.projection_layer", {512, 1024}, 2, "has shape [512, 1024], expected [512, 512]"},
+        {"image_encoder.model.head.proj", {1024, 1024}, 2, "has shape [1024, 1024], expected [1024, 512]"},
+        {"text_encoder.positional_embedding.pos_embed.pos_embed", {1, 1, 100, 512}, 4,
+         "has shape [1, 1, 100, 512], expected [1, 1, 77, 512]"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         mc_tensor_map w;

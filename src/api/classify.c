@@ -55,7 +55,7 @@ mobileclip_classifier *mobileclip_classifier_build(mobileclip_ctx *ctx, const ch
                     templates[t] ? templates[t] : "(null)");
             return NULL;
         }
-    const int dim = MC_CLIP_EMBED_DIM;
+    const int dim = mobileclip_embed_dim(ctx);
     mobileclip_classifier *clf = calloc(1, sizeof *clf);
     char **prompts = calloc((size_t)n_templates, sizeof *prompts);
     float *emb = malloc(sizeof(float) * (size_t)n_templates * dim);

@@ -12,6 +12,8 @@ struct mobileclip_ctx {
     mc_tokenizer *tokenizer;   /* NULL without params.vocab_path */
     int n_threads;
     mc_err err;                /* last failure */
+    uint8_t model_id[32];      /* mobileclip_model_id, once computed */
+    int has_model_id;
 };
 
 /* Every API call that computes runs between these two: begin applies the context's thread
@@ -19,5 +21,8 @@ struct mobileclip_ctx {
  * OpenMP state of the application or of other contexts. */
 int mc_ctx_threads_begin(const mobileclip_ctx *ctx);
 void mc_ctx_threads_end(int previous);
+
+/* The model identity of a checkpoint's float tensors (api/model_id.c). */
+int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e);
 
 #endif

@@ -38,15 +38,12 @@ static int tensor_digest(const mc_tensor *t, uint8_t out[16]) {
     return 0;
 }
 
-int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
-    if (!ctx) return MC_E_ARG;
-    if (!id) return mc_fail(&ctx->err, MC_E_ARG, "model_id: NULL output");
-    const mc_tensor_map *m = &ctx->model.weights;
+int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e) {
     int *order = malloc(sizeof(int) * (size_t)(m->count ? m->count : 1));
     uint8_t (*digests)[16] = malloc(16 * (size_t)(m->count ? m->count : 1));
     if (!order || !digests) {
         free(order), free(digests);
-        return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");
+        return mc_fail(e, MC_E_NOMEM, "out of memory");
     }
     int n = 0, failed = 0;
     for (int i = 0; i < m->count; i++)
@@ -55,10 +52,8 @@ int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
         for (int j = i; j > 0 && strcmp(m->items[order[j - 1]].name, m->items[order[j]].name) > 0; j--) {
             int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
         }
-    int threads = mc_ctx_threads_begin(ctx);
 #pragma omp parallel for schedule(dynamic) reduction(| : failed)
     for (int i = 0; i < n; i++) failed |= tensor_digest(&m->items[order[i]].t, digests[i]) != 0;
-    mc_ctx_threads_end(threads);
     if (!failed) {
         mc_sha256 h;
         mc_sha256_init(&h);
@@ -73,5 +68,27 @@ int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
         mc_sha256_final(&h, id);
     }
     free(order), free(digests);
-    return failed ? mc_fail(&ctx->err, MC_E_NOMEM, "out of memory") : 0;
+    return failed ? mc_fail(e, MC_E_NOMEM, "out of memory") : 0;
+}
+
+/* With both towers loaded the store holds every tensor of the checkpoint (as float32), so the
+ * identity is computed from it on demand; a context that loaded one tower computed it from the
+ * whole checkpoint at load (api/context.c), so image-only and text-only contexts of one
+ * checkpoint agree. */
+int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
+    if (!ctx) return MC_E_ARG;
+    if (!id) return mc_fail(&ctx->err, MC_E_ARG, "model_id: NULL output");
+    if (!ctx->has_model_id) {
+        mc_tensor_map views;
+        int r = mc_param_store_as_map(&ctx->model.store, &views, &ctx->err);
+        if (r) return r;
+        int threads = mc_ctx_threads_begin(ctx);
+        r = mc_model_id_of_map(&views, ctx->model_id, &ctx->err);
+        mc_ctx_threads_end(threads);
+        mc_tensor_map_free(&views);
+        if (r) return r;
+        ctx->has_model_id = 1;
+    }
+    memcpy(id, ctx->model_id, 32);
+    return 0;
 }

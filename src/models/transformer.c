@@ -78,7 +78,13 @@ void mc_transformer_layer_shapes(int C, int F, int ndim[12], int64_t shape[12][2
 
 int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
                               mc_err *e) {
-    return mc_transformer_layer_bind_as(l, w, prefix, &mc_transformer_names_mobileclip, dim, heads, 0, MC_ACT_GELU, e);
+    return mc_transformer_layer_bind_dims(l, w, prefix, dim, heads, 0, e);
+}
+
+int mc_transformer_layer_bind_dims(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                                   int ffn_dim, mc_err *e) {
+    return mc_transformer_layer_bind_as(l, w, prefix, &mc_transformer_names_mobileclip, dim, heads, ffn_dim,
+                                        MC_ACT_GELU, e);
 }
 
 /* scratch layout: h [M, C] (normed input, then attention output) | big [M, max(3C, F)]

@@ -53,6 +53,9 @@ typedef struct mc_transformer_layer {
  * (GELU); the FFN width comes from the fc1 weight. Errors name the missing or mis-shaped tensor. */
 int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
                               mc_err *e);
+/* The same with the FFN width given (a configuration; ffn_dim <= 0: read it from fc1). */
+int mc_transformer_layer_bind_dims(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                                   int ffn_dim, mc_err *e);
 
 /* The same with the given names, FFN width (ffn_dim <= 0: read from the fc1 weight) and
  * activation. */

@@ -21,6 +21,7 @@ int mc_cmd_tokenize(int argc, char **argv);
 int mc_cmd_index(int argc, char **argv);
 int mc_cmd_search(int argc, char **argv);
 int mc_cmd_eval(int argc, char **argv);
+int mc_cmd_reinforce(int argc, char **argv);
 int mc_cmd_caption(int argc, char **argv);
 
 /* Prints the version, compiler and CPU features (mobileclip --version). */
@@ -35,11 +36,12 @@ typedef struct mc_model_opts {
     const char *checkpoint;
     const char *vocab;
     int arch;          /* MOBILECLIP_ARCH_* */
+    const char *config; /* --config FILE: model configuration (JSON, reference schema) */
     int threads;
     int training_form; /* --training-form: run without reparameterization */
 } mc_model_opts;
 
-/* If argv[*i] is one of --checkpoint/--arch/--threads/--vocab/--training-form, consumes it (and
+/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--training-form, consumes it (and
  * its value) and returns 1; returns -1 after printing an error for a bad value; 0 otherwise. */
 int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o);
 /* The value of option argv[*i] (advancing *i), or NULL after printing "missing value". */
@@ -73,6 +75,7 @@ const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count
 #define MC_CLI_MODEL_OPTS_HELP                                                                   \
     "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors)\n"           \
     "  --arch A            s0 | s1 | s2 | b | auto (default: recognised from the checkpoint)\n" \
+    "  --config FILE       model configuration (JSON, the reference's schema) instead of --arch\n" \
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"         \
     "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6;\n" \
     "                      also merges.txt, vocab.json + merges.txt, or a folder holding them)\n" \

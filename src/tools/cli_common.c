@@ -20,9 +20,12 @@ int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_op
         o->training_form = 1;
         return 1;
     }
-    if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--threads") && strcmp(a, "--vocab")) return 0;
+    if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--config") && strcmp(a, "--threads") &&
+        strcmp(a, "--vocab"))
+        return 0;
     if (!(v = mc_cli_value(cmd, argc, argv, i))) return -1;
     if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
+    else if (strcmp(a, "--config") == 0) o->config = v;
     else if (strcmp(a, "--vocab") == 0) o->vocab = v;
     else if (strcmp(a, "--arch") == 0) {
         o->arch = mobileclip_arch_from_name(v);
@@ -48,6 +51,10 @@ int mc_cli_check_model_opts(const char *cmd, const mc_model_opts *o, int need_te
         fprintf(stderr, "mobileclip %s: --checkpoint FILE is required\n", cmd);
         return 2;
     }
+    if (o->config && o->arch != MOBILECLIP_ARCH_AUTO) {
+        fprintf(stderr, "mobileclip %s: give either --arch or --config, not both\n", cmd);
+        return 2;
+    }
     (void)need_text; /* the vocabulary is built in; --vocab only overrides it */
     return 0;
 }
@@ -62,6 +69,7 @@ mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_im
     if (mc_cli_check_model_opts(cmd, o, need_text)) return NULL;
     mobileclip_params p = mobileclip_default_params();
     p.arch = (mobileclip_arch)o->arch;
+    p.config_path = o->config;
     p.n_threads = o->threads;
     p.reparameterize = !o->training_form;
     p.load_image = need_image;

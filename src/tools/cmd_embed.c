@@ -17,7 +17,7 @@
 #include "tools/progress.h"
 
 static const char *help =
-    "usage: mobileclip embed --checkpoint FILE [--arch A] [--threads N] [--vocab V] [--training-form]\n"
+    "usage: mobileclip embed --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V] [--training-form]\n"
     "                        [--image PATH] [--text TEXT] [--image-list FILE] [--text-list FILE]\n"
     "                        [--image-dir DIR] [--batch N] [--format jsonl|npy|f32] [--out FILE]\n"
     "                        [--skip-errors] [--progress | --no-progress] [--raw]\n"
@@ -89,7 +89,7 @@ static void check_row(embed_run *run, const mc_input *it, const char *label, con
 typedef struct batch_buf {
     mc_input *items;
     float *chw, *img_out, *txt_out; /* [batch,3,R,R], [batch,dim] x 2 */
-    int32_t *ids;                   /* [batch,77] */
+    int32_t *ids;                   /* [batch, T] */
     int *slot;                      /* item -> its row in img_out/txt_out, -1: failed */
     int *status;                    /* image j's load result */
     const char **paths;             /* image j's path */
@@ -130,12 +130,12 @@ static int run_batch(embed_run *run, batch_buf *b, int n, mc_embed_writer *w) {
             mobileclip_load_image(run->ctx, it->value, own); /* again, for its message (failures are rare) */
         } else {
             text_label(it, ++run->texts, label, sizeof label);
-            if (!mobileclip_tokenize(run->ctx, it->value, b->ids + (size_t)nt * MOBILECLIP_CONTEXT_LENGTH)) {
+            if (!mobileclip_tokenize(run->ctx, it->value, b->ids + (size_t)nt * mobileclip_context_length(run->ctx))) {
                 b->slot[k] = nt++;
                 if (mobileclip_text_truncated(run->ctx, it->value) == 1) {
                     char msg[1200];
                     snprintf(msg, sizeof msg, "%.1000s: longer than %d tokens; the model sees it cut", label,
-                             MOBILECLIP_CONTEXT_LENGTH);
+                             mobileclip_context_length(run->ctx));
                     report(run, "warning: ", msg);
                 }
                 continue;
@@ -253,7 +253,7 @@ int mc_cmd_embed(int argc, char **argv) {
     b.chw = in.has_kind[MC_INPUT_IMAGE] ? malloc(sizeof(float) * 3 * R * R * nb) : NULL;
     b.img_out = malloc(sizeof(float) * (size_t)run.dim * nb);
     b.txt_out = malloc(sizeof(float) * (size_t)run.dim * nb);
-    b.ids = malloc(sizeof(int32_t) * MOBILECLIP_CONTEXT_LENGTH * nb);
+    b.ids = malloc(sizeof(int32_t) * (size_t)mobileclip_context_length(run.ctx) * nb);
     if (!b.items || !b.slot || !b.status || !b.paths || (in.has_kind[MC_INPUT_IMAGE] && !b.chw) || !b.img_out ||
         !b.txt_out || !b.ids) {
         fprintf(stderr, "mobileclip embed: out of memory\n");

@@ -23,4 +23,9 @@ typedef struct mc_plot_series {
 int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_series, const char *title,
                       const char *xlabel, const char *ylabel, int log_x, mc_err *e);
 
+/* Frees cairo's and fontconfig's process-wide font caches. Programs that plot call it once when
+ * they are done drawing (no plot function may run afterwards in the process): fontconfig keeps
+ * its caches behind encoded pointers that leak checkers report as lost. */
+void mc_plot_release(void);
+
 #endif

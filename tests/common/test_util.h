@@ -33,6 +33,8 @@ const char *mc_test_path(const char *rel);
 
 /* Loads a golden safetensors file (relative to shared/) or dies. */
 void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header);
+/* Parses a JSON file (relative to shared/) or dies. Free with mc_json_free. */
+mc_json *mc_test_load_json(const char *rel);
 /* The map entry named `name` (to edit it in negative tests), or dies. */
 mc_named_tensor *mc_test_entry(mc_tensor_map *m, const char *name);
 /* Finds a tensor or dies. */
