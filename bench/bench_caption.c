@@ -3,7 +3,7 @@
  * image tower + attentional pooler, then generate() at open_clip's seq_len 30 (top_p 0.9 as
  * DataCompDR, or greedy top_k, or the 6-beam grouped search), median of K runs (default 1)
  * after one warm-up. The model is declared from its config and filled by the weight rule
- * (bench_weights.h); the images are a fixed random pattern. A vocabulary smaller than CLIP's
+ * (bench_util.h); the images are a fixed random pattern. A vocabulary smaller than CLIP's
  * uses its last two ids as start / end. Threads: OMP_NUM_THREADS. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,6 @@
 #include <omp.h>
 
 #include "bench_util.h"
-#include "bench_weights.h"
 #include "caption/generate.h"
 
 int main(int argc, char **argv) {

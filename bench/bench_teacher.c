@@ -12,7 +12,6 @@
 #include <omp.h>
 
 #include "bench_util.h"
-#include "bench_weights.h"
 #include "common/weight_rule.h"
 #include "models/openclip.h"
 
