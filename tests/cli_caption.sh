@@ -66,7 +66,10 @@ sed 's/"width": 96/"width": 128/' "$DATA/config.json" >"$T/wide.json"
 expect 1 "config that does not fit" "visual.class_embedding" "${C[@]}" --checkpoint "$T/tiny.pt" --arch "$T/wide.json" "$IMG1"
 expect 1 "CLIP config as captioner" "not a CoCa configuration" "$CLI" caption --checkpoint "$T/tiny.pt" --arch ViT-B-32 "$IMG1"
 expect 1 "missing image" "nope.png" "${C[@]}" --checkpoint "$T/tiny.pt" "$T/nope.png"
-expect 1 "sot outside the vocabulary" "vocabulary" "$CLI" caption --arch "$DATA/config.json" --checkpoint "$T/tiny.pt" "$IMG1"
+expect 1 "sot outside the vocabulary" "vocabulary" "$CLI" caption --arch "$DATA/config.json" --checkpoint "$T/tiny.pt" \
+    --sot 49406 "$IMG1"
+d1=$("$CLI" caption --arch "$DATA/config.json" --checkpoint "$T/tiny.pt" --seed 5 "$IMG1")
+check "$d1" "$("${C[@]}" --checkpoint "$T/tiny.pt" --seed 5 "$IMG1")" "a 64-id vocabulary starts and ends with its last two ids"
 expect 2 "no --arch" "--arch" "$CLI" caption --checkpoint "$T/tiny.pt" "$IMG1"
 expect 2 "unknown method" "unknown --method" "${C[@]}" --checkpoint "$T/tiny.pt" --method greedy "$IMG1"
 expect 2 "bad --top-p" "--top-p" "${C[@]}" --checkpoint "$T/tiny.pt" --top-p 1.5 "$IMG1"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "caption/caption_text.h"
+#include "io/wds.h"
 
 int mc_captioner_load(mc_captioner *c, const char *checkpoint, const char *arch, const char *vocab, mc_err *e) {
     memset(c, 0, sizeof *c);
@@ -18,6 +19,8 @@ int mc_captioner_load(mc_captioner *c, const char *checkpoint, const char *arch,
         return e && e->code ? e->code : MC_E_IO;
     }
     mc_caption_params_default(&c->params, &c->model);
+    if (c->model.dec.vocab < 49408 && c->model.dec.vocab >= 2)
+        c->params.sot = c->model.dec.vocab - 2, c->params.eot = c->model.dec.vocab - 1;
     c->num = 1;
     return 0;
 }
@@ -51,5 +54,67 @@ int mc_captioner_run(mc_captioner *c, const mc_image *images, int B, uint64_t fi
     if (r)
         for (int i = 0; i < B * N; i++) free(captions[i]), captions[i] = NULL;
     free(px), free(tok), free(ids), free(stream);
+    return r;
+}
+
+/* One batch of decoded images: captions, then emit per sample; frees images and keys. */
+static int shard_batch(mc_captioner *c, mc_image *ims, char **keys, int n, uint64_t *done, const mc_caption_sink *sink,
+                       mc_err *e) {
+    if (!n) return 0;
+    char **caps = calloc((size_t)n * c->num, sizeof *caps);
+    int r = caps ? mc_captioner_run(c, ims, n, *done, caps, e) : mc_fail(e, MC_E_NOMEM, "caption: out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!r) r = sink->emit(sink->user, keys[i], caps + (size_t)i * c->num, c->num, e);
+        for (int k = 0; caps && k < c->num; k++) free(caps[(size_t)i * c->num + k]);
+        mc_image_free(&ims[i]);
+        free(keys[i]);
+    }
+    free(caps);
+    *done += (uint64_t)n;
+    if (!r && sink->progress) sink->progress(sink->user, (long long)*done);
+    return r;
+}
+
+int mc_captioner_run_shards(mc_captioner *c, const char *const *paths, int n, int batch, const mc_caption_sink *sink,
+                            mc_err *e) {
+    static const char *const exts[] = {"jpg", "jpeg", "png", "webp"};
+    if (batch < 1) return mc_fail(e, MC_E_ARG, "caption: batch %d", batch);
+    mc_image *ims = calloc((size_t)batch, sizeof *ims);
+    char **keys = calloc((size_t)batch, sizeof *keys);
+    mc_wds_reader rd;
+    int r = !ims || !keys ? mc_fail(e, MC_E_NOMEM, "caption: out of memory") : mc_wds_open(&rd, paths, n, NULL, e);
+    if (r) {
+        free(ims), free(keys);
+        return r;
+    }
+    uint64_t done = 0;
+    int m = 0;
+    for (;;) {
+        mc_wds_sample s;
+        mc_err se = {0};
+        int k = mc_wds_next(&rd, &s, &se);
+        if (k == 0) break;
+        const mc_wds_member *img = NULL;
+        for (size_t x = 0; k > 0 && !img && x < sizeof exts / sizeof *exts; x++) img = mc_wds_sample_find(&s, exts[x]);
+        if (k > 0 && !img) k = mc_fail(&se, MC_E_FORMAT, "%s: sample '%s' has no image", s.shard, s.key);
+        if (k > 0 && !(k = mc_image_decode(img->data, img->size, s.key, &ims[m], &se))) {
+            if (!(keys[m] = strdup(s.key))) {
+                mc_image_free(&ims[m]);
+                r = mc_fail(e, MC_E_NOMEM, "caption: out of memory");
+                break;
+            }
+            if (++m == batch) {
+                if ((r = shard_batch(c, ims, keys, m, &done, sink, e))) break;
+                m = 0;
+            }
+        } else if (sink->skip) {
+            sink->skip(sink->user, se.msg);
+        }
+    }
+    if (!r) r = shard_batch(c, ims, keys, m, &done, sink, e);
+    else
+        for (int i = 0; i < m; i++) mc_image_free(&ims[i]), free(keys[i]);
+    mc_wds_close(&rd);
+    free(ims), free(keys);
     return r;
 }

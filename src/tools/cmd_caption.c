@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "caption/captioner.h"
-#include "io/wds.h"
+#include "io/braceexpand.h"
 #include "tools/cli.h"
 #include "tools/progress.h"
 
@@ -36,7 +36,8 @@ static const char *help =
     "  --min-len L         shortest sequence before <end_of_text> may come (default 5)\n"
     "  --repetition-penalty R  (default 1)\n"
     "  --seed S            random seed of the sampling methods (default 0)\n"
-    "  --sot ID --eot ID   start / end token ids (default 49406 / 49407)\n"
+    "  --sot ID --eot ID   start / end token ids (default 49406 / 49407; the last two ids of a\n"
+    "                      smaller vocabulary)\n"
     "  --batch B           images per batch (default 8)\n"
     "  --input SPEC        WebDataset shards ('DIR/{0000..0009}.tar' or a list); images are the\n"
     "                      samples' jpg/jpeg/png/webp members\n"
@@ -96,52 +97,42 @@ static int flush(mc_captioner *c, const opts *o, FILE *f, const char *field, mc_
     return r;
 }
 
-static const char *const image_exts[] = {"jpg", "jpeg", "png", "webp"};
-
-static int run_shards(mc_captioner *c, const opts *o, FILE *f, mc_image *ims, char **names, mc_err *e) {
-    mc_wds_reader rd;
-    int r = mc_wds_open_spec(&rd, o->input, NULL, e);
-    if (r) return r;
+typedef struct file_sink {
+    FILE *f;
+    const opts *o;
     mc_progress pr;
-    mc_progress_start(&pr, o->progress, -1);
-    uint64_t done = 0;
-    int n = 0;
-    long long skipped = 0;
-    for (;;) {
-        mc_wds_sample s;
-        mc_err se = {0};
-        int k = mc_wds_next(&rd, &s, &se);
-        if (k == 0) break;
-        const mc_wds_member *img = NULL;
-        for (size_t x = 0; k > 0 && !img && x < sizeof image_exts / sizeof *image_exts; x++)
-            img = mc_wds_sample_find(&s, image_exts[x]);
-        if (k > 0 && !img) mc_fail(&se, MC_E_FORMAT, "%s: sample '%s' has no image", s.shard, s.key), k = -1;
-        if (k > 0 && mc_image_decode(img->data, img->size, s.key, &ims[n], &se) == 0) {
-            if (!(names[n] = strdup(s.key))) {
-                mc_image_free(&ims[n]);
-                r = mc_fail(e, MC_E_NOMEM, "out of memory");
-                break;
-            }
-            n++;
-        } else if (k > 0 || se.code) {
-            /* like gen.py, a sample whose image cannot be read is left out, with a warning */
-            mc_progress_clear(&pr);
-            fprintf(stderr, "mobileclip caption: skipped: %s\n", se.msg);
-            skipped++;
-        }
-        if (n == o->batch) {
-            if ((r = flush(c, o, f, "key", ims, names, n, &done, e))) break;
-            n = 0;
-            mc_progress_update(&pr, (long long)done);
-        }
-    }
-    if (!r) r = flush(c, o, f, "key", ims, names, n, &done, e);
-    else
-        for (int i = 0; i < n; i++) mc_image_free(&ims[i]), free(names[i]);
-    mc_progress_update(&pr, (long long)done);
-    mc_progress_finish(&pr);
-    mc_wds_close(&rd);
-    if (!r && skipped) fprintf(stderr, "mobileclip caption: %lld sample(s) skipped\n", skipped);
+    long long skipped;
+} file_sink;
+
+static int sink_emit(void *user, const char *key, char *const *caps, int num, mc_err *e) {
+    file_sink *s = user;
+    (void)e;
+    emit(s->f, s->o, "key", key, (char **)caps, num);
+    return 0;
+}
+
+static void sink_skip(void *user, const char *reason) {
+    file_sink *s = user;
+    /* like gen.py, a sample whose image cannot be read is left out, with a warning */
+    mc_progress_clear(&s->pr);
+    fprintf(stderr, "mobileclip caption: skipped: %s\n", reason);
+    s->skipped++;
+}
+
+static void sink_progress(void *user, long long done) { mc_progress_update(&((file_sink *)user)->pr, done); }
+
+static int run_shards(mc_captioner *c, const opts *o, FILE *f, mc_err *e) {
+    mc_strlist paths;
+    mc_strlist_init(&paths);
+    int r = mc_shard_list_expand(o->input, &paths, e);
+    if (r) return r;
+    file_sink s = {f, o, {0}, 0};
+    mc_progress_start(&s.pr, o->progress, -1);
+    mc_caption_sink sink = {&s, sink_emit, sink_skip, sink_progress};
+    r = mc_captioner_run_shards(c, (const char *const *)paths.items, paths.count, o->batch, &sink, e);
+    mc_progress_finish(&s.pr);
+    if (!r && s.skipped) fprintf(stderr, "mobileclip caption: %lld sample(s) skipped\n", s.skipped);
+    mc_strlist_free(&paths);
     return r;
 }
 
@@ -153,6 +144,7 @@ int mc_cmd_caption(int argc, char **argv) {
     mc_caption_params_default(&p, NULL);
     p.method = MC_CAPTION_TOP_P;
     p.top_p = 0.9f;
+    p.sot = p.eot = -1; /* the model's (mc_captioner_load) unless given */
     if (!images) return fprintf(stderr, "mobileclip caption: out of memory\n"), 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -221,6 +213,8 @@ int mc_cmd_caption(int argc, char **argv) {
         goto done;
     }
     p.pad = c.params.pad; /* the model's pad_id */
+    if (p.sot < 0) p.sot = c.params.sot;
+    if (p.eot < 0) p.eot = c.params.eot;
     c.params = p;
     c.num = o.num;
     FILE *f = o.out ? fopen(o.out, "w") : stdout;
@@ -229,7 +223,7 @@ int mc_cmd_caption(int argc, char **argv) {
     int r = 0;
     if (!f) r = mc_fail(&e, MC_E_IO, "%s: cannot open for writing", o.out);
     else if (!ims || !names) r = mc_fail(&e, MC_E_NOMEM, "out of memory");
-    else if (o.input) r = run_shards(&c, &o, f, ims, names, &e);
+    else if (o.input) r = run_shards(&c, &o, f, &e);
     else {
         uint64_t done_n = 0;
         int n = 0;
