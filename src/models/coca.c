@@ -81,11 +81,9 @@ int mc_coca_load(mc_coca *m, const char *path, const mc_oc_cfg *cfg, mc_err *e) 
     mc_tensor_map_init(&w);
     memset(m, 0, sizeof *m);
     int r = mc_checkpoint_load(path, &w, e);
-    if (r) {
-        mc_tensor_map_free(&w);
-        return r;
-    }
-    return mc_coca_init(m, &w, cfg, e);
+    if (!r) return mc_coca_init(m, &w, cfg, e); /* init owns (and frees) the map */
+    mc_tensor_map_free(&w);
+    return r;
 }
 
 void mc_coca_free(mc_coca *m) {
