@@ -146,7 +146,6 @@ int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, in
     int64_t shape[3] = {N, T, C};
 
     /* token + positional embedding (embed_scale is computed by the reference but unused) */
-#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < M; i++) {
         const float *te = m->tok_emb + (size_t)tokens[i] * C, *pe = m->pos_emb + (i % T) * C;
         float *xi = x + i * C;

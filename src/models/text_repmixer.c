@@ -28,7 +28,6 @@ MC_HOT_KERNEL static void dw_token(float *restrict o, const float *x, const floa
 
 void mc_dwconv_tokens_forward(float *out, const float *x, const float *w_t, const float *bias, int N, int T, int C,
                               int K) {
-#pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < T; t++)
             dw_token(out + ((size_t)n * T + t) * C, x + (size_t)n * T * C, w_t, bias, t, T, C, K);
@@ -174,7 +173,6 @@ void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T,
         memcpy(x, a, sizeof(float) * (size_t)M * C);
     } else {
         mc_dwconv_tokens_forward(a, x, b->wm_t, NULL, N, T, C, K);
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) {
             float *xi = x + (size_t)i * C;
             const float *ai = a + (size_t)i * C;
@@ -191,7 +189,6 @@ void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T,
         mc_dwconv_tokens_forward(a, x, b->rf_w, b->rf_b, N, T, C, K);
     } else {
         mc_dwconv_tokens_forward(a, x, b->wf_t, NULL, N, T, C, K);
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) {
             float *ai = a + (size_t)i * C;
             for (int c = 0; c < C; c++) ai[c] = ai[c] * b->f_s[c] + b->f_t[c];
@@ -200,7 +197,6 @@ void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T,
     mc_linear_forward(h, a, b->fc1_w, b->fc1_b, M, C, F);
     mc_gelu_forward(h, h, (size_t)M * F);
     mc_linear_forward(a, h, b->fc2_w, b->fc2_b, M, F, C);
-#pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         float *xi = x + (size_t)i * C;
         const float *ai = a + (size_t)i * C;
