@@ -20,4 +20,9 @@ struct mobileclip_ctx {
 int mc_ctx_threads_begin(const mobileclip_ctx *ctx);
 void mc_ctx_threads_end(int previous);
 
+/* A context from weights already in memory (e.g. the deterministic rule of io/weight_rule.h,
+ * for `mobileclip bench`); takes over w (freed on failure too). No tokenizer. NULL with a
+ * message in e on failure. */
+mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *params, mc_err *e);
+
 #endif

@@ -107,6 +107,7 @@ static void conv_depthwise(float *out, const float *in, const float *weight, con
         for (int kx = 0; kx < s->kw; kx++) koff[kx] = (size_t)(kx % st) * j.phase_stride + (size_t)(kx / st);
     j.koff = koff;
     int planes = B * s->cin;
+    mc_macs_add((uint64_t)B * s->cout * Ho * Wo * s->kh * s->kw);
     mc_parallel_for(planes, mc_parallel_grain(planes, 4), dw_task, &j);
     free(koff);
 }

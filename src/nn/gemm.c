@@ -47,8 +47,9 @@ static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
         g.K = 0;
         g.alpha = 0.f;
         gemm_plain(&g);
-    } else if (mc_kernels_get()->gemm(&g)) {
-        gemm_plain(&g);
+    } else {
+        mc_macs_add((uint64_t)M * N * K);
+        if (mc_kernels_get()->gemm(&g)) gemm_plain(&g);
     }
     if (bias_n)
         for (int i = 0; i < M; i++)

@@ -80,3 +80,8 @@ int mc_isa_force(mc_isa isa, mc_err *e) {
     atomic_store_explicit(&active, table(isa), memory_order_release);
     return 0;
 }
+
+static _Thread_local uint64_t macs; /* statistics only: never changes a result */
+
+void mc_macs_add(uint64_t n) { macs += n; }
+uint64_t mc_macs_get(void) { return macs; }

@@ -13,6 +13,8 @@
 #ifndef MC_NN_ISA_H
 #define MC_NN_ISA_H
 
+#include <stdint.h>
+
 #include "core/error.h"
 #include "nn/kernels.h"
 
@@ -29,6 +31,9 @@ typedef struct mc_kernels {
                      int row_stride, const size_t *koff);
     /* y = GELU(x), exact erf form (in place ok) */
     void (*gelu)(float *y, const float *x, size_t n);
+    /* 12 * iters multiply-adds on vectors of vec_floats lanes (the FMA peak probe) */
+    float (*fma_chains)(long iters);
+    int vec_floats;
 } mc_kernels;
 
 /* Best instruction set this CPU supports. */
@@ -42,5 +47,10 @@ int mc_isa_force(mc_isa isa, mc_err *e);
 /* "portable", "avx2", "avx512"; mc_isa_parse returns -1 for an unknown name. */
 const char *mc_isa_name(mc_isa isa);
 int mc_isa_parse(const char *name);
+
+/* Multiply-accumulates issued by the kernels (GEMM, convolutions, attention) from the calling
+ * thread, counted for the benchmark's MACs per inference. */
+void mc_macs_add(uint64_t n);
+uint64_t mc_macs_get(void);
 
 #endif

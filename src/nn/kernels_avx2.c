@@ -16,6 +16,7 @@ typedef vf dvf;
 #include "nn/gemm_tile.inc"
 #include "nn/dw_plane.inc"
 #include "nn/gelu.inc"
+#include "nn/fma_peak.inc"
 
-const mc_kernels mc_kernels_avx2 = {MC_ISA_AVX2, "avx2", avx2_gemm, dw_plane, gelu};
+const mc_kernels mc_kernels_avx2 = {MC_ISA_AVX2, "avx2", avx2_gemm, dw_plane, gelu, fma_chains, 8};
 #endif

@@ -45,6 +45,9 @@ typedef vf256 dvf;
 
 #include "nn/dw_plane.inc"
 #include "nn/gelu.inc"
+#undef vf
+#define vf vf512
+#include "nn/fma_peak.inc"
 
 /* The shape with the least padded work; on a tie the wider one (fewer loads per FMA). */
 static int gemm(const mc_gemm_args *g) {
@@ -53,5 +56,5 @@ static int gemm(const mc_gemm_args *g) {
     return n <= y ? avx512n_gemm(g) : avx512y_gemm(g);
 }
 
-const mc_kernels mc_kernels_avx512 = {MC_ISA_AVX512, "avx512", gemm, dw_plane, gelu};
+const mc_kernels mc_kernels_avx512 = {MC_ISA_AVX512, "avx512", gemm, dw_plane, gelu, fma_chains, 16};
 #endif

@@ -15,5 +15,6 @@ typedef vf dvf;
 #include "nn/gemm_tile.inc"
 #include "nn/dw_plane.inc"
 #include "nn/gelu.inc"
+#include "nn/fma_peak.inc"
 
-const mc_kernels mc_kernels_portable = {MC_ISA_PORTABLE, "portable", portable_gemm, dw_plane, gelu};
+const mc_kernels mc_kernels_portable = {MC_ISA_PORTABLE, "portable", portable_gemm, dw_plane, gelu, fma_chains, 4};

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "nn/gemm.h"
+#include "nn/isa.h"
 #include "nn/kernel_attr.h"
 #include "nn/ops.h"
 
@@ -140,6 +141,8 @@ static void attn_task(void *arg, int t0, int t1) {
 
 int mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal) {
     attn_job j = {out, qkv, T, H, D, causal, 0, scale};
+    /* q k^T and p v: 2 T^2 D per head, about half of it when causal */
+    mc_macs_add((uint64_t)N * H * D * 2 * (causal ? (uint64_t)T * (T + 1) / 2 : (uint64_t)T * T));
     mc_parallel_for(N * H, 1, attn_task, &j);
     return j.failed ? MC_E_NOMEM : 0;
 }

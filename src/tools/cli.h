@@ -14,6 +14,7 @@
 int mc_cmd_embed(int argc, char **argv);
 int mc_cmd_classify(int argc, char **argv);
 int mc_cmd_tokenize(int argc, char **argv);
+int mc_cmd_bench(int argc, char **argv);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {

@@ -12,6 +12,7 @@ static const struct {
     {"embed", mc_cmd_embed, "image and text embeddings as JSON lines"},
     {"classify", mc_cmd_classify, "zero-shot classification of images against labels"},
     {"tokenize", mc_cmd_tokenize, "CLIP BPE token ids of texts"},
+    {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
 };
 
 static void usage(FILE *f) {

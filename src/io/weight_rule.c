@@ -1,4 +1,4 @@
-#include "common/weight_rule.h"
+#include "io/weight_rule.h"
 
 #include <stdio.h>
 #include <stdlib.h>
