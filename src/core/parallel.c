@@ -126,7 +126,17 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+/* A forked child has none of the parent's workers: it starts a pool of its own. */
+static void reset_in_child(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pool.nworkers = 0;
+    atomic_store(&pool.sleepers, 0);
+    atomic_store(&pool.caller_sleeping, 0);
+}
+
 static void grow(int want) {
+    static int atfork_done;
+    if (!atfork_done) atfork_done = !pthread_atfork(NULL, NULL, reset_in_child);
     while (pool.nworkers < want) {
         pthread_t t;
         pthread_attr_t a;
