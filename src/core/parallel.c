@@ -184,9 +184,9 @@ void mc_parallel_for(int n, int grain, mc_range_fn fn, void *arg) {
     run_chunks(g);
     tls_in_task = 0;
     for (;;) {
-        uint32_t d = spin_while(&pool.done, (uint32_t)-1); /* returns at once: just a load */
+        uint32_t d = atomic_load(&pool.done);
         if (d == (uint32_t)nchunks) break;
-        d = spin_while(&pool.done, d);
+        d = spin_while(&pool.done, d); /* chunks claimed by workers still running */
         if (d == (uint32_t)nchunks) break;
         atomic_store(&pool.caller_sleeping, 1);
         d = atomic_load(&pool.done);
