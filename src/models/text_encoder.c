@@ -175,13 +175,16 @@ int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, in
     }
     mc_trace_emit(trace, "token_embedding", x, 3, shape);
 
-    /* Untraced, the last layer (a transformer in every tower) computes its output projection
-     * and FFN for the pooled rows only: nothing reads the other rows afterwards. */
-    int traced = trace && trace->fn, last = m->n_blocks - 1, rows_only = !traced && !m->blocks[last].is_repmixer;
+    /* Untraced, the last layer computes its per-token part (a transformer's output projection
+     * and FFN, a RepMixer's 1x1 convs) for the pooled rows only: nothing reads the other rows
+     * afterwards. */
+    int traced = trace && trace->fn, last = m->n_blocks - 1, rows_only = !traced;
     for (int i = 0; i < m->n_blocks; i++) {
         const mc_text_block *b = &m->blocks[i];
         int r = 0;
-        if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, Tr, reparam, work);
+        if (i == last && rows_only && b->is_repmixer)
+            mc_text_repmixer_forward_rows(&b->rm, x, N, Tr, reparam, pool, pooled, work);
+        else if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, Tr, reparam, work);
         else if (i == last && rows_only) r = mc_transformer_layer_forward_rows(&b->tf, x, N, Tr, m->causal, pool, pooled, work);
         else r = mc_transformer_layer_forward(&b->tf, x, N, Tr, m->causal, work);
         if (r) {
