@@ -1,15 +1,16 @@
-/* fuzz_image.c - libFuzzer target: JPEG/PNG decoding, then the reference preprocessing.
+/* fuzz_image.c - libFuzzer target: JPEG/PNG/WebP decoding, then the reference preprocessing.
  *
  * Decoding uses a 4 Mpixel limit (mc_image_decode_limited) so that tiny inputs claiming big
  * images cannot exhaust the fuzzer's memory; the decoders' checks are the same as in
  * production. On success the image is preprocessed at R = 16 (resize + crop + ToTensor),
- * which exercises both upscaling and heavy downscaling paths.
+ * which exercises both upscaling and heavy downscaling paths, and again with the bicubic
+ * filter of the teachers' eval transform (negative lobes: outputs must stay clamped).
  *
  * Build: CC=clang cmake -S . -B build-fuzz -DMC_FUZZ=ON && cmake --build build-fuzz
  * Run:   mkdir -p corpus && cp ../shared/images/synthetic_t*.{png,jpg} corpus/ &&
  *        build-fuzz/fuzz_image corpus fuzz/seeds/image -max_len=16384 -max_total_time=600
  * Seeds (fuzz/seeds/image): tiny PNGs of every colour type/depth (some Adam7) and JPEGs
- * (gray, CMYK, YCCK, progressive 4:2:0, restart markers). The system libjpeg/libpng carry no
+ * (gray, CMYK, YCCK, progressive 4:2:0, restart markers) and WebPs (lossy, lossless+alpha, animated). The system libjpeg/libpng carry no
  * coverage instrumentation; for deeper runs link this file against libjpeg-turbo 2.1.5 and
  * libpng 1.6.39 built from source with -fsanitize=fuzzer-no-link,address.
  */
@@ -37,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     for (int i = 0; r == 0 && i < 3 * R * R; i++)
         if (!(chw[i] >= 0.0f && chw[i] <= 1.0f)) abort();
+    mc_image crop = {0};
+    if ((mc_image_eval_crop_u8(&im, R, MC_RESAMPLE_BICUBIC, &crop, &e) == 0) != (r == 0)) abort();
+    if (crop.rgb && (crop.w != R || crop.h != R)) abort();
+    mc_image_free(&crop);
     mc_image_free(&im);
     return 0;
 }

@@ -2,8 +2,7 @@
  *
  * MobileCLIP (Vasu et al., CVPR 2024) image and text embeddings in plain C.
  *
- *   mobileclip_params p = mobileclip_default_params();
- *   p.vocab_path = "bpe_simple_vocab_16e6.txt.gz";          // needed for text
+ *   mobileclip_params p = mobileclip_default_params();   // vocabulary: built in
  *   char err[512];
  *   mobileclip_ctx *ctx = mobileclip_init_from_file("mobileclip_s0.pt", &p, err, sizeof err);
  *   if (!ctx) { fprintf(stderr, "%s\n", err); return 1; }
@@ -36,6 +35,8 @@
 extern "C" {
 #endif
 
+/* The text context of the official variants; a model given by a configuration file may have
+ * another: size token buffers by mobileclip_context_length(ctx). */
 #define MOBILECLIP_CONTEXT_LENGTH 77
 
 enum {
@@ -45,7 +46,7 @@ enum {
     MOBILECLIP_E_NOMEM = -3,
     MOBILECLIP_E_MODEL = -4,       /* checkpoint does not fit the architecture */
     MOBILECLIP_E_ARG = -5,         /* invalid argument */
-    MOBILECLIP_E_UNSUPPORTED = -6, /* e.g. text requested without a vocabulary */
+    MOBILECLIP_E_UNSUPPORTED = -6, /* e.g. text with a context loaded without the text tower */
 };
 
 typedef enum mobileclip_arch {
@@ -63,10 +64,13 @@ typedef struct mobileclip_params {
                                   0: run the training form the checkpoint stores */
     int load_image;            /* default 1: bind the image tower */
     int load_text;             /* default 1: bind the text tower */
-    const char *vocab_path;    /* BPE vocabulary (bpe_simple_vocab_16e6.txt.gz, merges.txt, or a
-                                  folder with vocab.json + merges.txt); NULL: no tokenizer */
+    const char *vocab_path;    /* BPE vocabulary override (bpe_simple_vocab_16e6.txt.gz, merges.txt, or
+                                  a folder with vocab.json + merges.txt); NULL with vocab_data NULL:
+                                  the built-in copy of open_clip's bpe_simple_vocab_16e6.txt.gz */
     const void *vocab_data;    /* alternatively the vocabulary file's bytes (gzip or plain merges); */
     size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
+    const char *config_path;   /* model configuration (JSON in the reference's schema, e.g. a custom
+                                  small model); NULL: an official variant (arch) */
 } mobileclip_params;
 
 typedef struct mobileclip_ctx mobileclip_ctx;
@@ -84,9 +88,10 @@ const char *mobileclip_arch_name(mobileclip_arch arch);   /* "s0", "s1", "s2", "
 /* Parses "s0"/"s1"/"s2"/"b" (also "mobileclip_s0", ...); returns MOBILECLIP_ARCH_AUTO for "auto"
  * and -2 for anything else. */
 int mobileclip_arch_from_name(const char *name);
-mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx);
+mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx); /* MOBILECLIP_ARCH_AUTO: a custom configuration */
 int mobileclip_image_size(const mobileclip_ctx *ctx);     /* model input resolution R */
-int mobileclip_embed_dim(const mobileclip_ctx *ctx);      /* 512 */
+int mobileclip_embed_dim(const mobileclip_ctx *ctx);      /* 512 for the official variants */
+int mobileclip_context_length(const mobileclip_ctx *ctx); /* text positions T: 77 for the official variants */
 float mobileclip_logit_scale(const mobileclip_ctx *ctx);  /* min(exp(logit_scale), 100) */
 
 /* ---- images ---- */
@@ -95,6 +100,11 @@ float mobileclip_logit_scale(const mobileclip_ctx *ctx);  /* min(exp(logit_scale
  * bilinear resize of the shorter side to R, centre crop R x R, scale to [0,1]) into
  * chw[3*R*R]. */
 int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw);
+/* mobileclip_load_image for n files at once, in parallel (params.n_threads): chw[n,3,R,R].
+ * status (may be NULL) receives each file's result (0 or a negative code; a failed file's slot is
+ * unspecified). Returns 0 if every file loaded, else the first failure's code, with
+ * mobileclip_last_error naming that file (and counting the others). */
+int mobileclip_load_images(mobileclip_ctx *ctx, const char *const *paths, int n, float *chw, int *status);
 /* Embeds n preprocessed images chw[n,3,R,R] into out[n, dim]; normalize != 0 gives unit rows. */
 int mobileclip_encode_images(mobileclip_ctx *ctx, const float *chw, int n, float *out, int normalize);
 /* Loads, preprocesses and embeds n image files. */
@@ -102,10 +112,14 @@ int mobileclip_encode_image_files(mobileclip_ctx *ctx, const char *const *paths,
 
 /* ---- text ---- */
 
-/* CLIP BPE tokenization into ids[77] (SOT ... EOT, zero padded, truncated with EOT last). */
-int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t ids[MOBILECLIP_CONTEXT_LENGTH]);
-/* Embeds n token rows ids[n,77] into out[n, dim]. */
+/* CLIP BPE tokenization into ids[T], T = mobileclip_context_length(ctx) (SOT ... EOT, zero
+ * padded, truncated with EOT last). */
+int mobileclip_tokenize(mobileclip_ctx *ctx, const char *utf8, int32_t *ids);
+/* Embeds n token rows ids[n,T] into out[n, dim]. */
 int mobileclip_encode_tokens(mobileclip_ctx *ctx, const int32_t *ids, int n, float *out, int normalize);
+/* 1 if the text has more tokens than fit in the context (the model sees it cut after 75 tokens
+ * plus start and end), 0 if not, negative on error (e.g. invalid UTF-8). */
+int mobileclip_text_truncated(mobileclip_ctx *ctx, const char *utf8);
 /* Tokenizes and embeds n UTF-8 texts. */
 int mobileclip_encode_texts(mobileclip_ctx *ctx, const char *const *texts, int n, float *out, int normalize);
 
@@ -128,6 +142,43 @@ int mobileclip_classifier_size(const mobileclip_classifier *clf); /* number of l
 /* probs[n, n_labels] = softmax(logit_scale * normalize(image_embeds) @ classifier^T) */
 int mobileclip_classify(mobileclip_ctx *ctx, const mobileclip_classifier *clf, const float *image_embeds, int n,
                         float *probs);
+/* The classifier's unit rows [n_labels, dim] (valid until mobileclip_classifier_free). */
+const float *mobileclip_classifier_weights(const mobileclip_classifier *clf);
+
+/* ---- model identity ---- */
+
+/* SHA-256 of the checkpoint's floating-point tensors (names, shapes, values as float32), the
+ * same for a torch.save and a safetensors file of one model (docs/INDEX_FORMAT.md). */
+int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]);
+
+/* ---- evaluation over embeddings (no context needed) ---- */
+
+/* Zero-shot classification accuracy: image i is predicted as the class whose embedding has the
+ * highest inner product with it (ties: the lower class number); the ranks rank the classes the
+ * same way. labels[i] in [0, n_classes). Embeddings need not be normalized for the argmax, but
+ * CLIP's protocol uses unit rows (mobileclip_classifier_weights). */
+typedef struct mobileclip_zeroshot_result {
+    int n_images;
+    double top1, top5;   /* fraction of images whose class ranks first / in the first five */
+    /* optional outputs, caller-allocated (NULL to skip): */
+    double *per_class;   /* [n_classes] top-1 accuracy over each class's images (NaN: no image) */
+    int64_t *confusion;  /* [n_classes][n_classes] counts, row = true class, column = prediction */
+} mobileclip_zeroshot_result;
+int mobileclip_eval_zeroshot(const float *image_embeds, int n_images, const int *labels, const float *class_embeds,
+                             int n_classes, int dim, mobileclip_zeroshot_result *res);
+
+/* Image-text retrieval recall as in the Flickr30k/COCO protocol: text t describes image
+ * text_image[t]. image->text R@K: fraction of images (with at least one caption) whose
+ * best-ranked own caption is among the K texts of highest similarity; text->image R@K: fraction
+ * of texts whose image is among the K images of highest similarity. Ties rank the lower number
+ * first. Similarity is the inner product (cosine for unit rows). */
+typedef struct mobileclip_retrieval_result {
+    int n_images, n_texts;       /* images with captions, texts */
+    double i2t_r1, i2t_r5, i2t_r10;
+    double t2i_r1, t2i_r5, t2i_r10;
+} mobileclip_retrieval_result;
+int mobileclip_eval_retrieval(const float *image_embeds, int n_images, const float *text_embeds, int n_texts,
+                              const int *text_image, int dim, mobileclip_retrieval_result *res);
 
 #ifdef __cplusplus
 }

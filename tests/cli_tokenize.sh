@@ -21,7 +21,8 @@ check "${err%%:*}" "mobileclip tokenize" "missing vocab message prefix"
 err=$("$cli" tokenize --vocab "$vocab" $'\xff' 2>&1 >/dev/null); rc=$?
 check "$rc" "1" "invalid UTF-8 exit status"
 check "$(grep -c 'invalid UTF-8' <<<"$err")" "1" "invalid UTF-8 message"
-"$cli" tokenize "x" >/dev/null 2>&1; check "$?" "2" "no --vocab (usage error)"
+check "$("$cli" tokenize "a photo of a cat" 2>&1)" "$want1" "built-in vocabulary (no --vocab)"
+check "$("$cli" tokenize --vocab="$vocab" "a photo of a cat" 2>&1)" "$want1" "--vocab=PATH"
 "$cli" tokenize --vocab "$vocab" >/dev/null 2>&1; check "$?" "2" "no text (usage error)"
 out=$("$cli" tokenize --vocab "$vocab" "a" $'b\xff' "c" 2>/dev/null); rc=$?
 check "$rc" "1" "invalid second text exit status"

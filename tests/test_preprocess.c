@@ -292,9 +292,9 @@ static void check_bad_input(void) {
         snprintf(what, sizeof what, "coins.png cut at %zu of %zu", pcuts[i], npng);
         expect_fail_mem(what, png, pcuts[i], "truncated PNG");
     }
-    expect_fail_mem("jpeg magic only", jpg, 2, "not a JPEG or PNG");
-    expect_fail_mem("png magic only", png, 7, "not a JPEG or PNG");
-    expect_fail_mem("text file", "hello, world\n", 13, "not a JPEG or PNG image");
+    expect_fail_mem("jpeg magic only", jpg, 2, "not a JPEG, PNG or WebP");
+    expect_fail_mem("png magic only", png, 7, "not a JPEG, PNG or WebP");
+    expect_fail_mem("text file", "hello, world\n", 13, "not a JPEG, PNG or WebP image");
     expect_fail_mem("empty buffer", "", 0, "empty");
 
     /* Corrupt bytes. PNG: a flipped byte in IDAT fails its CRC. */
@@ -363,7 +363,7 @@ static void check_bad_input(void) {
     char missing[512];
     snprintf(missing, sizeof missing, "%s/no_such_file.jpg", tmpdir);
     expect_fail_path(missing, "cannot open");
-    expect_fail_path(write_tmp("notes.png", "not an image\n", 13), "not a JPEG or PNG image");
+    expect_fail_path(write_tmp("notes.png", "not an image\n", 13), "not a JPEG, PNG or WebP image");
     expect_fail_path(write_tmp("cut.jpg", jpg, njpg / 2), "truncated JPEG");
     expect_fail_path(write_tmp("cut.png", png, npng / 2), "truncated PNG");
 

@@ -55,7 +55,7 @@ mobileclip_classifier *mobileclip_classifier_build(mobileclip_ctx *ctx, const ch
                     templates[t] ? templates[t] : "(null)");
             return NULL;
         }
-    const int dim = MC_CLIP_EMBED_DIM;
+    const int dim = mobileclip_embed_dim(ctx);
     mobileclip_classifier *clf = calloc(1, sizeof *clf);
     char **prompts = calloc((size_t)n_templates, sizeof *prompts);
     float *emb = malloc(sizeof(float) * (size_t)n_templates * dim);
@@ -112,3 +112,5 @@ int mobileclip_classify(mobileclip_ctx *ctx, const mobileclip_classifier *clf, c
     free(x);
     return 0;
 }
+
+const float *mobileclip_classifier_weights(const mobileclip_classifier *clf) { return clf ? clf->weights : NULL; }

@@ -18,6 +18,7 @@ mobileclip_params mobileclip_default_params(void) {
     p.load_image = 1;
     p.load_text = 1;
     p.vocab_path = NULL;
+    p.config_path = NULL;
     return p;
 }
 
@@ -65,8 +66,22 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
     if (!p.vocab_path && p.vocab_data &&
         !(ctx->tokenizer = mc_tokenizer_load_buffer(p.vocab_data, p.vocab_size, &e)))
         goto fail;
+    mc_clip_config cfg;
+    if (p.config_path && mc_clip_config_load(p.config_path, &cfg, &e)) goto fail;
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
-    if (bind_model(ctx, &w, &p, &e)) goto fail;
+    int threads = mc_ctx_threads_begin(ctx);
+    /* one tower only: the store will not hold the whole checkpoint, so its identity now */
+    if (!(p.load_image && p.load_text)) {
+        if (mc_model_id_of_map(&w, ctx->model_id, &e)) {
+            mc_ctx_threads_end(threads);
+            goto fail;
+        }
+        ctx->has_model_id = 1;
+    }
+    int r = p.config_path ? mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e)
+                          : mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
+    mc_ctx_threads_end(threads);
+    if (r) goto fail;
     return ctx;
 fail:
     if (err && errlen) snprintf(err, errlen, "%s", e.msg[0] ? e.msg : "unknown error");
@@ -116,6 +131,7 @@ int mobileclip_arch_from_name(const char *name) {
 }
 
 mobileclip_arch mobileclip_get_arch(const mobileclip_ctx *ctx) { return (mobileclip_arch)ctx->model.arch; }
-int mobileclip_image_size(const mobileclip_ctx *ctx) { return ctx->model.cfg->image_size; }
-int mobileclip_embed_dim(const mobileclip_ctx *ctx) { (void)ctx; return MC_CLIP_EMBED_DIM; }
+int mobileclip_image_size(const mobileclip_ctx *ctx) { return ctx->model.config.image_size; }
+int mobileclip_embed_dim(const mobileclip_ctx *ctx) { return ctx->model.config.embed_dim; }
+int mobileclip_context_length(const mobileclip_ctx *ctx) { return ctx->model.config.text.context_length; }
 float mobileclip_logit_scale(const mobileclip_ctx *ctx) { return mc_clip_logit_scale(&ctx->model); }

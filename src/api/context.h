@@ -12,6 +12,8 @@ struct mobileclip_ctx {
     mc_tokenizer *tokenizer;   /* NULL without params.vocab_path */
     int n_threads;
     mc_err err;                /* last failure */
+    uint8_t model_id[32];      /* mobileclip_model_id, once computed */
+    int has_model_id;
 };
 
 /* Every API call that computes runs between these two: begin applies the context's thread
@@ -24,5 +26,8 @@ void mc_ctx_threads_end(int previous);
  * for `mobileclip bench`); takes over w (freed on failure too). No tokenizer. NULL with a
  * message in e on failure. */
 mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *params, mc_err *e);
+
+/* The model identity of a checkpoint's float tensors (api/model_id.c). */
+int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e);
 
 #endif

@@ -66,6 +66,27 @@ uint16_t mc_f32_to_bf16(float f) {
     return (uint16_t)(bits >> 16);
 }
 
+uint16_t mc_f32_to_f16(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+    uint32_t a = bits & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* quiet NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: infinity */
+    if (a < 0x38800000u) {                                  /* below 2^-14: subnormal or zero */
+        float m;
+        memcpy(&m, &a, 4);
+        /* m * 2^24 rounded to nearest even by the FPU's default rounding (exact in float) */
+        float r = m * 0x1p24f;
+        uint32_t q = (uint32_t)r;
+        float frac = r - (float)q;
+        if (frac > 0.5f || (frac == 0.5f && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u); /* round mantissa to 10 bits, ties to even */
+    return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
+}
+
 static double load_f64(mc_dtype t, const void *p) {
     switch (t) {
     case MC_DTYPE_F32: { float v; memcpy(&v, p, 4); return v; }
@@ -189,6 +210,52 @@ int mc_tensor_map_has_prefix(const mc_tensor_map *m, const char *prefix) {
     return 0;
 }
 
+/* Adds a zero tensor of the given dtype and shape, owned by the map, marked used. */
+static int add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int ndim, const int64_t *shape, void **data,
+                    mc_err *e) {
+    mc_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dt;
+    t.ndim = ndim;
+    t.storage_id = -1;
+    int64_t n = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        if (shape[i] < 0 || shape[i] > ((int64_t)1 << 40) || (n && shape[i] > ((int64_t)1 << 40) / n))
+            return mc_fail(e, MC_E_MODEL, "declaring '%s': implausible shape", name);
+        t.shape[i] = shape[i];
+        t.stride[i] = n;
+        n *= shape[i];
+    }
+    /* calloc: large zero buffers are untouched pages until written */
+    void *buf = mc_tensor_map_own(m, calloc((size_t)(n ? n : 1), mc_dtype_size(dt)));
+    if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
+    t.data = buf;
+    t.storage_numel = n;
+    int r = mc_tensor_map_add(m, name, &t, e);
+    if (r) return r;
+    m->items[m->count - 1].used = 1;
+    if (data) *data = buf;
+    return 0;
+}
+
+static int declare_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape, const float **out,
+                       mc_err *e) {
+    void *p;
+    int r = add_zero(m, name, MC_DTYPE_F32, ndim, shape, &p, e);
+    if (r) return r;
+    *out = p;
+    static const char rv[] = "running_var";
+    size_t l = strlen(name), k = sizeof rv - 1;
+    if (l > k && !strcmp(name + l - k, rv)) { /* BatchNorm's counter, a buffer no binder reads */
+        char counter[512];
+        if (l - k + sizeof "num_batches_tracked" > sizeof counter) return 0;
+        memcpy(counter, name, l - k);
+        strcpy(counter + l - k, "num_batches_tracked");
+        if (!mc_tensor_map_find(m, counter)) return add_zero(m, counter, MC_DTYPE_I64, 0, NULL, NULL, e);
+    }
+    return 0;
+}
+
 int mc_tensor_map_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape,
                       const float **out, mc_err *e) {
     const char *src = m->source ? m->source : "checkpoint";
@@ -199,6 +266,7 @@ int mc_tensor_map_f32(mc_tensor_map *m, const char *name, int ndim, const int64_
             m->items[i].used = 1;
             break;
         }
+    if (!t && m->declare) return declare_f32(m, name, ndim, shape, out, e);
     if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];

@@ -57,6 +57,7 @@ const char *mc_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 float mc_f16_to_f32(uint16_t h);
 float mc_bf16_to_f32(uint16_t h);
 uint16_t mc_f32_to_bf16(float f); /* round to nearest even */
+uint16_t mc_f32_to_f16(float f);  /* IEEE half, round to nearest even; overflow to infinity */
 
 /* ---- named tensors ---- */
 
@@ -75,6 +76,7 @@ typedef struct mc_tensor_map {
     void *map_addr;                /* whole-file mmap, or NULL */
     size_t map_len;
     char *source;                  /* file name for messages (owned) */
+    int declare;                   /* declare mode: mc_tensor_map_f32 creates missing tensors */
 } mc_tensor_map;
 
 void mc_tensor_map_init(mc_tensor_map *m);
@@ -96,7 +98,10 @@ int mc_tensor_map_has_prefix(const mc_tensor_map *m, const char *prefix);
 /* Binding helper for models: finds `name`, checks it has exactly the given shape
  * (ndim entries), and returns a contiguous float32 pointer: into the map's storage
  * when the tensor already is contiguous aligned float32, else a converted copy owned
- * by the map. Errors name the source, the tensor and the expected/actual shapes. */
+ * by the map. Errors name the source, the tensor and the expected/actual shapes.
+ * In declare mode (m->declare) a missing tensor is created instead, zero-filled, with the
+ * requested shape (and, for a BatchNorm "running_var", its int64 "num_batches_tracked"
+ * sibling): running a binder on an empty declaring map lists a configuration's tensors. */
 int mc_tensor_map_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape,
                       const float **out, mc_err *e);
 

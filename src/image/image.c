@@ -47,7 +47,9 @@ int mc_image_decode_limited(const void *buf, size_t len, const char *name, int64
         return mc_image_decode_jpeg(p, len, name, max_pixels, out, e);
     if (len >= 8 && memcmp(p, png_sig, 8) == 0)
         return mc_image_decode_png(p, len, name, max_pixels, out, e);
-    return mc_fail(e, MC_E_FORMAT, "%s: not a JPEG or PNG image", name);
+    if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+        return mc_image_decode_webp(p, len, name, max_pixels, out, e);
+    return mc_fail(e, MC_E_FORMAT, "%s: not a JPEG, PNG or WebP image", name);
 }
 
 int mc_image_decode(const void *buf, size_t len, const char *name, mc_image *out, mc_err *e) {

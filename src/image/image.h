@@ -1,8 +1,8 @@
-/* image.h - decoded 8-bit RGB images and the JPEG/PNG decoders.
+/* image.h - decoded 8-bit RGB images and the JPEG/PNG/WebP decoders.
  *
  * The result is what the reference gets from PIL 9.4's `Image.open(f).convert('RGB')`:
- *   - the format is sniffed from the magic bytes (FF D8 FF = JPEG, 89 'PNG' 0D 0A 1A 0A = PNG),
- *     never from the file name;
+ *   - the format is sniffed from the magic bytes (FF D8 FF = JPEG, 89 'PNG' 0D 0A 1A 0A = PNG,
+ *     'RIFF' size 'WEBP' = WebP), never from the file name;
  *   - JPEG: libjpeg-turbo with default settings (islow IDCT, fancy upsampling), as PIL;
  *     grayscale is replicated; 4-component (CMYK/YCCK) files are read with Adobe's inverted
  *     polarity and converted like PIL's cmyk2rgb; libjpeg warnings ("corrupt JPEG data:
@@ -17,6 +17,8 @@
  *     clamps, so a sample v becomes min(v, 255) (PIL's quirk, reproduced on purpose).
  *     No gamma or colour-profile handling (PIL applies none). Ancillary chunks with bad CRCs
  *     are skipped; a bad CRC in a critical chunk is an error (stricter than PIL for IDAT).
+ *   - WebP: libwebp's WebPAnimDecoder, first frame, RGBA with alpha dropped, as Pillow
+ *     (see decode_webp.c); lossy, lossless, alpha and animated files.
  *   - No EXIF orientation is applied (the reference applies none).
  *
  * Size limits: an image whose header claims more than MC_IMAGE_MAX_PIXELS pixels (PIL's
@@ -46,11 +48,11 @@ int mc_image_alloc(mc_image *im, int w, int h, mc_err *e);
 /* Frees the pixels and zeroes the struct; safe on a zeroed or already freed image. */
 void mc_image_free(mc_image *im);
 
-/* Reads and decodes a JPEG or PNG file. Errors name the path: missing, directory, empty,
- * "not a JPEG or PNG image", "truncated PNG", "corrupt JPEG: ...", "image too large". */
+/* Reads and decodes a JPEG, PNG or WebP file. Errors name the path: missing, directory, empty,
+ * "not a JPEG, PNG or WebP image", "truncated PNG", "corrupt JPEG: ...", "image too large". */
 int mc_image_load(const char *path, mc_image *out, mc_err *e);
 
-/* Decodes buf[0..len) (JPEG or PNG by magic bytes); `name` is used in messages. */
+/* Decodes buf[0..len) (JPEG, PNG or WebP by magic bytes); `name` is used in messages. */
 int mc_image_decode(const void *buf, size_t len, const char *name, mc_image *out, mc_err *e);
 
 /* Same with a caller-chosen pixel limit (<= MC_IMAGE_MAX_PIXELS), e.g. for fuzzing or
@@ -64,6 +66,8 @@ int mc_image_decode_jpeg(const uint8_t *buf, size_t len, const char *name, int64
                          mc_image *out, mc_err *e);
 int mc_image_decode_png(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
                         mc_image *out, mc_err *e);
+int mc_image_decode_webp(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
+                         mc_image *out, mc_err *e);
 
 /* Shared size check: 0 if w x h is acceptable, else a "image too large" reason. */
 int mc_image_check_size(int64_t w, int64_t h, int64_t max_pixels, const char *name, mc_err *e);

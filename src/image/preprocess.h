@@ -1,7 +1,8 @@
 /* preprocess.h - the reference image preprocessing, byte for byte.
  *
- * The reference (torchvision 0.14 on PIL 9.4) does Resize(R, BILINEAR) -> CenterCrop(R) ->
- * ToTensor() on the RGB image:
+ * MobileCLIP's reference (torchvision 0.14 on PIL 9.4) does Resize(R, BILINEAR) ->
+ * CenterCrop(R) -> ToTensor() on the RGB image; open_clip's eval transform (the teachers') is
+ * the same with BICUBIC (image/resample.h has both filters), then Normalize:
  *   - Resize: shorter side -> R, longer -> int(R * long / short), then PIL's
  *     Image.resize(size, BILINEAR) = ImagingResample: a triangle filter whose support grows
  *     with the downscale factor (antialiasing), coefficients per output pixel normalised in
@@ -17,6 +18,7 @@
 #define MC_IMAGE_PREPROCESS_H
 
 #include "image/image.h"
+#include "image/resample.h"
 
 /* torchvision Resize(R) output size for a w x h image: the shorter side becomes R, the longer
  * int(R * long / short). Fails (MC_E_ARG) for R < 1 or when the longer side would not fit
@@ -40,8 +42,10 @@ int mc_image_center_crop(const mc_image *in, int crop_w, int crop_h, mc_image *o
 /* ToTensor: chw[c][y][x] = (float)rgb[y][x][c] / 255.0f, chw has 3 * h * w floats. */
 void mc_image_to_tensor(const mc_image *im, float *chw);
 
-/* Resize(R) + CenterCrop(R) as uint8: out becomes an R x R image (only the cropped window
- * of the resize is computed). */
+/* Resize(R, filter) + CenterCrop(R) as uint8: out becomes an R x R image (only the cropped
+ * window of the resize is computed). An R x R input comes back unchanged. */
+int mc_image_eval_crop_u8(const mc_image *in, int R, mc_resample_filter filter, mc_image *out, mc_err *e);
+/* The same with BILINEAR (MobileCLIP's preprocessing). */
 int mc_image_preprocess_u8(const mc_image *in, int R, mc_image *out, mc_err *e);
 
 /* The whole reference preprocessing: out_chw receives [3, R, R] floats in [0, 1]. */

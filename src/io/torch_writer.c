@@ -1,6 +1,7 @@
 #include "io/torch_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,30 @@ static int write_all(writer *w, const mc_tensor_map *m) {
     return r;
 }
 
+int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *e) {
+    writer w = {.f = f, .path = name ? name : "(stream)", .e = e};
+    w.mem = malloc(((size_t)m->count + 3) * sizeof *w.mem);
+    if (!w.mem) return mc_fail(e, MC_E_NOMEM, "%s: out of memory", w.path);
+    int r = write_all(&w, m);
+    if (!r && fflush(f) != 0) r = mc_fail(e, MC_E_IO, "%s: write failed: %s", w.path, strerror(errno));
+    free(w.mem);
+    return r;
+}
+
+/* fsync of the folder holding path (best effort: some file systems refuse it). */
+static void sync_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
 int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e) {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -337,6 +362,7 @@ int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e) {
     }
     if (!r && rename(tmp, path) != 0) r = mc_fail(e, MC_E_IO, "%s: cannot rename the temporary file: %s", path, strerror(errno));
     if (r) unlink(tmp);
+    else sync_dir(path); /* the rename itself reaches the disk (a crash cannot undo it) */
     free(tmp);
     free(w.mem);
     return r;

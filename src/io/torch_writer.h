@@ -14,15 +14,22 @@
  * tensor gets its own contiguous storage: strided views are written contiguous (values
  * preserved, storage sharing is not).
  *
- * The file is written to a temporary file next to `path` and renamed over it only when
- * complete, so a failed write leaves no partial file (and an existing file untouched).
+ * The file is written to a temporary file next to `path`, fsync'd, and renamed over it only
+ * when complete (then the folder is fsync'd), so a failed or killed write leaves no partial
+ * file (and an existing file untouched).
  * Thread safety: reads m only.
  */
 #ifndef MC_IO_TORCH_WRITER_H
 #define MC_IO_TORCH_WRITER_H
 
+#include <stdio.h>
+
 #include "core/tensor.h"
 
 int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e);
+
+/* Writes the same bytes to an open stream (e.g. open_memstream, for a .pth member of a
+ * shard); `name` is used in messages. Flushes, does not close. */
+int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *e);
 
 #endif

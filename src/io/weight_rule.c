@@ -1,8 +1,13 @@
 #include "io/weight_rule.h"
 
+#include "models/param_store.h"
+
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "io/safetensors.h"
 
 uint64_t mc_fnv1a64(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -24,6 +29,43 @@ float mc_weight_rule_value(uint64_t name_hash, uint64_t i, double lo, double hi)
     uint64_t x = mc_splitmix64(name_hash + i);
     double u = (double)(x >> 40) * (1.0 / 16777216.0);
     return (float)(lo + (hi - lo) * u);
+}
+
+static int has_suffix(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+void mc_weight_rule_range(const char *name, int ndim, const int64_t *shape, double *lo, double *hi) {
+    if (!strcmp(name, "logit_scale")) {
+        *lo = *hi = log(1 / 0.07);
+    } else if (strstr(name, "layer_scale")) {
+        *lo = 0.05, *hi = 0.2;
+    } else if (has_suffix(name, "running_var") || (ndim == 1 && has_suffix(name, "weight"))) {
+        *lo = 0.5, *hi = 1.5;
+    } else if (ndim <= 1) {
+        *lo = -0.1, *hi = 0.1;
+    } else {
+        /* stored x @ P projections [in, out] have fan-in shape[0]; others numel / shape[0] */
+        int64_t numel = 1;
+        for (int d = 0; d < ndim; d++) numel *= shape[d];
+        double fan = has_suffix(name, "proj") || has_suffix(name, "projection_layer") ? (double)shape[0]
+                                                                                     : (double)(numel / shape[0]);
+        double b = sqrt(3.0 / (fan > 0 ? fan : 1));
+        *hi = b < 1 ? b : 1;
+        *lo = -*hi;
+    }
+}
+
+void mc_weight_rule_fill_store(mc_param_store *s) {
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_COUNTER) continue;
+        double lo, hi;
+        mc_weight_rule_range(p->name, p->ndim, p->shape, &lo, &hi);
+        uint64_t h = mc_fnv1a64(p->name);
+        for (size_t k = 0; k < p->numel; k++) s->data[p->offset + k] = mc_weight_rule_value(h, k, lo, hi);
+    }
 }
 
 int mc_weights_from_tsv(const char *tsv_path, mc_tensor_map *m, uint64_t *checksum, mc_err *e) {
@@ -79,3 +121,4 @@ int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tens
     if (checksum) *checksum = sum;
     return r;
 }
+

@@ -22,4 +22,14 @@ int mc_weights_from_tsv(const char *tsv_path, mc_tensor_map *m, uint64_t *checks
 int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tensor_map *m, uint64_t *checksum,
                                mc_err *e);
 
+/* A range for a tensor without a params.tsv entry (custom configurations), in the spirit of the
+ * golden ranges: weights +-sqrt(3 / fan_in) (at most 1), biases and running means +-0.1, norm
+ * gains and running variances [0.5, 1.5], layer scales [0.05, 0.2], logit_scale ln(1/0.07). */
+void mc_weight_rule_range(const char *name, int ndim, const int64_t *shape, double *lo, double *hi);
+
+struct mc_param_store;
+/* Fills every float entry of a parameter store by the rule with mc_weight_rule_range's ranges
+ * (counters stay as they are). */
+void mc_weight_rule_fill_store(struct mc_param_store *s);
+
 #endif

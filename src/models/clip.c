@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "models/config.h"
 #include "models/mci.h"
 #include "models/text_encoder.h"
 #include "models/vit.h"
@@ -28,75 +29,107 @@ mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e) {
     }
     if (v == 2) return MC_ARCH_S2;
     mc_fail(e, MC_E_MODEL, "%s: not a MobileCLIP checkpoint (no recognisable image_encoder.* tensors); "
-                           "give --arch to see which tensor is missing", src);
+                           "give --arch (or --config for a custom model) to see which tensor is missing", src);
     return MC_ARCH_AUTO;
+}
+
+static void free_towers(mc_clip *c) {
+    if (c->mci) mc_mci_free(c->mci);
+    if (c->vit) mc_vit_free(c->vit);
+    if (c->text) mc_text_encoder_free(c->text);
+    c->mci = NULL;
+    c->vit = NULL;
+    c->text = NULL;
+}
+
+/* Binds the requested towers of c->config from w (the store's views, or a declaring map). */
+static int bind_towers(mc_clip *c, mc_tensor_map *w, int load_image, int load_text, mc_err *e) {
+    const mc_clip_config *k = &c->config;
+    const float *ls;
+    int r = mc_tensor_map_f32(w, "logit_scale", 0, NULL, &ls, e);
+    if (r) return r;
+    c->logit_scale = (float *)ls; /* the store is writable; the map's views are const */
+    if (load_image) {
+        r = k->image == MC_IMAGE_MCI ? mc_mci_init_config(&c->mci, w, &k->mci, k->embed_dim, e)
+                                     : mc_vit_init_config(&c->vit, w, &k->vit, k->embed_dim, e);
+        if (r) return r;
+    }
+    if (load_text && (r = mc_text_encoder_init_config(&c->text, w, &k->text, k->embed_dim, e))) return r;
+    return 0;
+}
+
+int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
+                        int reparam, mc_err *e) {
+    memset(c, 0, sizeof *c);
+    c->config = *cfg;
+    c->reparam = reparam;
+    c->arch = MC_ARCH_AUTO;
+    for (int a = 0; a < MC_ARCH_COUNT; a++) {
+        mc_clip_config b;
+        if (!mc_clip_config_builtin(a, &b, NULL) && mc_clip_config_equal(&b, cfg)) c->arch = (mc_arch)a;
+    }
+    c->cfg = mc_arch_get(c->arch);
+    /* declare: the binders list the configuration's tensors (names, shapes) into D */
+    mc_tensor_map d;
+    mc_tensor_map_init(&d);
+    d.declare = 1;
+    const char *src = weights && weights->source ? weights->source : cfg->name;
+    int r = (d.source = strdup(src)) ? 0 : mc_fail(e, MC_E_NOMEM, "out of memory");
+    if (!r) r = bind_towers(c, &d, load_image, load_text, e);
+    free_towers(c);
+    mc_param_store_init(&c->store);
+    if (!r) r = mc_param_store_from_map(&c->store, &d, NULL, e);
+    mc_tensor_map_free(&d);
+    /* load: strictly (missing, mis-shaped, unexpected tensors of the loaded towers are errors);
+     * an image-only or text-only load ignores the other tower's tensors */
+    const char *image_only[] = {"logit_scale", "image_encoder.", NULL}, *text_only[] = {"logit_scale", "text_encoder.", NULL};
+    const char *const *keep = load_image && load_text ? NULL : load_image ? image_only : text_only;
+    if (!r && weights) r = mc_param_store_load_map(&c->store, weights, keep, e);
+    if (weights) mc_tensor_map_free(weights); /* the file mapping is released here */
+    if (r) return r;
+    /* bind: every model pointer into the store */
+    mc_tensor_map views;
+    if ((r = mc_param_store_as_map(&c->store, &views, e))) return r;
+    r = bind_towers(c, &views, load_image, load_text, e);
+    mc_tensor_map_free(&views);
+    if (r) return r;
+    if (!isfinite(*c->logit_scale)) return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
+    return reparam ? mc_clip_plan_build(c, e) : 0;
 }
 
 int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
                  mc_err *e) {
     memset(c, 0, sizeof *c);
-    c->weights = *weights;
-    memset(weights, 0, sizeof *weights);
-    c->reparam = reparam;
-    const char *src = c->weights.source ? c->weights.source : "checkpoint";
+    if (arch == MC_ARCH_AUTO && (arch = mc_arch_detect(weights, e)) == MC_ARCH_AUTO) {
+        mc_tensor_map_free(weights);
+        return e->code;
+    }
+    mc_clip_config cfg;
+    if (mc_clip_config_builtin((int)arch, &cfg, e)) {
+        mc_tensor_map_free(weights);
+        return e->code;
+    }
+    return mc_clip_init_config(c, &cfg, weights, load_image, load_text, reparam, e);
+}
+
+int mc_clip_plan_build(mc_clip *c, mc_err *e) {
     int r = 0;
-    if (arch == MC_ARCH_AUTO && (arch = mc_arch_detect(&c->weights, e)) == MC_ARCH_AUTO) return e->code;
-    c->arch = arch;
-    c->cfg = mc_arch_get(arch);
-    if (!c->cfg) return mc_fail(e, MC_E_ARG, "unknown architecture %d", (int)arch);
-
-    const mc_tensor *ls = mc_tensor_map_find(&c->weights, "logit_scale");
-    if (!ls || mc_tensor_numel(ls) != 1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor 'logit_scale'", src);
-    c->logit_scale_raw = (float)mc_tensor_get_f64(ls, 0);
-    if (!isfinite(c->logit_scale_raw))
-        return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
-    mc_tensor_map_mark_used(&c->weights, "logit_scale");
-
-    if (load_image) {
-        if (c->cfg->mci_variant >= 0) r = mc_mci_init(&c->mci, &c->weights, c->cfg->mci_variant, e);
-        else r = mc_vit_init(&c->vit, &c->weights, e);
-        if (r) return r;
-        int dim = c->mci ? c->mci->embed_dim : c->vit->proj_dim;
-        if (dim != MC_CLIP_EMBED_DIM)
-            return mc_fail(e, MC_E_MODEL, "%s: the image projection gives %d-d embeddings, expected %d", src, dim,
-                           MC_CLIP_EMBED_DIM);
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "image_encoder.");
-        if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
-        if (reparam) {
-            r = c->mci ? mc_mci_reparameterize(c->mci, e) : mc_vit_reparameterize(c->vit, e);
-            if (r) return r;
-        }
-    }
-    if (load_text) {
-        if ((r = mc_text_encoder_init(&c->text, &c->weights, c->cfg->text_causal, e))) return r;
-        if (c->text->proj_dim != MC_CLIP_EMBED_DIM)
-            return mc_fail(e, MC_E_MODEL, "%s: the text projection gives %d-d embeddings, expected %d", src,
-                           c->text->proj_dim, MC_CLIP_EMBED_DIM);
-        if (c->text->context != MC_CLIP_CONTEXT)
-            return mc_fail(e, MC_E_MODEL, "%s: the text encoder has %d positions, expected %d", src, c->text->context,
-                           MC_CLIP_CONTEXT);
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "text_encoder.");
-        if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
-        if (reparam && (r = mc_text_encoder_reparameterize(c->text, e))) return r;
-    }
-    if (load_image && load_text) {
-        const char *extra = mc_tensor_map_first_unused(&c->weights, "");
-        if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, c->cfg->model_name);
-    }
-    return 0;
+    if (c->mci) r = mc_mci_reparameterize(c->mci, e);
+    if (!r && c->vit) r = mc_vit_reparameterize(c->vit, e);
+    if (!r && c->text) r = mc_text_encoder_reparameterize(c->text, e);
+    c->planned = !r;
+    return r;
 }
 
 void mc_clip_free(mc_clip *c) {
     if (!c) return;
-    if (c->mci) mc_mci_free(c->mci);
-    if (c->vit) mc_vit_free(c->vit);
-    if (c->text) mc_text_encoder_free(c->text);
-    mc_tensor_map_free(&c->weights);
+    free_towers(c);
+    mc_param_store_free(&c->store);
     memset(c, 0, sizeof *c);
 }
 
 int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e) {
-    int R = c->cfg->image_size;
+    int R = c->config.image_size;
     if (c->mci) return mc_mci_forward(c->mci, images, B, R, c->reparam, out, trace, e);
     if (c->vit) return mc_vit_forward(c->vit, images, B, R, c->reparam, out, trace, e);
     return mc_fail(e, MC_E_UNSUPPORTED, "the image tower was not loaded");
@@ -108,6 +141,6 @@ int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, co
 }
 
 float mc_clip_logit_scale(const mc_clip *c) {
-    float s = expf(c->logit_scale_raw);
+    float s = expf(*c->logit_scale);
     return s > 100.f ? 100.f : s;
 }

@@ -8,10 +8,12 @@
 #define MC_MODELS_CLIP_H
 
 #include "core/tensor.h"
+#include "models/config.h"
+#include "models/param_store.h"
 #include "models/trace.h"
 
-/* Every MobileCLIP variant embeds into 512 dimensions from 77 text positions; checkpoints
- * with other shapes are rejected at load so that buffers sized by the API always fit. */
+/* The official variants embed into 512 dimensions from 77 text positions; a configuration
+ * (models/config.h) may choose others: size buffers by c->config (embed_dim, text.context_length). */
 #define MC_CLIP_EMBED_DIM 512
 #define MC_CLIP_CONTEXT 77
 
@@ -33,29 +35,49 @@ struct mc_vit;
 struct mc_text_encoder;
 
 typedef struct mc_clip {
-    mc_arch arch;
-    const mc_arch_config *cfg;
-    mc_tensor_map weights;        /* checkpoint tensors (mapped file) */
+    mc_arch arch;                 /* the official variant the configuration equals, or MC_ARCH_AUTO (custom) */
+    const mc_arch_config *cfg;    /* that variant's summary; NULL for a custom configuration */
+    mc_clip_config config;        /* the model's configuration (always set) */
+    mc_param_store store;         /* every parameter and buffer, writable; the towers' pointers point here */
     struct mc_mci *mci;
     struct mc_vit *vit;
     struct mc_text_encoder *text;
-    float logit_scale_raw;        /* the stored parameter (log scale) */
+    float *logit_scale;           /* the parameter t (log scale) in the store; s = min(exp(t), 100) */
     int reparam;                  /* run the folded inference form */
+    int planned;                  /* the folded form was built (mc_clip_plan_build) */
 } mc_clip;
 
 /* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
  * with a reason in e. */
 mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e);
 
-/* Takes ownership of *weights (moved into c). arch may be MC_ARCH_AUTO. Binds the requested
- * towers, checks that no tensor of a bound tower is left over, and folds when reparam. */
+/* Takes ownership of *weights (it is emptied). arch may be MC_ARCH_AUTO. Copies the tensors of
+ * the requested towers (and logit_scale; everything when both towers are loaded) into c->store,
+ * releases *weights (the file mapping is no longer referenced), binds the towers from the store,
+ * checks that no tensor of a bound tower is left over, and builds the folded form when reparam.
+ * Memory: the parameters are one private copy (the mapping's pages are dropped after load; the
+ * peak during load is the file plus its float32 copy). */
 int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
                  mc_err *e);
+/* The same for any configuration. The binders first declare the configuration's tensors
+ * (official names and shapes, BatchNorm counters included) into c->store, then the checkpoint
+ * is copied in strictly (missing, mis-shaped and unexpected tensors are errors naming them);
+ * weights may be NULL: every parameter and buffer is then 0 (for training from scratch, set
+ * them before use). Takes ownership of *weights as mc_clip_init does. */
+int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
+                        int reparam, mc_err *e);
+
+/* Builds (or rebuilds) the folded inference form of the loaded towers, and every eval-mode
+ * cache derived from parameters (BatchNorm scale/shift, transposed kernels), from the current
+ * store values. The only reparameterization path: call it after loading, after optimizer
+ * steps and before export; the folded forward then computes the training form's function of
+ * the current parameters. Safe to call any number of times (buffers are reused/freed). */
+int mc_clip_plan_build(mc_clip *c, mc_err *e);
 void mc_clip_free(mc_clip *c);
 
-/* images [B,3,R,R] -> out [B,512] (not normalized) */
+/* images [B,3,R,R] (R = config.image_size) -> out [B,E] (E = config.embed_dim; not normalized) */
 int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e);
-/* tokens [N,77] -> out [N,512] (not normalized) */
+/* tokens [N,T] (T = config.text.context_length) -> out [N,E] (not normalized) */
 int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, const mc_trace *trace, mc_err *e);
 /* min(exp(logit_scale), 100) */
 float mc_clip_logit_scale(const mc_clip *c);

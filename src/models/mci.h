@@ -14,6 +14,8 @@
  *   .4 stage2, .5 PatchEmbed+SE, .6 RepCPE 7x7, .7 stage3 attention blocks  -> [C3, R/32]
  *   conv_exp: MobileOne 3x3 depthwise C3 -> 2*C3 with SE, GELU
  *   head: mean over H,W, then x @ head.proj [2*C3, E]                    -> [E] (E = 512)
+ * A custom configuration (mc_mci_config: FastViT's arguments) changes the stage count, depths,
+ * widths, FFN ratios, where the downsamplers, SE and RepCPEs are, and the token mixers.
  *
  * The struct layout is public (and per block explicit) so that backward passes and
  * training-mode BatchNorm can be added next to the forward code later.
@@ -26,20 +28,30 @@
 #include "models/trace.h"
 #include "nn/ops.h"
 
-#define MC_MCI_STAGES 4
+#define MC_MCI_STAGES 4      /* stages of the official variants */
+#define MC_MCI_MAX_STAGES 8  /* a custom configuration may have 1..8 */
 
-/* Architecture hyper-parameters, as data. */
+/* Architecture hyper-parameters, as data: the keyword arguments of the reference's FastViT
+ * constructor (mobileclip/models/mci.py), per stage i < nstages. */
 typedef struct mc_mci_config {
-    const char *name;          /* "mci0" */
-    int layers[MC_MCI_STAGES]; /* blocks per stage */
-    int dims[MC_MCI_STAGES];   /* channels per stage */
-    int mlp_ratio;             /* ConvFFN hidden = mlp_ratio * C */
-    int head_dim;              /* MHSA head width (stage 3) */
-    int cls_ratio;             /* conv_exp output = cls_ratio * dims[3] */
+    const char *name;                     /* "mci0", "mci1", "mci2", or "mci" for a custom tower */
+    int nstages;
+    int layers[MC_MCI_MAX_STAGES];        /* blocks per stage */
+    int dims[MC_MCI_MAX_STAGES];          /* embed_dims: channels per stage */
+    double mlp_ratios[MC_MCI_MAX_STAGES]; /* ConvFFN hidden = int(C * ratio), in double as Python */
+    int downsamples[MC_MCI_MAX_STAGES];   /* PatchEmbed after stage i when set or the width changes */
+    int se_downsamples[MC_MCI_MAX_STAGES];/* the PatchEmbed into stage i has squeeze-excite */
+    int attention[MC_MCI_MAX_STAGES];     /* token_mixers: 1 "attention", 0 "repmixer" */
+    int repcpe[MC_MCI_MAX_STAGES];        /* pos_embs: a 7x7 RepCPE before stage i */
+    int repmixer_kernel;                  /* repmixer_kernel_size (3) */
+    int head_dim;                         /* MHSA head width (32, fixed by the reference) */
+    double cls_ratio;                     /* conv_exp output = int(dims[last] * cls_ratio) (2) */
 } mc_mci_config;
 
 /* variant 0..2 -> config; NULL otherwise. */
 const mc_mci_config *mc_mci_config_get(int variant);
+/* Validates a (custom) configuration; the message names the FastViT argument at fault. */
+int mc_mci_config_check(const mc_mci_config *c, mc_err *e);
 
 /* conv (no bias) followed by BatchNorm, weights [cout, cin/groups, k, k] */
 typedef struct mc_mci_convbn {
@@ -135,10 +147,11 @@ typedef struct mc_mci_element {
     mc_mci_repcpe cpe;
 } mc_mci_element;
 
-#define MC_MCI_MAX_ELEMENTS 8
+#define MC_MCI_MAX_ELEMENTS (3 * MC_MCI_MAX_STAGES)
 
 typedef struct mc_mci {
-    int variant;
+    int variant;                    /* 0..2, or -1 for a custom configuration */
+    mc_mci_config config;           /* a copy; cfg points here */
     const mc_mci_config *cfg;
     int embed_dim;                  /* head output width (512) */
     mc_mci_mobileone stem[3];
@@ -156,8 +169,11 @@ typedef struct mc_mci {
  * "unexpected tensor 'X'". `weights` must outlive the model (parameters point into it).
  * Returns 0 or a negative MC_E_* code; *out is NULL on failure. */
 int mc_mci_init(mc_mci **out, mc_tensor_map *weights, int variant, mc_err *e);
+/* The same for any configuration, with the projection width embed_dim. */
+int mc_mci_init_config(mc_mci **out, mc_tensor_map *weights, const mc_mci_config *cfg, int embed_dim, mc_err *e);
 
-/* Builds the folded inference form (owned buffers). Idempotent. */
+/* Builds (or rebuilds, from the current parameter values) the folded inference form
+ * (owned buffers, the previous ones freed). */
 int mc_mci_reparameterize(mc_mci *m, mc_err *e);
 
 /* images [B,3,R,R] NCHW (pixels in [0,1], no normalisation) -> embed [B, embed_dim], not
@@ -185,10 +201,11 @@ typedef struct mc_mci_binder {
 
 int mc_mci_bind_mobileone(mc_mci_binder *b, mc_mci_mobileone *blk, const char *prefix, int cin, int cout, int k,
                           int stride, int groups, int use_scale_branch, int use_conv, int use_se, int act);
+/* ConvFFN hidden width = int(C * mlp_ratio), as the reference. */
 int mc_mci_bind_repmixer_block(mc_mci_binder *b, mc_mci_repmixer_block *blk, const char *prefix, int C, int k,
-                               int mlp_ratio);
+                               double mlp_ratio);
 int mc_mci_bind_attention_block(mc_mci_binder *b, mc_mci_attention_block *blk, const char *prefix, int C,
-                                int head_dim, int mlp_ratio);
+                                int head_dim, double mlp_ratio);
 int mc_mci_bind_patch_embed(mc_mci_binder *b, mc_mci_patch_embed *pe, const char *prefix, int cin, int cout,
                             int use_se);
 int mc_mci_bind_repcpe(mc_mci_binder *b, mc_mci_repcpe *cpe, const char *prefix, int C);

@@ -126,7 +126,7 @@ static int bind_convffn(mc_mci_binder *b, mc_mci_convffn *f, const char *prefix,
 }
 
 int mc_mci_bind_repmixer_block(mc_mci_binder *b, mc_mci_repmixer_block *blk, const char *prefix, int C, int k,
-                               int mlp_ratio) {
+                               double mlp_ratio) {
     char p[NAME_LEN];
     int r;
     memset(blk, 0, sizeof *blk);
@@ -138,12 +138,12 @@ int mc_mci_bind_repmixer_block(mc_mci_binder *b, mc_mci_repmixer_block *blk, con
     if ((r = mc_mci_bind_mobileone(b, &blk->norm, p, C, C, k, 1, C, 0, 0, 0, 0))) return r;
     if ((r = BIND(b, &blk->mix_ls, prefix, ".token_mixer.layer_scale", C, 1, 1))) return r;
     sub(p, prefix, ".convffn");
-    if ((r = bind_convffn(b, &blk->ffn, p, C, mlp_ratio * C))) return r;
+    if ((r = bind_convffn(b, &blk->ffn, p, C, (int)(C * mlp_ratio)))) return r;
     return BIND(b, &blk->ls, prefix, ".layer_scale", C, 1, 1);
 }
 
 int mc_mci_bind_attention_block(mc_mci_binder *b, mc_mci_attention_block *blk, const char *prefix, int C,
-                                int head_dim, int mlp_ratio) {
+                                int head_dim, double mlp_ratio) {
     char p[NAME_LEN];
     int r;
     memset(blk, 0, sizeof *blk);
@@ -160,7 +160,7 @@ int mc_mci_bind_attention_block(mc_mci_binder *b, mc_mci_attention_block *blk, c
         (r = BIND(b, &blk->ls2, prefix, ".layer_scale_2", C, 1, 1)))
         return r;
     sub(p, prefix, ".convffn");
-    return bind_convffn(b, &blk->ffn, p, C, mlp_ratio * C);
+    return bind_convffn(b, &blk->ffn, p, C, (int)(C * mlp_ratio));
 }
 
 int mc_mci_bind_patch_embed(mc_mci_binder *b, mc_mci_patch_embed *pe, const char *prefix, int cin, int cout,

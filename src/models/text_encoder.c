@@ -44,19 +44,58 @@ void mc_text_encoder_free(mc_text_encoder *m) {
     free(m);
 }
 
-static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, mc_err *e) {
+/* The configuration a checkpoint implies (no configuration given): widths from the tensor
+ * shapes, the layer kinds from the names, heads = C / 64; the FFN widths and RepMixer kernel
+ * are left 0 (read by the binders). */
+static int infer_config(const mc_tensor_map *w, int causal, mc_text_config *c, int *proj, mc_err *e) {
+    memset(c, 0, sizeof *c);
     const mc_tensor *t;
     if (!(t = need(w, PREFIX "embedding_layer.weight", 2, e))) return e ? e->code : MC_E_MODEL;
-    m->vocab = (int)t->shape[0];
-    int C = m->dim = (int)t->shape[1];
+    c->vocab_size = (int)t->shape[0];
+    int C = c->dim = (int)t->shape[1];
     if (!(t = need(w, PREFIX "positional_embedding.pos_embed.pos_embed", 4, e))) return e ? e->code : MC_E_MODEL;
-    m->context = (int)t->shape[2];
+    c->context_length = (int)t->shape[2];
     if (!(t = need(w, PREFIX "projection_layer", 2, e))) return e ? e->code : MC_E_MODEL;
-    m->proj_dim = (int)t->shape[1];
-    m->causal = causal ? 1 : 0;
-    m->heads = C / 64;
-    if (m->heads < 1 || C % 64)
+    *proj = (int)t->shape[1];
+    c->causal = causal ? 1 : 0;
+    if (C / 64 < 1 || C % 64)
         return mc_fail(e, MC_E_MODEL, "%s: text width %d is not a multiple of the 64-wide heads", src_name(w), C);
+    /* count the elements of text_encoder.transformer and find the RepMixer blocks */
+    char prefix[128];
+    int n = 0, n_rep = 0, first = 0, last = 0;
+    for (;; n++) {
+        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", n);
+        if (!mc_tensor_map_has_prefix(w, prefix)) break;
+        if (n == MAX_BLOCKS) return mc_fail(e, MC_E_MODEL, "%s: more than %d text layers", src_name(w), MAX_BLOCKS);
+        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.token_mixer.", n);
+        int rep = mc_tensor_map_has_prefix(w, prefix);
+        n_rep += rep;
+        if (n == 0) first = rep;
+        last = rep;
+    }
+    if (n == 0) return mc_fail(e, MC_E_MODEL, "%s: no tensors under '" PREFIX "transformer.0.'", src_name(w));
+    /* MCt puts its two RepMixer blocks first and last; anything else is not a known model */
+    if (n_rep == 2 && n >= 2 && first && last) c->mct = 1;
+    else if (n_rep)
+        return mc_fail(e, MC_E_MODEL, "%s: unrecognised text encoder layout (%d RepMixer blocks among %d layers)",
+                       src_name(w), n_rep, n);
+    c->n_layers = n - 2 * c->mct;
+    if (c->n_layers > MC_TEXT_MAX_LAYERS)
+        return mc_fail(e, MC_E_MODEL, "%s: %d text transformer layers (at most %d)", src_name(w), c->n_layers,
+                       MC_TEXT_MAX_LAYERS);
+    for (int i = 0; i < c->n_layers; i++) c->heads[i] = C / 64;
+    return 0;
+}
+
+static int init(mc_text_encoder *m, mc_tensor_map *w, const mc_text_config *c, int proj, mc_err *e) {
+    int C = m->dim = c->dim;
+    m->vocab = c->vocab_size;
+    m->context = c->context_length;
+    m->proj_dim = proj;
+    m->causal = c->causal ? 1 : 0;
+    m->heads = c->n_layers > 0 ? c->heads[0] : C / 64;
+    if (C < 1 || m->vocab < 1 || m->context < 1 || proj < 1 || c->n_layers < 0 || c->n_layers > MC_TEXT_MAX_LAYERS)
+        return mc_fail(e, MC_E_MODEL, "%s: bad text encoder configuration", src_name(w));
 
     int r;
     const int64_t s_emb[2] = {m->vocab, C}, s_pos[4] = {1, 1, m->context, C}, s_c[1] = {C},
@@ -68,52 +107,45 @@ static int init(mc_text_encoder *m, mc_tensor_map *w, int causal, mc_err *e) {
         (r = mc_tensor_map_f32(w, PREFIX "projection_layer", 2, s_proj, &m->proj, e)))
         return r;
 
-    /* count the elements of text_encoder.transformer */
-    char prefix[128];
-    int n = 0;
-    for (;; n++) {
-        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", n);
-        if (!mc_tensor_map_has_prefix(w, prefix)) break;
-        if (n == MAX_BLOCKS) return mc_fail(e, MC_E_MODEL, "%s: more than %d text layers", src_name(w), MAX_BLOCKS);
-    }
-    if (n == 0) return mc_fail(e, MC_E_MODEL, "%s: no tensors under '" PREFIX "transformer.0.'", src_name(w));
-    m->blocks = calloc((size_t)n, sizeof *m->blocks);
+    int n = c->n_layers + 2 * (c->mct ? 1 : 0);
+    m->variant = c->mct ? MC_TEXT_MCT : MC_TEXT_BASE;
+    m->blocks = calloc((size_t)(n ? n : 1), sizeof *m->blocks);
     if (!m->blocks) return mc_fail(e, MC_E_NOMEM, "out of memory");
     m->n_blocks = n;
-    int n_rep = 0;
     for (int i = 0; i < n; i++) {
         mc_text_block *b = &m->blocks[i];
-        char probe[192];
+        char prefix[128];
         snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", i);
-        snprintf(probe, sizeof probe, "%stoken_mixer.", prefix);
-        b->is_repmixer = mc_tensor_map_has_prefix(w, probe);
-        r = b->is_repmixer ? mc_text_repmixer_bind(&b->rm, w, prefix, C, e)
-                           : mc_transformer_layer_bind(&b->tf, w, prefix, C, m->heads, e);
+        b->is_repmixer = c->mct && (i == 0 || i == n - 1);
+        int l = i - (c->mct ? 1 : 0); /* transformer layer index */
+        r = b->is_repmixer ? mc_text_repmixer_bind_dims(&b->rm, w, prefix, C, c->repmixer_kernel, c->repmixer_hidden, e)
+                           : mc_transformer_layer_bind_dims(&b->tf, w, prefix, C, c->heads[l], c->ffn_dims[l], e);
         if (r) return r;
-        n_rep += b->is_repmixer;
     }
-    /* MCt puts its two RepMixer blocks first and last; anything else is not a known model */
-    if (n_rep == 0) m->variant = MC_TEXT_BASE;
-    else if (n_rep == 2 && n >= 2 && m->blocks[0].is_repmixer && m->blocks[n - 1].is_repmixer) m->variant = MC_TEXT_MCT;
-    else return mc_fail(e, MC_E_MODEL, "%s: unrecognised text encoder layout (%d RepMixer blocks among %d layers)",
-                        src_name(w), n_rep, n);
-
     const char *extra = mc_tensor_map_first_unused(w, PREFIX);
     if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' in the text encoder", src_name(w), extra);
     return 0;
 }
 
-int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e) {
+int mc_text_encoder_init_config(mc_text_encoder **out, mc_tensor_map *w, const mc_text_config *cfg, int proj_dim,
+                                mc_err *e) {
     *out = NULL;
     mc_text_encoder *m = calloc(1, sizeof *m);
     if (!m) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    int r = init(m, w, causal, e);
+    int r = init(m, w, cfg, proj_dim, e);
     if (r) {
         mc_text_encoder_free(m);
         return r;
     }
     *out = m;
     return 0;
+}
+
+int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e) {
+    *out = NULL;
+    mc_text_config c;
+    int proj = 0, r = infer_config(w, causal, &c, &proj, e);
+    return r ? r : mc_text_encoder_init_config(out, w, &c, proj, e);
 }
 
 int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e) {

@@ -25,6 +25,19 @@
 
 typedef enum mc_text_variant { MC_TEXT_BASE = 0, MC_TEXT_MCT = 1 } mc_text_variant;
 
+#define MC_TEXT_MAX_LAYERS 256
+
+/* Hyper-parameters (the reference's text_cfg, see models/config.h). */
+typedef struct mc_text_config {
+    int mct;                     /* model_name "mct": Text-RepMixer, n_layers transformer layers, Text-RepMixer */
+    int context_length, vocab_size, dim, n_layers;
+    int heads[MC_TEXT_MAX_LAYERS];      /* per transformer layer */
+    int ffn_dims[MC_TEXT_MAX_LAYERS];   /* per transformer layer: ceil(dim * mult / 16) * 16 */
+    double ffn_multipliers[MC_TEXT_MAX_LAYERS]; /* ffn_multiplier_per_layer (0 when inferred from weights) */
+    int causal;                  /* causal_masking */
+    int repmixer_kernel, repmixer_hidden; /* MCt blocks (the reference's defaults: 11, 4 dim) */
+} mc_text_config;
+
 typedef struct mc_text_block {
     int is_repmixer;
     mc_transformer_layer tf;     /* when !is_repmixer */
@@ -47,6 +60,9 @@ typedef struct mc_text_encoder {
  * `causal_masking`), 0 for S0/S1/S2. Fails naming the first missing, mis-shaped or
  * unexpected "text_encoder." tensor. */
 int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc_err *e);
+/* Binds by a configuration (shapes from cfg, projection width proj_dim), not from the tensors. */
+int mc_text_encoder_init_config(mc_text_encoder **out, mc_tensor_map *w, const mc_text_config *cfg, int proj_dim,
+                                mc_err *e);
 
 /* Folds the Text-RepMixer blocks (no-op for Base). The training form stays usable. */
 int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e);

@@ -59,31 +59,52 @@ static void transpose_kernel(float *dst, const float *src, int C, int K) {
         for (int k = 0; k < K; k++) dst[(size_t)k * C + c] = src[(size_t)c * K + k];
 }
 
+/* The training form's eval-mode caches (transposed kernels, BatchNorm scale/shift) from the
+ * current parameter values. */
+static void refresh(mc_text_repmixer *b) {
+    int C = b->dim, K = b->kernel;
+    transpose_kernel(b->wm_t, b->wm, C, K);
+    transpose_kernel(b->wf_t, b->wf, C, K);
+    float *sc[4] = {b->ms_s, b->mc_s, b->n_s, b->f_s}, *sh[4] = {b->ms_t, b->mc_t, b->n_t, b->f_t};
+    for (int i = 0; i < 4; i++)
+        mc_batchnorm_eval_coeffs(sc[i], sh[i], b->bn[i][0], b->bn[i][1], b->bn[i][2], b->bn[i][3], BN_EPS, C);
+}
+
 int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, mc_err *e) {
+    return mc_text_repmixer_bind_dims(b, w, prefix, dim, 0, 0, e);
+}
+
+int mc_text_repmixer_bind_dims(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, int kernel,
+                               int hidden, mc_err *e) {
     memset(b, 0, sizeof *b);
     int C = dim;
     b->dim = C;
     const char *src = w->source ? w->source : "checkpoint";
     char name[512];
-    /* kernel size from the mixer conv, FFN width from fc1 */
-    snprintf(name, sizeof name, "%stoken_mixer.mixer.rbr_conv.0.conv.weight", prefix);
-    const mc_tensor *t = mc_tensor_map_find(w, name);
-    if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
-    if (t->ndim != 4 || t->shape[3] < 1 || t->shape[3] > 1023 || t->shape[3] % 2 == 0) {
-        char s[128];
-        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [%d, 1, 1, K] with odd K", src, name,
-                       mc_shape_str(t->shape, t->ndim, s, sizeof s), C);
+    const mc_tensor *t;
+    if (kernel <= 0) { /* kernel size from the mixer conv */
+        snprintf(name, sizeof name, "%stoken_mixer.mixer.rbr_conv.0.conv.weight", prefix);
+        t = mc_tensor_map_find(w, name);
+        if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
+        if (t->ndim != 4 || t->shape[3] < 1 || t->shape[3] > 1023 || t->shape[3] % 2 == 0) {
+            char s[128];
+            return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [%d, 1, 1, K] with odd K", src, name,
+                           mc_shape_str(t->shape, t->ndim, s, sizeof s), C);
+        }
+        kernel = (int)t->shape[3];
     }
-    int K = b->kernel = (int)t->shape[3];
-    snprintf(name, sizeof name, "%sconvffn.fc1.weight", prefix);
-    t = mc_tensor_map_find(w, name);
-    if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
-    if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > (1 << 20)) {
-        char s[128];
-        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d, 1, 1]", src, name,
-                       mc_shape_str(t->shape, t->ndim, s, sizeof s), C);
+    if (hidden <= 0) { /* FFN width from fc1 */
+        snprintf(name, sizeof name, "%sconvffn.fc1.weight", prefix);
+        t = mc_tensor_map_find(w, name);
+        if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src, name);
+        if (t->ndim != 4 || t->shape[0] < 1 || t->shape[0] > (1 << 20)) {
+            char s[128];
+            return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d, 1, 1]", src, name,
+                           mc_shape_str(t->shape, t->ndim, s, sizeof s), C);
+        }
+        hidden = (int)t->shape[0];
     }
-    int F = b->hidden = (int)t->shape[0];
+    int K = b->kernel = kernel, F = b->hidden = hidden;
 
     const int64_t s_c11[3] = {C, 1, 1}, s_k[4] = {C, 1, 1, K}, s_fc1[4] = {F, C, 1, 1}, s_fc2[4] = {C, F, 1, 1};
     const int64_t s_f[1] = {F}, s_c[1] = {C};
@@ -111,11 +132,7 @@ int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *pre
     b->rf_w = p; p += (size_t)K * C;
     float **vecs[10] = {&b->ms_s, &b->ms_t, &b->mc_s, &b->mc_t, &b->n_s, &b->n_t, &b->f_s, &b->f_t, &b->rm_b, &b->rf_b};
     for (int i = 0; i < 10; i++) { *vecs[i] = p; p += C; }
-    transpose_kernel(b->wm_t, b->wm, C, K);
-    transpose_kernel(b->wf_t, b->wf, C, K);
-    float *sc[4] = {b->ms_s, b->mc_s, b->n_s, b->f_s}, *sh[4] = {b->ms_t, b->mc_t, b->n_t, b->f_t};
-    for (int i = 0; i < 4; i++)
-        mc_batchnorm_eval_coeffs(sc[i], sh[i], b->bn[i][0], b->bn[i][1], b->bn[i][2], b->bn[i][3], BN_EPS, C);
+    refresh(b);
     return 0;
 }
 
@@ -126,7 +143,8 @@ void mc_text_repmixer_free(mc_text_repmixer *b) {
 }
 
 int mc_text_repmixer_reparameterize(mc_text_repmixer *b) {
-    if (b->reparameterized) return 0;
+    /* rebuilt from the current parameters on every call (the plan builder's path) */
+    refresh(b);
     int C = b->dim, K = b->kernel;
     float *wm = calloc((size_t)3 * C * K + 2 * (size_t)C, sizeof(float));
     if (!wm) return MC_E_NOMEM;

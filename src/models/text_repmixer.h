@@ -47,7 +47,11 @@ typedef struct mc_text_repmixer {
 /* Binds the block at `prefix` (ending in '.') of width `dim`; the kernel size and FFN width
  * come from the tensors. Errors name the missing or mis-shaped tensor. */
 int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, mc_err *e);
-/* Computes the folded kernels (idempotent). Returns 0 or MC_E_NOMEM. */
+/* The same with the kernel size and FFN width given (a configuration; <= 0: read them). */
+int mc_text_repmixer_bind_dims(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, int kernel,
+                               int hidden, mc_err *e);
+/* Recomputes the training form's caches and the folded kernels from the current parameter
+ * values (any number of times). Returns 0 or MC_E_NOMEM. */
 int mc_text_repmixer_reparameterize(mc_text_repmixer *b);
 void mc_text_repmixer_free(mc_text_repmixer *b);
 

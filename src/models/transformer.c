@@ -17,40 +17,73 @@ static int bind(mc_tensor_map *w, const char *prefix, const char *name, int ndim
     return mc_tensor_map_f32(w, full, ndim, shape, out, e);
 }
 
-int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
-                              mc_err *e) {
+const mc_transformer_names mc_transformer_names_mobileclip = {{
+    "pre_norm_mha.0.weight", "pre_norm_mha.0.bias", "pre_norm_mha.1.qkv_proj.weight", "pre_norm_mha.1.qkv_proj.bias",
+    "pre_norm_mha.1.out_proj.weight", "pre_norm_mha.1.out_proj.bias", "pre_norm_ffn.0.weight", "pre_norm_ffn.0.bias",
+    "pre_norm_ffn.1.weight", "pre_norm_ffn.1.bias", "pre_norm_ffn.4.weight", "pre_norm_ffn.4.bias"}};
+
+const mc_transformer_names mc_transformer_names_openclip = {{
+    "ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight",
+    "attn.out_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+    "mlp.c_proj.bias"}};
+
+int mc_transformer_layer_bind_as(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix,
+                                 const mc_transformer_names *names, int dim, int heads, int ffn_dim,
+                                 mc_activation act, mc_err *e) {
     if (dim <= 0 || heads <= 0 || dim % heads)
         return mc_fail(e, MC_E_MODEL, "%s: width %d is not divisible into %d heads", prefix, dim, heads);
     l->dim = dim;
     l->heads = heads;
+    l->act = act;
     l->ln_eps = 1e-5f;
-    /* FFN width from fc1's first dimension (4C in every MobileCLIP model, but read it). */
-    char name[512];
-    snprintf(name, sizeof name, "%spre_norm_ffn.1.weight", prefix);
-    const mc_tensor *fc1 = mc_tensor_map_find(w, name);
-    if (!fc1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", w->source ? w->source : "checkpoint", name);
-    if (fc1->ndim != 2 || fc1->shape[0] <= 0 || fc1->shape[0] > (1 << 20)) {
-        char s[128];
-        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d]",
-                       w->source ? w->source : "checkpoint", name, mc_shape_str(fc1->shape, fc1->ndim, s, sizeof s), dim);
+    const char *const *n = names->name;
+    int F = ffn_dim;
+    if (F <= 0) {
+        /* FFN width from fc1's first dimension (4C in every MobileCLIP model, but read it). */
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, n[8]);
+        const mc_tensor *fc1 = mc_tensor_map_find(w, name);
+        if (!fc1) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", w->source ? w->source : "checkpoint", name);
+        if (fc1->ndim != 2 || fc1->shape[0] <= 0 || fc1->shape[0] > (1 << 20)) {
+            char s[128];
+            return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected [F, %d]",
+                           w->source ? w->source : "checkpoint", name, mc_shape_str(fc1->shape, fc1->ndim, s, sizeof s),
+                           dim);
+        }
+        F = (int)fc1->shape[0];
     }
-    int F = (int)fc1->shape[0];
     l->ffn_dim = F;
-    int r;
-    if ((r = bind(w, prefix, "pre_norm_mha.0.weight", 1, dim, 0, &l->ln1_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_mha.0.bias", 1, dim, 0, &l->ln1_b, e)) ||
-        (r = bind(w, prefix, "pre_norm_mha.1.qkv_proj.weight", 2, 3 * dim, dim, &l->qkv_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_mha.1.qkv_proj.bias", 1, 3 * dim, 0, &l->qkv_b, e)) ||
-        (r = bind(w, prefix, "pre_norm_mha.1.out_proj.weight", 2, dim, dim, &l->out_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_mha.1.out_proj.bias", 1, dim, 0, &l->out_b, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.0.weight", 1, dim, 0, &l->ln2_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.0.bias", 1, dim, 0, &l->ln2_b, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.1.weight", 2, F, dim, &l->fc1_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.1.bias", 1, F, 0, &l->fc1_b, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.4.weight", 2, dim, F, &l->fc2_w, e)) ||
-        (r = bind(w, prefix, "pre_norm_ffn.4.bias", 1, dim, 0, &l->fc2_b, e)))
-        return r;
+    int nd[12];
+    int64_t sh[12][2];
+    mc_transformer_layer_shapes(dim, F, nd, sh);
+    const float **dst[12] = {&l->ln1_w, &l->ln1_b, &l->qkv_w, &l->qkv_b, &l->out_w, &l->out_b,
+                             &l->ln2_w, &l->ln2_b, &l->fc1_w, &l->fc1_b, &l->fc2_w, &l->fc2_b};
+    for (int i = 0; i < 12; i++) {
+        int r = bind(w, prefix, n[i], nd[i], sh[i][0], sh[i][1], dst[i], e);
+        if (r) return r;
+    }
     return 0;
+}
+
+void mc_transformer_layer_shapes(int C, int F, int ndim[12], int64_t shape[12][2]) {
+    const int64_t s[12][2] = {{C, 0},     {C, 0}, {3 * (int64_t)C, C}, {3 * (int64_t)C, 0}, {C, C}, {C, 0},
+                              {C, 0},     {C, 0}, {F, C},              {F, 0},              {C, F}, {C, 0}};
+    for (int i = 0; i < 12; i++) {
+        shape[i][0] = s[i][0];
+        shape[i][1] = s[i][1];
+        ndim[i] = s[i][1] ? 2 : 1;
+    }
+}
+
+int mc_transformer_layer_bind(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                              mc_err *e) {
+    return mc_transformer_layer_bind_dims(l, w, prefix, dim, heads, 0, e);
+}
+
+int mc_transformer_layer_bind_dims(mc_transformer_layer *l, mc_tensor_map *w, const char *prefix, int dim, int heads,
+                                   int ffn_dim, mc_err *e) {
+    return mc_transformer_layer_bind_as(l, w, prefix, &mc_transformer_names_mobileclip, dim, heads, ffn_dim,
+                                        MC_ACT_GELU, e);
 }
 
 /* scratch layout: h [M, C] (normed input, then attention output) | big [M, max(3C, F)]
@@ -77,7 +110,8 @@ static void residual_tail(const mc_transformer_layer *l, float *x, const float *
     mc_linear_accumulate(x, a, l->out_w, l->out_b, M, C, C);
     mc_layernorm_forward(h, x, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
     mc_linear_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
-    mc_gelu_forward(f, f, (size_t)M * F);
+    if (l->act == MC_ACT_QUICKGELU) mc_quickgelu_forward(f, f, (size_t)M * F);
+    else mc_gelu_forward(f, f, (size_t)M * F);
     mc_linear_accumulate(x, f, l->fc2_w, l->fc2_b, M, F, C);
 }
 
@@ -104,5 +138,29 @@ int mc_transformer_layer_forward_rows(const mc_transformer_layer *l, const float
         memcpy(out + (size_t)n * C, x + src, sizeof(float) * C);
     }
     residual_tail(l, out, a, N, hn, f);
+    return 0;
+}
+
+size_t mc_transformer_stack_scratch(const mc_transformer_layer *layers, int n, int N, int T) {
+    size_t m = 0;
+    for (int i = 0; i < n; i++) {
+        size_t s = mc_transformer_layer_scratch(&layers[i], N, T);
+        if (s > m) m = s;
+    }
+    return m;
+}
+
+int mc_transformer_stack_forward(const mc_transformer_layer *layers, int n, float *x, int N, int T, int causal,
+                                 float *scratch, const mc_trace *trace, const char *trace_fmt) {
+    int64_t shape[3] = {N, T, n > 0 ? layers[0].dim : 0};
+    for (int i = 0; i < n; i++) {
+        int r = mc_transformer_layer_forward(&layers[i], x, N, T, causal, scratch);
+        if (r) return r;
+        if (trace && trace->fn) {
+            char name[64];
+            snprintf(name, sizeof name, trace_fmt, i);
+            mc_trace_emit(trace, name, x, 3, shape);
+        }
+    }
     return 0;
 }

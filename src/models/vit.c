@@ -56,24 +56,62 @@ static int bind_bn(mc_tensor_map *w, int i, int S, const float **out4, mc_err *e
     return 0;
 }
 
-static int init(mc_vit *m, mc_tensor_map *w, mc_err *e) {
+/* Eval-mode BatchNorm scale/shift of the two stem norms, from the current parameters. */
+static void bn_coefficients(mc_vit *m) {
+    int S = m->stem_dim;
+    for (int i = 0; i < 2; i++)
+        mc_batchnorm_eval_coeffs(m->bn_coef + (size_t)(2 * i) * S, m->bn_coef + (size_t)(2 * i + 1) * S, m->bn[i][0],
+                                 m->bn[i][1], m->bn[i][2], m->bn[i][3], 1e-5f, S);
+}
+
+mc_vit_config mc_vit_config_b16(void) {
+    mc_vit_config c = {768, 12, 12, 4 * 768, 768 / 4 > 32 ? 768 / 4 : 32, (224 / 16) * (224 / 16), {4, 2, 2}};
+    return c;
+}
+
+/* The configuration a checkpoint implies: widths, kernels, position count and depth from the
+ * tensors, heads = width / 64, FFN width read by the layer binder (0). */
+static int infer_config(const mc_tensor_map *w, mc_vit_config *c, int *proj, mc_err *e) {
+    memset(c, 0, sizeof *c);
     const mc_tensor *t0, *t1, *t2, *t;
     if (!(t0 = need(w, PREFIX "patch_emb.0.block.conv.weight", 4, e)) ||
         !(t1 = need(w, PREFIX "patch_emb.1.block.conv.weight", 4, e)) ||
         !(t2 = need(w, PREFIX "patch_emb.2.block.conv.weight", 4, e)))
         return MC_E_MODEL;
-    int S = m->stem_dim = (int)t0->shape[0];
-    int C = m->width = (int)t2->shape[0];
-    m->k[0] = (int)t0->shape[2];
-    m->k[1] = (int)t1->shape[2];
-    m->k[2] = (int)t2->shape[2];
+    c->stem_dim = (int)t0->shape[0];
+    c->width = (int)t2->shape[0];
+    c->k[0] = (int)t0->shape[2];
+    c->k[1] = (int)t1->shape[2];
+    c->k[2] = (int)t2->shape[2];
     if (!(t = need(w, PREFIX "pos_embed.pos_embed.pos_embed", 4, e))) return MC_E_MODEL;
-    m->n_pos = (int)t->shape[2];
+    c->n_pos = (int)t->shape[2];
     if (!(t = need(w, PREFIX "classifier.proj", 2, e))) return MC_E_MODEL;
-    m->proj_dim = (int)t->shape[1];
-    m->heads = C / 64;
-    if (m->heads < 1 || C % 64)
-        return mc_fail(e, MC_E_MODEL, "%s: ViT width %d is not a multiple of the 64-wide heads", src_name(w), C);
+    *proj = (int)t->shape[1];
+    c->heads = c->width / 64;
+    if (c->heads < 1 || c->width % 64)
+        return mc_fail(e, MC_E_MODEL, "%s: ViT width %d is not a multiple of the 64-wide heads", src_name(w), c->width);
+    int n = 0;
+    char prefix[128];
+    for (;; n++) {
+        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", n);
+        if (!mc_tensor_map_has_prefix(w, prefix)) break;
+        if (n == MAX_LAYERS) return mc_fail(e, MC_E_MODEL, "%s: more than %d ViT layers", src_name(w), MAX_LAYERS);
+    }
+    if (n == 0) return mc_fail(e, MC_E_MODEL, "%s: no tensors under '" PREFIX "transformer.0.'", src_name(w));
+    c->depth = n;
+    return 0;
+}
+
+static int init(mc_vit *m, mc_tensor_map *w, const mc_vit_config *c, int proj, mc_err *e) {
+    int S = m->stem_dim = c->stem_dim;
+    int C = m->width = c->width;
+    for (int i = 0; i < 3; i++) m->k[i] = c->k[i];
+    m->n_pos = c->n_pos;
+    m->proj_dim = proj;
+    m->heads = c->heads;
+    if (S < 1 || C < 1 || c->heads < 1 || C % c->heads || c->n_pos < 1 || proj < 1 || c->depth < 1 ||
+        c->depth > MAX_LAYERS || c->k[0] < 1 || c->k[1] < 1 || c->k[2] < 1)
+        return mc_fail(e, MC_E_MODEL, "%s: bad ViT configuration", src_name(w));
 
     int r;
     const int64_t s_w0[4] = {S, 3, m->k[0], m->k[0]}, s_w1[4] = {S, S, m->k[1], m->k[1]},
@@ -94,37 +132,28 @@ static int init(mc_vit *m, mc_tensor_map *w, mc_err *e) {
      * a checkpoint without the token is treated as broken rather than silently re-pooled */
     if ((r = mc_tensor_map_f32(w, PREFIX "cls_token", 3, s_cls, &m->cls, e))) return r;
 
-    int n = 0;
-    char prefix[128];
-    for (;; n++) {
-        snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", n);
-        if (!mc_tensor_map_has_prefix(w, prefix)) break;
-        if (n == MAX_LAYERS) return mc_fail(e, MC_E_MODEL, "%s: more than %d ViT layers", src_name(w), MAX_LAYERS);
-    }
-    if (n == 0) return mc_fail(e, MC_E_MODEL, "%s: no tensors under '" PREFIX "transformer.0.'", src_name(w));
-    m->depth = n;
+    int n = m->depth = c->depth;
     m->layers = calloc((size_t)n, sizeof *m->layers);
     if (!m->layers) return mc_fail(e, MC_E_NOMEM, "out of memory");
+    char prefix[128];
     for (int i = 0; i < n; i++) {
         snprintf(prefix, sizeof prefix, PREFIX "transformer.%d.", i);
-        if ((r = mc_transformer_layer_bind(&m->layers[i], w, prefix, C, m->heads, e))) return r;
+        if ((r = mc_transformer_layer_bind_dims(&m->layers[i], w, prefix, C, m->heads, c->ffn_dim, e))) return r;
     }
     const char *extra = mc_tensor_map_first_unused(w, "image_encoder.");
     if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' in the ViT image encoder", src_name(w), extra);
 
     m->bn_coef = malloc(sizeof(float) * 4 * (size_t)S);
     if (!m->bn_coef) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    for (int i = 0; i < 2; i++)
-        mc_batchnorm_eval_coeffs(m->bn_coef + (size_t)(2 * i) * S, m->bn_coef + (size_t)(2 * i + 1) * S, m->bn[i][0],
-                                 m->bn[i][1], m->bn[i][2], m->bn[i][3], 1e-5f, S);
+    bn_coefficients(m);
     return 0;
 }
 
-int mc_vit_init(mc_vit **out, mc_tensor_map *w, mc_err *e) {
+int mc_vit_init_config(mc_vit **out, mc_tensor_map *w, const mc_vit_config *cfg, int proj_dim, mc_err *e) {
     *out = NULL;
     mc_vit *m = calloc(1, sizeof *m);
     if (!m) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    int r = init(m, w, e);
+    int r = init(m, w, cfg, proj_dim, e);
     if (r) {
         if (e && !e->code) mc_fail(e, r, "ViT init failed");
         mc_vit_free(m);
@@ -134,8 +163,19 @@ int mc_vit_init(mc_vit **out, mc_tensor_map *w, mc_err *e) {
     return 0;
 }
 
+int mc_vit_init(mc_vit **out, mc_tensor_map *w, mc_err *e) {
+    *out = NULL;
+    mc_vit_config c;
+    int proj = 0, r = infer_config(w, &c, &proj, e);
+    return r ? r : mc_vit_init_config(out, w, &c, proj, e);
+}
+
 int mc_vit_reparameterize(mc_vit *m, mc_err *e) {
-    if (m->reparameterized) return 0;
+    /* rebuilt from the current parameters on every call */
+    bn_coefficients(m);
+    free(m->rep_w[0]);
+    m->rep_w[0] = NULL;
+    m->reparameterized = 0;
     int S = m->stem_dim;
     size_t n0 = (size_t)S * 3 * m->k[0] * m->k[0], n1 = (size_t)S * S * m->k[1] * m->k[1];
     float *p = calloc(n0 + n1 + 2 * (size_t)S, sizeof(float));
@@ -189,11 +229,7 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     if (R > 16384) return mc_fail(e, MC_E_ARG, "ViT: input resolution %d is larger than 16384", R);
     int P = h[3] * h[3], T = P + 1;
     size_t s1 = (size_t)B * S * h[1] * h[1], s2 = (size_t)B * S * h[2] * h[2], s3 = (size_t)B * C * P;
-    size_t M = (size_t)B * T, scratch = 0;
-    for (int i = 0; i < m->depth; i++) {
-        size_t s = mc_transformer_layer_scratch(&m->layers[i], B, T);
-        if (s > scratch) scratch = s;
-    }
+    size_t M = (size_t)B * T, scratch = mc_transformer_stack_scratch(m->layers, m->depth, B, T);
     /* buf: the stem activations, later the layer scratch and the pooled tokens;
      * x: the token stream [B, T, C], followed by the resampled positions when P != n_pos */
     size_t stem = s1 + s2 + s3, body = scratch + (size_t)B * C, npos = P != m->n_pos ? (size_t)P * C : 0;
@@ -243,17 +279,10 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     mc_trace_emit(trace, "transformer_input", x, 3, tshape);
 
     float *work = buf, *pooled = buf + scratch;
-    for (int i = 0; i < m->depth; i++) {
-        if (mc_transformer_layer_forward(&m->layers[i], x, B, T, 0, work)) {
-            free(buf);
-            free(x);
-            return mc_fail(e, MC_E_NOMEM, "ViT: out of memory in layer %d", i);
-        }
-        if (trace && trace->fn) {
-            char name[32];
-            snprintf(name, sizeof name, "transformer.%d", i);
-            mc_trace_emit(trace, name, x, 3, tshape);
-        }
+    if (mc_transformer_stack_forward(m->layers, m->depth, x, B, T, 0, work, trace, "transformer.%d")) {
+        free(buf);
+        free(x);
+        return mc_fail(e, MC_E_NOMEM, "ViT: out of memory in the transformer layers");
     }
     mc_layernorm_forward(x, x, m->post_ln_w, m->post_ln_b, (int)M, C, 1e-5f);
     mc_trace_emit(trace, "post_transformer_norm", x, 3, tshape);

@@ -21,6 +21,16 @@
 #include "models/trace.h"
 #include "models/transformer.h"
 
+/* Hyper-parameters (the reference's vit_b16: width 768, 12 layers of 12 heads, FFN 4x, conv
+ * stem 4/2/2 of max(32, width/4) channels, (224/16)^2 stored positions). */
+typedef struct mc_vit_config {
+    int width, depth, heads, ffn_dim, stem_dim, n_pos;
+    int k[3];
+} mc_vit_config;
+
+/* The reference's vit_b16. */
+mc_vit_config mc_vit_config_b16(void);
+
 typedef struct mc_vit {
     int width, depth, heads, stem_dim, proj_dim, n_pos;
     int k[3];                      /* stem kernel sizes = strides; patch = k0 * k1 * k2 */
@@ -44,6 +54,8 @@ int mc_vit_detect(const mc_tensor_map *w);
 /* Binds "image_encoder.model.*"; fails naming the first missing, mis-shaped or unexpected
  * "image_encoder." tensor. */
 int mc_vit_init(mc_vit **out, mc_tensor_map *w, mc_err *e);
+/* Binds by a configuration (shapes from cfg, projection width proj_dim), not from the tensors. */
+int mc_vit_init_config(mc_vit **out, mc_tensor_map *w, const mc_vit_config *cfg, int proj_dim, mc_err *e);
 int mc_vit_reparameterize(mc_vit *m, mc_err *e);
 
 /* images [B, 3, R, R] (values in [0, 1], no normalisation) -> embed [B, proj_dim].

@@ -109,6 +109,27 @@ static void add_serial(float *y, const float *x, size_t n) {
 /* The exact erf form, with the vector erff of the instruction set in use (gelu.inc). */
 void mc_gelu_forward(float *y, const float *x, size_t n) { map_parallel(mc_kernels_get()->gelu, y, x, n); }
 
+/* QuickGELU as open_clip (OpenAI CLIP) computes it: x * sigmoid(1.702 * x) in float32, the
+ * constant rounded to float as torch does for a Python scalar. expf through libmvec's vector
+ * variants where available (as erff in gelu.inc). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
+    !defined(__clang__) && defined(_OPENMP)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#define MC_EXPF_SIMD 1
+#endif
+#endif
+
+static void quickgelu_serial(float *y, const float *x, size_t n) {
+#ifdef MC_EXPF_SIMD
+#pragma omp simd
+#endif
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * (1.0f / (1.0f + expf(-(1.702f * x[i]))));
+}
+
+void mc_quickgelu_forward(float *y, const float *x, size_t n) { map_parallel(quickgelu_serial, y, x, n); }
+
 void mc_relu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
 }

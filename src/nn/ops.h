@@ -47,6 +47,8 @@ void mc_matmul_forward(float *out, const float *in, const float *P, int N, int i
 
 /* Elementwise (in place ok). GELU is the exact erf form. */
 void mc_gelu_forward(float *y, const float *x, size_t n);
+/* QuickGELU (OpenAI CLIP / open_clip quick_gelu): x * sigmoid(1.702 x). */
+void mc_quickgelu_forward(float *y, const float *x, size_t n);
 void mc_relu_forward(float *y, const float *x, size_t n);
 void mc_sigmoid_forward(float *y, const float *x, size_t n);
 /* y += x */

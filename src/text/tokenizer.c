@@ -103,6 +103,21 @@ mc_tokenizer *mc_tokenizer_load_buffer(const void *buf, size_t len, mc_err *e) {
     return load_merges_data(buf, len, "tokenizer buffer", e);
 }
 
+/* generated from data/bpe_simple_vocab_16e6.txt.gz by tools/bin2c (CMakeLists.txt) */
+extern const unsigned char mc_builtin_vocab_gz[];
+extern const size_t mc_builtin_vocab_gz_size;
+
+const unsigned char *mc_tokenizer_builtin_vocab(size_t *len) {
+    if (len) *len = mc_builtin_vocab_gz_size;
+    return mc_builtin_vocab_gz;
+}
+
+mc_tokenizer *mc_tokenizer_load_builtin(mc_err *e) {
+    mc_err local;
+    if (!e) e = &local;
+    return load_merges_data(mc_builtin_vocab_gz, mc_builtin_vocab_gz_size, "built-in vocabulary", e);
+}
+
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);

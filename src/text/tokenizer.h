@@ -45,6 +45,12 @@ mc_tokenizer *mc_tokenizer_load(const char *path, mc_err *e);
 /* Same from a merges file (gzip or plain text) already in memory. */
 mc_tokenizer *mc_tokenizer_load_buffer(const void *buf, size_t len, mc_err *e);
 
+/* The vocabulary compiled into the library: open_clip's bpe_simple_vocab_16e6.txt.gz, byte
+ * for byte (data/ in the source tree, embedded at build time by tools/bin2c). */
+mc_tokenizer *mc_tokenizer_load_builtin(mc_err *e);
+/* Its gzip bytes. */
+const unsigned char *mc_tokenizer_builtin_vocab(size_t *len);
+
 void mc_tokenizer_free(mc_tokenizer *t);
 
 /* Tokenizes utf8[0..len) into ids[0..context) (zero padded).  Returns the number

@@ -20,9 +20,12 @@ int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_op
         o->training_form = 1;
         return 1;
     }
-    if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--threads") && strcmp(a, "--vocab")) return 0;
+    if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--config") && strcmp(a, "--threads") &&
+        strcmp(a, "--vocab"))
+        return 0;
     if (!(v = mc_cli_value(cmd, argc, argv, i))) return -1;
     if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
+    else if (strcmp(a, "--config") == 0) o->config = v;
     else if (strcmp(a, "--vocab") == 0) o->vocab = v;
     else if (strcmp(a, "--arch") == 0) {
         o->arch = mobileclip_arch_from_name(v);
@@ -48,10 +51,11 @@ int mc_cli_check_model_opts(const char *cmd, const mc_model_opts *o, int need_te
         fprintf(stderr, "mobileclip %s: --checkpoint FILE is required\n", cmd);
         return 2;
     }
-    if (need_text && !o->vocab) {
-        fprintf(stderr, "mobileclip %s: --vocab FILE is required for text\n", cmd);
+    if (o->config && o->arch != MOBILECLIP_ARCH_AUTO) {
+        fprintf(stderr, "mobileclip %s: give either --arch or --config, not both\n", cmd);
         return 2;
     }
+    (void)need_text; /* the vocabulary is built in; --vocab only overrides it */
     return 0;
 }
 
@@ -65,6 +69,7 @@ mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_im
     if (mc_cli_check_model_opts(cmd, o, need_text)) return NULL;
     mobileclip_params p = mobileclip_default_params();
     p.arch = (mobileclip_arch)o->arch;
+    p.config_path = o->config;
     p.n_threads = o->threads;
     p.reparameterize = !o->training_form;
     p.load_image = need_image;
@@ -103,7 +108,7 @@ void mc_json_print_string(FILE *f, const char *s) {
             continue;
         }
         int n = utf8_len(p);
-        if (!n) { fputs("\\ufffd", f); p++; continue; }
+        if (!n) { fprintf(f, "\\udc%02x", c); p++; continue; } /* surrogateescape: reversible */
         fwrite(p, 1, (size_t)n, f);
         p += n;
     }
@@ -170,4 +175,54 @@ void mc_cli_free_lines(char **lines) {
     if (!lines) return;
     for (char **p = lines; *p; p++) free(*p);
     free(lines);
+}
+
+const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count, char ***owned) {
+    *owned = NULL;
+    if (strcmp(arg, "imagenet") == 0) return mobileclip_imagenet_templates(count);
+    if (strcmp(arg, "simple") == 0) return mobileclip_simple_templates(count);
+    *owned = mc_cli_read_lines(cmd, arg, count);
+    return (const char *const *)*owned;
+}
+
+/* Options of any command that take a value: after one of them the next argument is its value
+ * even when it looks like --x=y. Others may be added; a missing one only matters for a value
+ * that itself starts with "--" and contains '='. */
+static const char *const value_opts[] = {"--checkpoint", "--arch", "--threads", "--vocab", "--image", "--text",
+                                         "--image-list", "--text-list", "--image-dir", "--batch", "--format",
+                                         "--out", "--labels", "--labels-file", "--templates", "--top", "--context",
+                                         "-o", "--output", "--dtype", "--dataset", "--fashion-mnist", "--split",
+                                         "--idx-images", "--idx-labels", "--classes", "--confusion", "--captions",
+                                         "--shards", "--limit", "--config", NULL};
+
+static int takes_value(const char *a) {
+    for (const char *const *o = value_opts; *o; o++)
+        if (!strcmp(a, *o)) return 1;
+    return 0;
+}
+
+char **mc_cli_split_equals(int argc, char **argv, int *out_argc) {
+    char **out = malloc(sizeof *out * (size_t)(2 * argc + 1));
+    if (!out) return NULL;
+    int n = 0, value_next = 0, rest = 0;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i], *eq;
+        if (i == 0 || rest || value_next) { /* the program, a value, or after "--" */
+            value_next = 0;
+            out[n++] = a;
+            continue;
+        }
+        if (strncmp(a, "--", 2) || !(eq = strchr(a, '=')) || eq == a + 2) {
+            value_next = takes_value(a);
+            rest = !strcmp(a, "--");
+            out[n++] = a;
+            continue;
+        }
+        *eq = 0; /* argv strings are ours to modify */
+        out[n++] = a;
+        out[n++] = eq + 1;
+    }
+    out[n] = NULL;
+    *out_argc = n;
+    return out;
 }

@@ -6,16 +6,15 @@
 #include "tools/cli.h"
 
 static const char *help =
-    "usage: mobileclip classify --checkpoint FILE [--arch A] --vocab V --image P [--image P ...]\n"
-    "                           (--labels \"cat,dog,...\" | --labels-file F) [--templates simple|imagenet|FILE]\n"
-    "                           [--top K] [--json]\n"
+    "usage: mobileclip classify --checkpoint FILE [--arch A] [--threads N] [--vocab V] [--training-form]\n"
+    "                           --image P [--image P ...] (--labels \"cat,dog,...\" | --labels-file F)\n"
+    "                           [--templates simple|imagenet|FILE] [--top K] [--json]\n"
     "\n"
     "For each label, the mean of the normalized text embeddings of its prompt templates is\n"
     "renormalized (CLIP's zero-shot protocol); probabilities are the softmax of the model's\n"
     "logit scale times the cosine similarities.\n"
     "\n"
     "options:\n" MC_CLI_MODEL_OPTS_HELP
-    "  --vocab V           BPE vocabulary (required)\n"
     "  --image P           image to classify (repeatable)\n"
     "  --labels L          comma-separated labels\n"
     "  --labels-file F     one label per line\n"
@@ -123,11 +122,12 @@ int mc_cmd_classify(int argc, char **argv) {
         fprintf(stderr, "mobileclip classify: the label list is empty\n");
         goto done;
     }
-    if (strcmp(templates_arg, "imagenet") == 0) templates = mobileclip_imagenet_templates(&n_templates);
-    else if (strcmp(templates_arg, "simple") == 0) templates = mobileclip_simple_templates(&n_templates);
-    else if ((tmpl_lines = mc_cli_read_lines("classify", templates_arg, &n_templates))) templates = (const char *const *)tmpl_lines;
-    else goto done;
+    if (!(templates = mc_cli_templates("classify", templates_arg, &n_templates, &tmpl_lines))) goto done;
     if (!(ctx = mc_cli_load("classify", &o, 1, 1))) goto done;
+    for (int l = 0; l < n_labels; l++) /* errors (invalid UTF-8) are reported by the build below */
+        if (mobileclip_text_truncated(ctx, labels[l]) == 1)
+            fprintf(stderr, "mobileclip classify: warning: label %d ('%.40s...') is longer than %d tokens; "
+                            "the model sees it cut\n", l + 1, labels[l], MOBILECLIP_CONTEXT_LENGTH);
     if (!(clf = mobileclip_classifier_build(ctx, (const char *const *)labels, n_labels, templates, n_templates))) {
         fprintf(stderr, "mobileclip classify: %s\n", mobileclip_last_error(ctx));
         goto done;

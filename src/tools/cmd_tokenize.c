@@ -1,4 +1,4 @@
-/* cmd_tokenize.c - `mobileclip tokenize --vocab V "text" ["text" ...]`.
+/* cmd_tokenize.c - `mobileclip tokenize [--vocab V] "text" ["text" ...]`.
  *
  * Prints one JSON array of token ids per text and line, e.g.
  *   [49406,320,1125,539,320,2368,49407,0,...]
@@ -13,13 +13,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mobileclip tokenize --vocab PATH [--context N] [--] TEXT [TEXT ...]\n"
+            "usage: mobileclip tokenize [--vocab PATH] [--context N] [--] TEXT [TEXT ...]\n"
             "\n"
             "Prints the CLIP token ids of each TEXT as one JSON array per line (SOT 49406,\n"
             "EOT 49407, zero padding), as open_clip's SimpleTokenizer computes them.\n"
             "\n"
-            "  --vocab PATH   bpe_simple_vocab_16e6.txt.gz (or its unpacked text), a model\n"
-            "                 hub merges.txt or vocab.json (merges.txt next to it), or a\n"
+            "  --vocab PATH   vocabulary override (default: the built-in copy of open_clip's\n"
+            "                 bpe_simple_vocab_16e6.txt.gz): that file or its unpacked text, a\n"
+            "                 model hub merges.txt or vocab.json (merges.txt next to it), or a\n"
             "                 directory holding either\n"
             "  --context N    context length (default 77)\n"
             "  --help         this text\n");
@@ -57,10 +58,9 @@ int mc_cmd_tokenize(int argc, char **argv) {
         first_text = i;
         break;
     }
-    if (!vocab) return fail(2, "%s", "no vocabulary given: use --vocab PATH (see --help)");
     if (first_text >= argc) return fail(2, "%s", "no text given (see --help)");
     mc_err e = {0};
-    mc_tokenizer *tok = mc_tokenizer_load(vocab, &e);
+    mc_tokenizer *tok = vocab ? mc_tokenizer_load(vocab, &e) : mc_tokenizer_load_builtin(&e);
     if (!tok) return fail(1, "%s", e.msg);
     /* every text is tokenized before anything is printed: a failure leaves no partial output */
     int n = argc - first_text;

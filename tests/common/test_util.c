@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
+#include "common/weight_rule.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 
 int mc_test_failures, mc_test_checks;
@@ -39,6 +42,18 @@ void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header) {
     mc_tensor_map_init(m);
     if (mc_safetensors_load(mc_test_path(rel), m, header, &e))
         mc_test_fatal("golden data missing or unreadable: %s", e.msg);
+}
+
+mc_json *mc_test_load_json(const char *rel) {
+    mc_err e = {0};
+    char *text;
+    size_t len;
+    if (mc_read_file(mc_test_path(rel), (size_t)64 << 20, &text, &len, &e))
+        mc_test_fatal("golden JSON missing or unreadable: %s", e.msg);
+    mc_json *j = mc_json_parse(text, len, &e);
+    free(text);
+    if (!j) mc_test_fatal("%s: %s", rel, e.msg);
+    return j;
 }
 
 const mc_tensor *mc_test_tensor(const mc_tensor_map *m, const char *name) {
@@ -124,4 +139,31 @@ mc_named_tensor *mc_test_entry(mc_tensor_map *m, const char *name) {
         if (strcmp(m->items[i].name, name) == 0) return &m->items[i];
     mc_test_fatal("no tensor %s", name);
     return NULL;
+}
+
+char *mc_test_run(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    if (!p) mc_test_fatal("cannot run %s", cmd);
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    if (!buf) mc_test_fatal("out of memory");
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len < 4096 && !(buf = realloc(buf, cap *= 2))) mc_test_fatal("out of memory");
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return buf;
+}
+
+void mc_weights_save_test_model(const char *arch, const char *path) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
+    mc_tensor_map w;
+    mc_tensor_map_init(&w);
+    mc_err e = {0};
+    if (mc_weights_from_tsv(mc_test_path(rel), &w, NULL, &e) || mc_safetensors_save(path, &w, &e))
+        mc_test_fatal("%s", e.msg);
+    mc_tensor_map_free(&w);
 }

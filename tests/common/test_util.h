@@ -33,6 +33,8 @@ const char *mc_test_path(const char *rel);
 
 /* Loads a golden safetensors file (relative to shared/) or dies. */
 void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header);
+/* Parses a JSON file (relative to shared/) or dies. Free with mc_json_free. */
+mc_json *mc_test_load_json(const char *rel);
 /* The map entry named `name` (to edit it in negative tests), or dies. */
 mc_named_tensor *mc_test_entry(mc_tensor_map *m, const char *name);
 /* Finds a tensor or dies. */
@@ -62,6 +64,10 @@ typedef struct mc_test_trace {
     double worst;
 } mc_test_trace;
 void mc_test_on_trace(void *user, const char *name, const float *data, int ndim, const int64_t *shape);
+
+/* Runs a shell command and returns its whole stdout (malloc'd); *status gets the exit status
+ * (-1 if it did not exit normally). */
+char *mc_test_run(const char *cmd, int *status);
 
 /* Prints the summary line and returns the exit status. */
 int mc_test_finish(const char *suite);

@@ -1,0 +1,405 @@
+/* open_clip CLIP (ViT image tower + text transformer); see openclip.h. */
+#include "models/openclip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/augment.h"
+#include "image/preprocess.h"
+#include "io/checkpoint.h"
+#include "nn/ops.h"
+
+static const char *src_name(const mc_tensor_map *w) { return w->source ? w->source : "checkpoint"; }
+
+/* ---- binding ---- */
+
+/* Declares `name` (zero-filled, `shape`) when asked and absent. */
+static int declare(mc_oc_binder *b, const char *name, int ndim, const int64_t *shape, mc_err *e) {
+    if (!b->declare || mc_tensor_map_find(b->w, name)) return 0;
+    mc_tensor t = {0};
+    t.dtype = MC_DTYPE_F32;
+    t.ndim = ndim;
+    t.storage_id = -1;
+    int64_t n = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        t.shape[d] = shape[d];
+        t.stride[d] = n;
+        n *= shape[d];
+    }
+    float *buf = mc_tensor_map_own(b->w, calloc((size_t)(n ? n : 1), sizeof(float)));
+    if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
+    t.data = buf;
+    t.storage_numel = n;
+    return mc_tensor_map_add(b->w, name, &t, e);
+}
+
+static int param(mc_oc_binder *b, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                 int64_t d3, const float **out, mc_err *e) {
+    char full[256];
+    if (snprintf(full, sizeof full, "%s%s", prefix, name) >= (int)sizeof full)
+        return mc_fail(e, MC_E_ARG, "tensor name too long: %s%s", prefix, name);
+    int64_t shape[4] = {d0, d1, d2, d3};
+    int r = declare(b, full, ndim, shape, e);
+    return r ? r : mc_tensor_map_f32(b->w, full, ndim, shape, out, e);
+}
+
+static int bind_blocks(mc_oc_binder *b, const char *prefix, int n, int C, int H, double mlp_ratio, double eps,
+                       mc_activation act, mc_transformer_layer **out, mc_err *e) {
+    int F = (int)(C * mlp_ratio); /* open_clip: mlp_width = int(d_model * mlp_ratio) */
+    if (F < 1) return mc_fail(e, MC_E_MODEL, "%s: MLP width %d", prefix, F);
+    mc_transformer_layer *L = calloc((size_t)n, sizeof *L);
+    if (!L) return mc_fail(e, MC_E_NOMEM, "out of memory");
+    *out = L;
+    for (int i = 0; i < n; i++) {
+        char p[192];
+        snprintf(p, sizeof p, "%stransformer.resblocks.%d.", prefix, i);
+        if (b->declare) {
+            int nd[12];
+            int64_t sh[12][2];
+            mc_transformer_layer_shapes(C, F, nd, sh);
+            for (int j = 0; j < 12; j++) {
+                char full[320];
+                snprintf(full, sizeof full, "%s%s", p, mc_transformer_names_openclip.name[j]);
+                int r = declare(b, full, nd[j], sh[j], e);
+                if (r) return r;
+            }
+        }
+        int r = mc_transformer_layer_bind_as(&L[i], b->w, p, &mc_transformer_names_openclip, C, H, F, act, e);
+        if (r) return r;
+        L[i].ln_eps = (float)eps;
+    }
+    /* a checkpoint with more blocks than the config is not this model */
+    char p[192];
+    snprintf(p, sizeof p, "%stransformer.resblocks.%d.", prefix, n);
+    if (mc_tensor_map_has_prefix(b->w, p))
+        return mc_fail(e, MC_E_MODEL, "%s: has tensors under '%s' but the config has %d layers", src_name(b->w), p, n);
+    return 0;
+}
+
+int mc_oc_vision_bind(mc_oc_vision *v, mc_oc_binder *b, const char *prefix, const mc_oc_vision_cfg *cfg, int out_dim,
+                      mc_activation act, mc_err *e) {
+    memset(v, 0, sizeof *v);
+    v->cfg = *cfg;
+    if (cfg->attentional_pool)
+        return mc_fail(e, MC_E_UNSUPPORTED, "open_clip vision_cfg.attentional_pool (CoCa) is not supported here");
+    int C = v->width = cfg->width, p = v->patch = cfg->patch_size;
+    v->heads = cfg->width / cfg->head_width;
+    v->layers = cfg->layers;
+    v->grid = cfg->image_size / p;
+    v->n_tok = 1 + v->grid * v->grid;
+    v->out_dim = out_dim;
+    int r;
+    if ((r = param(b, prefix, "class_embedding", 1, C, 0, 0, 0, &v->cls, e)) ||
+        (r = param(b, prefix, "positional_embedding", 2, v->n_tok, C, 0, 0, &v->pos, e)) ||
+        (r = param(b, prefix, "conv1.weight", 4, C, 3, p, p, &v->conv1, e)))
+        return r;
+    if (!cfg->no_ln_pre && ((r = param(b, prefix, "ln_pre.weight", 1, C, 0, 0, 0, &v->ln_pre_w, e)) ||
+                            (r = param(b, prefix, "ln_pre.bias", 1, C, 0, 0, 0, &v->ln_pre_b, e))))
+        return r;
+    if ((r = bind_blocks(b, prefix, cfg->layers, C, v->heads, cfg->mlp_ratio, cfg->ln_eps, act, &v->blocks, e)) ||
+        (r = param(b, prefix, "ln_post.weight", 1, C, 0, 0, 0, &v->ln_post_w, e)) ||
+        (r = param(b, prefix, "ln_post.bias", 1, C, 0, 0, 0, &v->ln_post_b, e)) ||
+        (r = param(b, prefix, "proj", 2, C, out_dim, 0, 0, &v->proj, e)))
+        return r;
+    return 0;
+}
+
+void mc_oc_vision_release(mc_oc_vision *v) {
+    if (!v) return;
+    free(v->blocks);
+    v->blocks = NULL;
+}
+
+int mc_oc_text_bind(mc_oc_text *t, mc_oc_binder *b, const char *prefix, const mc_oc_text_cfg *cfg, int out_dim,
+                    mc_activation act, mc_err *e) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    if (cfg->embed_cls)
+        return mc_fail(e, MC_E_UNSUPPORTED, "open_clip text_cfg.embed_cls (CoCa) is not supported here");
+    int W = t->width = cfg->width;
+    t->vocab = cfg->vocab_size;
+    t->context = cfg->context_length;
+    t->heads = cfg->heads;
+    t->layers = cfg->layers;
+    t->out_dim = cfg->proj_none ? W : out_dim;
+    t->causal = !cfg->no_causal_mask;
+    int r;
+    if ((r = param(b, prefix, "token_embedding.weight", 2, t->vocab, W, 0, 0, &t->tok_emb, e)) ||
+        (r = param(b, prefix, "positional_embedding", 2, t->context, W, 0, 0, &t->pos_emb, e)) ||
+        (r = bind_blocks(b, prefix, cfg->layers, W, t->heads, cfg->mlp_ratio, cfg->ln_eps, act, &t->blocks, e)) ||
+        (r = param(b, prefix, "ln_final.weight", 1, W, 0, 0, 0, &t->ln_w, e)) ||
+        (r = param(b, prefix, "ln_final.bias", 1, W, 0, 0, 0, &t->ln_b, e)))
+        return r;
+    if (cfg->proj_none) return 0;
+    if (cfg->proj_bias)
+        return (r = param(b, prefix, "text_projection.weight", 2, out_dim, W, 0, 0, &t->proj, e))
+                   ? r
+                   : param(b, prefix, "text_projection.bias", 1, out_dim, 0, 0, 0, &t->proj_b, e);
+    return param(b, prefix, "text_projection", 2, W, out_dim, 0, 0, &t->proj, e);
+}
+
+void mc_oc_text_release(mc_oc_text *t) {
+    if (!t) return;
+    free(t->blocks);
+    t->blocks = NULL;
+}
+
+/* ---- forward ---- */
+
+int mc_oc_vision_tokens(const mc_oc_vision *v, const float *images, int B, float *x, const mc_trace *trace,
+                        mc_err *e) {
+    if (B < 1) return mc_fail(e, MC_E_ARG, "open_clip ViT: batch size %d", B);
+    int C = v->width, p = v->patch, g = v->grid, P = g * g, T = v->n_tok, R = v->cfg.image_size;
+    size_t M = (size_t)B * T;
+    size_t scratch = mc_transformer_stack_scratch(v->blocks, v->layers, B, T), patches = (size_t)B * C * P;
+    float *buf = malloc(sizeof(float) * (scratch > patches ? scratch : patches));
+    if (!buf) return mc_fail(e, MC_E_NOMEM, "open_clip ViT: out of memory for %d images", B);
+
+    /* conv1: [B,3,R,R] -> [B,C,g,g]; a partial last patch row/column is dropped like torch's */
+    mc_conv2d_shape cs = {3, C, p, p, p, 0, 0, 1};
+    mc_conv2d_forward(buf, images, v->conv1, NULL, &cs, B, R, R);
+    /* tokens [B, T, C]: class token, then the patches row-major; + positional embedding */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *xt = x + ((size_t)b * T + t) * C;
+            const float *pe = v->pos + (size_t)t * C;
+            if (t == 0) {
+                for (int c = 0; c < C; c++) xt[c] = v->cls[c] + pe[c];
+            } else {
+                const float *src = buf + (size_t)b * C * P + (t - 1);
+                for (int c = 0; c < C; c++) xt[c] = src[(size_t)c * P] + pe[c];
+            }
+        }
+    int64_t shape[3] = {B, T, C};
+    mc_trace_emit(trace, "embed", x, 3, shape);
+    if (v->ln_pre_w) {
+        mc_layernorm_forward(x, x, v->ln_pre_w, v->ln_pre_b, (int)M, C, (float)v->cfg.ln_eps);
+        mc_trace_emit(trace, "ln_pre", x, 3, shape);
+    }
+    int r = mc_transformer_stack_forward(v->blocks, v->layers, x, B, T, 0, buf, trace, "resblock%02d");
+    free(buf);
+    return r ? mc_fail(e, r, "open_clip ViT: out of memory in the transformer") : 0;
+}
+
+int mc_oc_vision_forward(const mc_oc_vision *v, const float *images, int B, float *out, const mc_trace *trace,
+                         mc_err *e) {
+    if (B < 1) return mc_fail(e, MC_E_ARG, "open_clip ViT: batch size %d", B);
+    int C = v->width, T = v->n_tok;
+    size_t M = (size_t)B * T;
+    float *x = malloc(sizeof(float) * (M * C + (size_t)B * C));
+    if (!x) return mc_fail(e, MC_E_NOMEM, "open_clip ViT: out of memory for %d images", B);
+    float *pooled = x + M * C;
+    int r = mc_oc_vision_tokens(v, images, B, x, trace, e);
+    if (r) {
+        free(x);
+        return r;
+    }
+    float eps = (float)v->cfg.ln_eps;
+    if (v->cfg.pool_type == MC_OC_POOL_TOK) {
+        /* LayerNorm is per token: normalising only the pooled class token is the same */
+        for (int b = 0; b < B; b++) memcpy(pooled + (size_t)b * C, x + (size_t)b * T * C, sizeof(float) * C);
+        mc_layernorm_forward(pooled, pooled, v->ln_post_w, v->ln_post_b, B, C, eps);
+    } else { /* avg of the patch tokens; ln_post before (default) or after the pooling */
+        if (!v->cfg.final_ln_after_pool) mc_layernorm_forward(x, x, v->ln_post_w, v->ln_post_b, (int)M, C, eps);
+        for (int b = 0; b < B; b++)
+            for (int c = 0; c < C; c++) {
+                float s = 0.f;
+                for (int t = 1; t < T; t++) s += x[((size_t)b * T + t) * C + c];
+                pooled[(size_t)b * C + c] = s / (float)(T - 1);
+            }
+        if (v->cfg.final_ln_after_pool) mc_layernorm_forward(pooled, pooled, v->ln_post_w, v->ln_post_b, B, C, eps);
+    }
+    int64_t ps[2] = {B, C}, fs[2] = {B, v->out_dim};
+    mc_trace_emit(trace, "pooled", pooled, 2, ps);
+    mc_matmul_forward(out, pooled, v->proj, B, C, v->out_dim);
+    mc_trace_emit(trace, "features", out, 2, fs);
+    free(x);
+    return 0;
+}
+
+int mc_oc_text_tokens(const mc_oc_text *t, const int32_t *tokens, int N, float *x, const mc_trace *trace, mc_err *e) {
+    if (N < 1) return mc_fail(e, MC_E_ARG, "open_clip text: batch size %d", N);
+    int T = t->context, W = t->width;
+    size_t M = (size_t)N * T;
+    for (size_t i = 0; i < M; i++)
+        if (tokens[i] < 0 || tokens[i] >= t->vocab)
+            return mc_fail(e, MC_E_ARG, "open_clip text: token id %d at sequence %d position %d is outside [0, %d)",
+                           (int)tokens[i], (int)(i / T), (int)(i % T), t->vocab);
+    float *work = malloc(sizeof(float) * mc_transformer_stack_scratch(t->blocks, t->layers, N, T));
+    if (!work) return mc_fail(e, MC_E_NOMEM, "open_clip text: out of memory for %d sequences", N);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < M; i++) {
+        const float *te = t->tok_emb + (size_t)tokens[i] * W, *pe = t->pos_emb + (i % T) * W;
+        float *xi = x + i * W;
+        for (int c = 0; c < W; c++) xi[c] = te[c] + pe[c];
+    }
+    int64_t shape[3] = {N, T, W};
+    mc_trace_emit(trace, "embed", x, 3, shape);
+    int r = mc_transformer_stack_forward(t->blocks, t->layers, x, N, T, t->causal, work, trace, "resblock%02d");
+    free(work);
+    return r ? mc_fail(e, r, "open_clip text: out of memory in the transformer") : 0;
+}
+
+int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float *out, const mc_trace *trace,
+                       mc_err *e) {
+    if (N < 1) return mc_fail(e, MC_E_ARG, "open_clip text: batch size %d", N);
+    int T = t->context, W = t->width, D = t->out_dim;
+    float *x = malloc(sizeof(float) * ((size_t)N * T * W + (size_t)N * W));
+    if (!x) return mc_fail(e, MC_E_NOMEM, "open_clip text: out of memory for %d sequences", N);
+    float *pooled = x + (size_t)N * T * W;
+    int r = mc_oc_text_tokens(t, tokens, N, x, trace, e);
+    if (r) {
+        free(x);
+        return r;
+    }
+    int64_t shape[3] = {N, T, W};
+    mc_layernorm_forward(x, x, t->ln_w, t->ln_b, N * T, W, (float)t->cfg.ln_eps);
+    mc_trace_emit(trace, "ln_final", x, 3, shape);
+    for (int n = 0; n < N; n++) {
+        const int32_t *tk = tokens + (size_t)n * T;
+        int at = 0;
+        if (t->cfg.pool_type == MC_OC_POOL_LAST) at = T - 1;
+        else if (t->cfg.pool_type == MC_OC_POOL_ARGMAX) /* torch.argmax: the first of equal maxima */
+            for (int i = 1; i < T; i++)
+                if (tk[i] > tk[at]) at = i;
+        memcpy(pooled + (size_t)n * W, x + ((size_t)n * T + at) * W, sizeof(float) * W);
+    }
+    int64_t ps[2] = {N, W}, fs[2] = {N, D};
+    mc_trace_emit(trace, "pooled", pooled, 2, ps);
+    if (!t->proj) memcpy(out, pooled, sizeof(float) * (size_t)N * W);
+    else if (t->proj_b) mc_linear_forward(out, pooled, t->proj, t->proj_b, N, W, D);
+    else mc_matmul_forward(out, pooled, t->proj, N, W, D);
+    mc_trace_emit(trace, "features", out, 2, fs);
+    free(x);
+    return 0;
+}
+
+/* ---- the CLIP model ---- */
+
+void mc_openclip_free(mc_openclip *m) {
+    if (!m) return;
+    mc_oc_vision_release(m->visual);
+    free(m->visual);
+    mc_oc_text_release(m->text);
+    free(m->text);
+    mc_tensor_map_free(&m->weights);
+    memset(m, 0, sizeof *m);
+}
+
+static int scalar(mc_oc_binder *b, const char *name, float value, float *out, mc_err *e) {
+    const mc_tensor *t = mc_tensor_map_find(b->w, name);
+    if (!t && b->declare) {
+        int64_t one[1] = {1};
+        int r = declare(b, name, 0, one, e);
+        if (r) return r;
+        float *p = (float *)(mc_tensor_map_find(b->w, name)->data);
+        *p = value;
+        t = mc_tensor_map_find(b->w, name);
+    }
+    if (!t) return mc_fail(e, MC_E_MODEL, "%s: missing tensor '%s'", src_name(b->w), name);
+    if (mc_tensor_numel(t) != 1 || t->ndim > 1) {
+        char s[128];
+        return mc_fail(e, MC_E_MODEL, "%s: tensor '%s' has shape %s, expected a scalar", src_name(b->w), name,
+                       mc_shape_str(t->shape, t->ndim, s, sizeof s));
+    }
+    *out = (float)mc_tensor_get_f64(t, 0);
+    if (!isfinite(*out)) return mc_fail(e, MC_E_MODEL, "%s: %s is not a finite number", src_name(b->w), name);
+    mc_tensor_map_mark_used(b->w, name);
+    return 0;
+}
+
+static int init(mc_openclip *m, const mc_oc_cfg *cfg, int load_image, int load_text, int declare_all, mc_err *e) {
+    m->cfg = *cfg;
+    mc_oc_binder b = {&m->weights, declare_all};
+    const char *src = src_name(&m->weights), *tp = cfg->custom_text ? "text." : "";
+    mc_activation act = cfg->quick_gelu ? MC_ACT_QUICKGELU : MC_ACT_GELU;
+    if (cfg->has_multimodal)
+        return mc_fail(e, MC_E_UNSUPPORTED, "%s: a CoCa configuration (multimodal_cfg) is not a CLIP model", cfg->name);
+    /* a checkpoint of another family fails on its first tensor; say what it looks like instead */
+    if (!declare_all && load_image && !mc_tensor_map_has_prefix(&m->weights, "visual.")) {
+        if (mc_tensor_map_has_prefix(&m->weights, "image_encoder."))
+            return mc_fail(e, MC_E_MODEL, "%s: a MobileCLIP checkpoint (image_encoder.* tensors), not an open_clip %s "
+                           "model (visual.* tensors)", src, cfg->name);
+        return mc_fail(e, MC_E_MODEL, "%s: no 'visual.*' tensors: not an open_clip %s checkpoint", src, cfg->name);
+    }
+    int r;
+    if ((r = scalar(&b, "logit_scale", (float)log(1 / 0.07), &m->logit_scale_raw, e))) return r;
+    if (cfg->has_logit_bias && (r = scalar(&b, "logit_bias", 0.f, &m->logit_bias, e))) return r;
+    if (load_image) {
+        if (!(m->visual = calloc(1, sizeof *m->visual))) return mc_fail(e, MC_E_NOMEM, "out of memory");
+        if ((r = mc_oc_vision_bind(m->visual, &b, "visual.", &cfg->vision, cfg->embed_dim, act, e))) return r;
+        const char *extra = mc_tensor_map_first_unused(&m->weights, "visual.");
+        if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, cfg->name);
+    }
+    if (load_text) {
+        if (!(m->text = calloc(1, sizeof *m->text))) return mc_fail(e, MC_E_NOMEM, "out of memory");
+        if ((r = mc_oc_text_bind(m->text, &b, tp, &cfg->text, cfg->embed_dim, act, e))) return r;
+    }
+    if (load_image && load_text) {
+        /* OpenAI's state dicts carry three integers open_clip drops before loading */
+        static const char *const openai_extra[] = {"input_resolution", "context_length", "vocab_size"};
+        for (int i = 0; i < 3; i++) mc_tensor_map_mark_used(&m->weights, openai_extra[i]);
+        const char *extra = mc_tensor_map_first_unused(&m->weights, "");
+        if (extra) return mc_fail(e, MC_E_MODEL, "%s: unexpected tensor '%s' for %s", src, extra, cfg->name);
+    }
+    return 0;
+}
+
+int mc_openclip_init(mc_openclip *m, mc_tensor_map *weights, const mc_oc_cfg *cfg, int load_image, int load_text,
+                     mc_err *e) {
+    memset(m, 0, sizeof *m);
+    m->weights = *weights;
+    memset(weights, 0, sizeof *weights);
+    int r = init(m, cfg, load_image, load_text, 0, e);
+    if (r) {
+        if (e && !e->code) mc_fail(e, r, "open_clip init failed");
+        mc_openclip_free(m);
+    }
+    return r;
+}
+
+int mc_openclip_init_declared(mc_openclip *m, const mc_oc_cfg *cfg, mc_err *e) {
+    memset(m, 0, sizeof *m);
+    mc_tensor_map_init(&m->weights);
+    int r = init(m, cfg, 1, 1, 1, e);
+    if (r) mc_openclip_free(m);
+    return r;
+}
+
+int mc_openclip_load(mc_openclip *m, const char *path, const mc_oc_cfg *cfg, mc_err *e) {
+    mc_tensor_map w;
+    mc_tensor_map_init(&w);
+    memset(m, 0, sizeof *m);
+    int r = mc_checkpoint_load(path, &w, e);
+    if (r) {
+        mc_tensor_map_free(&w);
+        return r;
+    }
+    return mc_openclip_init(m, &w, cfg, 1, 1, e);
+}
+
+int mc_openclip_encode_image(const mc_openclip *m, const float *images, int B, float *out, const mc_trace *trace,
+                             mc_err *e) {
+    if (!m->visual) return mc_fail(e, MC_E_UNSUPPORTED, "%s: the image tower was not loaded", m->cfg.name);
+    return mc_oc_vision_forward(m->visual, images, B, out, trace, e);
+}
+
+int mc_openclip_encode_text(const mc_openclip *m, const int32_t *tokens, int N, float *out, const mc_trace *trace,
+                            mc_err *e) {
+    if (!m->text) return mc_fail(e, MC_E_UNSUPPORTED, "%s: the text tower was not loaded", m->cfg.name);
+    return mc_oc_text_forward(m->text, tokens, N, out, trace, e);
+}
+
+int mc_openclip_preprocess(const mc_oc_cfg *cfg, const mc_image *im, float *chw, mc_err *e) {
+    int R = cfg->vision.image_size;
+    mc_image crop = {0};
+    int r = mc_image_eval_crop_u8(im, R, cfg->bicubic ? MC_RESAMPLE_BICUBIC : MC_RESAMPLE_BILINEAR, &crop, e);
+    if (r) return r;
+    mc_image_to_tensor(&crop, chw);
+    mc_image_free(&crop);
+    mc_augment_normalize(chw, (size_t)R * R, cfg->mean, cfg->std);
+    return 0;
+}

@@ -1,0 +1,90 @@
+/* Multi-head attention with saved probabilities, and its backward; see layers.h.
+ *
+ * Per (sequence n, head h), q/k/v rows t at qkv[n, t, {0,1,2}*C + h*D], C = H*D:
+ *   s[t, j] = (scale q_t) . k_j           j <= t when causal
+ *   p[t, :] = softmax(s[t, :]),  o_t = sum_j p[t, j] v_j
+ * Backward with dp[t, j] = do_t . v_j and ds = p (dp - sum_j p dp):
+ *   dq_t = scale sum_j ds[t, j] k_j,  dk_j = scale sum_t ds[t, j] q_t,  dv_j = sum_t p[t, j] do_t
+ * One task per (n, h): every task writes only its own head's columns, so no two threads
+ * touch the same element. T is at most a few hundred here, so plain loops do. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/layers.h"
+
+void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int N, int T, int H, int D, float scale,
+                                int causal) {
+    int C = H * D;
+    size_t ld = 3 * (size_t)C;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            const float *base = qkv + (size_t)n * T * ld + (size_t)h * D;
+            float *P = save_p + ((size_t)n * H + h) * T * T;
+            for (int t = 0; t < T; t++) {
+                const float *q = base + (size_t)t * ld;
+                float *p = P + (size_t)t * T, mx = -INFINITY;
+                int nj = causal ? t + 1 : T;
+                for (int j = 0; j < nj; j++) {
+                    const float *k = base + (size_t)j * ld + C;
+                    float s = 0;
+                    for (int d = 0; d < D; d++) s += (q[d] * scale) * k[d];
+                    p[j] = s;
+                    if (s > mx) mx = s;
+                }
+                float sum = 0;
+                for (int j = 0; j < nj; j++) sum += p[j] = expf(p[j] - mx);
+                float inv = 1.f / sum;
+                for (int j = 0; j < nj; j++) p[j] *= inv;
+                for (int j = nj; j < T; j++) p[j] = 0.f;
+                float *o = out + ((size_t)n * T + t) * C + (size_t)h * D;
+                for (int d = 0; d < D; d++) o[d] = 0.f;
+                for (int j = 0; j < nj; j++) {
+                    const float *v = base + (size_t)j * ld + 2 * C;
+                    for (int d = 0; d < D; d++) o[d] += p[j] * v[d];
+                }
+            }
+        }
+}
+
+size_t mc_attention_backward_scratch(int N, int T, int H) { return (size_t)N * H * T; }
+
+void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
+                           int D, float scale, int causal, float *scratch) {
+    int C = H * D;
+    size_t ld = 3 * (size_t)C;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            const float *base = qkv + (size_t)n * T * ld + (size_t)h * D;
+            float *dbase = dqkv + (size_t)n * T * ld + (size_t)h * D;
+            const float *P = save_p + ((size_t)n * H + h) * T * T;
+            float *ds = scratch + ((size_t)n * H + h) * T;
+            for (int t = 0; t < T; t++)
+                for (int part = 0; part < 3; part++) memset(dbase + (size_t)t * ld + part * C, 0, D * sizeof(float));
+            for (int t = 0; t < T; t++) {
+                const float *p = P + (size_t)t * T, *g = dout + ((size_t)n * T + t) * C + (size_t)h * D;
+                const float *q = base + (size_t)t * ld;
+                float *dq = dbase + (size_t)t * ld;
+                int nj = causal ? t + 1 : T;
+                double dot = 0;
+                for (int j = 0; j < nj; j++) {
+                    const float *v = base + (size_t)j * ld + 2 * C;
+                    float dp = 0;
+                    for (int d = 0; d < D; d++) dp += g[d] * v[d];
+                    ds[j] = dp;
+                    dot += (double)p[j] * dp;
+                }
+                for (int j = 0; j < nj; j++) {
+                    float sj = p[j] * (ds[j] - (float)dot) * scale;
+                    const float *k = base + (size_t)j * ld + C;
+                    float *dk = dbase + (size_t)j * ld + C, *dv = dbase + (size_t)j * ld + 2 * C;
+                    for (int d = 0; d < D; d++) {
+                        dq[d] += sj * k[d];
+                        dk[d] += sj * q[d];
+                        dv[d] += p[j] * g[d];
+                    }
+                }
+            }
+        }
+}

@@ -1,0 +1,230 @@
+/* Convolution backward passes (NCHW float32), see layers.h.
+ *
+ * Two paths as the forward:
+ *  - depthwise-like (cin/groups == 1, any channel multiplier): direct loops, the weight
+ *    gradient parallel over output channels and the input gradient parallel over input
+ *    planes (each plane gathers from its `mult` output channels), so no two threads write
+ *    the same element and nothing needs scratch;
+ *  - otherwise per image and group, with the packed GEMM:
+ *      dW_g [cout_g, K]  += dY_g [cout_g, P] . col^T [P, K]        (K = cin_g*kh*kw, P = Ho*Wo)
+ *      dcol [K, P]        = W_g^T [K, cout_g] . dY_g [cout_g, P],   then col2im into dx
+ *    1x1 stride-1 unpadded convolutions use x and dx directly as col and dcol.
+ */
+#include <string.h>
+
+#include "nn/gemm.h"
+#include "nn/layers.h"
+
+static int is_pointwise(const mc_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+size_t mc_conv2d_backward_scratch(const mc_conv2d_shape *s, int H, int W) {
+    int cin_g = s->cin / s->groups;
+    if ((cin_g == 1 && s->groups > 1) || is_pointwise(s)) return 0;
+    size_t Ho = (size_t)mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = (size_t)mc_conv_out(W, s->kw, s->stride, s->pad_w);
+    return 2 * (size_t)cin_g * s->kh * s->kw * Ho * Wo; /* col | dcol */
+}
+
+/* Valid output columns [*lo, *hi) for tap kx: 0 <= ox*st - pad + kx < W. */
+static void tap_range(int *lo, int *hi, int kx, int st, int pad, int W, int Wo) {
+    int a = pad - kx, l = a > 0 ? (a + st - 1) / st : 0;
+    int b = W - 1 + pad - kx, h = b >= 0 ? b / st + 1 : 0;
+    *lo = l;
+    *hi = h < Wo ? h : Wo;
+}
+
+static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                               const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
+    int mult = s->cout / s->groups, st = s->stride, kh = s->kh, kw = s->kw;
+    size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
+    if (dw || db)
+#pragma omp parallel for schedule(static)
+        for (int co = 0; co < s->cout; co++) {
+            int ci = co / mult;
+            double bsum = 0;
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++) {
+                    int lo, hi;
+                    tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+                    double acc = 0;
+                    for (int b = 0; b < B; b++) {
+                        const float *g = dy + ((size_t)b * s->cout + co) * P, *xp = x + ((size_t)b * s->cin + ci) * HW;
+                        for (int oy = 0; oy < Ho; oy++) {
+                            int iy = oy * st - s->pad_h + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
+                            int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
+                            float a = 0;
+#pragma omp simd reduction(+ : a)
+                            for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
+                            acc += a;
+                        }
+                    }
+                    if (dw) dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
+                }
+            if (db) {
+                for (int b = 0; b < B; b++) {
+                    const float *g = dy + ((size_t)b * s->cout + co) * P;
+                    float a = 0;
+                    for (size_t p = 0; p < P; p++) a += g[p];
+                    bsum += a;
+                }
+                db[co] += (float)bsum;
+            }
+        }
+    if (!dx) return;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int ci = 0; ci < s->cin; ci++) {
+            float *d = dx + ((size_t)b * s->cin + ci) * HW;
+            if (!acc_dx) memset(d, 0, HW * sizeof(float));
+            for (int m = 0; m < mult; m++) {
+                int co = ci * mult + m;
+                const float *g = dy + ((size_t)b * s->cout + co) * P, *wk = w + (size_t)co * kh * kw;
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        int lo, hi;
+                        tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+                        float wv = wk[ky * kw + kx];
+                        for (int oy = 0; oy < Ho; oy++) {
+                            int iy = oy * st - s->pad_h + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            const float *gr = g + (size_t)oy * Wo;
+                            float *dr = d + (size_t)iy * W;
+                            int o = kx - s->pad_w;
+#pragma omp simd
+                            for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
+                        }
+                    }
+            }
+        }
+}
+
+/* col[(ci*kh+ky)*kw+kx, oy*Wo+ox] = x[ci, iy, ix] (0 outside) for one group's channels. */
+static void gather_cols(float *col, const float *x, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
+                        int Wo) {
+    int kk = s->kh * s->kw;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < cin_g * kk; r++) {
+        int ci = r / kk, ky = r % kk / s->kw, kx = r % s->kw, lo, hi;
+        tap_range(&lo, &hi, kx, s->stride, s->pad_w, W, Wo);
+        float *c = col + (size_t)r * Ho * Wo;
+        memset(c, 0, (size_t)Ho * Wo * sizeof(float));
+        for (int oy = 0; oy < Ho; oy++) {
+            int iy = oy * s->stride - s->pad_h + ky;
+            if (iy < 0 || iy >= H) continue;
+            const float *xr = x + ((size_t)ci * H + iy) * W;
+            for (int ox = lo; ox < hi; ox++) c[(size_t)oy * Wo + ox] = xr[ox * s->stride + kx - s->pad_w];
+        }
+    }
+}
+
+/* dx[ci] += sum over taps of dcol rows of channel ci (the adjoint of gather_cols); parallel
+ * over input channels, each owning its plane. */
+static void scatter_cols(float *dx, const float *dcol, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
+                         int Wo) {
+    int kk = s->kh * s->kw;
+#pragma omp parallel for schedule(static)
+    for (int ci = 0; ci < cin_g; ci++)
+        for (int t = 0; t < kk; t++) {
+            int ky = t / s->kw, kx = t % s->kw, lo, hi;
+            tap_range(&lo, &hi, kx, s->stride, s->pad_w, W, Wo);
+            const float *c = dcol + ((size_t)ci * kk + t) * Ho * Wo;
+            for (int oy = 0; oy < Ho; oy++) {
+                int iy = oy * s->stride - s->pad_h + ky;
+                if (iy < 0 || iy >= H) continue;
+                float *dr = dx + ((size_t)ci * H + iy) * W;
+                for (int ox = lo; ox < hi; ox++) dr[ox * s->stride + kx - s->pad_w] += c[(size_t)oy * Wo + ox];
+            }
+        }
+}
+
+void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                        const mc_conv2d_shape *s, int B, int H, int W, int acc_dx, float *scratch) {
+    int Ho = mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = mc_conv_out(W, s->kw, s->stride, s->pad_w);
+    int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    if (Ho <= 0 || Wo <= 0) return;
+    if (cin_g == 1 && s->groups > 1) {
+        depthwise_backward(dx, dw, db, dy, x, w, s, B, H, W, Ho, Wo, acc_dx);
+        return;
+    }
+    int K = cin_g * s->kh * s->kw, P = Ho * Wo, pw = is_pointwise(s);
+    size_t HW = (size_t)H * W;
+    float *col = scratch, *dcol = pw ? NULL : scratch + (size_t)K * P;
+    if (db)
+#pragma omp parallel for schedule(static)
+        for (int co = 0; co < s->cout; co++) {
+            double acc = 0;
+            for (int b = 0; b < B; b++) {
+                const float *g = dy + ((size_t)b * s->cout + co) * P;
+                float a = 0;
+                for (int p = 0; p < P; p++) a += g[p];
+                acc += a;
+            }
+            db[co] += (float)acc;
+        }
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < s->groups; g++) {
+            const float *xg = x + ((size_t)b * s->cin + (size_t)g * cin_g) * HW;
+            const float *dyg = dy + ((size_t)b * s->cout + (size_t)g * cout_g) * P;
+            const float *wg = w + (size_t)g * cout_g * K;
+            float *dxg = dx ? dx + ((size_t)b * s->cin + (size_t)g * cin_g) * HW : NULL;
+            const float *src = xg;
+            if (!pw && dw) {
+                gather_cols(col, xg, cin_g, H, W, s, Ho, Wo);
+                src = col;
+            }
+            if (dw) mc_sgemm(0, 1, cout_g, K, P, 1.f, dyg, P, src, P, 1.f, dw + (size_t)g * cout_g * K, K);
+            if (!dxg) continue;
+            if (pw) {
+                mc_sgemm(1, 0, K, P, cout_g, 1.f, wg, K, dyg, P, acc_dx ? 1.f : 0.f, dxg, P);
+            } else {
+                mc_sgemm(1, 0, K, P, cout_g, 1.f, wg, K, dyg, P, 0.f, dcol, P);
+                if (!acc_dx) memset(dxg, 0, (size_t)cin_g * HW * sizeof(float));
+                scatter_cols(dxg, dcol, cin_g, H, W, s, Ho, Wo);
+            }
+        }
+}
+
+void mc_dwconv_tokens_backward(float *dx, float *dw_t, float *db, const float *dy, const float *x,
+                               const float *w_t, int N, int T, int C, int K) {
+    int pad = K / 2;
+    /* weight and bias gradients: parallel over channels (each thread owns column c of dw_t) */
+    if (dw_t || db)
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            for (int k = 0; k < K && dw_t; k++) {
+                double acc = 0;
+                for (int n = 0; n < N; n++) {
+                    const float *g = dy + (size_t)n * T * C, *xs = x + (size_t)n * T * C;
+                    float a = 0;
+                    for (int t = 0; t < T; t++) {
+                        int src = t + k - pad;
+                        if (src >= 0 && src < T) a += g[(size_t)t * C + c] * xs[(size_t)src * C + c];
+                    }
+                    acc += a;
+                }
+                dw_t[(size_t)k * C + c] += (float)acc;
+            }
+            if (db) {
+                double acc = 0;
+                for (size_t i = 0; i < (size_t)N * T; i++) acc += dy[i * C + c];
+                db[c] += (float)acc;
+            }
+        }
+    /* dx[n, s, c] = sum_k w_t[k, c] * dy[n, s - k + pad, c] */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int s = 0; s < T; s++) {
+            float *d = dx + ((size_t)n * T + s) * C;
+            memset(d, 0, (size_t)C * sizeof(float));
+            for (int k = 0; k < K; k++) {
+                int t = s - k + pad;
+                if (t < 0 || t >= T) continue;
+                const float *g = dy + ((size_t)n * T + t) * C, *wk = w_t + (size_t)k * C;
+#pragma omp simd
+                for (int c = 0; c < C; c++) d[c] += wk[c] * g[c];
+            }
+        }
+}

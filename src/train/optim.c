@@ -1,0 +1,213 @@
+/* AdamW, gradient clipping, the learning-rate schedule and the logit-scale clamp; see optim.h. */
+#include "train/optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/checkpoint.h"
+#include "io/torch_writer.h"
+
+mc_adamw_config mc_adamw_config_default(int vit) {
+    mc_adamw_config c = {0.9f, vit ? 0.98f : 0.999f, vit ? 1e-6f : 1e-8f, 0.2f};
+    return c;
+}
+
+void mc_adamw_init(mc_adamw *o, const mc_adamw_config *cfg) {
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+}
+
+int mc_adamw_step(mc_adamw *o, mc_param_store *s, float lr, mc_err *e) {
+    if (!s->data || !s->grad || !s->m || !s->v)
+        return mc_fail(e, MC_E_ARG, "AdamW: the store has no gradient or moment arenas");
+    o->step++;
+    const mc_adamw_config *c = &o->cfg;
+    /* torch computes these scalars in Python doubles, then the tensor ops round them to float */
+    double t = (double)o->step, bc1 = 1.0 - pow(c->beta1, t), bc2 = 1.0 - pow(c->beta2, t);
+    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), b1 = c->beta1, b2 = c->beta2;
+    const float a1 = (float)(1.0 - (double)c->beta1), a2 = (float)(1.0 - (double)c->beta2), eps = c->eps;
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_BUFFER) continue;
+        const float decay = (float)(1.0 - (double)lr * (p->flags & MC_PARAM_NO_DECAY ? 0.0 : (double)c->weight_decay));
+        float *x = s->data + p->offset, *m = s->m + p->offset, *v = s->v + p->offset;
+        const float *g = s->grad + p->offset;
+        size_t n = p->numel;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+        for (size_t k = 0; k < n; k++) {
+            x[k] *= decay;
+            m[k] = m[k] * b1 + a1 * g[k];
+            v[k] = v[k] * b2 + a2 * g[k] * g[k];
+            float denom = sqrtf(v[k]) / bc2_sqrt + eps;
+            x[k] += -step_size * (m[k] / denom);
+        }
+    }
+    return 0;
+}
+
+void mc_grad_zero(mc_param_store *s) {
+    if (s->grad) memset(s->grad, 0, s->total * sizeof(float));
+}
+
+void mc_grad_scale(mc_param_store *s, float factor) {
+    if (!s->grad) return;
+    size_t n = s->total;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t k = 0; k < n; k++) s->grad[k] *= factor;
+}
+
+double mc_grad_global_norm(const mc_param_store *s) {
+    if (!s->grad) return 0;
+    double total = 0;
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_BUFFER) continue;
+        const float *g = s->grad + p->offset;
+        double ss = 0;
+        size_t n = p->numel;
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= 65536)
+        for (size_t k = 0; k < n; k++) ss += (double)g[k] * g[k];
+        total += ss;
+    }
+    return sqrt(total);
+}
+
+double mc_clip_grad_norm(mc_param_store *s, float max_norm) {
+    double n = mc_grad_global_norm(s);
+    double coef = (double)max_norm / (n + 1e-6);
+    if (coef < 1.0) {
+        /* only trainable entries carry gradients; the padding and buffer slots stay zero */
+        float f = (float)coef;
+        for (int i = 0; i < s->count; i++) {
+            const mc_param *p = &s->params[i];
+            if (p->flags & MC_PARAM_BUFFER) continue;
+            float *g = s->grad + p->offset;
+            for (size_t k = 0; k < p->numel; k++) g[k] *= f;
+        }
+    }
+    return n;
+}
+
+double mc_cosine_lr(double base_lr, int64_t warmup, int64_t steps, int64_t step) {
+    if (step < warmup) return base_lr * (double)(step + 1) / (double)warmup;
+    double e = (double)(step - warmup), es = (double)(steps - warmup);
+    if (es <= 0) es = 1; /* the reference divides by zero here; a run without decay steps stays at base_lr */
+    return 0.5 * (1.0 + cos(M_PI * e / es)) * base_lr;
+}
+
+void mc_logit_scale_clamp(float *t) {
+    const float hi = (float)log(100.0);
+    if (*t < 0.f) *t = 0.f;
+    if (*t > hi) *t = hi; /* NaN stays NaN, as torch.clamp_ */
+}
+
+/* ---- optimizer state files ---- */
+
+static const char *const hyper_names[4] = {"beta1", "beta2", "eps", "weight_decay"};
+
+static mc_tensor view(mc_dtype dt, const void *data, int ndim, const int64_t *shape) {
+    mc_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dt;
+    t.ndim = ndim;
+    t.storage_id = -1;
+    int64_t st = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        t.shape[d] = shape[d];
+        t.stride[d] = st;
+        st *= shape[d];
+    }
+    t.data = data;
+    t.storage_numel = st;
+    return t;
+}
+
+int mc_adamw_save(const mc_adamw *o, const mc_param_store *s, const char *path, mc_err *e) {
+    if (!s->m || !s->v) return mc_fail(e, MC_E_ARG, "%s: the store has no AdamW moments to save", path);
+    mc_tensor_map m;
+    mc_tensor_map_init(&m);
+    float hyper[4] = {o->cfg.beta1, o->cfg.beta2, o->cfg.eps, o->cfg.weight_decay};
+    mc_tensor t = view(MC_DTYPE_I64, &o->step, 0, NULL);
+    int r = mc_tensor_map_add(&m, "step", &t, e);
+    for (int i = 0; i < 4 && !r; i++) {
+        t = view(MC_DTYPE_F32, &hyper[i], 0, NULL);
+        r = mc_tensor_map_add(&m, hyper_names[i], &t, e);
+    }
+    char name[600];
+    for (int k = 0; k < 2 && !r; k++)
+        for (int i = 0; i < s->count && !r; i++) {
+            const mc_param *p = &s->params[i];
+            if (p->flags & MC_PARAM_BUFFER) continue;
+            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            t = view(MC_DTYPE_F32, (k ? s->v : s->m) + p->offset, p->ndim, p->shape);
+            r = mc_tensor_map_add(&m, name, &t, e);
+        }
+    if (!r) r = mc_torch_save(path, &m, e);
+    mc_tensor_map_free(&m);
+    return r;
+}
+
+/* The float32 tensor `name` of exactly numel elements with p's shape (NULL p: a scalar). */
+static const float *state_tensor(const mc_tensor_map *m, const char *name, const mc_param *p, const char *path,
+                                 mc_err *e) {
+    const mc_tensor *t = mc_tensor_map_find(m, name);
+    if (!t) {
+        mc_fail(e, MC_E_FORMAT, "%s: missing tensor '%s'", path, name);
+        return NULL;
+    }
+    int ok = t->dtype == MC_DTYPE_F32 && mc_tensor_is_contiguous(t) && t->ndim == (p ? p->ndim : 0);
+    for (int d = 0; ok && p && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
+    if (!ok) {
+        mc_fail(e, MC_E_FORMAT, "%s: tensor '%s' is not a contiguous float32 tensor of the parameter's shape", path,
+                name);
+        return NULL;
+    }
+    return t->data;
+}
+
+int mc_adamw_load(mc_adamw *o, mc_param_store *s, const char *path, mc_err *e) {
+    int r = mc_param_store_alloc_adam(s, e);
+    if (r) return r;
+    mc_tensor_map m;
+    mc_tensor_map_init(&m);
+    if ((r = mc_checkpoint_load(path, &m, e))) return r;
+    const mc_tensor *st = mc_tensor_map_find(&m, "step");
+    if (!st || st->dtype != MC_DTYPE_I64 || st->ndim != 0) {
+        r = mc_fail(e, MC_E_FORMAT, "%s: no int64 scalar 'step' (not an optimizer state file)", path);
+        goto done;
+    }
+    mc_tensor_map_mark_used(&m, "step");
+    float want[4] = {o->cfg.beta1, o->cfg.beta2, o->cfg.eps, o->cfg.weight_decay};
+    for (int i = 0; i < 4; i++) {
+        const float *h = state_tensor(&m, hyper_names[i], NULL, path, e);
+        if (!h) { r = e->code; goto done; }
+        if (*h != want[i]) {
+            r = mc_fail(e, MC_E_ARG, "%s: the state was saved with %s = %g, this run uses %g", path, hyper_names[i],
+                        *h, want[i]);
+            goto done;
+        }
+        mc_tensor_map_mark_used(&m, hyper_names[i]);
+    }
+    char name[600];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < s->count; i++) {
+            const mc_param *p = &s->params[i];
+            if (p->flags & MC_PARAM_BUFFER) continue;
+            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            const float *x = state_tensor(&m, name, p, path, e);
+            if (!x) { r = e->code; goto done; }
+            memcpy((k ? s->v : s->m) + p->offset, x, p->numel * sizeof(float));
+            mc_tensor_map_mark_used(&m, name);
+        }
+    for (int i = 0; i < m.count; i++)
+        if (!m.items[i].used) {
+            r = mc_fail(e, MC_E_FORMAT, "%s: unexpected tensor '%s'", path, m.items[i].name);
+            goto done;
+        }
+    memcpy(&o->step, st->data, sizeof o->step);
+done:
+    mc_tensor_map_free(&m);
+    return r;
+}
