@@ -19,7 +19,7 @@
 #include "tools/cli_report.h"
 
 static const char *index_help =
-    "usage: mobileclip index --checkpoint FILE [--arch A] (DIR | --image-list FILE | --image P)... -o INDEX\n"
+    "usage: mobileclip index --checkpoint FILE [--arch A | --config F] (DIR | --image-list FILE | --image P)... -o INDEX\n"
     "                        [--dtype f32|f16] [--batch N] [--progress] [--json]\n"
     "\n"
     "Embeds every image under the directories (recursive; images recognised by content) and in\n"
