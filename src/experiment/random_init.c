@@ -4,8 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "io/safetensors.h"
-#include "io/torch_writer.h"
 #include "models/clip.h"
 
 static uint64_t mix64(uint64_t z) {
@@ -55,13 +53,7 @@ int mc_experiment_write_random_checkpoint(const mc_clip_config *cfg, uint64_t se
     int r = mc_clip_init_config(&c, cfg, NULL, 1, 1, 0, e);
     if (r) return r;
     mc_experiment_random_init(&c.store, seed);
-    mc_tensor_map views;
-    r = mc_param_store_as_map(&c.store, &views, e);
-    if (!r) {
-        size_t n = strlen(path);
-        r = n > 3 && !strcmp(path + n - 3, ".pt") ? mc_torch_save(path, &views, e) : mc_safetensors_save(path, &views, e);
-        mc_tensor_map_free(&views);
-    }
+    r = mc_param_store_save(&c.store, path, e);
     mc_clip_free(&c);
     return r;
 }

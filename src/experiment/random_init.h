@@ -22,8 +22,8 @@
 #include "models/param_store.h"
 
 void mc_experiment_random_init(mc_param_store *s, uint64_t seed);
-/* Declares cfg's model, initialises it with `seed` and writes it to path (.pt: torch.save zip;
- * else safetensors) with the official tensor names, loadable with --config. */
+/* Declares cfg's model, initialises it with `seed` and writes it to path as a torch.save state
+ * dict (mc_param_store_save: official names, atomic), loadable with --config. */
 int mc_experiment_write_random_checkpoint(const mc_clip_config *cfg, uint64_t seed, const char *path, mc_err *e);
 
 #endif
