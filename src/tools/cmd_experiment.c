@@ -60,37 +60,43 @@ static int parse_num(const char *opt, const char *v, long long lo, long long hi,
 typedef struct opts {
     const char *out, *data, *shards, *member, *write, *student;
     long long seed, limit, per_shard, heldout, n, threads;
-    int json, time, quick, has_limit;
+    int json, time, quick;
 } opts;
+
+/* The position of a in names[0..n), or -1. */
+static int lookup(const char *a, const char *const *names, int n) {
+    for (int k = 0; k < n; k++)
+        if (!strcmp(a, names[k])) return k;
+    return -1;
+}
 
 /* 0 ok, 1 help printed, 2 usage error */
 static int parse(int argc, char **argv, opts *o) {
-    static const char *valued[] = {"--out", "--data", "--shards", "--member", "--write", "--student",
-                                   "--seed", "--limit", "--per-shard", "--heldout", "--n", "--threads"};
+    static const char *const valued[] = {"--out", "--data", "--shards", "--member", "--write", "--student",
+                                         "--seed", "--limit", "--per-shard", "--heldout", "--n", "--threads"};
+    static const char *const flags[] = {"--json", "--time", "--quick"};
+    static const long long lo[] = {0, 1, 1, 0, 1, 1}, hi[] = {(1LL << 53), 1000000, 1000000, 59999, 4096, 1024};
+    int *flag_slot[] = {&o->json, &o->time, &o->quick};
+    const char **str_slot[] = {&o->out, &o->data, &o->shards, &o->member, &o->write, &o->student};
+    long long *num_slot[] = {&o->seed, &o->limit, &o->per_shard, &o->heldout, &o->n, &o->threads};
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int which = -1;
-        for (int k = 0; k < (int)(sizeof valued / sizeof *valued); k++)
-            if (!strcmp(a, valued[k])) which = k;
+        const char *a = argv[i], *v;
+        int f = lookup(a, flags, 3), which = lookup(a, valued, 12);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return 1;
-        } else if (!strcmp(a, "--json")) o->json = 1;
-        else if (!strcmp(a, "--time")) o->time = 1;
-        else if (!strcmp(a, "--quick")) o->quick = 1;
-        else if (which >= 0) {
-            const char *v = mc_cli_value("experiment", argc, argv, &i);
-            if (!v) return 2;
-            const char **s[] = {&o->out, &o->data, &o->shards, &o->member, &o->write, &o->student};
-            long long *nums[] = {&o->seed, &o->limit, &o->per_shard, &o->heldout, &o->n, &o->threads};
-            static const long long lo[] = {0, 1, 1, 0, 1, 1}, hi[] = {(1LL << 53), 1000000, 1000000, 59999, 4096, 1024};
-            if (which < 6) *s[which] = v;
-            else if (parse_num(a, v, lo[which - 6], hi[which - 6], nums[which - 6])) return 2;
-            if (which == 7) o->has_limit = 1;
-        } else {
+        }
+        if (f >= 0) {
+            *flag_slot[f] = 1;
+            continue;
+        }
+        if (which < 0) {
             fprintf(stderr, "mobileclip experiment: unknown option '%s' (see --help)\n", a);
             return 2;
         }
+        if (!(v = mc_cli_value("experiment", argc, argv, &i))) return 2;
+        if (which < 6) *str_slot[which] = v;
+        else if (parse_num(a, v, lo[which - 6], hi[which - 6], num_slot[which - 6])) return 2;
     }
     return 0;
 }
