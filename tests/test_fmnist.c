@@ -12,7 +12,9 @@
  *    (decoded as the reference's convert('RGB') would: grey replicated) and captions are the
  *    IDX file's and the caption process's; the held-out slice is the last training images;
  *    another seed changes only the captions. PNG encoder round trip (grey and RGB).
- * 4. Bad input: a missing data folder names the file.
+ * 4. Caption quality over shards: lines of txt, syn.json in DataCompDR's form, lists and
+ *    strings, counted by hand-worked kinds; malformed members name the shard and key.
+ * 5. Bad input: a missing data folder names the file.
  * Needs Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
  */
 #include <dirent.h>
@@ -256,6 +258,59 @@ static void check_shards(const char *tmp, const mc_idx *im, const mc_idx *lb, co
     CHECK(mc_fmnist_write_shards(&bad, &st, &e) == MC_E_ARG, "held-out slice as large as the set refused");
 }
 
+static void write_member_shard(const char *path, const char *ext, const char *const *payloads, const int *labels, int n) {
+    mc_tar_writer w;
+    mc_err e = {0};
+    CHECK(mc_tar_writer_open(&w, path, &e) == 0, "open %s: %s", path, e.msg);
+    for (int i = 0; i < n; i++) {
+        char key[16], cls[8];
+        snprintf(key, sizeof key, "s%03d", i), snprintf(cls, sizeof cls, "%d", labels[i]);
+        mc_wds_member m[2] = {{"cls", (const unsigned char *)cls, strlen(cls)},
+                              {ext, (const unsigned char *)payloads[i], strlen(payloads[i])}};
+        CHECK(mc_wds_write_sample(&w, key, m, 2, &e) == 0, "write: %s", e.msg);
+    }
+    CHECK(mc_tar_writer_finish(&w, &e) == 0, "finish: %s", e.msg);
+}
+
+static void check_quality_shards(const char *tmp) {
+    printf("caption quality over shards\n");
+    char path[512];
+    mc_caption_quality q;
+    mc_err e = {0};
+    snprintf(path, sizeof path, "%s/syn.tar", tmp);
+    const char *syn[] = {"{\"syn_text\": [\"a white tee\", \"a pair of jeans\", \"a photo of a tee and jeans\"]}",
+                         "[\"ankle boots\", \"a leather bag\"]", "\"a photograph\"", "{\"syn_text\": \"a dress\"}"};
+    const int labels[] = {0, 9, 3, 3};
+    write_member_shard(path, "syn.json", syn, labels, 4);
+    CHECK(mc_caption_quality_shards(path, "syn.json", &q, &e) == 0, "syn.json: %s", e.msg);
+    CHECK(q.n == 7 && q.kind[MC_CAPTION_RIGHT] == 3 && q.kind[MC_CAPTION_WRONG] == 2 && q.kind[MC_CAPTION_NONE] == 1 &&
+              q.kind[MC_CAPTION_MIXED] == 1,
+          "syn.json counts: n %lld right %lld wrong %lld none %lld mixed %lld", q.n, q.kind[0], q.kind[1], q.kind[2], q.kind[3]);
+    snprintf(path, sizeof path, "%s/txt.tar", tmp);
+    const char *txt[] = {"a sneaker\nrunning shoes\n\nsandals\n", "coat"};
+    const int tl[] = {7, 4};
+    write_member_shard(path, "txt", txt, tl, 2);
+    CHECK(mc_caption_quality_shards(path, "txt", &q, &e) == 0 && q.n == 4 && q.kind[0] == 3 && q.kind[1] == 1,
+          "txt lines: n %lld right %lld wrong %lld", q.n, q.kind[0], q.kind[1]);
+    CHECK(mc_caption_quality_shards(path, "syn.json", &q, &e) == MC_E_FORMAT && strstr(e.msg, "s000") &&
+              strstr(e.msg, "no .syn.json"),
+          "missing member: '%s'", e.msg);
+    snprintf(path, sizeof path, "%s/bad.tar", tmp);
+    const char *bad[] = {"{\"syn_text\": [1, 2]}"};
+    write_member_shard(path, "syn.json", bad, labels, 1);
+    CHECK(mc_caption_quality_shards(path, "syn.json", &q, &e) == MC_E_FORMAT && strstr(e.msg, "bad.tar") &&
+              strstr(e.msg, "s000"),
+          "not captions: '%s'", e.msg);
+    const char *broken[] = {"{\"syn_text\": ["};
+    write_member_shard(path, "syn.json", broken, labels, 1);
+    CHECK(mc_caption_quality_shards(path, "syn.json", &q, &e) == MC_E_FORMAT && strstr(e.msg, "bad.tar"),
+          "broken JSON: '%s'", e.msg);
+    const int badlabel[] = {10};
+    write_member_shard(path, "txt", txt, badlabel, 1);
+    CHECK(mc_caption_quality_shards(path, "txt", &q, &e) == MC_E_FORMAT && strstr(e.msg, "class number"),
+          "class out of range: '%s'", e.msg);
+}
+
 int main(void) {
     const char *tmp = mc_test_tmpdir("mc_test_fmnist");
     mc_idx im = {0}, lb = {0}, tim = {0}, tlb = {0};
@@ -267,6 +322,7 @@ int main(void) {
     check_process(&im, &lb);
     check_png();
     check_shards(tmp, &im, &lb, &tim, &tlb);
+    check_quality_shards(tmp);
     mc_idx_free(&im), mc_idx_free(&lb), mc_idx_free(&tim), mc_idx_free(&tlb);
     return mc_test_finish("test_fmnist");
 }

@@ -69,6 +69,12 @@ void mc_caption_quality_add(mc_caption_quality *q, const char *text, size_t len,
 /* Fraction of captions that name the right item (right only; mixed ones not counted). */
 double mc_caption_quality_right(const mc_caption_quality *q);
 
+/* Caption quality of the captions of WebDataset shards (spec as mc_wds_open_spec) against each
+ * sample's class (member "cls"). Member `ext` holds the captions: one per line, or, when ext
+ * is "json" or ends in ".json" (DataCompDR's "syn.json"), a JSON string, an array of strings,
+ * or an object whose "syn_text" is either. */
+int mc_caption_quality_shards(const char *spec, const char *ext, mc_caption_quality *q, mc_err *e);
+
 /* ---- shards ---- */
 
 typedef struct mc_fmnist_shards_opts {

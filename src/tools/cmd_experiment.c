@@ -33,8 +33,9 @@ static const char *help =
     "  KEY.txt (a noisy alt-text caption: seeded, see docs/EXPERIMENT.md), KEY.cls (the class,\n"
     "  for evaluation only). heldout: the last N training images (default 5000), kept apart\n"
     "  for tuning. --limit N: the first N samples of each split. --per-shard N (default 5000).\n"
-    "caption-quality: fractions of captions (member EXT, default txt; one caption per line)\n"
-    "  naming the right item only / a wrong one / none / both, against each sample's .cls.\n"
+    "caption-quality: fractions of captions naming the right item only / a wrong one / none /\n"
+    "  both, against each sample's .cls; --member EXT holds them (default txt: one per line;\n"
+    "  a *.json member such as DataCompDR's syn.json: {\"syn_text\": [...]}, a list or a string).\n"
     "configs: the built-in configurations (data/configs): name, sizes, parameter counts;\n"
     "  --write DIR writes them as JSON; --time measures the forward cost of a random model\n"
     "  (ms per image and per text, batches of --n, default 32).\n"
@@ -149,35 +150,6 @@ static int cmd_shards(const opts *o) {
     return mc_cli_finish_output("experiment");
 }
 
-/* Caption quality of the shards' captions (member ext, one caption per line) against .cls. */
-int mc_experiment_shard_quality(const char *spec, const char *ext, mc_caption_quality *q, mc_err *e) {
-    mc_wds_reader rd;
-    int r = mc_wds_open_spec(&rd, spec, NULL, e), got;
-    if (r) return r;
-    mc_wds_sample s;
-    memset(q, 0, sizeof *q);
-    while (!r && (got = mc_wds_next(&rd, &s, e)) != 0) {
-        if (got < 0) {
-            r = got;
-            break;
-        }
-        const mc_wds_member *c = mc_wds_sample_find(&s, "cls"), *t = mc_wds_sample_find(&s, ext);
-        char *end;
-        long label = c ? strtol((const char *)c->data, &end, 10) : -1;
-        if (!c || end == (const char *)c->data || label < 0 || label >= MC_FMNIST_CLASSES)
-            r = mc_fail(e, MC_E_FORMAT, "%s: sample '%s' has no class number (.cls 0..9)", s.shard, s.key);
-        else if (!t)
-            r = mc_fail(e, MC_E_FORMAT, "%s: sample '%s' has no .%s member", s.shard, s.key, ext);
-        for (const char *p = t && !r ? (const char *)t->data : NULL, *stop = p ? p + t->size : NULL; p && p < stop;) {
-            const char *nl = memchr(p, '\n', (size_t)(stop - p)), *q_end = nl ? nl : stop;
-            if (q_end > p) mc_caption_quality_add(q, p, (size_t)(q_end - p), (int)label);
-            p = nl ? nl + 1 : stop;
-        }
-    }
-    mc_wds_close(&rd);
-    return r;
-}
-
 static int cmd_quality(const opts *o) {
     if (!o->shards) {
         fprintf(stderr, "mobileclip experiment caption-quality: --shards SPEC is required\n");
@@ -185,7 +157,7 @@ static int cmd_quality(const opts *o) {
     }
     mc_caption_quality q;
     mc_err e = {0};
-    if (mc_experiment_shard_quality(o->shards, o->member ? o->member : "txt", &q, &e)) {
+    if (mc_caption_quality_shards(o->shards, o->member ? o->member : "txt", &q, &e)) {
         fprintf(stderr, "mobileclip experiment: %s\n", e.msg);
         return 1;
     }

@@ -19,7 +19,4 @@ int mc_experiment_fmnist_run(const mc_fmnist_run_opts *o);
 /* OpenMP threads for the commands that call models directly (n > 0). */
 void mc_experiment_set_threads(int n);
 
-/* Caption quality of shard captions (member ext, one caption per line) against each .cls. */
-int mc_experiment_shard_quality(const char *spec, const char *ext, mc_caption_quality *q, mc_err *e);
-
 #endif
