@@ -47,6 +47,8 @@ cat "$T/time"
 check "fmnist-shards exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
 "$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 250 --per-shard 100 --json >"$T/s2.json" 2>&1
 check "same seed: byte-identical shards" '[ "$(ls "$T/s1" | wc -l)" -eq 9 ] && diff -r "$T/s1" "$T/s2" >/dev/null && cmp -s "$T/s1.json" "$T/s2.json"'
+"$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 100 --per-shard 100 >/dev/null 2>&1
+check "a smaller conversion into the same folder leaves no stale shards" '[ "$(ls "$T/s2" | tr "\n" " ")" = "heldout-00000.tar test-00000.tar train-00000.tar " ]'
 "$CLI" experiment caption-quality --shards "$T/s1/train-{00000..00002}.tar" --json >"$T/q.json" 2>"$T/err"; st=$?
 train_q=$(sed 's/.*"train": {[^{]*"quality": \({[^}]*}\).*/\1/' "$T/s1.json")
 check "caption-quality on the shards = the converter's counts" '[ $st -eq 0 ] && [ "$(cat "$T/q.json")" = "$train_q" ]'

@@ -98,7 +98,8 @@ typedef struct mc_fmnist_shards_stats {
 
 /* Writes out_dir/{train,heldout,test}-NNNNN.tar: per sample "KEY.cls" (the class number, for
  * evaluation only), "KEY.png" (the 28x28 grey image, unchanged) and "KEY.txt" (its caption),
- * KEY the image's index in its IDX file (5 digits). Each shard is written atomically. */
+ * KEY the image's index in its IDX file (5 digits). Each shard is written atomically; shards of
+ * a split numbered past the last one written (left by an earlier, larger run) are removed. */
 int mc_fmnist_write_shards(const mc_fmnist_shards_opts *o, mc_fmnist_shards_stats *st, mc_err *e);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "experiment/fmnist.h"
 #include "image/encode_png.h"
@@ -58,6 +59,13 @@ static int write_split(const mc_fmnist_shards_opts *o, const char *name, mc_fmni
         struct stat fs;
         if (stat(path, &fs) == 0) st->bytes += (long long)fs.st_size;
         st->shards++;
+    }
+    /* shards of an earlier, larger conversion into the same folder would read as part of this
+     * split: remove the ones past the last written (they are contiguous by construction) */
+    for (int k = st->shards; !r; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s-%05d.tar", o->out_dir, name, k);
+        if (unlink(path) != 0) break;
     }
     return r;
 }
