@@ -46,9 +46,9 @@ cat "$T/time"
 "$CLI" experiment fmnist-shards --out "$T/s1" --seed 5 --limit 250 --per-shard 100 --json >"$T/s1.json" 2>"$T/err"; st=$?
 check "fmnist-shards exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
 "$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 250 --per-shard 100 --json >"$T/s2.json" 2>&1
-check "same seed: byte-identical shards" '[ "$(ls "$T/s1" | wc -l)" -eq 9 ] && diff -r "$T/s1" "$T/s2" >/dev/null && cmp -s "$T/s1.json" "$T/s2.json"'
+check "same seed: byte-identical shards" '[ "$(ls "$T/s1" | wc -l)" -eq 10 ] && [ -s "$T/s1/manifest.json" ] && diff -r "$T/s1" "$T/s2" >/dev/null && cmp -s "$T/s1.json" "$T/s2.json"'
 "$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 100 --per-shard 100 >/dev/null 2>&1
-check "a smaller conversion into the same folder leaves no stale shards" '[ "$(ls "$T/s2" | tr "\n" " ")" = "heldout-00000.tar test-00000.tar train-00000.tar " ]'
+check "a smaller conversion into the same folder leaves no stale shards" '[ "$(ls "$T/s2" | tr "\n" " ")" = "heldout-00000.tar manifest.json test-00000.tar train-00000.tar " ]'
 "$CLI" experiment caption-quality --shards "$T/s1/train-{00000..00002}.tar" --json >"$T/q.json" 2>"$T/err"; st=$?
 train_q=$(sed 's/.*"train": {[^{]*"quality": \({[^}]*}\).*/\1/' "$T/s1.json")
 check "caption-quality on the shards = the converter's counts" '[ $st -eq 0 ] && [ "$(cat "$T/q.json")" = "$train_q" ]'
@@ -80,6 +80,13 @@ check "report.md says which stages did not run" 'grep -q "Incomplete experiment"
 "$CLI" experiment fmnist --quick --limit 200 --threads 1 --out "$T/q2" >/dev/null 2>&1
 check "same seed: same results.json (timings aside) and checkpoint" 'diff <(grep -v _seconds "$R") <(grep -v _seconds "$T/q2/results.json") >/dev/null &&
     cmp -s "$K" "$T/q2/checkpoints/student_random.pt" && diff -r "$T/q1/shards" "$T/q2/shards" >/dev/null'
+touch "$T/marker"; sleep 1
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --reuse --out "$T/q2" >/dev/null 2>"$T/err"
+check "--reuse keeps identical shards, same results" 'grep -q "reusing the shards" "$T/err" && [ -z "$(find "$T/q2/shards" -name "*.tar" -newer "$T/marker")" ] &&
+    diff <(grep -v _seconds "$R") <(grep -v _seconds "$T/q2/results.json") >/dev/null'
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --reuse --seed 9 --out "$T/q2" >/dev/null 2>"$T/err"
+check "--reuse with another seed converts again" '! grep -q "reusing" "$T/err" && [ -n "$(find "$T/q2/shards" -name "train-*.tar" -newer "$T/marker")" ] &&
+    [ "$(num "$T/q2/results.json" seed)" = 9 ]'
 
 # ---- bad input ----
 "$CLI" experiment fmnist-shards --out "$T/x" --data /nonexistent >"$T/out" 2>"$T/err"; st=$?

@@ -250,6 +250,25 @@ static void check_shards(const char *tmp, const mc_idx *im, const mc_idx *lb, co
     snprintf(spec, sizeof spec, "%s/train-{00000..00002}.tar", c);
     read_back(spec, im, lb, 0, 300, MC_FMNIST_TRAIN, 4);
 
+    /* the manifest: reused only for the same options and unchanged shards */
+    o.out_dir = a, o.seed = 3;
+    mc_fmnist_shards_stats back;
+    CHECK(mc_fmnist_write_manifest(&o, &st, &e) == 0, "manifest: %s", e.msg);
+    CHECK(mc_fmnist_read_manifest(&o, &back, &e) == 1 && !memcmp(&back, &st, sizeof st), "manifest read back: %s", e.msg);
+    o.seed = 4;
+    CHECK(mc_fmnist_read_manifest(&o, &back, &e) == 0, "another seed: not reused");
+    o.seed = 3, o.per_shard = 100;
+    CHECK(mc_fmnist_read_manifest(&o, &back, &e) == 0, "another shard size: not reused");
+    o.per_shard = 128;
+    char victim[600];
+    snprintf(victim, sizeof victim, "%s/test-00001.tar", a);
+    FILE *vf = fopen(victim, "ab");
+    fputc(0, vf), fclose(vf);
+    CHECK(mc_fmnist_read_manifest(&o, &back, &e) == 0, "a changed shard: not reused");
+    mc_test_write(a, "manifest.json", "{\"version\": ", 12);
+    CHECK(mc_fmnist_read_manifest(&o, &back, &e) == MC_E_FORMAT && strstr(e.msg, "manifest.json"), "corrupt manifest: '%s'",
+          e.msg);
+
     /* bad input */
     mc_fmnist_shards_opts bad = {.data_dir = "/nonexistent", .out_dir = a, .seed = 1};
     int rc = mc_fmnist_write_shards(&bad, &st, &e);

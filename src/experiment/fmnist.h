@@ -102,4 +102,13 @@ typedef struct mc_fmnist_shards_stats {
  * a split numbered past the last one written (left by an earlier, larger run) are removed. */
 int mc_fmnist_write_shards(const mc_fmnist_shards_opts *o, mc_fmnist_shards_stats *st, mc_err *e);
 
+/* shards/manifest.json: the options and the statistics of a conversion, so a re-run can reuse
+ * the shards (experiment fmnist --reuse). Written atomically after the shards. */
+int mc_fmnist_write_manifest(const mc_fmnist_shards_opts *o, const mc_fmnist_shards_stats *st, mc_err *e);
+/* 1 (st filled) when out_dir/manifest.json records a conversion with the same data folder,
+ * seed, limit, shard size and held-out slice, and every shard it lists exists with the size it
+ * records; 0 when not (no manifest, other options, a missing or changed shard); < 0 on a
+ * manifest that cannot be read or parsed. */
+int mc_fmnist_read_manifest(const mc_fmnist_shards_opts *o, mc_fmnist_shards_stats *st, mc_err *e);
+
 #endif

@@ -25,14 +25,15 @@ static const char *help =
     "           [--per-shard N] [--heldout N] [--json]\n"
     "       mobileclip experiment caption-quality --shards SPEC [--member EXT] [--json]\n"
     "       mobileclip experiment configs [--write DIR] [--time] [--n N] [--threads N]\n"
-    "       mobileclip experiment fmnist [--out DIR] [--quick] [--data DIR] [--seed N] [--limit N]\n"
-    "           [--student NAME] [--threads N]\n"
+    "       mobileclip experiment fmnist [--out DIR] [--quick] [--reuse] [--data DIR] [--seed N]\n"
+    "           [--limit N] [--student NAME] [--threads N]\n"
     "\n"
     "fmnist-shards: Fashion-MNIST (Debian dataset-fashion-mnist, default " DEFAULT_DATA ")\n"
     "  as WebDataset shards DIR/{train,heldout,test}-NNNNN.tar: KEY.png (the 28x28 grey image),\n"
     "  KEY.txt (a noisy alt-text caption: seeded, see docs/EXPERIMENT.md), KEY.cls (the class,\n"
     "  for evaluation only). heldout: the last N training images (default 5000), kept apart\n"
     "  for tuning. --limit N: the first N samples of each split. --per-shard N (default 5000).\n"
+    "  DIR/manifest.json records the options and figures (for experiment fmnist --reuse).\n"
     "caption-quality: fractions of captions naming the right item only / a wrong one / none /\n"
     "  both, against each sample's .cls; --member EXT holds them (default txt: one per line;\n"
     "  a *.json member such as DataCompDR's syn.json: {\"syn_text\": [...]}, a list or a string).\n"
@@ -43,6 +44,7 @@ static const char *help =
     "  real captions, and evaluates the untrained student (zero-shot top-1 on the test set and\n"
     "  the held-out slice, R@1 both ways on test captions); writes results.json and report.md.\n"
     "  --quick: 2000 samples per split and 1000 evaluation images (--limit overrides).\n"
+    "  --reuse: keep DIR/shards when its manifest.json records the same data, seed and sizes.\n"
     "  Teachers, captioner, reinforcement and student training are not run yet: the report\n"
     "  says so (their commands are not in this build).\n";
 
@@ -61,7 +63,7 @@ static int parse_num(const char *opt, const char *v, long long lo, long long hi,
 typedef struct opts {
     const char *out, *data, *shards, *member, *write, *student;
     long long seed, limit, per_shard, heldout, n, threads;
-    int json, time, quick;
+    int json, time, quick, reuse;
 } opts;
 
 /* The position of a in names[0..n), or -1. */
@@ -75,14 +77,14 @@ static int lookup(const char *a, const char *const *names, int n) {
 static int parse(int argc, char **argv, opts *o) {
     static const char *const valued[] = {"--out", "--data", "--shards", "--member", "--write", "--student",
                                          "--seed", "--limit", "--per-shard", "--heldout", "--n", "--threads"};
-    static const char *const flags[] = {"--json", "--time", "--quick"};
+    static const char *const flags[] = {"--json", "--time", "--quick", "--reuse"};
     static const long long lo[] = {0, 1, 1, 0, 1, 1}, hi[] = {(1LL << 53), 1000000, 1000000, 59999, 4096, 1024};
-    int *flag_slot[] = {&o->json, &o->time, &o->quick};
+    int *flag_slot[] = {&o->json, &o->time, &o->quick, &o->reuse};
     const char **str_slot[] = {&o->out, &o->data, &o->shards, &o->member, &o->write, &o->student};
     long long *num_slot[] = {&o->seed, &o->limit, &o->per_shard, &o->heldout, &o->n, &o->threads};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v;
-        int f = lookup(a, flags, 3), which = lookup(a, valued, 12);
+        int f = lookup(a, flags, 4), which = lookup(a, valued, 12);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return 1;
@@ -126,7 +128,7 @@ static int cmd_shards(const opts *o) {
                                 .heldout = o->heldout >= 0 ? (int)o->heldout : 5000, .limit = (int)o->limit};
     mc_fmnist_shards_stats st;
     mc_err e = {0};
-    if (mc_fmnist_write_shards(&so, &st, &e)) {
+    if (mc_fmnist_write_shards(&so, &st, &e) || mc_fmnist_write_manifest(&so, &st, &e)) {
         fprintf(stderr, "mobileclip experiment: %s\n", e.msg);
         return 1;
     }
@@ -264,7 +266,8 @@ int mc_cmd_experiment(int argc, char **argv) {
     if (!strcmp(sub, "fmnist")) {
         mc_fmnist_run_opts ro = {.out = o.out ? o.out : "fmnist_experiment", .data = o.data ? o.data : DEFAULT_DATA,
                                  .seed = (uint64_t)o.seed, .quick = o.quick, .limit = (int)o.limit,
-                                 .student = o.student ? o.student : "fmnist_student_mct", .threads = (int)o.threads};
+                                 .student = o.student ? o.student : "fmnist_student_mct", .threads = (int)o.threads,
+                                 .reuse = o.reuse};
         return mc_experiment_fmnist_run(&ro);
     }
     fprintf(stderr, "mobileclip experiment: unknown experiment '%s' (see --help)\n", sub);

@@ -364,7 +364,11 @@ int mc_experiment_fmnist_run(const mc_fmnist_run_opts *o) {
     double t0 = now();
     mc_fmnist_shards_opts so = {.data_dir = o->data, .out_dir = dir, .seed = o->seed, .per_shard = o->quick ? 1000 : 5000,
                                 .heldout = 5000, .limit = s.limit};
-    if (!r) r = mc_fmnist_write_shards(&so, &s.st, &e);
+    int reused = o->reuse && !r ? mc_fmnist_read_manifest(&so, &s.st, &e) : 0;
+    if (reused < 0) r = reused;
+    if (reused > 0) fprintf(stderr, "mobileclip experiment:       reusing the shards in %s (same data, seed and sizes)\n", dir);
+    if (!r && !reused) r = mc_fmnist_write_shards(&so, &s.st, &e);
+    if (!r && !reused) r = mc_fmnist_write_manifest(&so, &s.st, &e);
     s.sec_shards = now() - t0;
     const char *names[3] = {"train", "heldout", "test"};
     const mc_fmnist_split_stats *sp[3] = {&s.st.train, &s.st.heldout, &s.st.test};

@@ -11,6 +11,7 @@ typedef struct mc_fmnist_run_opts {
     const char *out, *data, *student; /* output folder, IDX folder, built-in student configuration */
     uint64_t seed;
     int quick, limit, threads;        /* limit: samples per split (0: all, or 2000 with quick) */
+    int reuse;                        /* keep the shards of an identical earlier conversion */
 } mc_fmnist_run_opts;
 
 /* Runs the stages that exist (see docs/EXPERIMENT.md); returns the process exit status. */
