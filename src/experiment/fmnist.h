@@ -110,5 +110,8 @@ int mc_fmnist_write_manifest(const mc_fmnist_shards_opts *o, const mc_fmnist_sha
  * records; 0 when not (no manifest, other options, a missing or changed shard); < 0 on a
  * manifest that cannot be read or parsed. */
 int mc_fmnist_read_manifest(const mc_fmnist_shards_opts *o, mc_fmnist_shards_stats *st, mc_err *e);
+/* The same over the manifest's text (`name` for messages); the shard files are still checked. */
+int mc_fmnist_parse_manifest(const char *text, size_t len, const char *name, const mc_fmnist_shards_opts *o,
+                             mc_fmnist_shards_stats *st, mc_err *e);
 
 #endif

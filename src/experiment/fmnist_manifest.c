@@ -57,55 +57,74 @@ int mc_fmnist_write_manifest(const mc_fmnist_shards_opts *o, const mc_fmnist_sha
     return mc_atomic_commit(&af, e);
 }
 
-static int num(const mc_json *obj, const char *key, double *out) {
-    const mc_json *v = obj ? mc_json_get(obj, key) : NULL;
-    if (!v || v->type != MC_JSON_NUMBER) return -1;
+/* An integer field in [0, hi]. */
+static int num(const mc_json *obj, const char *key, double hi, double *out) {
+    const mc_json *v = obj && obj->type == MC_JSON_OBJECT ? mc_json_get(obj, key) : NULL;
+    if (!v || v->type != MC_JSON_NUMBER || !(v->number >= 0 && v->number <= hi) || v->number != (double)(long long)v->number)
+        return -1;
     *out = v->number;
     return 0;
+}
+
+int mc_fmnist_parse_manifest(const char *text, size_t len, const char *name, const mc_fmnist_shards_opts *o,
+                             mc_fmnist_shards_stats *st, mc_err *e) {
+    mc_err je = {0};
+    mc_json *j = mc_json_parse(text, len, &je);
+    if (!j) return mc_fail(e, MC_E_FORMAT, "%s: %s", name, je.msg);
+    memset(st, 0, sizeof *st);
+    double v, limit, per, held;
+    const mc_json *dd = j->type == MC_JSON_OBJECT ? mc_json_get(j, "data_dir") : NULL,
+                  *seed = j->type == MC_JSON_OBJECT ? mc_json_get(j, "seed") : NULL;
+    char seed_s[32];
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
+    int same = !num(j, "version", 1e6, &v) && v == MANIFEST_VERSION && dd && dd->type == MC_JSON_STRING &&
+               !strcmp(dd->str, o->data_dir) && seed && seed->type == MC_JSON_STRING && !strcmp(seed->str, seed_s) &&
+               !num(j, "limit", 1e9, &limit) && limit == o->limit && !num(j, "per_shard", 1e9, &per) &&
+               per == o->per_shard && !num(j, "heldout_size", 1e9, &held) && held == o->heldout;
+    for (int k = 0; k < 3 && same; k++) {
+        const mc_json *s = mc_json_get(j, split_names[k]);
+        const mc_json *q = s && s->type == MC_JSON_OBJECT ? mc_json_get(s, "quality") : NULL,
+                      *sb = s && s->type == MC_JSON_OBJECT ? mc_json_get(s, "shard_bytes") : NULL;
+        mc_fmnist_split_stats *d = (mc_fmnist_split_stats *)split_of(st, k);
+        double a, b, c, x[5];
+        int ok = !num(s, "samples", 1e9, &a) && !num(s, "shards", 1e6, &b) && !num(s, "bytes", 1e15, &c) && q &&
+                 q->type == MC_JSON_ARRAY && q->count == 5 && sb && sb->type == MC_JSON_ARRAY && sb->count == (int)b;
+        for (int i = 0; ok && i < 5; i++) {
+            const mc_json *qi = mc_json_at(q, i);
+            ok = qi->type == MC_JSON_NUMBER && qi->number >= 0 && qi->number <= 1e12;
+            x[i] = ok ? qi->number : 0;
+        }
+        if (!ok) {
+            same = 0;
+            break;
+        }
+        d->samples = (int)a, d->shards = (int)b, d->bytes = (long long)c;
+        d->quality.n = (long long)x[0];
+        for (int i = 0; i < 4; i++) d->quality.kind[i] = (long long)x[i + 1];
+        for (int i = 0; i < d->shards && same; i++) {
+            char sp[4200];
+            struct stat fs;
+            const mc_json *bi = mc_json_at(sb, i);
+            snprintf(sp, sizeof sp, "%s/%s-%05d.tar", o->out_dir, split_names[k], i);
+            same = bi->type == MC_JSON_NUMBER && stat(sp, &fs) == 0 && (double)fs.st_size == bi->number;
+        }
+    }
+    mc_json_free(j);
+    if (!same) memset(st, 0, sizeof *st);
+    return same;
 }
 
 int mc_fmnist_read_manifest(const mc_fmnist_shards_opts *o, mc_fmnist_shards_stats *st, mc_err *e) {
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", o->out_dir);
     struct stat ms;
+    memset(st, 0, sizeof *st);
     if (stat(path, &ms) != 0) return 0;
     char *text;
     size_t len;
     int r = mc_read_file(path, 1 << 20, &text, &len, e);
     if (r) return r;
-    mc_err je = {0};
-    mc_json *j = mc_json_parse(text, len, &je);
+    r = mc_fmnist_parse_manifest(text, len, path, o, st, e);
     free(text);
-    if (!j) return mc_fail(e, MC_E_FORMAT, "%s: %s", path, je.msg);
-    memset(st, 0, sizeof *st);
-    double v, limit, per, held;
-    const mc_json *dd = mc_json_get(j, "data_dir"), *seed = mc_json_get(j, "seed");
-    char seed_s[32];
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)o->seed);
-    int same = !num(j, "version", &v) && v == MANIFEST_VERSION && dd && dd->type == MC_JSON_STRING &&
-               !strcmp(dd->str, o->data_dir) && seed && seed->type == MC_JSON_STRING && !strcmp(seed->str, seed_s) &&
-               !num(j, "limit", &limit) && limit == o->limit && !num(j, "per_shard", &per) && per == o->per_shard &&
-               !num(j, "heldout_size", &held) && held == o->heldout;
-    for (int k = 0; k < 3 && same; k++) {
-        const mc_json *s = mc_json_get(j, split_names[k]), *q = s ? mc_json_get(s, "quality") : NULL,
-                      *sb = s ? mc_json_get(s, "shard_bytes") : NULL;
-        mc_fmnist_split_stats *d = (mc_fmnist_split_stats *)split_of(st, k);
-        double a, b, c;
-        if (num(s, "samples", &a) || num(s, "shards", &b) || num(s, "bytes", &c) || !q || q->type != MC_JSON_ARRAY ||
-            q->count != 5 || !sb || sb->type != MC_JSON_ARRAY || sb->count != (int)b) {
-            same = 0;
-            break;
-        }
-        d->samples = (int)a, d->shards = (int)b, d->bytes = (long long)c;
-        d->quality.n = (long long)mc_json_at(q, 0)->number;
-        for (int i = 0; i < 4; i++) d->quality.kind[i] = (long long)mc_json_at(q, i + 1)->number;
-        for (int i = 0; i < d->shards && same; i++) {
-            char sp[4200];
-            struct stat fs;
-            snprintf(sp, sizeof sp, "%s/%s-%05d.tar", o->out_dir, split_names[k], i);
-            same = stat(sp, &fs) == 0 && (double)fs.st_size == mc_json_at(sb, i)->number;
-        }
-    }
-    mc_json_free(j);
-    return same;
+    return r;
 }
