@@ -18,6 +18,7 @@ static const struct {
     {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
     {"reinforce", mc_cmd_reinforce, "dataset reinforcement: DataCompDR shards with teacher embeddings"},
     {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
+    {"experiment", mc_cmd_experiment, "the Fashion-MNIST experiment: data, caption quality, configurations"},
 };
 
 static void usage(FILE *f) {
