@@ -17,6 +17,8 @@ static const struct {
     {"search", mc_cmd_search, "nearest images in an index to a text or image query"},
     {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
     {"reinforce", mc_cmd_reinforce, "dataset reinforcement: DataCompDR shards with teacher embeddings"},
+    {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
+    {"experiment", mc_cmd_experiment, "the Fashion-MNIST experiment: data, caption quality, configurations"},
     {"caption", mc_cmd_caption, "synthetic captions of images or shards with a CoCa captioner"},
 };
 

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# `mobileclip experiment` (Fashion-MNIST, docs/EXPERIMENT.md):
+#  - configs: every built-in configuration is written byte for byte as shipped in data/configs,
+#    and each one loads and runs forward (`embed --config` on a make_test_checkpoint model:
+#    one image and one text embedding of the configuration's width); --time measures them;
+#  - fmnist-shards: the same seed gives byte-identical shards; `caption-quality` reading the
+#    shards back counts exactly what the converter counted while writing them;
+#  - fmnist --quick (on a subset): its zero-shot top-1/top-5 and R@1/R@5 equal what the
+#    independent `eval zeroshot --fashion-mnist`, `eval zeroshot --shards` and
+#    `eval retrieval --shards` commands measure on the checkpoint and shards it leaves; a second
+#    run reproduces results.json exactly (timings aside); the report says what did not run;
+#  - bad input: one line naming the file or option, non-zero status.
+set -u
+CLI=${MC_CLI:?run via ctest}; BUILD=${MC_BUILD_DIR:?}; SHARED=${MC_SHARED_DIR:?}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FM=/usr/share/datasets/fashion-mnist
+IMG="$SHARED/images/chelsea.png"
+export OMP_WAIT_POLICY=passive     # the CI machine may be shared: no spinning threads
+T=$(mktemp -d /tmp/mc_experiment_XXXXXX); trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
+[ -f "$FM/train-images-idx3-ubyte.gz" ] || { echo "FAIL Fashion-MNIST missing: install dataset-fashion-mnist"; exit 1; }
+# a JSON number field: num FILE KEY
+num() { grep -o "\"$2\": *[-0-9.e]*" "$1" | head -1 | sed 's/.*: *//'; }
+same() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && (a - b < 1e-6 && b - a < 1e-6)) }'; }
+
+# ---- configs ----
+"$CLI" experiment configs --write "$T/cfg" >"$T/out" 2>"$T/err"; st=$?
+check "configs --write exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
+for f in "$HERE"/../data/configs/*.json; do
+    n=$(basename "$f" .json)
+    check "$n: written as shipped" 'cmp -s "$f" "$T/cfg/$n.json" && grep -q "^$n " "$T/out"'
+    "$BUILD/make_test_checkpoint" "$f" "$T/$n.safetensors" >/dev/null 2>&1
+    dim=$(grep -o '"embed_dim": *[0-9]*' "$f" | sed 's/.*: *//')
+    "$CLI" embed --config "$f" --checkpoint "$T/$n.safetensors" --threads 1 --image "$IMG" \
+        --text "a black cotton tee, free shipping" >"$T/emb" 2>"$T/err"
+    check "$n: loads and embeds (width $dim)" '[ "$(grep -c "\"embedding\"" "$T/emb")" -eq 2 ] &&
+        [ "$(tail -1 "$T/emb" | sed "s/.*\"embedding\":\[//; s/\].*//" | tr "," "\n" | wc -l)" -eq "$dim" ]'
+done
+"$CLI" experiment configs --time --n 1 --threads 1 >"$T/time" 2>"$T/err"; st=$?
+check "configs --time: a cost per image and per text for each" '[ $st -eq 0 ] &&
+    [ "$(awk "NR > 1 && \$7 > 0 && \$8 > 0" "$T/time" | wc -l)" -eq "$(ls "$HERE"/../data/configs/*.json | wc -l)" ]'
+cat "$T/time"
+
+# ---- shards and caption quality ----
+"$CLI" experiment fmnist-shards --out "$T/s1" --seed 5 --limit 250 --per-shard 100 --json >"$T/s1.json" 2>"$T/err"; st=$?
+check "fmnist-shards exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
+"$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 250 --per-shard 100 --json >"$T/s2.json" 2>&1
+check "same seed: byte-identical shards" '[ "$(ls "$T/s1" | wc -l)" -eq 10 ] && [ -s "$T/s1/manifest.json" ] && diff -r "$T/s1" "$T/s2" >/dev/null && cmp -s "$T/s1.json" "$T/s2.json"'
+"$CLI" experiment fmnist-shards --out "$T/s2" --seed 5 --limit 100 --per-shard 100 >/dev/null 2>&1
+check "a smaller conversion into the same folder leaves no stale shards" '[ "$(ls "$T/s2" | tr "\n" " ")" = "heldout-00000.tar manifest.json test-00000.tar train-00000.tar " ]'
+"$CLI" experiment caption-quality --shards "$T/s1/train-{00000..00002}.tar" --json >"$T/q.json" 2>"$T/err"; st=$?
+train_q=$(sed 's/.*"train": {[^{]*"quality": \({[^}]*}\).*/\1/' "$T/s1.json")
+check "caption-quality on the shards = the converter's counts" '[ $st -eq 0 ] && [ "$(cat "$T/q.json")" = "$train_q" ]'
+echo "  $train_q"
+check "captions: mostly right, some wrong, none and mixed" 'awk -v r="$(num "$T/q.json" right_fraction)" -v w="$(num "$T/q.json" wrong_fraction)" \
+    -v n="$(num "$T/q.json" none_fraction)" "BEGIN { exit !(r > 0.6 && r < 0.8 && w > 0.08 && w < 0.22 && n > 0.04 && n < 0.16) }"'
+
+# ---- the driver ----
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --out "$T/q1" >"$T/run1" 2>"$T/err"; st=$?
+check "fmnist --quick exits 0" '[ $st -eq 0 ] && [ -s "$T/q1/results.json" ] && [ -s "$T/q1/report.md" ]'
+cat "$T/run1"
+printf 'T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n' >"$T/classes.txt"
+R="$T/q1/results.json"; C="$T/q1/configs/fmnist_student_mct.json"; K="$T/q1/checkpoints/student_random.pt"
+"$CLI" eval zeroshot --json --threads 1 --config "$C" --checkpoint "$K" --fashion-mnist "$FM" --limit 200 >"$T/ez" 2>/dev/null
+check "test zero-shot = eval zeroshot --fashion-mnist" 'same "$(num "$R" zeroshot_top1)" "$(grep -o "\"top1\":[0-9.e-]*" "$T/ez" | head -1 | cut -d: -f2)" &&
+    same "$(num "$R" zeroshot_top5)" "$(grep -o "\"top5\":[0-9.e-]*" "$T/ez" | head -1 | cut -d: -f2)"'
+"$CLI" eval zeroshot --json --threads 1 --config "$C" --checkpoint "$K" --shards "$T/q1/shards/heldout-00000.tar" --limit 200 \
+    --classes "$T/classes.txt" >"$T/eh" 2>/dev/null
+check "held-out zero-shot = eval zeroshot --shards" 'same "$(num "$R" heldout_zeroshot_top1)" "$(grep -o "\"top1\":[0-9.e-]*" "$T/eh" | head -1 | cut -d: -f2)"'
+"$CLI" eval retrieval --json --threads 1 --config "$C" --checkpoint "$K" --shards "$T/q1/shards/test-00000.tar" --limit 200 >"$T/er" 2>/dev/null
+check "R@1, R@5 both ways = eval retrieval --shards" 'same "$(num "$R" i2t_r1)" "$(grep -o "\"i2t_r1\":[0-9.e-]*" "$T/er" | cut -d: -f2)" &&
+    same "$(num "$R" t2i_r1)" "$(grep -o "\"t2i_r1\":[0-9.e-]*" "$T/er" | cut -d: -f2)" &&
+    same "$(num "$R" i2t_r5)" "$(grep -o "\"i2t_r5\":[0-9.e-]*" "$T/er" | cut -d: -f2)" &&
+    same "$(num "$R" t2i_r5)" "$(grep -o "\"t2i_r5\":[0-9.e-]*" "$T/er" | cut -d: -f2)"'
+check "untrained student near chance (10 classes)" 'awk -v a="$(num "$R" zeroshot_top1)" "BEGIN { exit !(a > 0.02 && a < 0.3) }"'
+check "results.json: held-out slice, 200 evaluated images, stages not run" '[ "$(num "$R" test_images)" = 200 ] &&
+    grep -q "\"heldout\": {\"shards\": \"shards/heldout-" "$R" && [ "$(grep -c "\"stage\":" "$R")" -eq 4 ]'
+check "report.md says which stages did not run" 'grep -q "Incomplete experiment" "$T/q1/report.md" && grep -q "not run" "$T/q1/report.md"'
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --out "$T/q2" >/dev/null 2>&1
+check "same seed: same results.json (timings aside) and checkpoint" 'diff <(grep -v _seconds "$R") <(grep -v _seconds "$T/q2/results.json") >/dev/null &&
+    cmp -s "$K" "$T/q2/checkpoints/student_random.pt" && diff -r "$T/q1/shards" "$T/q2/shards" >/dev/null'
+touch "$T/marker"; sleep 1
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --reuse --out "$T/q2" >/dev/null 2>"$T/err"
+check "--reuse keeps identical shards, same results" 'grep -q "reusing the shards" "$T/err" && [ -z "$(find "$T/q2/shards" -name "*.tar" -newer "$T/marker")" ] &&
+    diff <(grep -v _seconds "$R") <(grep -v _seconds "$T/q2/results.json") >/dev/null'
+"$CLI" experiment fmnist --quick --limit 200 --threads 1 --reuse --seed 9 --out "$T/q2" >/dev/null 2>"$T/err"
+check "--reuse with another seed converts again" '! grep -q "reusing" "$T/err" && [ -n "$(find "$T/q2/shards" -name "train-*.tar" -newer "$T/marker")" ] &&
+    [ "$(num "$T/q2/results.json" seed)" = 9 ]'
+
+# ---- bad input ----
+"$CLI" experiment fmnist-shards --out "$T/x" --data /nonexistent >"$T/out" 2>"$T/err"; st=$?
+check "missing data: one line naming the file" '[ $st -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "/nonexistent/train-images-idx3-ubyte.gz" "$T/err"'
+"$CLI" experiment fmnist --student nope --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
+check "unknown student configuration: usage error" '[ $st -eq 2 ] && grep -q "nope" "$T/err"'
+"$CLI" experiment fmnist-shards --out "$T/x" --limit 0 >"$T/out" 2>"$T/err"; st=$?
+check "bad number: usage error" '[ $st -eq 2 ] && grep -q "\-\-limit" "$T/err"'
+"$CLI" experiment caption-quality --shards "$T/q1/report.md" >"$T/out" 2>"$T/err"; st=$?
+check "caption-quality of a non-shard: one line naming it" '[ $st -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "report.md" "$T/err"'
+"$CLI" experiment nothing >"$T/out" 2>"$T/err"; st=$?
+check "unknown experiment: usage error" '[ $st -eq 2 ]'
+
+echo "cli_experiment: $pass passed, $fail failed"
+[ $fail -eq 0 ]

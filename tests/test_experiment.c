@@ -1,0 +1,144 @@
+/* The experiment's configurations and random baseline (src/experiment/configs.c, random_init.c):
+ * 1. Every built-in configuration parses into the same model as its file data/configs/NAME.json,
+ *    students at 32 px with a 24-token context and teachers larger in every tower.
+ * 2. The random initialisation follows its documented rules, checked per tensor against the
+ *    distributions (uniform bound and variance, normal mean and standard deviation, constants),
+ *    is a function of the seed only, and the checkpoint it writes loads strictly through the
+ *    public API with the configuration and gives finite, distinct unit embeddings.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mobileclip.h"
+#include "common/files.h"
+#include "common/test_util.h"
+#include "experiment/configs.h"
+#include "experiment/random_init.h"
+#include "models/clip.h"
+
+#define CONFIGS MC_TEST_DATA_DIR "/../../data/configs/"
+
+static void check_configs(void) {
+    printf("built-in configurations\n");
+    CHECK(mc_builtin_configs_count == 4, "%d built-in configurations", mc_builtin_configs_count);
+    for (int i = 0; i < mc_builtin_configs_count; i++) {
+        const mc_builtin_config *b = &mc_builtin_configs[i];
+        char path[512];
+        snprintf(path, sizeof path, CONFIGS "%s.json", b->name);
+        mc_clip_config a, f;
+        mc_err e = {0};
+        CHECK(mc_builtin_config_parse(b, &a, &e) == 0, "%s: %s", b->name, e.msg);
+        CHECK(mc_clip_config_load(path, &f, &e) == 0, "%s: %s", path, e.msg);
+        CHECK(mc_clip_config_equal(&a, &f), "%s: built in = file", b->name);
+        CHECK(mc_builtin_config_find(b->name) == b, "find %s", b->name);
+        if (!strncmp(b->name, "fmnist_student", 14))
+            CHECK(a.image_size == 32 && a.text.context_length == 24 && a.embed_dim == 64, "%s: small", b->name);
+        else CHECK(a.image_size == 64 && a.embed_dim == 128 && a.mci.nstages >= 3, "%s: teacher size", b->name);
+    }
+    CHECK(mc_builtin_config_find("nope") == NULL, "unknown name");
+}
+
+static int ends_with(const char *s, const char *t) {
+    size_t a = strlen(s), b = strlen(t);
+    return a >= b && !strcmp(s + a - b, t);
+}
+
+static void check_init(const char *tmp) {
+    printf("random initialisation\n");
+    const mc_builtin_config *b = mc_builtin_config_find("fmnist_student_mct");
+    mc_clip_config cfg;
+    mc_err e = {0};
+    CHECK(b && mc_builtin_config_parse(b, &cfg, &e) == 0, "parse: %s", e.msg);
+    mc_clip c1, c2, c3;
+    CHECK(mc_clip_init_config(&c1, &cfg, NULL, 1, 1, 0, &e) == 0 && mc_clip_init_config(&c2, &cfg, NULL, 1, 1, 0, &e) == 0 &&
+              mc_clip_init_config(&c3, &cfg, NULL, 1, 1, 0, &e) == 0,
+          "declare: %s", e.msg);
+    mc_experiment_random_init(&c1.store, 11);
+    mc_experiment_random_init(&c2.store, 11);
+    mc_experiment_random_init(&c3.store, 12);
+    CHECK(!memcmp(c1.store.data, c2.store.data, sizeof(float) * c1.store.total), "same seed, same values");
+    size_t differ = 0;
+    for (size_t k = 0; k < c1.store.total; k++) differ += c1.store.data[k] != c3.store.data[k];
+    CHECK(differ > c1.store.total / 2, "another seed: %zu of %zu values differ", differ, c1.store.total);
+    int n_uniform = 0, n_normal = 0, bad = 0;
+    for (int i = 0; i < c1.store.count; i++) {
+        const mc_param *p = &c1.store.params[i];
+        if (p->flags & MC_PARAM_COUNTER) continue;
+        const float *x = c1.store.data + p->offset;
+        double s = 0, s2 = 0, mx = 0;
+        for (size_t k = 0; k < p->numel; k++) s += x[k], s2 += (double)x[k] * x[k], mx = fmax(mx, fabs(x[k]));
+        double mean = s / (double)p->numel, var = s2 / (double)p->numel - mean * mean;
+        const char *n = p->name;
+        double fan_in = (double)p->numel / (double)p->shape[0];
+        if (!strcmp(n, "logit_scale")) bad += fabs(x[0] - log(1 / 0.07)) > 1e-6;
+        else if (ends_with(n, ".running_var")) bad += mx != 1 || mean != 1;
+        else if (strstr(n, "layer_scale")) bad += fabs(mean - 1e-5) > 1e-12 || var > 1e-20;
+        else if (ends_with(n, "embedding_layer.weight") || strstr(n, "pos_embed") || ends_with(n, "head.proj") ||
+                 ends_with(n, "projection_layer")) {
+            double sd = ends_with(n, "projection_layer") || ends_with(n, "head.proj") ? 1 / sqrt((double)p->shape[0])
+                                                                                     : 1 / sqrt((double)p->shape[p->ndim - 1]);
+            double tol = 5 / sqrt((double)p->numel); /* ~5 standard errors, relative */
+            if (fabs(mean) > 5 * sd / sqrt((double)p->numel) || fabs(sqrt(var) / sd - 1) > tol + 0.002) {
+                bad++;
+                printf("  %s: mean %g sd %g (want %g)\n", n, mean, sqrt(var), sd);
+            }
+            n_normal++;
+        } else if (p->ndim >= 2) {
+            double bound = 1 / sqrt(fan_in), want = bound * bound / 3;
+            if (mx > bound || (p->numel >= 1000 && fabs(var / want - 1) > 10 / sqrt((double)p->numel) + 0.01)) {
+                bad++;
+                printf("  %s: max %g (bound %g) var %g (want %g)\n", n, mx, bound, var, want);
+            }
+            n_uniform++;
+        } else if (ends_with(n, ".weight")) bad += mean != 1 || mx != 1;
+        else bad += mx != 0;
+    }
+    CHECK(bad == 0, "%d tensors off their rule", bad);
+    CHECK(n_uniform > 20 && n_normal == 4, "%d uniform, %d normal tensors", n_uniform, n_normal);
+    mc_clip_free(&c1), mc_clip_free(&c2), mc_clip_free(&c3);
+
+    /* the checkpoint loads strictly with the configuration and embeds */
+    char ckpt[512], cfgp[512];
+    snprintf(ckpt, sizeof ckpt, "%s/student.pt", tmp);
+    snprintf(cfgp, sizeof cfgp, "%s/student.json", tmp);
+    CHECK(mc_experiment_write_random_checkpoint(&cfg, 5, ckpt, &e) == 0, "write: %s", e.msg);
+    CHECK(mc_builtin_config_save(b, cfgp, &e) == 0, "save config: %s", e.msg);
+    size_t n1, n2;
+    unsigned char *saved = mc_test_read(cfgp, &n1);
+    CHECK(n1 == *b->size && !memcmp(saved, b->json, n1), "saved configuration = built-in bytes");
+    free(saved);
+    mobileclip_params prm = mobileclip_default_params();
+    prm.config_path = cfgp;
+    prm.n_threads = 1;
+    char err[512];
+    mobileclip_ctx *ctx = mobileclip_init_from_file(ckpt, &prm, err, sizeof err);
+    CHECK(ctx != NULL, "load: %s", err);
+    if (!ctx) return;
+    CHECK(mobileclip_image_size(ctx) == 32 && mobileclip_embed_dim(ctx) == 64 && mobileclip_context_length(ctx) == 24,
+          "sizes from the configuration");
+    float img[2 * 3 * 32 * 32], out[4 * 64];
+    for (int k = 0; k < 2 * 3 * 32 * 32; k++) img[k] = (float)((k * 7919) % 1000) / 1000.0f; /* the two images differ */
+    const char *texts[2] = {"a black cotton tee", "ankle boots, free shipping"};
+    CHECK(mobileclip_encode_images(ctx, img, 2, out, 1) == 0 && mobileclip_encode_texts(ctx, texts, 2, out + 128, 1) == 0,
+          "encode: %s", mobileclip_last_error(ctx));
+    int finite = 1;
+    double norm[4] = {0}, diff_i = 0, diff_t = 0;
+    for (int r = 0; r < 4; r++)
+        for (int k = 0; k < 64; k++) finite &= isfinite(out[r * 64 + k]), norm[r] += out[r * 64 + k] * out[r * 64 + k];
+    for (int k = 0; k < 64; k++) diff_i += fabs(out[k] - out[64 + k]), diff_t += fabs(out[128 + k] - out[192 + k]);
+    CHECK(finite && fabs(norm[0] - 1) < 1e-4 && fabs(norm[3] - 1) < 1e-4, "finite unit embeddings");
+    CHECK(diff_i > 1e-3 && diff_t > 1e-3, "distinct inputs, distinct embeddings (%g, %g)", diff_i, diff_t);
+    mobileclip_free(ctx);
+    unsigned char *ck = mc_test_read(ckpt, &n2);
+    free(ck);
+    CHECK(n2 > 4 * 5000000, "checkpoint holds the float32 weights (%zu bytes)", n2);
+}
+
+int main(void) {
+    const char *tmp = mc_test_tmpdir("mc_test_experiment");
+    check_configs();
+    check_init(tmp);
+    return mc_test_finish("test_experiment");
+}
