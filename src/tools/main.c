@@ -16,6 +16,7 @@ static const struct {
     {"index", mc_cmd_index, "build or update a search index of an image collection"},
     {"search", mc_cmd_search, "nearest images in an index to a text or image query"},
     {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
+    {"train", mc_cmd_train, "train a model (reinforced DR loss or plain CLIP) on WebDataset shards"},
 };
 
 static void usage(FILE *f) {
