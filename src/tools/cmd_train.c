@@ -597,7 +597,7 @@ int mc_cmd_train(int argc, char **argv) {
     }
     if (rank0) {
         mc_loader_stats ls = mc_loader_get_stats(loader);
-        fprintf(stderr, "%smobileclip " CMD ": %lld steps done (%lld this run), %lld samples used, %lld skipped; model %s/model.pt\n",
+        fprintf(stderr, "%smobileclip " CMD ": %lld steps done (%lld this run: %lld samples used, %lld skipped); model %s/model.pt\n",
                 tty ? "\n" : "", st.step, st.step - start, (long long)ls.samples, (long long)ls.bad, o.out);
     }
     status = bad.shown ? MC_EXIT_SKIPPED : 0;
