@@ -220,12 +220,15 @@ static int parse_args(int argc, char **argv, opts *o) {
 
 /* ---- run state (state.json) ---- */
 
+#define MAX_STREAMS 1024 /* data streams: processes x BatchNorm groups */
+
 typedef struct run_state {
     long long step;
-    mc_loader_pos pos;
+    int n_pos;                     /* world * groups */
+    mc_loader_pos pos[MAX_STREAMS]; /* where each stream's next batch starts (stream rank*G + g) */
     unsigned long long seed;
     long long samples, bad;
-    int batch, world;
+    int batch, world, groups;
     char model[64], optim[64];
 } run_state;
 
@@ -234,10 +237,12 @@ static int write_state(const char *path, const run_state *s, mc_err *e) {
     int rc = mc_atomic_open(&af, path, e);
     if (rc) return rc;
     fprintf(af.f,
-            "{\"step\": %lld, \"epoch\": %lld, \"index\": %lld, \"seed\": %llu, \"samples\": %lld, \"bad\": %lld, "
-            "\"batch\": %d, \"world\": %d, \"model\": \"%s\", \"optim\": \"%s\"}\n",
-            s->step, (long long)s->pos.epoch, (long long)s->pos.index, s->seed, s->samples, s->bad, s->batch, s->world,
-            s->model, s->optim);
+            "{\"step\": %lld, \"seed\": %llu, \"samples\": %lld, \"bad\": %lld, \"batch\": %d, \"world\": %d, "
+            "\"groups\": %d, \"model\": \"%s\", \"optim\": \"%s\", \"positions\": [",
+            s->step, s->seed, s->samples, s->bad, s->batch, s->world, s->groups, s->model, s->optim);
+    for (int i = 0; i < s->n_pos; i++)
+        fprintf(af.f, "%s%lld, %lld", i ? ", " : "", (long long)s->pos[i].epoch, (long long)s->pos[i].index);
+    fprintf(af.f, "]}\n");
     return mc_atomic_commit(&af, e);
 }
 
@@ -249,10 +254,10 @@ static int read_state(const char *path, run_state *s, mc_err *e) {
     mc_json *j = mc_json_parse(text, len, e);
     free(text);
     if (!j) return mc_err_prefix(e, "%s", path);
-    static const char *keys[] = {"step", "epoch", "index", "seed", "samples", "bad", "batch", "world"};
-    double v[8];
+    static const char *keys[] = {"step", "seed", "samples", "bad", "batch", "world", "groups"};
+    double v[7];
     rc = 0;
-    for (int k = 0; k < 8 && !rc; k++) {
+    for (int k = 0; k < 7 && !rc; k++) {
         const mc_json *n = mc_json_get(j, keys[k]);
         if (!n || n->type != MC_JSON_NUMBER || n->number < 0 || n->number != floor(n->number) || n->number > 9e15)
             rc = mc_fail(e, MC_E_FORMAT, "%s: \"%s\" is missing or not a count", path, keys[k]);
@@ -262,9 +267,24 @@ static int read_state(const char *path, run_state *s, mc_err *e) {
     if (!rc && (!m || m->type != MC_JSON_STRING || !o || o->type != MC_JSON_STRING || strlen(m->str) >= 64 ||
                 strlen(o->str) >= 64 || strchr(m->str, '/') || strchr(o->str, '/')))
         rc = mc_fail(e, MC_E_FORMAT, "%s: \"model\" / \"optim\" are missing or not file names", path);
+    const mc_json *ps = mc_json_get(j, "positions");
+    if (!rc && (!ps || ps->type != MC_JSON_ARRAY || ps->count % 2 || ps->count / 2 != v[5] * v[6] || ps->count == 0 ||
+                ps->count / 2 > MAX_STREAMS))
+        rc = mc_fail(e, MC_E_FORMAT, "%s: \"positions\" is not one (epoch, index) pair per data stream", path);
+    for (int i = 0; !rc && i < ps->count; i++)
+        if (ps->items[i].type != MC_JSON_NUMBER || ps->items[i].number < 0 || ps->items[i].number > 9e15)
+            rc = mc_fail(e, MC_E_FORMAT, "%s: positions[%d] is not a count", path, i);
     if (!rc) {
-        *s = (run_state){.step = (long long)v[0], .pos = {(int64_t)v[1], (int64_t)v[2]}, .seed = (unsigned long long)v[3],
-                         .samples = (long long)v[4], .bad = (long long)v[5], .batch = (int)v[6], .world = (int)v[7]};
+        s->step = (long long)v[0];
+        s->seed = (unsigned long long)v[1];
+        s->samples = (long long)v[2];
+        s->bad = (long long)v[3];
+        s->batch = (int)v[4];
+        s->world = (int)v[5];
+        s->groups = (int)v[6];
+        s->n_pos = ps->count / 2;
+        for (int i = 0; i < s->n_pos; i++)
+            s->pos[i] = (mc_loader_pos){(int64_t)ps->items[2 * i].number, (int64_t)ps->items[2 * i + 1].number};
         snprintf(s->model, sizeof s->model, "%s", m->str);
         snprintf(s->optim, sizeof s->optim, "%s", o->str);
     }
@@ -353,7 +373,7 @@ static void join(char *buf, size_t n, const char *dir, const char *name) { snpri
 
 static int save_all(const char *out, const mc_trainer *t, run_state *st, const curve *c, int distill, mc_err *e) {
     char p[4096], q[4096];
-    run_state prev = {0};
+    static run_state prev;
     join(p, sizeof p, out, "state.json");
     int had_prev = read_state(p, &prev, NULL) == 0;
     snprintf(st->model, sizeof st->model, "model-%lld.pt", st->step);
@@ -449,7 +469,8 @@ int mc_cmd_train(int argc, char **argv) {
     mc_clip clip;
     int clip_ok = 0;
     mc_tokenizer *tok = NULL;
-    mc_loader *loader = NULL;
+    mc_loader *loaders[MC_TRAIN_MAX_GROUPS] = {0};
+    mc_batch sub[MC_TRAIN_MAX_GROUPS] = {0};
     mc_trainer tr;
     int tr_ok = 0;
     mc_batch *batches = NULL;
@@ -457,7 +478,7 @@ int mc_cmd_train(int argc, char **argv) {
     curve cv = {0};
     FILE *log = NULL;
     bad_report bad = {0};
-    run_state st = {0};
+    static run_state st;
     char path[4096];
     int rc = o.config ? mc_clip_config_load(o.config, &cfg, &e) : mc_clip_config_builtin(o.arch, &cfg, &e);
     if (rc) goto done;
@@ -472,9 +493,9 @@ int mc_cmd_train(int argc, char **argv) {
     if (o.resume) {
         join(path, sizeof path, o.out, "state.json");
         if ((rc = read_state(path, &st, &e))) goto done;
-        if (st.batch != o.batch || st.world != comm.world || st.seed != o.seed) {
-            rc = mc_fail(&e, MC_E_ARG, "%s: the run was saved with --batch %d, --seed %llu on %d processes; resume with the same",
-                         path, st.batch, st.seed, st.world);
+        if (st.batch != o.batch || st.world != comm.world || st.seed != o.seed || st.groups != o.bn_groups) {
+            rc = mc_fail(&e, MC_E_ARG, "%s: the run was saved with --batch %d, --seed %llu, --bn-groups %d on %d processes; "
+                         "resume with the same", path, st.batch, st.seed, st.groups, st.world);
             goto done;
         }
         static char mpath[4096];
@@ -512,7 +533,16 @@ int mc_cmd_train(int argc, char **argv) {
             goto done;
         }
     } else {
-        st = (run_state){.seed = o.seed, .batch = o.batch, .world = comm.world};
+        memset(&st, 0, sizeof st);
+        st.seed = o.seed;
+        st.batch = o.batch;
+        st.world = comm.world;
+        st.groups = o.bn_groups;
+        st.n_pos = comm.world * o.bn_groups;
+        if (st.n_pos > MAX_STREAMS) {
+            rc = mc_fail(&e, MC_E_ARG, "more than %d data streams (processes x --bn-groups)", MAX_STREAMS);
+            goto done;
+        }
     }
     if (!(tok = mc_tokenizer_load_builtin(&e))) {
         rc = -1;
@@ -520,11 +550,18 @@ int mc_cmd_train(int argc, char **argv) {
     }
     int Dt = 0;
     for (int k = 0; k < o.n_teachers; k++) Dt += o.teacher_dims[k];
-    mc_loader_config lc = {.spec = o.data, .reinforced = reinforced, .teacher_dim = Dt, .batch = o.batch,
-                           .image_size = cfg.image_size, .context = cfg.text.context_length, .tokenizer = tok,
-                           .threads = o.loader_threads, .seed = o.seed, .rank = comm.rank, .world = comm.world,
-                           .start = st.pos, .on_bad = on_bad, .user = &bad};
-    if ((rc = mc_loader_open(&loader, &lc, &e))) goto done;
+    /* one data stream per BatchNorm group: stream rank*G + g of world*G, so one process with
+     * --bn-groups G sees exactly the batches of G ranks */
+    int G = o.bn_groups, gb = o.batch / G;
+    for (int g = 0; g < G; g++) {
+        int sid = comm.rank * G + g;
+        mc_loader_config lc = {.spec = o.data, .reinforced = reinforced, .teacher_dim = Dt, .batch = gb,
+                               .image_size = cfg.image_size, .context = cfg.text.context_length, .tokenizer = tok,
+                               .threads = o.loader_threads, .seed = o.seed, .rank = sid, .world = comm.world * G,
+                               .start = st.pos[sid], .on_bad = on_bad, .user = &bad};
+        if ((rc = mc_loader_open(&loaders[g], &lc, &e))) goto done;
+        if ((rc = mc_batch_alloc(&sub[g], loaders[g], &e))) goto done;
+    }
     batches = calloc((size_t)o.accum, sizeof *batches);
     mb = calloc((size_t)o.accum, sizeof *mb);
     if (!batches || !mb) {
@@ -532,7 +569,7 @@ int mc_cmd_train(int argc, char **argv) {
         goto done;
     }
     for (int k = 0; k < o.accum; k++) {
-        if ((rc = mc_batch_alloc(&batches[k], loader, &e))) goto done;
+        if ((rc = mc_batch_alloc_n(&batches[k], loaders[0], o.batch, &e))) goto done;
         mb[k] = (mc_train_batch){batches[k].images, batches[k].tokens, batches[k].teacher_image, batches[k].teacher_text};
     }
     long long global_batch = (long long)o.batch * comm.world * o.accum;
@@ -553,19 +590,37 @@ int mc_cmd_train(int argc, char **argv) {
     }
     int tty = isatty(2);
     double t0 = now(), t_last = t0;
-    long long start = st.step, done_here = 0;
+    long long start = st.step, done_here = 0, run_bad0 = st.bad;
     while (st.step < steps) {
         for (int k = 0; k < o.accum; k++)
-            if ((rc = mc_loader_next(loader, &batches[k], &e))) goto done;
+            for (int g = 0; g < G; g++) {
+                if ((rc = mc_loader_next(loaders[g], &sub[g], &e))) goto done;
+                mc_batch_copy_group(&batches[k], &sub[g], g);
+            }
         float lr = (float)mc_cosine_lr(o.lr, o.warmup, steps, st.step);
         mc_step_stats ss;
         if ((rc = mc_trainer_step(&tr, mb, lr, &ss, &e))) goto done;
         st.step++;
         done_here++;
-        st.pos = batches[o.accum - 1].next;
-        mc_loader_stats ls = mc_loader_get_stats(loader);
+        /* every stream's position (all ranks' in a data-parallel run: rank 0 saves them) */
+        double pv[2 * MAX_STREAMS];
+        memset(pv, 0, sizeof(double) * 2 * st.n_pos);
+        long long bad_here = 0;
+        for (int g = 0; g < G; g++) {
+            int sid = comm.rank * G + g;
+            pv[2 * sid] = (double)sub[g].next.epoch;
+            pv[2 * sid + 1] = (double)sub[g].next.index;
+            bad_here += mc_loader_get_stats(loaders[g]).bad;
+        }
+        double badv = (double)bad_here;
+        if (comm.world > 1 && (comm.allreduce_double(comm.user, pv, 2 * (size_t)st.n_pos) ||
+                               comm.allreduce_double(comm.user, &badv, 1))) {
+            rc = mc_fail(&e, MC_E_IO, "data parallel: all-reduce of the data positions failed");
+            goto done;
+        }
+        for (int i = 0; i < st.n_pos; i++) st.pos[i] = (mc_loader_pos){(int64_t)pv[2 * i], (int64_t)pv[2 * i + 1]};
         st.samples += global_batch;
-        st.bad = ls.bad;
+        st.bad = run_bad0 + (long long)badv;
         double t = now(), rate = (double)done_here * global_batch / (t - t0);
         if (rank0) {
             const mc_drclip_losses *L = &ss.loss;
@@ -596,9 +651,8 @@ int mc_cmd_train(int argc, char **argv) {
         if (last) break;
     }
     if (rank0) {
-        mc_loader_stats ls = mc_loader_get_stats(loader);
         fprintf(stderr, "%smobileclip " CMD ": %lld steps done (%lld this run: %lld samples used, %lld skipped); model %s/model.pt\n",
-                tty ? "\n" : "", st.step, st.step - start, (long long)ls.samples, (long long)ls.bad, o.out);
+                tty ? "\n" : "", st.step, st.step - start, (st.step - start) * global_batch, st.bad - run_bad0, o.out);
     }
     status = bad.shown ? MC_EXIT_SKIPPED : 0;
 done:
@@ -610,7 +664,10 @@ done:
     for (int k = 0; batches && k < o.accum; k++) mc_batch_free(&batches[k]);
     free(batches);
     free(mb);
-    mc_loader_close(loader);
+    for (int g = 0; g < MC_TRAIN_MAX_GROUPS; g++) {
+        mc_loader_close(loaders[g]);
+        mc_batch_free(&sub[g]);
+    }
     if (tr_ok) mc_trainer_free(&tr);
     if (clip_ok) mc_clip_free(&clip);
     mc_tokenizer_free(tok);

@@ -373,10 +373,24 @@ int mc_loader_open(mc_loader **out, const mc_loader_config *cfg, mc_err *e) {
     return 0;
 }
 
-int mc_batch_alloc(mc_batch *b, const mc_loader *l, mc_err *e) {
+int mc_batch_alloc(mc_batch *b, const mc_loader *l, mc_err *e) { return mc_batch_alloc_n(b, l, l->cfg.batch, e); }
+
+void mc_batch_copy_group(mc_batch *dst, const mc_batch *src, int g) {
+    size_t B = (size_t)src->B, img = (size_t)3 * src->R * src->R, T = (size_t)src->T, D = (size_t)src->D;
+    memcpy(dst->images + g * B * img, src->images, sizeof(float) * B * img);
+    for (int s = 0; s < src->n_sets; s++) {
+        memcpy(dst->tokens + ((size_t)s * dst->B + g * B) * T, src->tokens + s * B * T, sizeof(int32_t) * B * T);
+        if (D)
+            memcpy(dst->teacher_text + ((size_t)s * dst->B + g * B) * D, src->teacher_text + s * B * D,
+                   sizeof(float) * B * D);
+    }
+    if (D) memcpy(dst->teacher_image + g * B * D, src->teacher_image, sizeof(float) * B * D);
+}
+
+int mc_batch_alloc_n(mc_batch *b, const mc_loader *l, int B_, mc_err *e) {
     memset(b, 0, sizeof *b);
     const mc_loader_config *c = &l->cfg;
-    b->B = c->batch;
+    b->B = B_;
     b->R = c->image_size;
     b->T = c->context;
     b->n_sets = l->n_sets;
@@ -390,7 +404,7 @@ int mc_batch_alloc(mc_batch *b, const mc_loader *l, mc_err *e) {
     }
     if (!b->images || !b->tokens || (b->D && (!b->teacher_image || !b->teacher_text))) {
         mc_batch_free(b);
-        return mc_fail(e, MC_E_NOMEM, "loader: out of memory for a batch of %d", c->batch);
+        return mc_fail(e, MC_E_NOMEM, "loader: out of memory for a batch of %d", B_);
     }
     return 0;
 }
@@ -405,6 +419,7 @@ void mc_batch_free(mc_batch *b) {
 
 int mc_loader_next(mc_loader *l, mc_batch *b, mc_err *e) {
     const mc_loader_config *c = &l->cfg;
+    if (b->B != c->batch || b->n_sets != l->n_sets) return mc_fail(e, MC_E_ARG, "loader: batch of another shape");
     size_t R2 = (size_t)3 * c->image_size * c->image_size, T = (size_t)c->context, D = (size_t)b->D;
     int got = 0;
     pthread_mutex_lock(&l->mu);

@@ -74,8 +74,12 @@ typedef struct mc_loader mc_loader;
 
 /* Checks the configuration, expands the shard list and starts the reader and workers. */
 int mc_loader_open(mc_loader **out, const mc_loader_config *cfg, mc_err *e);
-/* Allocates b for the loader's shapes. */
+/* Allocates b for the loader's shapes (mc_batch_alloc_n: for B samples, e.g. G groups). */
 int mc_batch_alloc(mc_batch *b, const mc_loader *l, mc_err *e);
+int mc_batch_alloc_n(mc_batch *b, const mc_loader *l, int B, mc_err *e);
+/* Copies src (B rows) into rows g*B .. g*B+B-1 of every array of dst (each caption set's
+ * block too), as G ranks' batches lie in the gathered batch. */
+void mc_batch_copy_group(mc_batch *dst, const mc_batch *src, int g);
 void mc_batch_free(mc_batch *b);
 /* The next batch (blocking until its samples are decoded). */
 int mc_loader_next(mc_loader *l, mc_batch *b, mc_err *e);

@@ -71,7 +71,7 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->y = malloc(sizeof(float) * ns * b * E);
     t->yn = malloc(sizeof(float) * ns * b);
     t->dy = malloc(sizeof(float) * ns * b * E);
-    t->gtok = malloc(sizeof(int32_t) * ns * t->gb * t->T);
+    t->gtok = malloc(sizeof(int32_t) * ns * b * t->T); /* G groups: the text backward reads its forward's tokens */
     t->dembed = malloc(sizeof(float) * ns * t->gb * E);
     int ok = t->tape.base && t->work.base && t->x && t->xn && t->dx && t->y && t->yn && t->dy && t->gtok && t->dembed;
     if (t->comm) {
@@ -119,6 +119,9 @@ static int forward_group(mc_trainer *t, const mc_train_batch *mb, int g, mc_err 
     const float *images = mb->images + (size_t)g * gb * img;
     const float *emb;
     int rc;
+    /* DDP (broadcast_buffers) keeps rank 0's running statistics: only group 0 updates them
+     * (momentum 0 leaves r exactly as it was: r = 1.0 r + 0.0 stat) */
+    t->ctx.bn_momentum = g == 0 ? 0.1f : 0.0f;
     if (c->mci) {
         rc = mc_mci_train_forward(&t->ctx, c->mci, &t->mst[g], images, gb, t->R, e);
         emb = t->mst[g].embed;
@@ -129,10 +132,11 @@ static int forward_group(mc_trainer *t, const mc_train_batch *mb, int g, mc_err 
     if (rc) return rc;
     mc_l2_normalize_forward(t->x + g * gb * E, t->xn + g * gb, emb, gb, t->E);
     /* the group's texts as one batch: its real rows, then its synthetic rows */
+    int32_t *gtok = t->gtok + (size_t)g * ns * gb * T;
     for (int s = 0; s < ns; s++)
-        memcpy(t->gtok + (size_t)s * gb * T, mb->tokens + ((size_t)s * t->b + (size_t)g * gb) * T,
+        memcpy(gtok + (size_t)s * gb * T, mb->tokens + ((size_t)s * t->b + (size_t)g * gb) * T,
                sizeof(int32_t) * gb * T);
-    if ((rc = mc_text_train_forward(&t->ctx, c->text, &t->tst[g], t->gtok, ns * gb, e))) return rc;
+    if ((rc = mc_text_train_forward(&t->ctx, c->text, &t->tst[g], gtok, ns * gb, e))) return rc;
     for (int s = 0; s < ns; s++) {
         size_t row = (size_t)s * t->b + (size_t)g * gb;
         mc_l2_normalize_forward(t->y + row * E, t->yn + row, t->tst[g].embed + (size_t)s * gb * E, gb, t->E);

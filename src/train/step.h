@@ -12,9 +12,11 @@
  *   with world > 1 one all-reduce of the whole grad arena, divided by world (DDP's average);
  *   clip_grad_norm_ (grad_clip > 0), AdamW with the schedule's lr, logit_scale.clamp_(0, ln 100).
  *
- * BatchNorm groups: DDP keeps BatchNorm statistics per rank; bn_groups = G > 1 runs the towers
- * on G equal slices of the batch (each its own statistics and running-stat update, in group
- * order) and the loss over the whole batch, which is what G ranks compute together.
+ * BatchNorm groups: DDP keeps BatchNorm batch statistics per rank; bn_groups = G > 1 runs the
+ * towers on G equal slices of the batch (each normalised with its own statistics) and the
+ * loss over the whole batch, which is what G ranks compute together. The running statistics
+ * are updated from group 0 only: DDP's broadcast_buffers makes every rank's copy rank 0's, the
+ * one rank 0 saves (in an MPI run each rank updates its own; rank 0's is saved).
  * Gradient accumulation (accum > 1) averages the gradients of per-micro-batch losses; this is
  * NOT open_clip's --accum-freq (which recomputes every micro-batch's loss against the
  * features of all of them).
@@ -86,7 +88,7 @@ typedef struct mc_trainer {
     float *y, *yn, *dy;                     /* [n_sets*b,E] texts in set-major order, norms, gradient */
     float *x_all, *y_all, *dx_all, *dy_all; /* gathered [N,E], [n_sets*N,E] (world > 1) */
     float *u_all, *v_all;                   /* gathered teacher rows [N,Dt], [n_sets*N,Dt] */
-    int32_t *gtok;                          /* [n_sets*gb, T] one group's texts */
+    int32_t *gtok;                          /* [G][n_sets*gb, T] each group's texts */
     float *dembed;                          /* [n_sets*gb, E] */
     float *scratch;                         /* loss */
     size_t scratch_floats;
