@@ -120,7 +120,7 @@ static double run_mode(mc_clip_config *cfg, const char *mode, int B, int steps, 
 int main(int argc, char **argv) {
     const char *arch = "s0", *config = NULL, *mode = "all";
     int B = 32, threads = 2, steps = 2, warmup = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("every option takes a value");
         if (!strcmp(a, "--arch")) arch = v;
@@ -131,7 +131,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
         else if (!strcmp(a, "--mode")) mode = v;
         else die("unknown option");
-        i++;
     }
     if (B < 2 || threads < 1 || steps < 1 || warmup < 0) die("bad --batch / --threads / --steps / --warmup");
     omp_set_num_threads(threads);

@@ -26,7 +26,7 @@ common=(train --data "$T/{00..01}.tar" --config "$CFG" --teacher-dims 8,8 --step
 
 mpirun -np 2 --allow-run-as-root --oversubscribe "$CLI" "${common[@]}" --batch 2 --out "$T/mpi" >"$T/out" 2>"$T/err"; st=$?
 cat "$T/err" | tail -3
-check "mpirun -np 2: exit 0, 2 processes" '[ $st -eq 0 ] && grep -q "2 processes x batch 2" "$T/err"'
+check "mpirun -np 2: exit 0, 2 processes" '[ $st -eq 0 ] && grep -q "2 processes x batch 2 x 1 micro-batches" "$T/err"'
 "$CLI" "${common[@]}" --batch 4 --bn-groups 2 --out "$T/one" >"$T/out" 2>"$T/err"; st=$?
 check "one process, 2 BatchNorm groups: exit 0" '[ $st -eq 0 ]'
 check "same losses and gradient norms (rel 1e-5)" 'paste -d, "$T/mpi/log.csv" "$T/one/log.csv" | awk -F, "NR>1 {

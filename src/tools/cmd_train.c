@@ -584,8 +584,8 @@ int mc_cmd_train(int argc, char **argv) {
             goto done;
         }
         if (fresh) fputs(LOG_HEADER, log);
-        fprintf(stderr, "mobileclip " CMD ": %s, %d processes x batch %d%s, %lld steps from step %lld, activations %.0f MiB\n",
-                cfg.name, comm.world, o.batch, o.accum > 1 ? " x accum" : "", steps, st.step,
+        fprintf(stderr, "mobileclip " CMD ": %s, %d processes x batch %d x %d micro-batches, %lld steps from step %lld, "
+                "activations %.0f MiB\n", cfg.name, comm.world, o.batch, o.accum, steps, st.step,
                 (double)(tr.tape_floats + tr.work_floats) * 4.0 / 1048576.0);
     }
     int tty = isatty(2);

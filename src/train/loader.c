@@ -131,7 +131,8 @@ static void *reader_main(void *arg) {
         int rc = order ? 0 : mc_fail(&e, MC_E_NOMEM, "loader: out of memory");
         if (!rc) {
             epoch_order(l, epoch, order);
-            rc = mc_wds_open(&r, order, l->shards.count, NULL, &e);
+            mc_wds_options wo = {.max_member = l->cfg.max_member};
+            rc = mc_wds_open(&r, order, l->shards.count, &wo, &e);
         }
         if (rc) {
             pthread_mutex_lock(&l->mu);

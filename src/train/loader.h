@@ -46,6 +46,7 @@ typedef struct mc_loader_config {
     const struct mc_tokenizer *tokenizer;
     int threads;                /* decoding threads (>= 1) */
     int queue;                  /* ring slots in samples (0: 4 batches) */
+    size_t max_member;          /* tar member size limit (0: the tar reader's default) */
     uint64_t seed;
     int rank, world;            /* data-parallel sharding (0, 1 for one process) */
     mc_loader_pos start;
