@@ -86,7 +86,7 @@ def main():
         t0, c0 = time.perf_counter(), cpu_seconds()
         opt.zero_grad()
         out = model(images, tok)
-        x, y, s = out["image_features"], out["text_features"], out["logit_scale"]
+        x, y, s = (out["image_features"], out["text_features"], out["logit_scale"]) if isinstance(out, dict) else out
         ys = [y[:B], y[B:]] if ns == 2 else [y]
         vs = [v[:B], v[B:]] if ns == 2 else None
         loss = dr_loss(x, ys, u, vs, s, lam)

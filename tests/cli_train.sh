@@ -14,7 +14,7 @@ CFG="$HERE/data/configs/tiny_mci.json"
 IMG="$SHARED/images/chelsea.png"
 T=$(mktemp -d /tmp/mc_train_XXXXXX); trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
-check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
+check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; tail -5 "$T/err"; fi; }
 
 mkdir -p "$T/clean" "$T/dirty"
 "$BUILD/make_dr_shards" "$T/clean" 2 8 8 48 0 && "$BUILD/make_dr_shards" "$T/dirty" 1 9 8 48 3 ||

@@ -20,7 +20,7 @@ CFG="$HERE/data/configs/tiny_mci.json"
 if ! command -v mpirun >/dev/null; then echo "SKIP: mpirun not installed (apt-get install openmpi-bin libopenmpi-dev)"; exit 0; fi
 T=$(mktemp -d /tmp/mc_mpi_XXXXXX); trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
-check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
+check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; tail -5 "$T/err"; fi; }
 "$BUILD/make_dr_shards" "$T" 2 8 8 48 0 || { echo "FAIL cannot write the shards"; exit 1; }
 common=(train --data "$T/{00..01}.tar" --config "$CFG" --teacher-dims 8,8 --steps 3 --threads 1 --loader-threads 1 --seed 3)
 
