@@ -2,6 +2,7 @@
 #include "tools/plot.h"
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -190,4 +191,9 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
         }
     }
     return finish(sf, cr, path, e);
+}
+
+void mc_plot_release_fonts(void) {
+    cairo_debug_reset_static_data();
+    FcFini();
 }
