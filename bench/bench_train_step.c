@@ -19,7 +19,7 @@
 #include <sys/resource.h>
 
 #include "bench_util.h"
-#include "common/weight_rule.h"
+#include "io/weight_rule.h"
 #include "models/clip.h"
 #include "models/config.h"
 #include "train/step.h"

@@ -20,7 +20,10 @@
  *
  * Thread safety: a context may be used by one thread at a time (calls mutate its
  * workspace and error string); distinct contexts are independent. Parallelism inside a
- * call comes from OpenMP with params.n_threads threads. There is no global state.
+ * call comes from the library's worker threads (params.n_threads of them; idle workers
+ * sleep), shared by the process: a call made while another thread's call is using them runs
+ * on its calling thread alone. Beyond that pool and the kernels' instruction set (chosen
+ * once from the CPU, or MC_ISA=portable|avx2|avx512) there is no global state.
  */
 #ifndef MOBILECLIP_H
 #define MOBILECLIP_H
@@ -56,7 +59,7 @@ typedef enum mobileclip_arch {
 
 typedef struct mobileclip_params {
     mobileclip_arch arch;      /* default MOBILECLIP_ARCH_AUTO */
-    int n_threads;             /* default 0: OpenMP's default */
+    int n_threads;             /* default 0: $OMP_NUM_THREADS, else the processors available */
     int reparameterize;        /* default 1: fold branches at load and run the inference form;
                                   0: run the training form the checkpoint stores */
     int load_image;            /* default 1: bind the image tower */

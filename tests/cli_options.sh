@@ -8,7 +8,7 @@ T=$(mktemp -d /tmp/mc_opts_XXXXXX); trap 'rm -rf "$T"' EXIT
 pass=0; fail=0
 check() { if [ "$1" = "$2" ]; then pass=$((pass + 1)); else echo "FAIL $3: got '$1', want '$2'"; fail=$((fail + 1)); fi; }
 
-for cmd in embed classify tokenize; do
+for cmd in embed classify tokenize index search; do
     help=$("$CLI" $cmd --help); st=$?
     check "$st" 0 "$cmd --help exit status"
     usage_flags=$(sed '/^$/q' <<<"$help" | grep -o -- '--[a-z][a-z-]*' | grep -vx -- --help | sort -u)

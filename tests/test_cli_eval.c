@@ -351,6 +351,7 @@ static void test_line_plot(void) {
     CHECK(mc_plot_lines_png(p, &none, 1, NULL, NULL, NULL, 0, &e) == MC_E_ARG && strstr(e.msg, "no finite point"), "empty plot: %s", e.msg);
     CHECK(mc_plot_lines_png("/nonexistent-dir/x.png", s, 2, NULL, NULL, NULL, 0, &e) == MC_E_IO &&
               strstr(e.msg, "/nonexistent-dir/x.png"), "unwritable plot: %s", e.msg);
+    mc_plot_release();
 }
 
 int main(void) {

@@ -169,6 +169,23 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "touch -d '2001-02-03 04:05:06' '%s'", p);
     if (system(cmd)) mc_test_fatal("touch failed");
     index_run("touched (same content)", "photos -o a.mci", 6, 0, 6, 0, 1);
+    { /* the record now holds the new time, so the next run does not hash the file again */
+        struct stat st;
+        mc_index ix;
+        mc_index_item it;
+        mc_err e = {0};
+        char ip[600];
+        snprintf(ip, sizeof ip, "%s/a.mci", tmp);
+        int64_t k = -1;
+        if (stat(p, &st) == 0 && mc_index_open(ip, &ix, &e) == 0) {
+            k = mc_index_find(&ix, "photos/coffee.png");
+            if (k >= 0) mc_index_get(&ix, (uint64_t)k, &it);
+            CHECK(k >= 0 && it.mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec &&
+                      it.size == (uint64_t)st.st_size,
+                  "touched file's record updated");
+            mc_index_close(&ix);
+        } else CHECK(0, "reopen a.mci: %s", e.msg);
+    }
     copy_file(mc_test_path("images/hubble_deep_field.jpg"), p); /* same name, new content */
     index_run("modified", "photos -o a.mci", 6, 1, 5, 0, 1);
     snprintf(p, sizeof p, "%s/photos/sub/camera.png", tmp);

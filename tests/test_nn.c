@@ -1,12 +1,15 @@
-/* Kernels against naive double-precision references: GEMM (all transposes, ragged sizes),
- * convolution (dense, grouped, depthwise with multiplier, strided, padded), attention
- * (causal and not), layernorm. */
+/* Kernels against naive double-precision references: GEMM (all transposes, ragged sizes,
+ * fused biases, every tile shape), convolution (dense, grouped, depthwise with multiplier,
+ * strided, padded), attention (causal and not), layernorm, GELU; each on every instruction
+ * set this CPU supports (nn/isa.h), and bitwise equal across thread counts. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/test_util.h"
+#include "core/parallel.h"
 #include "nn/gemm.h"
+#include "nn/isa.h"
 #include "nn/ops.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -43,6 +46,39 @@ static void test_gemm(int ta, int tb, int M, int N, int K) {
     double err = max_rel(C, R, (size_t)M * N);
     CHECK(err < 1e-5, "gemm ta=%d tb=%d %dx%dx%d rel err %g", ta, tb, M, N, K, err);
     free(A); free(B); free(C); free(R);
+}
+
+/* mc_sgemm_bias: row and column biases, overwrite and accumulate */
+static void test_gemm_bias(int tb, int M, int N, int K, float beta) {
+    float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N), *C = rand_buf((size_t)M * N);
+    float *bm = rand_buf(M), *bn = rand_buf(N);
+    double *R = malloc(sizeof(double) * M * N);
+    int ldb = tb ? K : N;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = beta * C[i * N + j] + bm[i] + bn[j];
+            for (int k = 0; k < K; k++) s += (double)A[i * K + k] * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            R[i * N + j] = s;
+        }
+    mc_sgemm_bias(0, tb, M, N, K, A, K, B, ldb, beta, C, N, bm, bn);
+    double err = max_rel(C, R, (size_t)M * N);
+    CHECK(err < 1e-5, "gemm+bias tb=%d %dx%dx%d beta=%g rel err %g", tb, M, N, K, beta, err);
+    free(A); free(B); free(C); free(R); free(bm); free(bn);
+}
+
+/* The same product with 1 and 2 threads: bitwise equal (tiles are reduced in a fixed order). */
+static void test_gemm_threads(int tb, int M, int N, int K) {
+    float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N);
+    float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    mc_threads_set(1);
+    mc_sgemm(0, tb, M, N, K, 1.f, A, K, B, tb ? K : N, 0.f, C1, N);
+    mc_threads_set(2);
+    mc_sgemm(0, tb, M, N, K, 1.f, A, K, B, tb ? K : N, 0.f, C2, N);
+    mc_threads_set(0);
+    size_t diff = 0;
+    for (size_t i = 0; i < (size_t)M * N; i++) diff += C1[i] != C2[i];
+    CHECK(diff == 0, "gemm tb=%d %dx%dx%d: %zu elements differ between 1 and 2 threads", tb, M, N, K, diff);
+    free(A); free(B); free(C1); free(C2);
 }
 
 static void test_conv(int B, int cin, int cout, int groups, int k, int stride, int pad, int H, int W) {
@@ -139,14 +175,24 @@ static void test_gelu(void) {
     free(x); free(y);
 }
 
-int main(void) {
+static void run_all(void) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             test_gemm(ta, tb, 1, 1, 1);
             test_gemm(ta, tb, 7, 17, 5);
             test_gemm(ta, tb, 64, 300, 257);
             test_gemm(ta, tb, 13, 1100, 600);
+            test_gemm(ta, tb, 77, 130, 1100); /* tokens x features, deep K (transposed passes) */
         }
+    /* N just above 16 / 32 / 64 (each tile shape), M not a multiple of 6 or 8 */
+    test_gemm_bias(0, 50, 17, 40, 0.f);
+    test_gemm_bias(0, 50, 65, 300, 1.f);
+    test_gemm_bias(0, 9, 4096 + 33, 19, 0.f);
+    test_gemm_bias(1, 77, 96, 520, 0.f);
+    test_gemm_bias(1, 77, 40, 2100, 1.f);
+    test_gemm_bias(0, 3, 5, 0, 1.f); /* K = 0: C = beta C + biases */
+    test_gemm_threads(0, 70, 300, 700);
+    test_gemm_threads(1, 77, 200, 600);
     test_conv(2, 3, 8, 1, 3, 2, 1, 17, 15);   /* dense stem-like */
     test_conv(1, 8, 8, 8, 3, 1, 1, 9, 9);     /* depthwise */
     test_conv(1, 8, 16, 8, 7, 2, 3, 16, 16);  /* depthwise with multiplier 2 */
@@ -162,5 +208,19 @@ int main(void) {
     test_attention(1, 64, 3, 32, 0);
     test_layernorm();
     test_gelu();
+}
+
+int main(void) {
+    for (int isa = 0; isa < MC_ISA_COUNT; isa++) {
+        mc_err e = {0};
+        if (!mc_isa_supported((mc_isa)isa)) {
+            printf("%s: not supported here, skipped\n", mc_isa_name((mc_isa)isa));
+            continue;
+        }
+        CHECK(mc_isa_force((mc_isa)isa, &e) == 0, "force %s: %s", mc_isa_name((mc_isa)isa), e.msg);
+        CHECK(mc_kernels_get()->isa == (mc_isa)isa, "kernels of %s in use", mc_isa_name((mc_isa)isa));
+        printf("== kernels: %s\n", mc_kernels_get()->name);
+        run_all();
+    }
     return mc_test_finish("nn");
 }

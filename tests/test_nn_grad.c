@@ -278,10 +278,10 @@ static void test_linear(int N, int in, int out, int proj) {
 
 /* ---------------------------------------------------------------- elementwise */
 
-enum { EW_GELU, EW_RELU, EW_SIGMOID, EW_SOFTMAX, EW_L2NORM, EW_MEAN };
+enum { EW_GELU, EW_RELU, EW_SIGMOID, EW_SOFTMAX, EW_MEAN };
 typedef struct ew_ctx {
     int kind, rows, cols;
-    float *x, *y, *r, *aux;
+    float *x, *y, *r;
 } ew_ctx;
 
 static double ew_loss(void *p) {
@@ -292,16 +292,15 @@ static double ew_loss(void *p) {
     case EW_RELU: mc_relu_forward(c->y, c->x, n); break;
     case EW_SIGMOID: mc_sigmoid_forward(c->y, c->x, n); break;
     case EW_SOFTMAX: memcpy(c->y, c->x, n * sizeof(float)); mc_softmax_rows(c->y, c->rows, c->cols); break;
-    case EW_L2NORM: mc_l2norm_forward(c->y, c->aux, c->x, c->rows, c->cols); break;
     case EW_MEAN: mc_mean_hw_forward(c->y, c->x, 1, c->rows, c->cols); return dot(c->y, c->r, c->rows);
     }
     return dot(c->y, c->r, n);
 }
 
 static void test_elementwise(int kind, const char *name, int rows, int cols) {
-    ew_ctx c = {kind, rows, cols, 0, 0, 0, 0};
+    ew_ctx c = {kind, rows, cols, 0, 0, 0};
     size_t n = (size_t)rows * cols;
-    c.x = rand_buf(n), c.y = zbuf(n), c.r = rand_buf(n), c.aux = zbuf(rows);
+    c.x = rand_buf(n), c.y = zbuf(n), c.r = rand_buf(n);
     for (size_t i = 0; i < n; i++) {
         c.x[i] *= 3.f;
         if (kind == EW_RELU && fabsf(c.x[i]) < 0.05f) c.x[i] = 0.1f; /* away from the kink */
@@ -313,11 +312,10 @@ static void test_elementwise(int kind, const char *name, int rows, int cols) {
     case EW_RELU: mc_relu_backward(dx, c.r, c.x, n, 0); break;
     case EW_SIGMOID: mc_sigmoid_backward(dx, c.r, c.y, n, 0); break;
     case EW_SOFTMAX: mc_softmax_backward(dx, c.r, c.y, rows, cols); break;
-    case EW_L2NORM: mc_l2norm_backward(dx, c.r, c.y, c.aux, rows, cols); break;
     case EW_MEAN: mc_mean_hw_backward(dx, c.r, 1, rows, cols, 0); break;
     }
     check_fd(name, ew_loss, &c, c.x, dx, n);
-    free(c.x); free(c.y); free(c.r); free(c.aux); free(dx);
+    free(c.x); free(c.y); free(c.r); free(dx);
 }
 
 /* y = base + ls * f  and  y = x * g (squeeze-excite gate) */
@@ -475,7 +473,6 @@ int main(void) {
     test_elementwise(EW_RELU, "relu", 3, 40);
     test_elementwise(EW_SIGMOID, "sigmoid", 3, 40);
     test_elementwise(EW_SOFTMAX, "softmax rows", 4, 7);
-    test_elementwise(EW_L2NORM, "l2 normalise rows", 3, 9);
     test_elementwise(EW_MEAN, "mean over HW", 4, 9);
     test_layer_scale_and_gate(2, 3, 5);
     test_attention(2, 5, 2, 3, 0);

@@ -22,6 +22,7 @@
 #include "common/weight_rule.h"
 #include "models/mci_train.h"
 #include "nn/layers.h"
+#include "train/loss.h"
 
 #define H_FD 1e-2f
 #define TOL 1e-2
@@ -33,6 +34,9 @@
  * path is an O(1) error; worst measured at h = 3e-3: 6e-3 (MCi0/1/2). */
 #define TOWER_TOL 3e-2
 #define TOWER_H 3e-3f
+/* ... and its loss carries ~1e-5 of rounding noise, ~2e-3 after dividing by 2h: gradients
+ * below 0.3 are compared absolutely (error <= TOWER_TOL * 0.3 = 9e-3) */
+#define TOWER_FLOOR 0.3
 #define PREFIX "image_encoder.model."
 
 static mc_tensor_map WM;
@@ -54,6 +58,7 @@ typedef struct blk_case {
     size_t nout;
     mc_tape tape, work;
     mc_train_ctx c;
+    mc_rng rng;         /* re-seeded before every forward: the same drop-path draws each time */
     mc_mobileone_save s_mo;
     mc_repmixer_save s_rep;
     mc_attention_save s_att;
@@ -63,6 +68,7 @@ typedef struct blk_case {
 static const float *blk_forward(blk_case *k) {
     mc_tape_reset(&k->tape);
     mc_tape_reset(&k->work);
+    k->rng = mc_rng_seed(1234);
     switch (k->kind) {
     case K_MOBILEONE: return mc_mci_mobileone_train_forward(&k->c, k->blk, &k->s_mo, k->x, k->B, k->H, k->W);
     case K_REPMIXER: return mc_mci_repmixer_train_forward(&k->c, k->blk, &k->s_rep, k->x, k->B, k->H, k->W);
@@ -103,14 +109,15 @@ static double blk_loss(void *p) {
 }
 
 
-static void test_block(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
-                       int Cout, int Ho, int Wo) {
-    blk_case k = {kind, blk, prefix, B, C, H, W, NULL, NULL, 0, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
+static void test_block_dp(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
+                          int Cout, int Ho, int Wo, float drop_path) {
+    blk_case k = {kind, blk, prefix, B, C, H, W, NULL, NULL, 0, {0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
     size_t nx = (size_t)B * C * H * W;
     k.nout = (size_t)B * Cout * Ho * Wo;
     k.x = rand_buf(nx);
     k.r = rand_buf(k.nout);
-    k.c = (mc_train_ctx){&k.tape, &k.work, &GM, 1, 0.1f};
+    k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .grads = &GM, .train = 1, .bn_momentum = 0.1f,
+                         .drop_path_rate = drop_path, .rng = &k.rng};
     /* measure, then allocate exactly that */
     blk_forward(&k);
     blk_backward(&k, NULL, NULL);
@@ -122,11 +129,34 @@ static void test_block(const char *label, int kind, const void *blk, const char 
     blk_forward(&k);
     blk_backward(&k, dx, k.r);
     CHECK(!k.tape.overflow && !k.work.overflow, "%s: arenas overflowed after measuring", label);
+    if (drop_path > 0.f && kind == K_REPMIXER) {
+        /* a dropped sample's output is x1 (the FFN branch removed), a kept one x1 + 2 ls f */
+        int dropped = 0, kept = 0;
+        double err = 0;
+        size_t per = (size_t)C * H * W;
+        for (int b = 0; b < B; b++) {
+            float kb = k.s_rep.keep[b];
+            dropped += kb == 0.f, kept += kb == 2.f;
+            for (size_t i = 0; i < per; i++) {
+                size_t j = b * per + i;
+                err = fmax(err, fabs(k.s_rep.out[j] - k.s_rep.x1[j] - ((const mc_mci_repmixer_block *)blk)->ls[i / (H * W)] *
+                                                                         k.s_rep.ffn.out[j]));
+                if (kb == 0.f) err = fmax(err, fabs(k.s_rep.out[j] - k.s_rep.x1[j]));
+            }
+        }
+        CHECK(dropped > 0 && kept > 0 && dropped + kept == B && err < 1e-6, "%s: drop path %d dropped, %d kept, err %g",
+              label, dropped, kept, err);
+    }
     mc_fd_opts fo = {H_FD, TOL, GRAD_FLOOR, blk_sig};
     double worst = mc_fd_error(&fo, &k, blk_loss, k.x, dx, nx, 24);
     CHECK(worst < TOL, "%s: input gradient fd rel err %.3g", label, worst);
     mc_fd_check_params(&fo, &k, blk_loss, &WM, &GM, prefix, 6, label, worst);
     free(k.x); free(k.r); free(k.tape.base); free(k.work.base); free(dx);
+}
+
+static void test_block(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
+                       int Cout, int Ho, int Wo) {
+    test_block_dp(label, kind, blk, prefix, B, C, H, W, Cout, Ho, Wo, 0.f);
 }
 
 /* ---------------------------------------------------------------- whole tower */
@@ -150,6 +180,17 @@ static double tower_loss(void *p) {
     return mc_fd_dot(t->st.embed, t->r, (size_t)t->B * t->m->embed_dim);
 }
 
+/* sign pattern of every squeeze-excite ReLU input of the last tower forward */
+static uint64_t tower_sig(void *p) {
+    tower_case *t = p;
+    const mc_mci *m = t->m;
+    uint64_t h = se_sig(&t->st.conv_exp.se, (size_t)t->B * m->conv_exp.se.rd);
+    for (int k = 0; k < m->nelements; k++)
+        if (m->net[k].kind == MC_MCI_PATCH_EMBED && m->net[k].pe.has_se)
+            h = h * 31 + se_sig(&t->st.pe[k].se, (size_t)t->B * m->net[k].pe.se.rd);
+    return h;
+}
+
 static void tower_alloc(tower_case *t, const mc_mci *m, int B, int R, int train) {
     mc_err e = {0};
     size_t nt, nw;
@@ -158,7 +199,7 @@ static void tower_alloc(tower_case *t, const mc_mci *m, int B, int R, int train)
     t->tape = (mc_tape){malloc(nt * sizeof(float)), nt, 0, 0, 0};
     t->work = (mc_tape){malloc(nw * sizeof(float)), nw, 0, 0, 0};
     if (!t->tape.base || !t->work.base) mc_test_fatal("out of memory for %zu + %zu floats", nt, nw);
-    t->c = (mc_train_ctx){&t->tape, &t->work, &GM, train, 0.1f};
+    t->c = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &GM, .train = train, .bn_momentum = 0.1f};
     if (mc_mci_train_state_init(&t->st, m, &e)) mc_test_fatal("%s", e.msg);
     printf("  B=%d R=%d: activation arena %.1f MB, backward work %.1f MB\n", B, R, nt * 4e-6, nw * 4e-6);
 }
@@ -218,7 +259,7 @@ static void test_golden_train_forward(const mc_mci *m) {
     double t1 = mc_test_now();
     printf("  S0 image tower B=%d R=%d train-mode forward %.2f s\n", B, R, t1 - t0);
     float *norm = malloc(B * sizeof(float));
-    mc_l2norm_forward(feat, norm, t.st.embed, B, 512);
+    mc_l2_normalize_forward(feat, norm, t.st.embed, B, 512);
     mc_test_compare_rows("s0 train-mode image features vs golden fwd.image_features", feat,
                          mc_test_tensor(&g, "fwd.image_features"), 1e-4, 0.99999);
     /* every image-tower running statistic after one forward */
@@ -278,7 +319,7 @@ static void test_variant(int variant) {
     memset(GM.grad, 0, GM.n * sizeof(float));
     tower_loss(&t);
     CHECK(mc_mci_train_backward(&t.c, m, &t.st, t.r, &e) == 0, "backward: %s", e.msg);
-    mc_fd_opts fo = {TOWER_H, TOWER_TOL, GRAD_FLOOR, NULL};
+    mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, tower_sig};
     static const char *names[] = {PREFIX "patch_embed.0.rbr_conv.0.conv.weight", PREFIX "network.2.3.layer_scale",
                                   PREFIX "network.7.2.token_mixer.proj.weight", PREFIX "head.proj"};
     double worst = 0;
@@ -299,6 +340,29 @@ static void test_variant(int variant) {
     mc_tensor_map_free(&WM);
 }
 
+/* 5. errors: a tape smaller than the measured size, a folded model, an absurd input size */
+static void test_errors(mc_mci *m) {
+    enum { B = 1, R = 64 };
+    mc_err e = {0};
+    size_t nt, nw;
+    if (mc_mci_train_sizes(m, B, R, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
+    mc_tape tape = {malloc(nt / 2 * sizeof(float)), nt / 2, 0, 0, 0}, work = {malloc(nw * sizeof(float)), nw, 0, 0, 0};
+    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = &GM, .train = 0, .bn_momentum = 0.1f};
+    mc_mci_train_state st;
+    if (mc_mci_train_state_init(&st, m, &e)) mc_test_fatal("%s", e.msg);
+    float *images = calloc((size_t)B * 3 * R * R, sizeof(float));
+    int r = mc_mci_train_forward(&c, m, &st, images, B, R, &e);
+    CHECK(r == MC_E_NOMEM && strstr(e.msg, "too small"), "half-size tape: %d '%s'", r, e.msg);
+    mc_tape_reset(&tape);
+    r = mc_mci_train_forward(&c, m, &st, images, B, 8, &e);
+    CHECK(r == MC_E_ARG, "R = 8: %d '%s'", r, e.msg);
+    printf("  errors: '%s'\n", e.msg);
+    mc_mci_train_state_free(&st);
+    free(tape.base);
+    free(work.base);
+    free(images);
+}
+
 /* 3b. whole-tower backward at R = 64 against finite differences on a few parameters */
 static void test_tower_fd(const mc_mci *m) {
     enum { B = 2, R = 64 };
@@ -312,7 +376,7 @@ static void test_tower_fd(const mc_mci *m) {
     /* through ~40 nonlinear blocks the O(h^2) truncation term is ~1e-2 relative at h = 1e-2
      * on the stem weights (measured: 4.291 vs 4.349 at 1e-2, 4.3490 vs 4.3487 at 1e-3) and the
      * rounding noise ~2e-2 at h = 1e-3: the towers use h = 3e-3 (TOWER_H) */
-    mc_fd_opts fo = {TOWER_H, TOWER_TOL, GRAD_FLOOR, NULL};
+    mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, tower_sig};
     memset(GM.grad, 0, GM.n * sizeof(float));
     tower_loss(&t);
     CHECK(mc_mci_train_backward(&t.c, m, &t.st, t.r, &e) == 0, "backward: %s", e.msg);
@@ -360,9 +424,15 @@ int main(void) {
     test_block("RepCPE network.6", K_REPCPE, &net[6].cpe, PREFIX "network.6", 2, 512, 3, 2, 512, 3, 2);
     test_block("attention block network.7.0", K_ATTENTION, &net[7].attn[0], PREFIX "network.7.0", 2, 512, 2, 3, 512,
                2, 3);
+    /* stochastic depth at rate 0.5 (seed 1234: 4 samples, some dropped, some kept) */
+    test_block_dp("RepMixer network.0.1, drop path 0.5", K_REPMIXER, &net[0].rep[1], PREFIX "network.0.1", 4, 64, 3, 3,
+                  64, 3, 3, 0.5f);
+    test_block_dp("attention network.7.1, drop path 0.5", K_ATTENTION, &net[7].attn[1], PREFIX "network.7.1", 4, 512, 2,
+                  2, 512, 2, 2, 0.5f);
     test_block("conv_exp (depthwise x2, SE, GELU)", K_MOBILEONE, &m->conv_exp, PREFIX "conv_exp", 2, 512, 2, 2, 1024,
                2, 2);
     test_tower_fd(m);
+    test_errors(m);
 
     mc_mci_free(m);
     mc_tensor_map_free(&WM);

@@ -30,6 +30,14 @@ int mc_ctx_threads_begin(const mobileclip_ctx *ctx) {
 
 void mc_ctx_threads_end(int previous) { omp_set_num_threads(previous); }
 
+/* Builds ctx->model from the weights (the model takes them over on success). */
+static int bind_model(mobileclip_ctx *ctx, mc_tensor_map *w, const mobileclip_params *p, mc_err *e) {
+    int threads = mc_ctx_threads_begin(ctx);
+    int r = mc_clip_init(&ctx->model, w, (mc_arch)p->arch, p->load_image, p->load_text, p->reparameterize, e);
+    mc_ctx_threads_end(threads);
+    return r;
+}
+
 mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mobileclip_params *params,
                                           char *err, size_t errlen) {
     mobileclip_params p = params ? *params : mobileclip_default_params();
@@ -78,6 +86,22 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
 fail:
     if (err && errlen) snprintf(err, errlen, "%s", e.msg[0] ? e.msg : "unknown error");
     mc_tensor_map_free(&w);
+    mobileclip_free(ctx);
+    return NULL;
+}
+
+mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *params, mc_err *e) {
+    mobileclip_params p = params ? *params : mobileclip_default_params();
+    mobileclip_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        mc_fail(e, MC_E_NOMEM, "out of memory");
+    } else if (p.n_threads < 0 || p.arch < MOBILECLIP_ARCH_AUTO || p.arch > MOBILECLIP_ARCH_B) {
+        mc_fail(e, MC_E_ARG, "invalid thread count %d or architecture %d", p.n_threads, (int)p.arch);
+    } else {
+        ctx->n_threads = p.n_threads;
+        if (!bind_model(ctx, w, &p, e)) return ctx;
+    }
+    mc_tensor_map_free(w);
     mobileclip_free(ctx);
     return NULL;
 }

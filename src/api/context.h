@@ -22,6 +22,11 @@ struct mobileclip_ctx {
 int mc_ctx_threads_begin(const mobileclip_ctx *ctx);
 void mc_ctx_threads_end(int previous);
 
+/* A context from weights already in memory (e.g. the deterministic rule of io/weight_rule.h,
+ * for `mobileclip bench`); takes over w (freed on failure too). No tokenizer. NULL with a
+ * message in e on failure. */
+mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *params, mc_err *e);
+
 /* The model identity of a checkpoint's float tensors (api/model_id.c). */
 int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e);
 

@@ -47,6 +47,7 @@ int mc_batch_embed_images(mobileclip_ctx *ctx, int n, int batch, mc_batch_load_f
     mc_err *errs = calloc((size_t)batch, sizeof *errs);
     int *codes = calloc((size_t)batch, sizeof *codes), r = 0;
     if (!chw || !emb || !errs || !codes) r = mc_fail(e, MC_E_NOMEM, "out of memory");
+    if (!r && n && hooks && hooks->on_progress) hooks->on_progress(hooks->user, 0, n); /* starts the clock */
     for (int start = 0; start < n && !r; start += batch) {
         int b = n - start < batch ? n - start : batch;
         int threads = mc_ctx_threads_begin(ctx); /* the context's --threads for decoding too */
@@ -88,6 +89,7 @@ int mc_batch_embed_images(mobileclip_ctx *ctx, int n, int batch, mc_batch_load_f
 int mc_batch_embed_texts(mobileclip_ctx *ctx, const char *const *texts, int n, float *out,
                          const mc_batch_hooks *hooks, mc_err *e) {
     const int chunk = 256, dim = mobileclip_embed_dim(ctx);
+    if (n && hooks && hooks->on_progress) hooks->on_progress(hooks->user, 0, n);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         if (mobileclip_encode_texts(ctx, texts + i, b, out + (size_t)i * dim, 1))

@@ -19,7 +19,7 @@ typedef struct mc_batch_hooks {
     void *user;
     /* item i could not be loaded (called in item order, on the calling thread) */
     void (*on_skip)(void *user, int i, const char *reason);
-    /* done of total items finished */
+    /* done of total items finished (called with 0 first) */
     void (*on_progress)(void *user, long long done, long long total);
 } mc_batch_hooks;
 

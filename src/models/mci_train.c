@@ -36,6 +36,16 @@ static void add(float *y, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+/* Stochastic depth on a residual branch f[B, per] in place (train mode, rate > 0); the
+ * factors are kept for backward. NULL when off. */
+static float *drop_path_fwd(mc_train_ctx *c, float *f, int B, size_t per) {
+    if (!c->train) return NULL;
+    float *keep = TAKE(c, B); /* taken whatever the rate, so a measure pass covers every rate */
+    if (c->drop_path_rate <= 0.f) return NULL;
+    if (FLIVE(c)) mc_drop_path_forward(f, keep, f, B, per, c->drop_path_rate, c->rng);
+    return keep;
+}
+
 /* ---------------------------------------------------------------- squeeze-excite */
 
 /* x[B,C,HW] * sigmoid(W2 relu(W1 mean_hw(x) + b1) + b2) */
@@ -228,6 +238,7 @@ float *mc_mci_repmixer_train_forward(mc_train_ctx *c, const mc_mci_repmixer_bloc
         mc_add_scaled_channels(s->x1, s->t, blk->mix_ls, B, C, HW);
     }
     float *f = ffn_fwd(c, &blk->ffn, &s->ffn, s->x1, B, H, W);
+    s->keep = drop_path_fwd(c, f, B, (size_t)C * HW);
     s->out = TAKE(c, n);
     if (FLIVE(c)) {
         memcpy(s->out, s->x1, n * sizeof(float));
@@ -245,6 +256,7 @@ void mc_mci_repmixer_train_backward(mc_train_ctx *c, const mc_mci_repmixer_block
     if (BLIVE(c)) {
         memcpy(dx1, dy, n * sizeof(float));
         mc_layer_scale_backward(df, G(c, blk->ls), dy, s->ffn.out, blk->ls, B, C, HW);
+        if (s->keep) mc_drop_path_backward(df, df, s->keep, B, (size_t)C * HW);
     }
     ffn_bwd(c, &blk->ffn, &s->ffn, dx1, df, B, H, W, 1);
     if (BLIVE(c)) mc_layer_scale_backward(dt, G(c, blk->mix_ls), dx1, s->t, blk->mix_ls, B, C, HW);
@@ -280,12 +292,14 @@ float *mc_mci_attention_train_forward(mc_train_ctx *c, const mc_mci_attention_bl
         mc_transpose_hwc_to_chw(s->a, xn, B, C, N);
     }
     mc_tape_release(c->work, mk);
+    s->keep1 = drop_path_fwd(c, s->a, B, (size_t)C * N);
     s->x1 = TAKE(c, n);
     if (FLIVE(c)) {
         memcpy(s->x1, x, n * sizeof(float));
         mc_add_scaled_channels(s->x1, s->a, blk->ls1, B, C, N);
     }
     float *f = ffn_fwd(c, &blk->ffn, &s->ffn, s->x1, B, H, W);
+    s->keep2 = drop_path_fwd(c, f, B, (size_t)C * N);
     s->out = TAKE(c, n);
     if (FLIVE(c)) {
         memcpy(s->out, s->x1, n * sizeof(float));
@@ -304,11 +318,13 @@ void mc_mci_attention_train_backward(mc_train_ctx *c, const mc_mci_attention_blo
     if (BLIVE(c)) {
         memcpy(dx1, dy, n * sizeof(float));
         mc_layer_scale_backward(df, G(c, blk->ls2), dy, s->ffn.out, blk->ls2, B, C, N);
+        if (s->keep2) mc_drop_path_backward(df, df, s->keep2, B, (size_t)C * N);
     }
     ffn_bwd(c, &blk->ffn, &s->ffn, dx1, df, B, H, W, 1);
     if (BLIVE(c)) {
         /* df: d a [B,C,N] -> dtok: d proj [B,N,C] -> df: d o -> dq: d qkv -> dtok: d tokens */
         mc_layer_scale_backward(df, G(c, blk->ls1), dx1, s->a, blk->ls1, B, C, N);
+        if (s->keep1) mc_drop_path_backward(df, df, s->keep1, B, (size_t)C * N);
         mc_transpose_chw_to_hwc(dtok, df, B, C, N);
         mc_linear_backward(df, G(c, blk->proj_w), G(c, blk->proj_b), dtok, s->o, blk->proj_w, B * N, C, C, 0);
         mc_attention_backward(dq, df, s->qkv, s->p, B, N, nh, hd, 1.0f / sqrtf((float)hd), 0, sc);
@@ -414,7 +430,6 @@ void mc_mci_train_state_free(mc_mci_train_state *st) {
 
 int mc_mci_train_forward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *st, const float *images, int B, int R,
                          mc_err *e) {
-    if (m->folded) return mc_fail(e, MC_E_ARG, "%s: training needs the training form (model is folded)", m->cfg->name);
     if (B < 1 || R < 32) return mc_fail(e, MC_E_ARG, "%s: bad training input size B=%d R=%d", m->cfg->name, B, R);
     st->B = B, st->R = R;
     int H = R, W = R;
@@ -425,16 +440,23 @@ int mc_mci_train_forward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *s
         H = st->stem[i].Ho, W = st->stem[i].Wo;
         mx = zmax(mx, (size_t)B * m->stem[i].s.cout * H * W);
     }
+    /* stochastic depth: block j of the nb stage blocks gets rate * j / (nb - 1) (the reference's
+     * block_dpr); bc is the blocks' context */
+    int nb = 0, j = 0;
+    for (int k = 0; k < m->nelements; k++) nb += m->net[k].nblocks;
+    mc_train_ctx bc = *c;
     for (int k = 0; k < m->nelements; k++) {
         const mc_mci_element *el = &m->net[k];
         st->elem_hw[k][0] = H, st->elem_hw[k][1] = W;
         switch (el->kind) {
         case MC_MCI_REPMIXER_STAGE:
-            for (int i = 0; i < el->nblocks; i++) x = mc_mci_repmixer_train_forward(c, &el->rep[i], &st->rep[k][i], x, B, H, W);
-            break;
         case MC_MCI_ATTENTION_STAGE:
-            for (int i = 0; i < el->nblocks; i++)
-                x = mc_mci_attention_train_forward(c, &el->attn[i], &st->attn[k][i], x, B, H, W);
+            for (int i = 0; i < el->nblocks; i++, j++) {
+                bc.drop_path_rate = nb > 1 ? c->drop_path_rate * (float)j / (float)(nb - 1) : 0.f;
+                x = el->kind == MC_MCI_REPMIXER_STAGE
+                        ? mc_mci_repmixer_train_forward(&bc, &el->rep[i], &st->rep[k][i], x, B, H, W)
+                        : mc_mci_attention_train_forward(&bc, &el->attn[i], &st->attn[k][i], x, B, H, W);
+            }
             break;
         case MC_MCI_REPCPE:
             st->cpe_x[k] = x;
@@ -515,7 +537,7 @@ int mc_mci_train_backward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *
 
 int mc_mci_train_sizes(const mc_mci *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e) {
     mc_tape tape = {0}, work = {0};
-    mc_train_ctx c = {&tape, &work, NULL, 1, 0.1f};
+    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
     mc_mci_train_state st;
     int r = mc_mci_train_state_init(&st, m, e);
     if (r) return r;

@@ -55,8 +55,9 @@ typedef struct mc_repmixer_save {
     mc_bn_save norm;
     float *t;           /* mixer(x) - norm(x) */
     float *x1;          /* x + ls_mix * t */
-    mc_convffn_save ffn;
-    float *out;         /* x1 + ls * ffn(x1) */
+    mc_convffn_save ffn;  /* ffn.out is kept multiplied by the drop-path factors */
+    float *keep;        /* drop-path factors [B] (0 or 1/(1-p)), NULL when off */
+    float *out;         /* x1 + ls * keep * ffn(x1) */
 } mc_repmixer_save;
 
 typedef struct mc_attention_save {
@@ -66,9 +67,10 @@ typedef struct mc_attention_save {
     float *qkv;         /* [B,N,3C] */
     float *p;           /* attention probabilities [B,heads,N,N] */
     float *o;           /* attention output [B,N,C] */
-    float *a;           /* projection back in [B,C,N] */
+    float *a;           /* projection back in [B,C,N] (times keep1) */
     float *x1;          /* x + ls1 * a */
-    mc_convffn_save ffn;
+    mc_convffn_save ffn;  /* ffn.out times keep2 */
+    float *keep1, *keep2; /* drop-path factors [B] of the two branches, NULL when off */
     float *out;
 } mc_attention_save;
 
@@ -105,8 +107,9 @@ void mc_mci_train_state_free(mc_mci_train_state *st);
 /* Floats of ctx->tape and ctx->work one training step of batch B at R x R needs. */
 int mc_mci_train_sizes(const mc_mci *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e);
 
-/* images [B,3,R,R] -> st->embed [B,E] (in the tape). The model must be in training form
- * (not folded). Fails (MC_E_NOMEM) when the tape is too small. */
+/* images [B,3,R,R] -> st->embed [B,E] (in the tape). Runs the training form from the
+ * parameters (a folded plan, if built, is not used and goes stale: rebuild it after optimizer
+ * steps with mc_clip_plan_build). Fails (MC_E_NOMEM) when the tape is too small. */
 int mc_mci_train_forward(mc_train_ctx *ctx, const mc_mci *m, mc_mci_train_state *st, const float *images, int B, int R,
                          mc_err *e);
 /* dembed [B,E] -> parameter gradients (+=). No image gradient. */
@@ -114,7 +117,8 @@ int mc_mci_train_backward(mc_train_ctx *ctx, const mc_mci *m, mc_mci_train_state
 
 /* ---- blocks, exposed for the block-level tests ---- */
 /* Each forward takes its output from ctx->tape and returns it (NULL in measure mode);
- * each backward writes dx [input shape] from dy [output shape]. */
+ * each backward writes dx [input shape] from dy [output shape]. The RepMixer and attention
+ * blocks apply ctx->drop_path_rate as their own rate (the tower sets each block's). */
 float *mc_mci_mobileone_train_forward(mc_train_ctx *ctx, const mc_mci_mobileone *blk, mc_mobileone_save *s,
                                       const float *x, int B, int H, int W);
 void mc_mci_mobileone_train_backward(mc_train_ctx *ctx, const mc_mci_mobileone *blk, const mc_mobileone_save *s,

@@ -221,7 +221,8 @@ int mc_param_store_from_map(mc_param_store *s, const mc_tensor_map *m, const cha
         r = mc_param_store_declare(s, it->name, it->t.ndim, it->t.shape, e);
     }
     if (!r) r = mc_param_store_alloc(s, e);
-    for (int i = 0; i < m->count && !r; i++) {
+    /* a declaring map holds only zeros, which the fresh arena already is */
+    for (int i = 0; i < m->count && !r && !m->declare; i++) {
         const mc_named_tensor *it = &m->items[i];
         if (!wanted(it->name, prefixes)) continue;
         r = copy_in(s, mc_param_store_find(s, it->name), src_name(s), &it->t, e);

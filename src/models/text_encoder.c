@@ -166,54 +166,82 @@ int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, in
         if (tokens[i] < 0 || tokens[i] >= m->vocab)
             return mc_fail(e, MC_E_ARG, "text encoder: token id %d at sequence %d position %d is outside [0, %d)",
                            (int)tokens[i], i / T, i % T, m->vocab);
-    size_t M = (size_t)N * T, scratch = 0;
-    for (int i = 0; i < m->n_blocks; i++) {
-        const mc_text_block *b = &m->blocks[i];
-        size_t s = b->is_repmixer ? mc_text_repmixer_scratch(&b->rm, N, T) : mc_transformer_layer_scratch(&b->tf, N, T);
-        if (s > scratch) scratch = s;
-    }
-    float *x = malloc(sizeof(float) * (M * C + scratch + (size_t)N * C));
-    if (!x) return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory for %d sequences", N);
-    float *work = x + M * C, *pooled = work + scratch;
-    int64_t shape[3] = {N, T, C};
-
-    /* token + positional embedding (embed_scale is computed by the reference but unused) */
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < M; i++) {
-        const float *te = m->tok_emb + (size_t)tokens[i] * C, *pe = m->pos_emb + (i % T) * C;
-        float *xi = x + i * C;
-        for (int c = 0; c < C; c++) xi[c] = te[c] + pe[c];
-    }
-    mc_trace_emit(trace, "token_embedding", x, 3, shape);
-
-    for (int i = 0; i < m->n_blocks; i++) {
-        const mc_text_block *b = &m->blocks[i];
-        if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, T, reparam, work);
-        else if (mc_transformer_layer_forward(&b->tf, x, N, T, m->causal, work)) {
-            free(x);
-            return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory in layer %d", i);
-        }
-        if (trace && trace->fn) {
-            char name[32];
-            snprintf(name, sizeof name, "transformer.%d", i);
-            mc_trace_emit(trace, name, x, 3, shape);
-        }
-    }
-    mc_layernorm_forward(x, x, m->ln_w, m->ln_b, (int)M, C, 1e-5f);
-    mc_trace_emit(trace, "final_layer_norm", x, 3, shape);
-
-    /* pool at the first position of the largest id (EOT = 49407 is the largest in the vocabulary) */
+    /* pooled position of each sequence: the first position of the largest id (EOT = 49407 is
+     * the largest in the vocabulary) */
+    int *pool = malloc(sizeof(int) * (size_t)N), Tr = 1; /* Tr: positions run through the layers */
+    if (!pool) return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory for %d sequences", N);
     for (int n = 0; n < N; n++) {
         const int32_t *tk = tokens + (size_t)n * T;
         int best = 0;
         for (int t = 1; t < T; t++)
             if (tk[t] > tk[best]) best = t;
-        memcpy(pooled + (size_t)n * C, x + ((size_t)n * T + best) * C, sizeof(float) * C);
+        pool[n] = best;
+        if (best + 1 > Tr) Tr = best + 1;
+    }
+    /* Causal early exit: with the causal mask no position attends to a later one, so the
+     * positions after the last pooled one change nothing that is read; they are dropped
+     * (the kept positions get the same values up to float rounding: the GEMM tile shape may
+     * differ with the token count). Traces show whole sequences, so a traced run keeps them. */
+    if (!m->causal || (trace && trace->fn)) Tr = T;
+    size_t M = (size_t)N * Tr, scratch = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const mc_text_block *b = &m->blocks[i];
+        size_t s = b->is_repmixer ? mc_text_repmixer_scratch(&b->rm, N, Tr) : mc_transformer_layer_scratch(&b->tf, N, Tr);
+        if (s > scratch) scratch = s;
+    }
+    float *x = malloc(sizeof(float) * (M * C + scratch + (size_t)N * C));
+    if (!x) {
+        free(pool);
+        return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory for %d sequences", N);
+    }
+    float *work = x + M * C, *pooled = work + scratch;
+    int64_t shape[3] = {N, Tr, C};
+
+    /* token + positional embedding (embed_scale is computed by the reference but unused);
+     * x [N, Tr, C] */
+    for (size_t i = 0; i < M; i++) {
+        size_t n = i / Tr, t = i % Tr;
+        const float *te = m->tok_emb + (size_t)tokens[n * T + t] * C, *pe = m->pos_emb + t * C;
+        float *xi = x + i * C;
+        for (int c = 0; c < C; c++) xi[c] = te[c] + pe[c];
+    }
+    mc_trace_emit(trace, "token_embedding", x, 3, shape);
+
+    /* Untraced, the last layer computes its per-token part (a transformer's output projection
+     * and FFN, a RepMixer's 1x1 convs) for the pooled rows only: nothing reads the other rows
+     * afterwards. */
+    int traced = trace && trace->fn, last = m->n_blocks - 1, rows_only = !traced;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const mc_text_block *b = &m->blocks[i];
+        int r = 0;
+        if (i == last && rows_only && b->is_repmixer)
+            mc_text_repmixer_forward_rows(&b->rm, x, N, Tr, reparam, pool, pooled, work);
+        else if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, Tr, reparam, work);
+        else if (i == last && rows_only) r = mc_transformer_layer_forward_rows(&b->tf, x, N, Tr, m->causal, pool, pooled, work);
+        else r = mc_transformer_layer_forward(&b->tf, x, N, Tr, m->causal, work);
+        if (r) {
+            free(x);
+            free(pool);
+            return mc_fail(e, MC_E_NOMEM, "text encoder: out of memory in layer %d", i);
+        }
+        if (traced) {
+            char name[32];
+            snprintf(name, sizeof name, "transformer.%d", i);
+            mc_trace_emit(trace, name, x, 3, shape);
+        }
+    }
+    if (rows_only) {
+        mc_layernorm_forward(pooled, pooled, m->ln_w, m->ln_b, N, C, 1e-5f);
+    } else {
+        mc_layernorm_forward(x, x, m->ln_w, m->ln_b, (int)M, C, 1e-5f);
+        mc_trace_emit(trace, "final_layer_norm", x, 3, shape);
+        for (int n = 0; n < N; n++) memcpy(pooled + (size_t)n * C, x + ((size_t)n * Tr + pool[n]) * C, sizeof(float) * C);
     }
     int64_t pshape[2] = {N, C}, eshape[2] = {N, P};
     mc_trace_emit(trace, "eot_pooled", pooled, 2, pshape);
     mc_matmul_forward(embed, pooled, m->proj, N, C, P);
     mc_trace_emit(trace, "embed", embed, 2, eshape);
     free(x);
+    free(pool);
     return 0;
 }

@@ -28,7 +28,6 @@ MC_HOT_KERNEL static void dw_token(float *restrict o, const float *x, const floa
 
 void mc_dwconv_tokens_forward(float *out, const float *x, const float *w_t, const float *bias, int N, int T, int C,
                               int K) {
-#pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < T; t++)
             dw_token(out + ((size_t)n * T + t) * C, x + (size_t)n * T * C, w_t, bias, t, T, C, K);
@@ -182,9 +181,9 @@ size_t mc_text_repmixer_scratch(const mc_text_repmixer *b, int N, int T) {
     return M * b->dim + M * b->hidden;
 }
 
-void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *scratch) {
-    int C = b->dim, K = b->kernel, F = b->hidden, M = N * T;
-    float *a = scratch, *h = a + (size_t)M * C;
+/* Token mixer (x updated in place), then the ConvFFN's depthwise conv + BN into a [M, C]. */
+static void mix_and_dwconv(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *a) {
+    int C = b->dim, K = b->kernel, M = N * T;
     if (reparam && !b->reparameterized) reparam = 0; /* callers check; the training form is the same map */
     /* token mixer */
     if (reparam) {
@@ -192,7 +191,6 @@ void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T,
         memcpy(x, a, sizeof(float) * (size_t)M * C);
     } else {
         mc_dwconv_tokens_forward(a, x, b->wm_t, NULL, N, T, C, K);
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) {
             float *xi = x + (size_t)i * C;
             const float *ai = a + (size_t)i * C;
@@ -204,24 +202,48 @@ void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T,
             }
         }
     }
-    /* ConvFFN: depthwise conv + BN, 1x1 conv, GELU, 1x1 conv; then x += ls * ffn */
+    /* ConvFFN: depthwise conv + BN (then 1x1 conv, GELU, 1x1 conv in ffn_tail) */
     if (reparam) {
         mc_dwconv_tokens_forward(a, x, b->rf_w, b->rf_b, N, T, C, K);
     } else {
         mc_dwconv_tokens_forward(a, x, b->wf_t, NULL, N, T, C, K);
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) {
             float *ai = a + (size_t)i * C;
             for (int c = 0; c < C; c++) ai[c] = ai[c] * b->f_s[c] + b->f_t[c];
         }
     }
+}
+
+/* x[M, C] += ls * fc2(GELU(fc1(a))); a [M, C] is overwritten, h [M, F] is scratch */
+static void ffn_tail(const mc_text_repmixer *b, float *x, float *a, int M, float *h) {
+    int C = b->dim, F = b->hidden;
     mc_linear_forward(h, a, b->fc1_w, b->fc1_b, M, C, F);
     mc_gelu_forward(h, h, (size_t)M * F);
     mc_linear_forward(a, h, b->fc2_w, b->fc2_b, M, F, C);
-#pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         float *xi = x + (size_t)i * C;
         const float *ai = a + (size_t)i * C;
         for (int c = 0; c < C; c++) xi[c] += b->ls[c] * ai[c];
     }
+}
+
+void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *scratch) {
+    float *a = scratch, *h = a + (size_t)N * T * b->dim;
+    mix_and_dwconv(b, x, N, T, reparam, a);
+    ffn_tail(b, x, a, N * T, h);
+}
+
+void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparam, const int *rows,
+                                   float *out, float *scratch) {
+    int C = b->dim;
+    float *a = scratch, *h = a + (size_t)N * T * C;
+    mix_and_dwconv(b, x, N, T, reparam, a);
+    /* gather row rows[n] of each sequence to the front of a (source n*T + rows[n] >= n: safe in
+     * increasing n) and of the mixed x into out */
+    for (int n = 0; n < N; n++) {
+        size_t src = ((size_t)n * T + rows[n]) * C;
+        memmove(a + (size_t)n * C, a + src, sizeof(float) * C);
+        memcpy(out + (size_t)n * C, x + src, sizeof(float) * C);
+    }
+    ffn_tail(b, out, a, N, h);
 }

@@ -58,6 +58,12 @@ void mc_text_repmixer_free(mc_text_repmixer *b);
 size_t mc_text_repmixer_scratch(const mc_text_repmixer *b, int N, int T);
 /* x[N, T, C] in place; reparam selects the folded form (requires reparameterize first). */
 void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *scratch);
+/* The same block when only row rows[n] of each sequence is read afterwards (the last text
+ * layer before pooling): the token mixer and the FFN's depthwise conv over every position,
+ * the 1x1 convs for the pooled rows only: out[n] = block(x)[n, rows[n]], out [N, C].
+ * x is overwritten (with the token mixer's output). Same scratch size. */
+void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparam, const int *rows,
+                                   float *out, float *scratch);
 
 /* out[N, T, C] = bias[c] + sum_k w_t[k, c] * x[n, t + k - K/2, c] (zero padding); bias may be NULL.
  * Must not alias. */

@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "models/reparam.h"
+#include "nn/layers.h"
 
 typedef struct mc_tape {
     float *base;       /* NULL: measure mode */
@@ -66,6 +67,11 @@ typedef struct mc_train_ctx {
     const mc_grad_map *grads; /* where gradients go (NULL: none) */
     int train;                /* 1: BatchNorm batch statistics + running-stat update */
     float bn_momentum;        /* 0.1 as PyTorch */
+    /* Stochastic depth of the MCi RepMixer / attention blocks (the reference's drop_path_rate,
+     * 0 = off as in every MobileCLIP recipe): block i of n drops its residual branches per
+     * sample with probability rate * i / (n - 1), drawing from *rng (needed when rate > 0). */
+    float drop_path_rate;
+    mc_rng *rng;
 } mc_train_ctx;
 
 typedef struct mc_bn_save {

@@ -2,6 +2,7 @@
 #include "models/transformer.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "nn/gemm.h"
@@ -89,27 +90,54 @@ int mc_transformer_layer_bind_dims(mc_transformer_layer *l, mc_tensor_map *w, co
  * (qkv, then the FFN hidden). */
 size_t mc_transformer_layer_scratch(const mc_transformer_layer *l, int N, int T) {
     size_t M = (size_t)N * T, C = (size_t)l->dim, F = (size_t)l->ffn_dim;
-    size_t big = 3 * C > F ? 3 * C : F;
-    return M * C + M * big;
+    size_t big = 3 * C > F ? 3 * C : F, rows = (size_t)N * (2 * C + F); /* _rows: a | hn | f */
+    return M * C + (M * big > rows ? M * big : rows);
 }
 
-int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch) {
-    int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
-    float *h = scratch, *qkv = h + (size_t)M * C;
-    /* attention branch */
+/* h = attention over x's normed rows, before the output projection (qkv: [M, 3C] scratch) */
+static int attention_branch(const mc_transformer_layer *l, const float *x, int N, int T, int causal, float *h,
+                            float *qkv) {
+    int C = l->dim, H = l->heads, D = C / H, M = N * T;
     mc_layernorm_forward(h, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
     mc_linear_forward(qkv, h, l->qkv_w, l->qkv_b, M, C, 3 * C);
     /* head_dim^-0.5 evaluated in double and rounded once, as the reference's Python scalar */
-    int r = mc_attention_forward(h, qkv, N, T, H, D, (float)(1.0 / sqrt((double)D)), causal);
-    if (r) return r;
-    mc_linear_accumulate(x, h, l->out_w, l->out_b, M, C, C);
-    /* feed-forward branch */
-    float *f = qkv;
+    return mc_attention_forward(h, qkv, N, T, H, D, (float)(1.0 / sqrt((double)D)), causal);
+}
+
+/* x[M, C] += out_proj(a) then x += FFN(LN2(x)); h [M, C] and f [M, F] are scratch */
+static void residual_tail(const mc_transformer_layer *l, float *x, const float *a, int M, float *h, float *f) {
+    int C = l->dim, F = l->ffn_dim;
+    mc_linear_accumulate(x, a, l->out_w, l->out_b, M, C, C);
     mc_layernorm_forward(h, x, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
     mc_linear_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
     if (l->act == MC_ACT_QUICKGELU) mc_quickgelu_forward(f, f, (size_t)M * F);
     else mc_gelu_forward(f, f, (size_t)M * F);
     mc_linear_accumulate(x, f, l->fc2_w, l->fc2_b, M, F, C);
+}
+
+int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch) {
+    int C = l->dim, M = N * T;
+    float *h = scratch, *qkv = h + (size_t)M * C;
+    int r = attention_branch(l, x, N, T, causal, h, qkv);
+    if (r) return r;
+    residual_tail(l, x, h, M, h, qkv); /* h is read by the projection before LN2 rewrites it */
+    return 0;
+}
+
+int mc_transformer_layer_forward_rows(const mc_transformer_layer *l, const float *x, int N, int T, int causal,
+                                      const int *rows, float *out, float *scratch) {
+    int C = l->dim, M = N * T;
+    float *h = scratch, *qkv = h + (size_t)M * C;
+    int r = attention_branch(l, x, N, T, causal, h, qkv);
+    if (r) return r;
+    /* qkv is free now: a [N, C] | hn [N, C] | f [N, F] */
+    float *a = qkv, *hn = a + (size_t)N * C, *f = hn + (size_t)N * C;
+    for (int n = 0; n < N; n++) {
+        size_t src = ((size_t)n * T + rows[n]) * C;
+        memcpy(a + (size_t)n * C, h + src, sizeof(float) * C);
+        memcpy(out + (size_t)n * C, x + src, sizeof(float) * C);
+    }
+    residual_tail(l, out, a, N, hn, f);
     return 0;
 }
 

@@ -73,6 +73,13 @@ size_t mc_transformer_layer_scratch(const mc_transformer_layer *l, int N, int T)
  * Returns 0, or MC_E_NOMEM (attention's small per-thread buffers). */
 int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch);
 
+/* The same layer when only one position per sequence is read afterwards (the last text layer
+ * before pooling): attention over all positions (keys and values of every token), then the
+ * output projection and the FFN for row rows[n] of each sequence only:
+ * out[n] = layer(x)[n, rows[n]], out [N, C]. x is not changed. Same scratch size. */
+int mc_transformer_layer_forward_rows(const mc_transformer_layer *l, const float *x, int N, int T, int causal,
+                                      const int *rows, float *out, float *scratch);
+
 /* The largest scratch any of layers[0..n) needs. */
 size_t mc_transformer_stack_scratch(const mc_transformer_layer *layers, int n, int N, int T);
 

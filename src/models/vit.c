@@ -268,7 +268,6 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
         resample_pos(x + M * C, m->pos, m->n_pos, P, C);
         pos = x + M * C;
     }
-#pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int p = 0; p < P; p++) {
             float *xt = x + ((size_t)b * T + 1 + p) * C;

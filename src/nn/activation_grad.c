@@ -109,27 +109,3 @@ void mc_mean_hw_backward(float *dx, const float *dy, int B, int C, int HW, int a
         for (int i = 0; i < HW; i++) PUT(dx, bc * HW + i, v);
     }
 }
-
-void mc_l2norm_forward(float *y, float *save_norm, const float *x, int n, int d) {
-    for (int r = 0; r < n; r++) {
-        const float *v = x + (size_t)r * d;
-        double s = 0;
-        for (int j = 0; j < d; j++) s += (double)v[j] * v[j];
-        float nrm = (float)sqrt(s);
-        if (nrm < 1e-12f) nrm = 1e-12f;
-        save_norm[r] = nrm;
-        for (int j = 0; j < d; j++) y[(size_t)r * d + j] = v[j] / nrm;
-    }
-}
-
-void mc_l2norm_backward(float *dx, const float *dy, const float *y, const float *save_norm, int n, int d) {
-    for (int r = 0; r < n; r++) {
-        const float *g = dy + (size_t)r * d, *u = y + (size_t)r * d;
-        float *o = dx + (size_t)r * d, inv = 1.f / save_norm[r];
-        /* below the clamp y = x / eps is linear in x */
-        int clamped = save_norm[r] <= 1e-12f;
-        double dot = 0;
-        for (int j = 0; j < d; j++) dot += (double)g[j] * u[j];
-        for (int j = 0; j < d; j++) o[j] = clamped ? g[j] * inv : (g[j] - u[j] * (float)dot) * inv;
-    }
-}

@@ -1,6 +1,8 @@
 /* Pointwise and per-channel kernels. */
 #include <math.h>
 
+#include "core/parallel.h"
+#include "nn/isa.h"
 #include "nn/ops.h"
 
 void mc_batchnorm_eval_coeffs(float *scale, float *shift, const float *w, const float *b,
@@ -14,85 +16,119 @@ void mc_batchnorm_eval_coeffs(float *scale, float *shift, const float *w, const 
     }
 }
 
+/* Per-channel maps over planes [B*C][HW], run in parallel over the planes. */
+enum { CH_AFFINE, CH_AFFINE_ADD, CH_SCALE, CH_ADD_SCALED };
+typedef struct ch_job {
+    float *y;
+    const float *x, *scale, *shift;
+    int C, HW, op;
+} ch_job;
+
+static void ch_planes(void *arg, int p0, int p1) {
+    const ch_job *j = arg;
+    int HW = j->HW;
+    for (int p = p0; p < p1; p++) {
+        size_t o = (size_t)p * HW;
+        int c = p % j->C;
+        float *y = j->y + o;
+        const float *x = j->x ? j->x + o : NULL;
+        switch (j->op) {
+        case CH_AFFINE: {
+            float sc = j->scale[c], sh = j->shift[c];
+            for (int i = 0; i < HW; i++) y[i] = x[i] * sc + sh;
+        } break;
+        case CH_AFFINE_ADD: {
+            float sc = j->scale[c], sh = j->shift[c];
+            for (int i = 0; i < HW; i++) y[i] += x[i] * sc + sh;
+        } break;
+        case CH_SCALE: { /* scale is the gate array [B*C] */
+            float s = j->scale[p];
+            for (int i = 0; i < HW; i++) y[i] *= s;
+        } break;
+        default: {
+            float sc = j->scale[c];
+            for (int i = 0; i < HW; i++) y[i] += sc * x[i];
+        } break;
+        }
+    }
+}
+
+static void per_channel(int op, float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW) {
+    ch_job j = {y, x, scale, shift, C, HW, op};
+    int n = B * C;
+    /* small maps are not worth waking a thread for */
+    int grain = (size_t)n * HW < 16384 ? n : mc_parallel_grain(n, 2);
+    mc_parallel_for(n, grain, ch_planes, &j);
+}
+
 void mc_channel_affine_forward(float *y, const float *x, const float *scale, const float *shift,
                                int B, int C, int HW) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            size_t o = ((size_t)b * C + c) * HW;
-            float sc = scale[c], sh = shift[c];
-            for (int i = 0; i < HW; i++) y[o + i] = x[o + i] * sc + sh;
-        }
+    per_channel(CH_AFFINE, y, x, scale, shift, B, C, HW);
 }
 
 void mc_channel_affine_add(float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            size_t o = ((size_t)b * C + c) * HW;
-            float sc = scale[c], sh = shift[c];
-            for (int i = 0; i < HW; i++) y[o + i] += x[o + i] * sc + sh;
-        }
+    per_channel(CH_AFFINE_ADD, y, x, scale, shift, B, C, HW);
 }
 
 void mc_scale_channels(float *y, const float *g, int B, int C, int HW) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            size_t o = ((size_t)b * C + c) * HW;
-            float s = g[(size_t)b * C + c];
-            for (int i = 0; i < HW; i++) y[o + i] *= s;
-        }
+    per_channel(CH_SCALE, y, NULL, g, NULL, B, C, HW);
 }
 
 void mc_add_scaled_channels(float *y, const float *x, const float *scale, int B, int C, int HW) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            size_t o = ((size_t)b * C + c) * HW;
-            float sc = scale[c];
-            for (int i = 0; i < HW; i++) y[o + i] += sc * x[o + i];
-        }
+    per_channel(CH_ADD_SCALED, y, x, scale, NULL, B, C, HW);
 }
 
-/* glibc >= 2.35 on x86-64 ships vector variants of erff in libmvec (linked through libm.so,
- * accuracy like the scalar erff: GELU outputs within ~1.2e-7 * max(1,|x|) of exact in
- * both). Declaring erff `omp declare simd` lets the GELU loop call the 4/8/16-lane
- * variant: 5x faster. Elsewhere the scalar erff is used. */
+typedef struct map_job {
+    float *y;
+    const float *x;
+    void (*fn)(float *, const float *, size_t);
+} map_job;
+
+#define MAP_GRAIN 4096 /* elements per chunk of the pointwise maps */
+
+static void map_chunk(void *arg, int c0, int c1) {
+    const map_job *j = arg;
+    size_t b = (size_t)c0 * MAP_GRAIN, e = (size_t)c1 * MAP_GRAIN;
+    j->fn(j->y + b, j->x + b, e - b);
+}
+
+/* fn over [0, n): whole chunks in parallel, the tail in the caller */
+static void map_parallel(void (*fn)(float *, const float *, size_t), float *y, const float *x, size_t n) {
+    map_job j = {y, x, fn};
+    size_t chunks = n / MAP_GRAIN;
+    if (chunks > 0x7fffffff) chunks = 0x7fffffff;
+    mc_parallel_for((int)chunks, mc_parallel_grain((int)chunks, 2), map_chunk, &j);
+    size_t done = chunks * MAP_GRAIN;
+    if (done < n) fn(y + done, x + done, n - done);
+}
+
+static void add_serial(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* The exact erf form, with the vector erff of the instruction set in use (gelu.inc). */
+void mc_gelu_forward(float *y, const float *x, size_t n) { map_parallel(mc_kernels_get()->gelu, y, x, n); }
+
+/* QuickGELU as open_clip (OpenAI CLIP) computes it: x * sigmoid(1.702 * x) in float32, the
+ * constant rounded to float as torch does for a Python scalar. expf through libmvec's vector
+ * variants where available (as erff in gelu.inc). */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
     !defined(__clang__) && defined(_OPENMP)
 #if __GLIBC_PREREQ(2, 35)
 #pragma omp declare simd notinbranch
-float erff(float);
-#define MC_GELU_SIMD 1
-#endif
-#endif
-
-void mc_gelu_forward(float *y, const float *x, size_t n) {
-#ifdef MC_GELU_SIMD
-#pragma omp parallel for simd schedule(static)
-#else
-#pragma omp parallel for schedule(static)
-#endif
-    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
-
-/* QuickGELU as open_clip (OpenAI CLIP) computes it: x * sigmoid(1.702 * x) in float32, the
- * constant rounded to float as torch does for a Python scalar. expf through libmvec's vector
- * variants where available (as erff above). */
-#if defined(MC_GELU_SIMD)
-#pragma omp declare simd notinbranch
 float expf(float);
+#define MC_EXPF_SIMD 1
+#endif
 #endif
 
-void mc_quickgelu_forward(float *y, const float *x, size_t n) {
-#ifdef MC_GELU_SIMD
-#pragma omp parallel for simd schedule(static)
-#else
-#pragma omp parallel for schedule(static)
+static void quickgelu_serial(float *y, const float *x, size_t n) {
+#ifdef MC_EXPF_SIMD
+#pragma omp simd
 #endif
     for (size_t i = 0; i < n; i++) y[i] = x[i] * (1.0f / (1.0f + expf(-(1.702f * x[i]))));
 }
+
+void mc_quickgelu_forward(float *y, const float *x, size_t n) { map_parallel(quickgelu_serial, y, x, n); }
 
 void mc_relu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.f ? x[i] : 0.f;
@@ -102,10 +138,7 @@ void mc_sigmoid_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
-void mc_add_forward(float *y, const float *x, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
-}
+void mc_add_forward(float *y, const float *x, size_t n) { map_parallel(add_serial, y, x, n); }
 
 void mc_softmax_rows(float *x, int rows, int cols) {
     for (int r = 0; r < rows; r++) {

@@ -1,107 +1,14 @@
-/* Packed, cache-blocked SGEMM with a 6x16 register-tiled micro-kernel written with GCC
- * vector extensions (compiles to AVX2/FMA with -march=native, SSE otherwise).
+/* SGEMM entry points: argument normalisation and the run-time dispatch to the kernels of
+ * nn/isa.h (the cache-blocked drivers live in gemm_tile.inc).
  *
- * Blocking: K in KC chunks (packed B panel stays in L2), N in NC chunks, M split across
- * threads in MR-row strips. A is packed per (strip, KC) into MR x KC column-major tiles.
- * One parallel region per call: threads share the packing of each B block, then take
- * strips. With beta = 0 the first K block stores into C instead of accumulating.
- */
+ * op(A) op(B) with op(B) = B^T (a Linear layer, x @ W^T) is computed transposed,
+ * C^T = W x^T: the weight becomes the in-place A operand (no repacking of the weight on
+ * every call) and only the activation x is packed; the tile is stored transposed. */
 #include "nn/gemm.h"
-#include "nn/kernel_attr.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
-#define MR 6
-#define NR 16
-#define KC 256
-#define NC 1024
-
-/* may_alias: loaded straight from float arrays; aligned(4): unaligned loads are fine.
- * (memcpy into a vector made GCC split the load into two 16-byte halves through the
- * stack, a store-forwarding stall that cost 5x.) */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
-
-
-/* Packs B[k0:k0+kc, j0:j0+nc] into NR-wide panels: panel p holds [kc][NR], zero padded.
- * Threads split the panels (called inside the parallel region). */
-static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int nc, float *dst) {
-    int panels = (nc + NR - 1) / NR;
-#pragma omp for schedule(static)
-    for (int pi = 0; pi < panels; pi++) {
-        int p = pi * NR, w = nc - p < NR ? nc - p : NR;
-        float *d = dst + (size_t)p * kc;
-        if (!tb && w == NR) {
-            const float *src = B + (size_t)k0 * ldb + j0 + p;
-            for (int k = 0; k < kc; k++, src += ldb) {
-                *(v8 *)(d + k * NR) = *(const v8 *)src;
-                *(v8 *)(d + k * NR + 8) = *(const v8 *)(src + 8);
-            }
-        } else if (!tb) {
-            for (int k = 0; k < kc; k++) {
-                const float *src = B + (size_t)(k0 + k) * ldb + j0 + p;
-                int j = 0;
-                for (; j < w; j++) d[k * NR + j] = src[j];
-                for (; j < NR; j++) d[k * NR + j] = 0.f;
-            }
-        } else {
-            /* B stored [N, K]: column j of op(B) is contiguous */
-            for (int j = 0; j < NR; j++) {
-                if (j < w) {
-                    const float *src = B + (size_t)(j0 + p + j) * ldb + k0;
-                    for (int k = 0; k < kc; k++) d[k * NR + j] = src[k];
-                } else {
-                    for (int k = 0; k < kc; k++) d[k * NR + j] = 0.f;
-                }
-            }
-        }
-    }
-}
-
-/* Packs A[i0:i0+mr, k0:k0+kc] as [kc][MR], zero padded rows. */
-static void pack_a(int ta, const float *A, int lda, int i0, int mr, int k0, int kc, float *dst) {
-    if (!ta && mr == MR) { /* common case: six row streams, contiguous writes */
-        const float *r0 = A + (size_t)i0 * lda + k0, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda, *r4 = r3 + lda,
-                    *r5 = r4 + lda;
-        for (int k = 0; k < kc; k++, dst += MR) {
-            dst[0] = r0[k]; dst[1] = r1[k]; dst[2] = r2[k];
-            dst[3] = r3[k]; dst[4] = r4[k]; dst[5] = r5[k];
-        }
-        return;
-    }
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) {
-            for (int k = 0; k < kc; k++) dst[k * MR + i] = 0.f;
-        } else if (!ta) {
-            const float *src = A + (size_t)(i0 + i) * lda + k0;
-            for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
-        } else {
-            const float *src = A + (size_t)k0 * lda + i0 + i;
-            for (int k = 0; k < kc; k++) dst[k * MR + i] = src[(size_t)k * lda];
-        }
-    }
-}
-
-/* acc[MR][NR] = packed A tile (kc x MR) times packed B panel (kc x NR). */
-MC_HOT_KERNEL static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict acc) {
-    v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    v8 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    for (int k = 0; k < kc; k++) {
-        v8 b0 = *(const v8 *)(b + k * NR), b1 = *(const v8 *)(b + k * NR + 8);
-        const float *ak = a + k * MR;
-        c00 += ak[0] * b0; c01 += ak[0] * b1;
-        c10 += ak[1] * b0; c11 += ak[1] * b1;
-        c20 += ak[2] * b0; c21 += ak[2] * b1;
-        c30 += ak[3] * b0; c31 += ak[3] * b1;
-        c40 += ak[4] * b0; c41 += ak[4] * b1;
-        c50 += ak[5] * b0; c51 += ak[5] * b1;
-    }
-    v8 *o = (v8 *)acc;
-    o[0] = c00; o[1] = c01; o[2] = c10; o[3] = c11; o[4] = c20; o[5] = c21;
-    o[6] = c30; o[7] = c31; o[8] = c40; o[9] = c41; o[10] = c50; o[11] = c51;
-}
+#include "nn/isa.h"
 
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
@@ -111,74 +18,50 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-/* C tile (mr x w at c, row stride ldc) = (first ? 0 : C) + alpha * acc */
-static void store_tile(float *c, int ldc, const float *acc, int mr, int w, float alpha, int first) {
-    if (w == NR) {
-        v8 va = (v8){0} + alpha;
-        for (int i = 0; i < mr; i++, c += ldc) {
-            v8 r0 = va * *(const v8 *)(acc + i * NR), r1 = va * *(const v8 *)(acc + i * NR + 8);
-            if (first) {
-                *(v8 *)c = r0;
-                *(v8 *)(c + 8) = r1;
-            } else {
-                *(v8 *)c += r0;
-                *(v8 *)(c + 8) += r1;
-            }
+/* Plain loops, used only when the kernels' buffers cannot be allocated: slower, never fails. */
+static void gemm_plain(const mc_gemm_args *g) {
+    for (int i = 0; i < g->M; i++)
+        for (int j = 0; j < g->N; j++) {
+            float acc = 0.f;
+            for (int k = 0; k < g->K; k++)
+                acc += (g->trans_a ? g->A[(size_t)k * g->lda + i] : g->A[(size_t)i * g->lda + k]) *
+                       (g->trans_b ? g->B[(size_t)j * g->ldb + k] : g->B[(size_t)k * g->ldb + j]);
+            float *c = g->c_trans ? g->C + (size_t)j * g->ldc + i : g->C + (size_t)i * g->ldc + j;
+            *c = (g->beta == 0.f ? 0.f : *c) + g->alpha * acc + (g->bias ? g->bias[i] : 0.f);
         }
-        return;
-    }
-    for (int i = 0; i < mr; i++, c += ldc)
-        for (int j = 0; j < w; j++) c[j] = (first ? 0.f : c[j]) + alpha * acc[i * NR + j];
 }
 
-void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc) {
+static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc, const float *bias_m, const float *bias_n) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0 || alpha == 0.f) {
+    if (beta != 0.f && beta != 1.f) {
         scale_c(M, N, beta, C, ldc);
-        return;
+        beta = 1.f;
     }
-    /* beta = 0: the first K block overwrites C (no separate clearing pass) */
-    int overwrite = beta == 0.f;
-    if (!overwrite && beta != 1.f) scale_c(M, N, beta, C, ldc);
-    int ncap = N < NC ? N : NC;
-    int npad = (ncap + NR - 1) / NR * NR;
-    float *bpack = aligned_alloc(64, (size_t)KC * npad * sizeof(float));
-    if (!bpack) { /* out of memory: plain loops, same result up to rounding */
+    mc_gemm_args g = {M, N, K, A, lda, trans_a, B, ldb, trans_b, alpha, beta, C, ldc, 0, bias_m};
+    if (!trans_a && trans_b && !bias_m) { /* C^T = B A^T: the weight B is read in place */
+        g = (mc_gemm_args){N, M, K, B, ldb, 0, A, lda, 1, alpha, beta, C, ldc, 1, bias_n};
+        bias_n = NULL;
+    }
+    if (K <= 0 || alpha == 0.f) { /* C = beta * C + bias */
+        g.K = 0;
+        g.alpha = 0.f;
+        gemm_plain(&g);
+    } else {
+        mc_macs_add((uint64_t)M * N * K);
+        if (mc_kernels_get()->gemm(&g)) gemm_plain(&g);
+    }
+    if (bias_n)
         for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                float acc = 0.f;
-                for (int k = 0; k < K; k++)
-                    acc += (trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
-                           (trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-                float *c = C + (size_t)i * ldc + j;
-                *c = (overwrite ? 0.f : *c) + alpha * acc;
-            }
-        return;
-    }
-    int strips = (M + MR - 1) / MR;
-#pragma omp parallel
-    {
-        float apack[KC * MR] __attribute__((aligned(64)));
-        float acc[MR * NR] __attribute__((aligned(64)));
-        for (int j0 = 0; j0 < N; j0 += NC) {
-            int nc = N - j0 < NC ? N - j0 : NC;
-            for (int k0 = 0; k0 < K; k0 += KC) {
-                int kc = K - k0 < KC ? K - k0 : KC, first = overwrite && k0 == 0;
-                pack_b(trans_b, B, ldb, k0, kc, j0, nc, bpack); /* ends with a barrier */
-#pragma omp for schedule(static)
-                for (int s = 0; s < strips; s++) {
-                    int i0 = s * MR, mr = M - i0 < MR ? M - i0 : MR;
-                    pack_a(trans_a, A, lda, i0, mr, k0, kc, apack);
-                    for (int p = 0; p < nc; p += NR) {
-                        int w = nc - p < NR ? nc - p : NR;
-                        micro_kernel(kc, apack, bpack + (size_t)p * kc, acc);
-                        store_tile(C + (size_t)i0 * ldc + j0 + p, ldc, acc, mr, w, alpha, first);
-                    }
-                }
-                /* implicit barrier: bpack is reused by the next pack_b */
-            }
-        }
-    }
-    free(bpack);
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias_n[j];
+}
+
+void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc) {
+    run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+}
+
+void mc_sgemm_bias(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc, const float *bias_m, const float *bias_n) {
+    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n);
 }

@@ -110,10 +110,8 @@ void mc_scale_channels_backward(float *dx, float *dg, const float *dy, const flo
 /* Mean over HW (forward mc_mean_hw_forward): dx[b,c,:] = dy[b,c] / HW (acc_dx: +=). */
 void mc_mean_hw_backward(float *dx, const float *dy, int B, int C, int HW, int acc_dx);
 
-/* F.normalize(x, dim=-1) over rows of x[n,d]: y = x / max(||x||, 1e-12); save_norm [n]
- * keeps max(||x||, 1e-12). Backward: dx = (dy - y (y . dy)) / norm (norm above eps). */
-void mc_l2norm_forward(float *y, float *save_norm, const float *x, int n, int d);
-void mc_l2norm_backward(float *dx, const float *dy, const float *y, const float *save_norm, int n, int d);
+/* L2 normalisation of features (F.normalize) with its backward: mc_l2_normalize_forward /
+ * _backward in train/loss.h, next to the loss that consumes it. */
 
 /* ---------------------------------------------------------------- attention */
 

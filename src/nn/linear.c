@@ -3,17 +3,15 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/gemm.h"
+#include "nn/isa.h"
 #include "nn/kernel_attr.h"
 #include "nn/ops.h"
 
-/* out = beta * out + in @ W^T + b   (beta 0: overwrite, 1: accumulate) */
+/* out = beta * out + in @ W^T + b   (beta 0: overwrite, 1: accumulate; the bias is fused) */
 static void linear(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f, float beta) {
-    mc_sgemm(0, 1, N, out_f, in_f, 1.f, in, in_f, W, in_f, beta, out, out_f);
-    if (b)
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++)
-            for (int j = 0; j < out_f; j++) out[(size_t)n * out_f + j] += b[j];
+    mc_sgemm_bias(0, 1, N, out_f, in_f, in, in_f, W, in_f, beta, out, out_f, NULL, b);
 }
 
 void mc_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f) {
@@ -28,11 +26,21 @@ void mc_matmul_forward(float *out, const float *in, const float *P, int N, int i
     mc_sgemm(0, 0, N, out_f, in_f, 1.f, in, in_f, P, out_f, 0.f, out, out_f);
 }
 
-void mc_layernorm_forward(float *y, const float *x, const float *w, const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *v = x + (size_t)n * C;
-        float *o = y + (size_t)n * C;
+typedef struct ln_job {
+    float *y;
+    const float *x, *w, *b;
+    int C;
+    float eps;
+} ln_job;
+
+static void ln_rows(void *arg, int n0, int n1) {
+    const ln_job *j = arg;
+    const float *w = j->w, *b = j->b;
+    int C = j->C;
+    float eps = j->eps;
+    for (int n = n0; n < n1; n++) {
+        const float *v = j->x + (size_t)n * C;
+        float *o = j->y + (size_t)n * C;
         double mean = 0, var = 0;
         for (int c = 0; c < C; c++) mean += v[c];
         mean /= C;
@@ -41,6 +49,11 @@ void mc_layernorm_forward(float *y, const float *x, const float *w, const float 
         float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
         for (int c = 0; c < C; c++) o[c] = (v[c] - m) * inv * w[c] + b[c];
     }
+}
+
+void mc_layernorm_forward(float *y, const float *x, const float *w, const float *b, int N, int C, float eps) {
+    ln_job j = {y, x, w, b, C, eps};
+    mc_parallel_for(N, mc_parallel_grain(N, 2), ln_rows, &j);
 }
 
 /* One (sequence, head) pair per task, spread over the threads, each computed serially in
@@ -93,32 +106,43 @@ MC_HOT_KERNEL static void attend_head(float *out, int ldo, const float *q, const
     }
 }
 
-int mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal) {
-    int C = H * D, failed = 0;
-#pragma omp parallel
-    {
-        float *q = malloc(sizeof(float) * ((size_t)3 * T * D + (size_t)4 * T));
-        if (!q) {
-#pragma omp atomic write
-            failed = 1;
-        }
-        float *kT = q ? q + (size_t)T * D : NULL, *v = kT ? kT + (size_t)T * D : NULL, *sc = v ? v + (size_t)T * D : NULL;
-#pragma omp for collapse(2) schedule(dynamic, 1)
-        for (int n = 0; n < N; n++)
-            for (int h = 0; h < H; h++) {
-                if (!q) continue;
-                const float *base = qkv + (size_t)n * T * 3 * C + (size_t)h * D;
-                for (int t = 0; t < T; t++) {
-                    const float *row = base + (size_t)t * 3 * C;
-                    for (int d = 0; d < D; d++) {
-                        q[(size_t)t * D + d] = row[d] * scale;
-                        kT[(size_t)d * T + t] = row[C + d];
-                        v[(size_t)t * D + d] = row[2 * C + d];
-                    }
-                }
-                attend_head(out + (size_t)n * T * C + (size_t)h * D, C, q, kT, v, sc, T, D, causal);
-            }
-        free(q);
+typedef struct attn_job {
+    float *out;
+    const float *qkv;
+    int T, H, D, causal, failed;
+    float scale;
+} attn_job;
+
+/* (sequence, head) pairs [t0, t1), with buffers of their own (3*T*D + 4*T floats). */
+static void attn_task(void *arg, int t0, int t1) {
+    attn_job *j = arg;
+    int T = j->T, H = j->H, D = j->D, C = H * D;
+    float *q = malloc(sizeof(float) * ((size_t)3 * T * D + (size_t)4 * T));
+    if (!q) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
     }
-    return failed ? MC_E_NOMEM : 0;
+    float *kT = q + (size_t)T * D, *v = kT + (size_t)T * D, *sc = v + (size_t)T * D;
+    for (int t = t0; t < t1; t++) {
+        int n = t / H, h = t % H;
+        const float *base = j->qkv + (size_t)n * T * 3 * C + (size_t)h * D;
+        for (int i = 0; i < T; i++) {
+            const float *row = base + (size_t)i * 3 * C;
+            for (int d = 0; d < D; d++) {
+                q[(size_t)i * D + d] = row[d] * j->scale;
+                kT[(size_t)d * T + i] = row[C + d];
+                v[(size_t)i * D + d] = row[2 * C + d];
+            }
+        }
+        attend_head(j->out + (size_t)n * T * C + (size_t)h * D, C, q, kT, v, sc, T, D, j->causal);
+    }
+    free(q);
+}
+
+int mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal) {
+    attn_job j = {out, qkv, T, H, D, causal, 0, scale};
+    /* q k^T and p v: 2 T^2 D per head, about half of it when causal */
+    mc_macs_add((uint64_t)N * H * D * 2 * (causal ? (uint64_t)T * (T + 1) / 2 : (uint64_t)T * T));
+    mc_parallel_for(N * H, 1, attn_task, &j);
+    return j.failed ? MC_E_NOMEM : 0;
 }

@@ -1,10 +1,12 @@
 /* Teacher ensemble; see teacher.h. */
 #include "reinforce/teacher.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment/augment.h"
 #include "image/preprocess.h"
 #include "io/checkpoint.h"
 #include "nn/ops.h"
@@ -54,9 +56,9 @@ int mc_teacher_load(mc_teacher *t, const char *path, const char *arch, mc_err *e
         mc_clip_free(&t->mc);
         return r;
     }
-    t->dim = MC_CLIP_EMBED_DIM;
-    t->image_size = t->mc.cfg->image_size;
-    t->context = MC_CLIP_CONTEXT;
+    t->dim = t->mc.config.embed_dim;
+    t->image_size = t->mc.config.image_size;
+    t->context = t->mc.config.text.context_length;
     return 0;
 }
 
@@ -70,6 +72,54 @@ void mc_teacher_free(mc_teacher *t) {
 int mc_teacher_preprocess(const mc_teacher *t, const mc_image *im, float *chw, mc_err *e) {
     if (t->kind == MC_TEACHER_OPENCLIP) return mc_openclip_preprocess(&t->oc.cfg, im, chw, e);
     return mc_image_preprocess(im, t->image_size, chw, e);
+}
+
+/* torch's cubic convolution weights (upsample_bicubic2d: A = -0.75) for fraction t */
+static void cubic_weights(float t, float w[4]) {
+    const float A = -0.75f;
+    float x1 = t + 1.f, x2 = 1.f - t, x3 = 2.f - t;
+    w[0] = ((A * x1 - 5.f * A) * x1 + 8.f * A) * x1 - 4.f * A;
+    w[1] = ((A + 2.f) * t - (A + 3.f)) * t * t + 1.f;
+    w[2] = ((A + 2.f) * x2 - (A + 3.f)) * x2 * x2 + 1.f;
+    w[3] = ((A * x3 - 5.f * A) * x3 + 8.f * A) * x3 - 4.f * A;
+}
+
+static int clampi(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+
+void mc_interpolate_bicubic(const float *x, int C, int h, int w, float *out, int oh, int ow) {
+    /* align_corners=False: src = (dst + 0.5) * in / out - 0.5, not clamped at 0 for cubic */
+    float sy = (float)h / (float)oh, sx = (float)w / (float)ow;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * h * w;
+        for (int oy = 0; oy < oh; oy++) {
+            float fy = ((float)oy + 0.5f) * sy - 0.5f;
+            int iy = (int)floorf(fy);
+            float wy[4];
+            cubic_weights(fy - (float)iy, wy);
+            for (int ox = 0; ox < ow; ox++) {
+                float fx = ((float)ox + 0.5f) * sx - 0.5f;
+                int ix = (int)floorf(fx);
+                float wx[4], rows[4];
+                cubic_weights(fx - (float)ix, wx);
+                for (int k = 0; k < 4; k++) {
+                    const float *row = xc + (size_t)clampi(iy - 1 + k, h - 1) * w;
+                    rows[k] = row[clampi(ix - 1, w - 1)] * wx[0] + row[clampi(ix, w - 1)] * wx[1] +
+                              row[clampi(ix + 1, w - 1)] * wx[2] + row[clampi(ix + 2, w - 1)] * wx[3];
+                }
+                out[((size_t)c * oh + oy) * ow + ox] = rows[0] * wy[0] + rows[1] * wy[1] + rows[2] * wy[2] + rows[3] * wy[3];
+            }
+        }
+    }
+}
+
+int mc_teacher_preprocess_augmented(const mc_teacher *t, const mc_image *aug, float *chw, float *scratch, mc_err *e) {
+    int S = aug->w, R = t->image_size;
+    if (aug->w != aug->h || S < 1) return mc_fail(e, MC_E_ARG, "teacher %s: augmented image %dx%d is not square", t->name, aug->w, aug->h);
+    float *x = S == R ? chw : scratch;
+    mc_image_to_tensor(aug, x);
+    if (t->kind == MC_TEACHER_OPENCLIP) mc_augment_normalize(x, (size_t)S * S, t->oc.cfg.mean, t->oc.cfg.std);
+    if (S != R) mc_interpolate_bicubic(x, 3, S, S, chw, R, R);
+    return 0;
 }
 
 int mc_teacher_encode_images(mc_teacher *t, const float *chw, int B, float *out, mc_err *e) {
@@ -128,7 +178,8 @@ static void put_block(float *out, int ld, float *block, int n, int d) {
     for (int i = 0; i < n; i++) memcpy(out + (size_t)i * ld, block + (size_t)i * d, sizeof(float) * (size_t)d);
 }
 
-int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n, float *out, mc_err *e) {
+/* images -> ensemble rows; augmented: mc_teacher_preprocess_augmented instead of the eval transform */
+static int embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n, int augmented, float *out, mc_err *e) {
     if (ens->count < 1) return mc_fail(e, MC_E_ARG, "teacher ensemble: no teachers");
     if (n < 0 || (n > 0 && (!images || !out))) return mc_fail(e, MC_E_ARG, "teacher ensemble: bad arguments");
     size_t chw_max = 0;
@@ -138,12 +189,18 @@ int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *i
         if (s > chw_max) chw_max = s;
         if (ens->teachers[k].dim > dmax) dmax = ens->teachers[k].dim;
     }
+    size_t scratch_len = 0; /* per image, for augmented images of another size than a teacher's */
+    for (int j = 0; augmented && j < n; j++) {
+        size_t s = (size_t)3 * images[j].w * images[j].h;
+        if (s > scratch_len) scratch_len = s;
+    }
     float *chw = malloc(sizeof(float) * chw_max * MC_TEACHER_BATCH);
+    float *scratch = scratch_len ? malloc(sizeof(float) * scratch_len * MC_TEACHER_BATCH) : NULL;
     float *feat = malloc(sizeof(float) * (size_t)dmax * MC_TEACHER_BATCH);
     mc_err errs[MC_TEACHER_BATCH];
     int rs[MC_TEACHER_BATCH];
     int r = 0;
-    if (!chw || !feat) r = mc_fail(e, MC_E_NOMEM, "teacher ensemble: out of memory");
+    if (!chw || !feat || (scratch_len && !scratch)) r = mc_fail(e, MC_E_NOMEM, "teacher ensemble: out of memory");
     for (int i0 = 0; i0 < n && !r; i0 += MC_TEACHER_BATCH) {
         int b = n - i0 < MC_TEACHER_BATCH ? n - i0 : MC_TEACHER_BATCH;
         for (int k = 0, off = 0; k < ens->count && !r; off += ens->teachers[k].dim, k++) {
@@ -152,7 +209,9 @@ int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *i
 #pragma omp parallel for schedule(dynamic)
             for (int j = 0; j < b; j++) {
                 mc_err_clear(&errs[j]);
-                rs[j] = mc_teacher_preprocess(t, &images[i0 + j], chw + (size_t)j * s, &errs[j]);
+                rs[j] = augmented ? mc_teacher_preprocess_augmented(t, &images[i0 + j], chw + (size_t)j * s,
+                                                                    scratch + (size_t)j * scratch_len, &errs[j])
+                                  : mc_teacher_preprocess(t, &images[i0 + j], chw + (size_t)j * s, &errs[j]);
             }
             for (int j = 0; j < b && !r; j++)
                 if (rs[j]) {
@@ -167,8 +226,17 @@ int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *i
         }
     }
     free(chw);
+    free(scratch);
     free(feat);
     return r;
+}
+
+int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n, float *out, mc_err *e) {
+    return embed_images(ens, images, n, 0, out, e);
+}
+
+int mc_teacher_ensemble_embed_augmented(mc_teacher_ensemble *ens, const mc_image *images, int n, float *out, mc_err *e) {
+    return embed_images(ens, images, n, 1, out, e);
 }
 
 int mc_teacher_ensemble_embed_texts(mc_teacher_ensemble *ens, const mc_tokenizer *tok, const char *const *texts,

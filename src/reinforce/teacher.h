@@ -63,6 +63,15 @@ void mc_teacher_free(mc_teacher *t);
 
 /* The teacher's eval transform of im -> chw [3, R, R]. */
 int mc_teacher_preprocess(const mc_teacher *t, const mc_image *im, float *chw, mc_err *e);
+/* The reference's path for an augmented image (apple/ml-mobileclip-dr scripts/gen.py): the DR
+ * augmentation's uint8 output `aug` (any square size S), ToTensor and the teacher's Normalize at S
+ * (open_clip: its mean/std, which the reference asserts equal the augmentation's; MobileCLIP:
+ * none), then, when S differs from the teacher's R, torch's F.interpolate(mode="bicubic",
+ * align_corners=False) of that tensor to R x R (cubic a = -0.75, borders clamped, no antialias).
+ * scratch: 3 * S * S floats (unused when S == R). */
+int mc_teacher_preprocess_augmented(const mc_teacher *t, const mc_image *aug, float *chw, float *scratch, mc_err *e);
+/* F.interpolate(x [C, h, w], size=(oh, ow), mode="bicubic", align_corners=False) -> out [C, oh, ow]. */
+void mc_interpolate_bicubic(const float *x, int C, int h, int w, float *out, int oh, int ow);
 /* chw [B, 3, R, R] (preprocessed) -> out [B, dim], not normalised. */
 int mc_teacher_encode_images(mc_teacher *t, const float *chw, int B, float *out, mc_err *e);
 /* tokens [N, context] -> out [N, dim], not normalised. */
@@ -79,6 +88,8 @@ int mc_teacher_ensemble_offset(const mc_teacher_ensemble *ens, int i);
 
 /* images[n] -> out [n, ens->dim]: per-teacher normalised, concatenated. */
 int mc_teacher_ensemble_embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n, float *out, mc_err *e);
+/* The same for augmented images (mc_teacher_preprocess_augmented per teacher). */
+int mc_teacher_ensemble_embed_augmented(mc_teacher_ensemble *ens, const mc_image *images, int n, float *out, mc_err *e);
 /* texts[n] (UTF-8, NUL-terminated) -> out [n, ens->dim]. Errors name the failing text. */
 int mc_teacher_ensemble_embed_texts(mc_teacher_ensemble *ens, const mc_tokenizer *tok, const char *const *texts,
                                     int n, float *out, mc_err *e);

@@ -21,6 +21,7 @@ int mc_cmd_tokenize(int argc, char **argv);
 int mc_cmd_index(int argc, char **argv);
 int mc_cmd_search(int argc, char **argv);
 int mc_cmd_eval(int argc, char **argv);
+int mc_cmd_reinforce(int argc, char **argv);
 int mc_cmd_train(int argc, char **argv);
 
 /* Prints the version, compiler and CPU features (mobileclip --version). */
@@ -29,6 +30,7 @@ int mc_cmd_version(FILE *f);
  * form), except the value of a value-taking option and anything after "--". NULL when out of
  * memory; free() the array (its strings are argv's). */
 char **mc_cli_split_equals(int argc, char **argv, int *out_argc);
+int mc_cmd_bench(int argc, char **argv);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {

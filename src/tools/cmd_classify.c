@@ -6,7 +6,8 @@
 #include "tools/cli.h"
 
 static const char *help =
-    "usage: mobileclip classify --checkpoint FILE [--arch A] [--threads N] [--vocab V] [--training-form]\n"
+    "usage: mobileclip classify --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
+    "                           [--training-form]\n"
     "                           --image P [--image P ...] (--labels \"cat,dog,...\" | --labels-file F)\n"
     "                           [--templates simple|imagenet|FILE] [--top K] [--json]\n"
     "\n"

@@ -17,7 +17,7 @@
 #include "tools/progress.h"
 
 static const char *help =
-    "usage: mobileclip embed --checkpoint FILE [--arch A] [--threads N] [--vocab V] [--training-form]\n"
+    "usage: mobileclip embed --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V] [--training-form]\n"
     "                        [--image PATH] [--text TEXT] [--image-list FILE] [--text-list FILE]\n"
     "                        [--image-dir DIR] [--batch N] [--format jsonl|npy|f32] [--out FILE]\n"
     "                        [--skip-errors] [--progress | --no-progress] [--raw]\n"

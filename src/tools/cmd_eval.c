@@ -17,12 +17,14 @@
 #include "tools/plot.h"
 
 static const char *help =
-    "usage: mobileclip eval zeroshot --checkpoint FILE [--vocab V]\n"
+    "usage: mobileclip eval zeroshot --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
+    "           [--training-form]\n"
     "           (--dataset DIR | --fashion-mnist DIR | --idx-images F --idx-labels F --classes FILE |\n"
     "            --shards SPEC --classes FILE)\n"
     "           [--split test|train] [--classes FILE] [--templates simple|imagenet|FILE] [--limit N]\n"
     "           [--confusion PNG] [--batch N] [--progress] [--json]\n"
-    "       mobileclip eval retrieval --checkpoint FILE [--vocab V] (--dataset DIR | --captions TSV | --shards SPEC)\n"
+    "       mobileclip eval retrieval --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
+    "           [--training-form] (--dataset DIR | --captions TSV | --shards SPEC)\n"
     "           [--limit N] [--batch N] [--progress] [--json]\n"
     "\n"
     "zeroshot: CLIP's zero-shot protocol (classify's classifier) over a labelled dataset; prints\n"
@@ -30,8 +32,11 @@ static const char *help =
     "  --dataset DIR       one sub-folder per class (byte order of the names); class names are the\n"
     "                      folder names unless --classes gives them (one per line, same order)\n"
     "  --fashion-mnist DIR Fashion-MNIST IDX files (Debian dataset-fashion-mnist installs them in\n"
-    "                      /usr/share/datasets/fashion-mnist); --split test (default) or train\n"
-    "  --idx-images F, --idx-labels F  any IDX image [N,H,W] / label [N] pair (gzip'd or not)\n"
+    "                      /usr/share/datasets/fashion-mnist)\n"
+    "  --split S           test (default) or train: the Fashion-MNIST files read\n"
+    "  --idx-images F      any IDX images file [N,H,W] (gzip'd or not) ...\n"
+    "  --idx-labels F      ... with its IDX labels file [N]\n"
+    "  --classes FILE      class names, one per line (class number order)\n"
     "  --shards SPEC       WebDataset shards ('dir/test-{0000..0009}.tar'): an image member (jpg,\n"
     "                      jpeg, png or webp) and the class number in 'cls' per sample\n"
     "  --templates T       imagenet (CLIP's 80 prompts, default), simple, or a file, one per line\n"
@@ -43,7 +48,6 @@ static const char *help =
     "  --captions TSV      the same file given directly (paths relative to its folder)\n"
     "  --shards SPEC       WebDataset shards: an image member and its captions in 'txt', one per line\n"
     "common:\n" MC_CLI_MODEL_OPTS_HELP
-    "  --vocab V           BPE vocabulary\n"
     "  --limit N           evaluate N images spread evenly over the dataset (the first N of shards)\n"
     "  --batch N           images per model call (default 16)\n"
     "  --progress          progress on stderr even when it is not a terminal\n"
@@ -268,7 +272,8 @@ static int read_shards(mobileclip_ctx *ctx, const opts *o, int want_cls, shard_d
     size_t *size = calloc((size_t)B, sizeof *size);
     char **names = calloc((size_t)B, sizeof *names);
     if (!data || !size || !names) r = mc_fail(e, MC_E_NOMEM, "out of memory");
-    mc_batch_hooks hooks = {0}; /* progress by batch of shards, below */
+    mc_batch_hooks hooks = {0}; /* progress over the whole stream, below */
+    mc_progress_start(&ps->progress, ps->enabled, o->limit ? o->limit : -1);
     while (!r && more) {
         mc_wds_sample s;
         int got = o->limit && sd->n + nb >= o->limit ? 0 : mc_wds_next(&rd, &s, e);
@@ -299,10 +304,10 @@ static int read_shards(mobileclip_ctx *ctx, const opts *o, int want_cls, shard_d
             sd->n += nb;
             for (int k = 0; k < nb; k++) free(data[k]), free(names[k]), data[k] = NULL, names[k] = NULL;
             nb = 0;
-            if (ps->enabled) fprintf(stderr, "\r\033[Kmobileclip eval: %d images from shards", sd->n);
+            mc_progress_update(&ps->progress, sd->n);
         }
     }
-    if (ps->enabled) fputc('\n', stderr);
+    mc_progress_finish(&ps->progress);
     for (int k = 0; k < nb; k++) free(data[k]), free(names[k]);
     free(data), free(size), free(names);
     mc_wds_close(&rd);
@@ -356,14 +361,14 @@ static int eval_zeroshot(const opts *o) {
     for (int i = 0; i < n; i++) labels[i] = d.label[index[i] = pick(i, n, d.n)];
     if (!(ctx = mc_cli_load("eval", &o->m, 1, 1))) goto done;
     mc_cli_report ps;
-    mc_cli_report_start(&ps, "eval", "class prompts", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if (ps.enabled) fprintf(stderr, "mobileclip eval: embedding %d prompts\n", n_classes * n_templates);
     if (!(clf = mobileclip_classifier_build(ctx, (const char *const *)d.class_names.items, n_classes, templates, n_templates))) {
         fprintf(stderr, "mobileclip eval: %s\n", mobileclip_last_error(ctx));
         goto done;
     }
     const int dim = mobileclip_embed_dim(ctx);
-    mc_cli_report_start(&ps, "eval", "images", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if (o->shards) {
         if (read_shards(ctx, o, 1, &sd, &ps, &e)) {
             fprintf(stderr, "mobileclip eval: %s\n", e.msg);
@@ -397,7 +402,9 @@ static int eval_zeroshot(const opts *o) {
     if (o->confusion) {
         char title[128];
         snprintf(title, sizeof title, "zero-shot confusion matrix, %d images, top-1 %.2f%%", n, 100 * res.top1);
-        if (mc_plot_confusion_png(o->confusion, confusion, n_classes, (const char *const *)d.class_names.items, title, &e)) {
+        int pr = mc_plot_confusion_png(o->confusion, confusion, n_classes, (const char *const *)d.class_names.items, title, &e);
+        mc_plot_release();
+        if (pr) {
             fprintf(stderr, "mobileclip eval: %s\n", e.msg);
             goto done;
         }
@@ -517,7 +524,7 @@ static int eval_retrieval(const opts *o) {
     int status = 1, *index = NULL, *keep = NULL, *text_image = NULL, n = 0, nt = 0, r = 0;
     const char **texts = NULL;
     mc_cli_report ps;
-    mc_cli_report_start(&ps, "eval", "images", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     mc_batch_hooks hooks = mc_cli_report_hooks(&ps);
     if (!o->shards) {
         char tsv[4096];
@@ -562,7 +569,7 @@ static int eval_retrieval(const opts *o) {
         if (r) goto fail;
     }
     if (!(txt_emb = malloc(sizeof(float) * (size_t)dim * (size_t)nt))) { fprintf(stderr, "mobileclip eval: out of memory\n"); goto done; }
-    mc_cli_report_start(&ps, "eval", "captions", o->progress);
+    mc_cli_report_start(&ps, "eval", o->progress);
     if ((r = mc_batch_embed_texts(ctx, texts, nt, txt_emb, &hooks, &e))) goto fail;
     mobileclip_retrieval_result res;
     if (mobileclip_eval_retrieval(img_emb, n, txt_emb, nt, text_image, dim, &res)) {

@@ -19,7 +19,8 @@
 #include "tools/cli_report.h"
 
 static const char *index_help =
-    "usage: mobileclip index --checkpoint FILE [--arch A] (DIR | --image-list FILE | --image P)... -o INDEX\n"
+    "usage: mobileclip index --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
+    "                        [--training-form] (DIR | --image-list FILE | --image P)... (-o | --output) INDEX\n"
     "                        [--dtype f32|f16] [--batch N] [--progress] [--json]\n"
     "\n"
     "Embeds every image under the directories (recursive; images recognised by content) and in\n"
@@ -32,21 +33,20 @@ static const char *index_help =
     "  DIR                 directory of images (repeatable)\n"
     "  --image-list FILE   one image path per line (repeatable)\n"
     "  --image P           one image (repeatable)\n"
-    "  -o, --output INDEX  index file to create or update (required)\n"
+    "  --output INDEX      index file to create or update (required; -o INDEX)\n"
     "  --dtype T           f32 (default) or f16 storage of the embeddings\n"
     "  --batch N           images per model call (default 16)\n"
     "  --progress          progress on stderr even when it is not a terminal\n"
     "  --json              print the summary as one JSON object on stdout\n";
 
 static const char *search_help =
-    "usage: mobileclip search INDEX --checkpoint FILE [--vocab V] (--text \"query\" | --image FILE)\n"
-    "                         [--top K] [--json]\n"
+    "usage: mobileclip search INDEX --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
+    "                         [--training-form] (--text \"query\" | --image FILE) [--top K] [--json]\n"
     "\n"
     "Ranks the indexed images by cosine similarity to the query (exact brute force). The\n"
     "checkpoint must be the model that built the index (its weights' SHA-256 is checked).\n"
     "\n"
     "options:\n" MC_CLI_MODEL_OPTS_HELP
-    "  --vocab V           BPE vocabulary (for --text)\n"
     "  --text Q            text query\n"
     "  --image FILE        image query\n"
     "  --top K             results to print (default 10)\n"
@@ -236,7 +236,7 @@ int mc_cmd_index(int argc, char **argv) {
     ok = calloc((size_t)(n_todo ? n_todo : 1), 1);
     if (!emb || !ok) { fprintf(stderr, "mobileclip index: out of memory\n"); goto done; }
     mc_cli_report rep;
-    mc_cli_report_start(&rep, "index", "images", progress);
+    mc_cli_report_start(&rep, "index", progress);
     mc_batch_hooks hooks = mc_cli_report_hooks(&rep);
     if (n_todo && mc_batch_embed_images(ctx, n_todo, batch, mc_batch_load_path, todo, emb, ok, &hooks, &e)) goto fail;
     int embedded = 0;

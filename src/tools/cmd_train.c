@@ -672,7 +672,7 @@ done:
     if (clip_ok) mc_clip_free(&clip);
     mc_tokenizer_free(tok);
     curve_free(&cv);
-    if (rank0) mc_plot_release_fonts();
+    if (rank0) mc_plot_release();
 #ifdef MC_HAVE_MPI
     mc_comm_mpi_finish(&comm);
 #endif

@@ -16,6 +16,8 @@ static const struct {
     {"index", mc_cmd_index, "build or update a search index of an image collection"},
     {"search", mc_cmd_search, "nearest images in an index to a text or image query"},
     {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
+    {"reinforce", mc_cmd_reinforce, "dataset reinforcement: DataCompDR shards with teacher embeddings"},
+    {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
     {"train", mc_cmd_train, "train a model (reinforced DR loss or plain CLIP) on WebDataset shards"},
 };
 

@@ -193,7 +193,7 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
     return finish(sf, cr, path, e);
 }
 
-void mc_plot_release_fonts(void) {
+void mc_plot_release(void) {
     cairo_debug_reset_static_data();
     FcFini();
 }

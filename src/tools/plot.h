@@ -23,9 +23,9 @@ typedef struct mc_plot_series {
 int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_series, const char *title,
                       const char *xlabel, const char *ylabel, int log_x, mc_err *e);
 
-/* Releases cairo's and fontconfig's process-wide font caches (cairo_debug_reset_static_data,
- * FcFini), so a leak checker sees a clean exit. Call once at the end of a command that drew
- * text, after every cairo object is gone; plotting again afterwards is allowed. */
-void mc_plot_release_fonts(void);
+/* Frees cairo's and fontconfig's process-wide font caches. Programs that plot call it once when
+ * they are done drawing (no plot function may run afterwards in the process): fontconfig keeps
+ * its caches behind encoded pointers that leak checkers report as lost. */
+void mc_plot_release(void);
 
 #endif

@@ -53,7 +53,7 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->work.cap = t->work_floats;
     t->tape.base = malloc(sizeof(float) * (t->tape_floats ? t->tape_floats : 1));
     t->work.base = malloc(sizeof(float) * (t->work_floats ? t->work_floats : 1));
-    t->ctx = (mc_train_ctx){&t->tape, &t->work, &t->gm, 1, 0.1f};
+    t->ctx = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &t->gm, .train = 1, .bn_momentum = 0.1f};
     for (int g = 0; g < G && !rc; g++) {
         rc = clip->mci ? mc_mci_train_state_init(&t->mst[g], clip->mci, e) : mc_vit_train_state_init(&t->vst[g], clip->vit, e);
         if (!rc) rc = mc_text_train_state_init(&t->tst[g], clip->text, e);

@@ -1,4 +1,4 @@
-#include "common/weight_rule.h"
+#include "io/weight_rule.h"
 
 #include "models/param_store.h"
 

@@ -1,0 +1,31 @@
+/* parallel.h - the library's worker threads: a small pool that sleeps when idle.
+ *
+ * Why not OpenMP: libgomp's waiting threads spin (OMP_WAIT_POLICY can only be set in the
+ * environment before the program starts); on a machine where another job holds a core, a
+ * spinning worker keeps its core busy while the thread that has work waits for a time slice,
+ * and a batch-1 image took 25x longer with 2 threads than with 1. Here a waiting thread spins
+ * only briefly (MC_SPIN_US, default 50 us), then sleeps on a futex, so the scheduler can move
+ * a preempted worker onto the idle core; work is handed out in chunks claimed one at a time,
+ * so a thread on a slow (shared) core simply takes fewer chunks.
+ *
+ * One process-wide pool (like the CPU it runs on), created on first use. The thread count of
+ * a call is the calling thread's setting (mc_threads_set; default: OMP_NUM_THREADS or the
+ * number of processors). Calls from inside a task, or while another thread is using the
+ * pool, run serially in the caller. Results never depend on which thread runs which chunk.
+ */
+#ifndef MC_CORE_PARALLEL_H
+#define MC_CORE_PARALLEL_H
+
+/* fn(arg, begin, end) for consecutive ranges covering [0, n), `grain` items each (the last
+ * may be shorter). Returns when all have run. */
+typedef void (*mc_range_fn)(void *arg, int begin, int end);
+void mc_parallel_for(int n, int grain, mc_range_fn fn, void *arg);
+
+/* Threads used by mc_parallel_for calls from the calling thread (n <= 0: the default). */
+void mc_threads_set(int n);
+int mc_threads_get(void);
+
+/* Grain that gives about `per_thread` chunks per thread for n items (at least 1). */
+int mc_parallel_grain(int n, int per_thread);
+
+#endif

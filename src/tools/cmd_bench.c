@@ -1,0 +1,342 @@
+/* mobileclip bench: latency, throughput, memory and efficiency of the image and text encoders.
+ *
+ * Without --checkpoint the model is built in memory by the deterministic weight rule of
+ * shared/golden (io/weight_rule.h; speed does not depend on the values), so no file is
+ * needed. Every architecture runs in a child process of its own, so peak RSS is its own.
+ * Inputs: a fixed pseudo-random image at the model resolution; a caption of 20 tokens
+ * (start, 18 word tokens, end, zero padding to 77). Latencies: median and p90 over --runs
+ * runs after 2 warm-up runs. FMA peak: 12 independent multiply-add chains per thread on every
+ * instruction set the CPU has, all threads at once (nn/fma_peak.inc). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/context.h"
+#include "core/parallel.h"
+#include "io/weight_rule.h"
+#include "nn/isa.h"
+#include "tools/cli.h"
+
+#ifndef MC_SHARED_DIR_DEFAULT
+#define MC_SHARED_DIR_DEFAULT "../shared"
+#endif
+
+static const char *help =
+    "usage: mobileclip bench [--arch s0|s1|s2|b|all] [--checkpoint FILE] [--threads N] [--batch B]\n"
+    "                        [--runs R] [--precision f32] [--json] [--shared DIR]\n"
+    "\n"
+    "Times the image encoder (batch 1 and batch B) and the text encoder (batch 1, a 20-token\n"
+    "caption): median and p90 latency over R runs (default 20) after warm-up, throughput,\n"
+    "peak RSS, model load time, multiply-accumulates per inference and GFLOP/s reached, and\n"
+    "the FMA peak measured on this machine. Without --checkpoint the model of --arch (default\n"
+    "s0; all: every one) is built from the deterministic weight rule of DIR/golden (DIR:\n"
+    "--shared, else $MC_SHARED_DIR, else the build's shared folder).\n"
+    "\n"
+    "options:\n"
+    "  --checkpoint FILE   a checkpoint instead of the weight rule (its architecture is used)\n"
+    "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
+    "  --batch B           images per call for the throughput figure (default 16)\n"
+    "  --runs R            timed runs per figure, at least 1 (default 20)\n"
+    "  --precision P       f32 (the only precision so far)\n"
+    "  --json              one JSON object keyed by architecture instead of text\n";
+
+typedef struct bench_result {
+    int ok;
+    char err[512];
+    double load_ms, image_p50, image_p90, text_p50, text_p90, batch_ms, batch_img_per_s, peak_rss_mb;
+    double image_macs, text_macs;
+} bench_result;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* sorted runs: p in [0, 1] by nearest rank */
+static double pct(const double *v, int n, double p) {
+    int i = (int)(p * n + 0.999999) - 1;
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+typedef struct bench_cfg {
+    int arch; /* MOBILECLIP_ARCH_*, or AUTO with a checkpoint */
+    const char *checkpoint, *shared;
+    int threads, batch, runs;
+} bench_cfg;
+
+/* 2 warm-up runs, then cfg->runs timed ones; returns -1 when the call fails. */
+static int time_runs(mobileclip_ctx *ctx, int text, const void *in, int n, float *out, int runs, double *t) {
+    for (int k = -2; k < runs; k++) {
+        double t0 = now_s();
+        int r = text ? mobileclip_encode_tokens(ctx, in, n, out, 1) : mobileclip_encode_images(ctx, in, n, out, 1);
+        if (r) return -1;
+        if (k >= 0) t[k] = (now_s() - t0) * 1e3;
+    }
+    qsort(t, (size_t)runs, sizeof *t, cmp_double);
+    return 0;
+}
+
+static void run_arch(const bench_cfg *cfg, bench_result *res) {
+    memset(res, 0, sizeof *res);
+    mobileclip_params p = mobileclip_default_params();
+    p.n_threads = cfg->threads;
+    p.arch = (mobileclip_arch)cfg->arch;
+    mc_err e = {0};
+    mobileclip_ctx *ctx = NULL;
+    double t0;
+    if (cfg->checkpoint) {
+        char err[512];
+        t0 = now_s();
+        ctx = mobileclip_init_from_file(cfg->checkpoint, &p, err, sizeof err);
+        res->load_ms = (now_s() - t0) * 1e3;
+        if (!ctx) snprintf(res->err, sizeof res->err, "%s", err);
+    } else {
+        char tsv[4096];
+        snprintf(tsv, sizeof tsv, "%s/golden/%s.params.tsv", cfg->shared, mobileclip_arch_name(p.arch));
+        mc_tensor_map w;
+        mc_tensor_map_init(&w);
+        if (mc_weights_from_tsv(tsv, &w, NULL, &e)) {
+            snprintf(res->err, sizeof res->err, "%s", e.msg);
+            mc_tensor_map_free(&w);
+            return;
+        }
+        t0 = now_s(); /* load = binding and folding the weights (no file to parse) */
+        ctx = mc_ctx_init_from_map(&w, &p, &e);
+        res->load_ms = (now_s() - t0) * 1e3;
+        if (!ctx) snprintf(res->err, sizeof res->err, "%s", e.msg);
+    }
+    if (!ctx) return;
+    int R = mobileclip_image_size(ctx), B = cfg->batch, runs = cfg->runs;
+    float *img = malloc(sizeof(float) * 3 * R * R * B), *out = malloc(sizeof(float) * 512 * B);
+    double *t = malloc(sizeof(double) * runs);
+    int32_t ids[MOBILECLIP_CONTEXT_LENGTH] = {0};
+    if (!img || !out || !t) {
+        snprintf(res->err, sizeof res->err, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)3 * R * R * B; i++) img[i] = (float)((i * 2654435761u) >> 24) / 255.0f;
+    ids[0] = 49406;
+    for (int i = 1; i <= 18; i++) ids[i] = 320 + 97 * i; /* word tokens */
+    ids[19] = 49407;
+
+    uint64_t m0 = mc_macs_get();
+    if (mobileclip_encode_images(ctx, img, 1, out, 1)) goto fail;
+    res->image_macs = (double)(mc_macs_get() - m0);
+    m0 = mc_macs_get();
+    if (mobileclip_encode_tokens(ctx, ids, 1, out, 1)) goto fail;
+    res->text_macs = (double)(mc_macs_get() - m0);
+    if (time_runs(ctx, 0, img, 1, out, runs, t)) goto fail;
+    res->image_p50 = pct(t, runs, 0.5);
+    res->image_p90 = pct(t, runs, 0.9);
+    if (time_runs(ctx, 1, ids, 1, out, runs, t)) goto fail;
+    res->text_p50 = pct(t, runs, 0.5);
+    res->text_p90 = pct(t, runs, 0.9);
+    int bruns = runs / 4 > 3 ? runs / 4 : 3; /* batches take B times longer */
+    double *tb = malloc(sizeof(double) * bruns);
+    if (!tb || time_runs(ctx, 0, img, B, out, bruns, tb)) {
+        free(tb);
+        goto fail;
+    }
+    res->batch_ms = pct(tb, bruns, 0.5);
+    res->batch_img_per_s = B / (res->batch_ms * 1e-3);
+    free(tb);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+    res->ok = 1;
+    goto done;
+fail:
+    snprintf(res->err, sizeof res->err, "%s", mobileclip_last_error(ctx));
+done:
+    free(img);
+    free(out);
+    free(t);
+    mobileclip_free(ctx);
+}
+
+/* Runs run_arch in a child (own peak RSS); the result comes back through a pipe. */
+static void run_arch_isolated(const bench_cfg *cfg, bench_result *res) {
+    int fd[2];
+    fflush(NULL);
+    if (pipe(fd)) {
+        run_arch(cfg, res);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        run_arch(cfg, res);
+        return;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        bench_result r;
+        run_arch(cfg, &r);
+        ssize_t w = write(fd[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fd[1]);
+    memset(res, 0, sizeof *res);
+    size_t got = 0;
+    while (got < sizeof *res) {
+        ssize_t n = read(fd[0], (char *)res + got, sizeof *res - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    if (got != sizeof *res) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->err, sizeof res->err, "the benchmark process died");
+    }
+}
+
+typedef struct peak_job {
+    const mc_kernels *k;
+    long iters;
+    float sink;
+} peak_job;
+
+static void peak_task(void *arg, int b, int e) {
+    peak_job *j = arg;
+    for (int i = b; i < e; i++) j->sink += j->k->fma_chains(j->iters);
+}
+
+/* GFLOP/s of `threads` threads each running the FMA chains of `isa` (best of 3). */
+static double fma_peak(mc_isa isa, int threads) {
+    const mc_kernels *k = mc_kernels_get(), *use = NULL;
+    mc_err e = {0};
+    if (mc_isa_force(isa, &e)) return 0;
+    use = mc_kernels_get();
+    peak_job j = {use, 4000000, 0};
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        mc_parallel_for(threads, 1, peak_task, &j);
+        double gf = threads * 12.0 * j.iters * use->vec_floats * 2 / (now_s() - t0) * 1e-9;
+        if (gf > best) best = gf;
+    }
+    mc_isa_force(k->isa, &e);
+    return best;
+}
+
+int mc_cmd_bench(int argc, char **argv) {
+    bench_cfg cfg = {MOBILECLIP_ARCH_S0, NULL, NULL, 0, 16, 20};
+    int json = 0, all = 0;
+    const char *shared = getenv("MC_SHARED_DIR");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--arch") || !strcmp(a, "--checkpoint") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--batch") || !strcmp(a, "--runs") || !strcmp(a, "--precision") ||
+                   !strcmp(a, "--shared")) {
+            if (!(v = mc_cli_value("bench", argc, argv, &i))) return 2;
+            char *end = NULL;
+            long n = strtol(v, &end, 10);
+            int is_num = *v && !*end;
+            if (!strcmp(a, "--arch")) {
+                all = !strcmp(v, "all");
+                cfg.arch = all ? MOBILECLIP_ARCH_S0 : mobileclip_arch_from_name(v);
+                if (cfg.arch < 0) {
+                    fprintf(stderr, "mobileclip bench: unknown architecture '%s' (s0, s1, s2, b or all)\n", v);
+                    return 2;
+                }
+            } else if (!strcmp(a, "--checkpoint")) {
+                cfg.checkpoint = v;
+            } else if (!strcmp(a, "--precision")) {
+                if (strcmp(v, "f32")) {
+                    fprintf(stderr, "mobileclip bench: precision '%s' is not available (f32 only so far)\n", v);
+                    return 2;
+                }
+            } else if (!strcmp(a, "--shared")) {
+                shared = v;
+            } else if (!is_num || n < (!strcmp(a, "--threads") ? 0 : 1) || n > 4096) {
+                fprintf(stderr, "mobileclip bench: %s needs a number in [%d, 4096], got '%s'\n", a,
+                        !strcmp(a, "--threads") ? 0 : 1, v);
+                return 2;
+            } else if (!strcmp(a, "--threads")) {
+                cfg.threads = (int)n;
+            } else if (!strcmp(a, "--batch")) {
+                cfg.batch = (int)n;
+            } else {
+                cfg.runs = (int)n;
+            }
+        } else {
+            fprintf(stderr, "mobileclip bench: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (cfg.checkpoint && all) {
+        fprintf(stderr, "mobileclip bench: --arch all needs the weight rule, not --checkpoint\n");
+        return 2;
+    }
+    if (cfg.checkpoint && cfg.arch == MOBILECLIP_ARCH_S0) cfg.arch = MOBILECLIP_ARCH_AUTO;
+    cfg.shared = shared && *shared ? shared : MC_SHARED_DIR_DEFAULT;
+    mc_threads_set(cfg.threads);
+    int threads = mc_threads_get();
+
+    double peak[MC_ISA_COUNT] = {0};
+    for (int isa = 0; isa < MC_ISA_COUNT; isa++)
+        if (mc_isa_supported((mc_isa)isa)) peak[isa] = fma_peak((mc_isa)isa, threads);
+    const mc_kernels *k = mc_kernels_get();
+
+    int first = cfg.arch == MOBILECLIP_ARCH_AUTO ? -1 : cfg.arch, last = all ? MOBILECLIP_ARCH_B : first;
+    int status = 0;
+    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"fma_peak_gflops\":{", threads, k->name);
+    if (json)
+        for (int isa = 0, n = 0; isa < MC_ISA_COUNT; isa++)
+            if (peak[isa] > 0) printf("%s\"%s\":%.1f", n++ ? "," : "", mc_isa_name((mc_isa)isa), peak[isa]);
+    if (json) printf("}");
+    if (!json) {
+        printf("threads %d, kernels %s; FMA peak (12 chains per thread, %d threads):", threads, k->name, threads);
+        for (int isa = 0; isa < MC_ISA_COUNT; isa++)
+            if (peak[isa] > 0) printf(" %s %.1f GFLOP/s", mc_isa_name((mc_isa)isa), peak[isa]);
+        printf("\n");
+    }
+    for (int a = first; a <= last; a++) {
+        bench_cfg c = cfg;
+        c.arch = a;
+        bench_result r;
+        run_arch_isolated(&c, &r);
+        const char *name = a < 0 ? "checkpoint" : mobileclip_arch_name((mobileclip_arch)a);
+        if (!r.ok) {
+            fprintf(stderr, "mobileclip bench: %s: %s\n", name, r.err);
+            status = 1;
+            continue;
+        }
+        double gi = 2 * r.image_macs / (r.image_p50 * 1e-3) * 1e-9, gt = 2 * r.text_macs / (r.text_p50 * 1e-3) * 1e-9;
+        double pk = peak[k->isa];
+        if (json) {
+            printf(",\"%s\":{\"image_ms_p50\":%.3f,\"image_ms_p90\":%.3f,\"text_ms_p50\":%.3f,\"text_ms_p90\":%.3f,"
+                   "\"image_batch\":%d,\"image_batch_ms\":%.3f,\"image_batch_img_per_s\":%.3f,\"peak_rss_mb\":%.1f,"
+                   "\"load_ms\":%.2f,\"image_gmacs\":%.4f,\"text_gmacs\":%.4f,\"image_gflops\":%.2f,\"text_gflops\":%.2f}",
+                   name, r.image_p50, r.image_p90, r.text_p50, r.text_p90, cfg.batch, r.batch_ms, r.batch_img_per_s,
+                   r.peak_rss_mb, r.load_ms, r.image_macs * 1e-9, r.text_macs * 1e-9, gi, gt);
+        } else {
+            printf("%s: load %.1f ms, peak RSS %.0f MB\n", name, r.load_ms, r.peak_rss_mb);
+            printf("  image  p50 %8.2f ms  p90 %8.2f ms  %6.3f GMAC  %6.1f GFLOP/s (%.0f%% of peak)  batch %d: %.1f img/s\n",
+                   r.image_p50, r.image_p90, r.image_macs * 1e-9, gi, pk > 0 ? 100 * gi / pk : 0, cfg.batch,
+                   r.batch_img_per_s);
+            printf("  text   p50 %8.2f ms  p90 %8.2f ms  %6.3f GMAC  %6.1f GFLOP/s (%.0f%% of peak)  (20 tokens)\n",
+                   r.text_p50, r.text_p90, r.text_macs * 1e-9, gt, pk > 0 ? 100 * gt / pk : 0);
+        }
+    }
+    if (json) printf("}\n");
+    int w = mc_cli_finish_output("bench");
+    return status ? status : w;
+}
