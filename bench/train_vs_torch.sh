@@ -12,8 +12,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${MC_BUILD_DIR:-$HERE/../build}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 args=("$@"); [[ " $* " == *" --mode "* ]] || args+=(--mode dr)
-ours=$("$BUILD/bench_train_step" "${args[@]}" | tee /dev/stderr | grep -E '^(dr|dr0|clip) ' | head -1)
-theirs=$("$PY" "$HERE/torch_train_step.py" --mobileclip-src "$SRC" "${args[@]}" | tee /dev/stderr)
+ours=$("$BUILD/bench_train_step" "${args[@]}" | tee >(cat >&2) | grep -E '^(dr|dr0|clip) ' | head -1)
+theirs=$("$PY" "$HERE/torch_train_step.py" --mobileclip-src "$SRC" "${args[@]}" | tee >(cat >&2))
 w1=$(sed -E 's/.*step ([0-9.]+) s wall.*/\1/' <<<"$ours"); c1=$(sed -E 's/.* ([0-9.]+) s CPU.*/\1/' <<<"$ours")
 w2=$(sed -E 's/.*step ([0-9.]+) s wall.*/\1/' <<<"$theirs"); c2=$(sed -E 's/.* ([0-9.]+) s CPU.*/\1/' <<<"$theirs")
 awk -v w1="$w1" -v c1="$c1" -v w2="$w2" -v c2="$c2" 'BEGIN { printf "PyTorch / ours: wall %.2fx, CPU %.2fx\n", w2 / w1, c2 / c1 }'
