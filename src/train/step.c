@@ -1,0 +1,339 @@
+/* step.c - see step.h. */
+#include "train/step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment/augment.h"
+
+static int fail_comm(mc_err *e, const char *what) { return mc_fail(e, MC_E_IO, "data parallel: %s failed", what); }
+
+static int image_sizes(const mc_clip *c, int b, size_t *tape, size_t *work, mc_err *e) {
+    return c->mci ? mc_mci_train_sizes(c->mci, b, c->config.image_size, tape, work, e)
+                  : mc_vit_train_sizes(c->vit, b, c->config.image_size, tape, work, e);
+}
+
+int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, int b, int n_sets, const mc_comm *comm,
+                    mc_err *e) {
+    memset(t, 0, sizeof *t);
+    if (!clip->text || !(clip->mci || clip->vit) || clip->reparam)
+        return mc_fail(e, MC_E_ARG, "training needs both towers in training form (not reparameterized)");
+    int G = cfg->bn_groups < 1 ? 1 : cfg->bn_groups;
+    if (b < 2 || n_sets < 1 || n_sets > MC_DRCLIP_MAX_SETS || cfg->accum < 1 || G > MC_TRAIN_MAX_GROUPS || b % G)
+        return mc_fail(e, MC_E_ARG, "training: batch %d, %d caption sets, %d BatchNorm groups: invalid", b, n_sets, G);
+    if (cfg->loss.n_teachers == 0 && cfg->loss.weights[1] != 0)
+        return mc_fail(e, MC_E_ARG, "training: a distillation weight needs teacher embeddings");
+    t->clip = clip;
+    t->cfg = *cfg;
+    t->cfg.bn_groups = G;
+    t->comm = comm && comm->world > 1 ? comm : NULL;
+    t->b = b;
+    t->n_sets = n_sets;
+    t->G = G;
+    t->gb = b / G;
+    t->E = clip->config.embed_dim;
+    t->T = clip->config.text.context_length;
+    t->R = clip->config.image_size;
+    for (int k = 0; k < cfg->loss.n_teachers; k++) t->Dt += cfg->loss.teacher_dims[k];
+    mc_param_store *s = &clip->store;
+    int rc = mc_param_store_alloc_grad(s, e);
+    if (!rc) rc = mc_param_store_alloc_adam(s, e);
+    if (rc) return rc;
+    mc_adamw_init(&t->opt, &cfg->adamw);
+    t->gm = (mc_grad_map){s->data, s->grad, s->total};
+    /* activation memory: G groups of both towers kept for the backward */
+    size_t it, iw, tt, tw;
+    if ((rc = image_sizes(clip, t->gb, &it, &iw, e))) return rc;
+    if ((rc = mc_text_train_sizes(clip->text, n_sets * t->gb, &tt, &tw, e))) return rc;
+    /* each take is 16-float aligned; a margin of 16 floats per group covers the tower boundary */
+    t->tape_floats = (size_t)G * (it + tt + 32);
+    t->work_floats = iw > tw ? iw : tw;
+    t->tape.cap = t->tape_floats;
+    t->work.cap = t->work_floats;
+    t->tape.base = malloc(sizeof(float) * (t->tape_floats ? t->tape_floats : 1));
+    t->work.base = malloc(sizeof(float) * (t->work_floats ? t->work_floats : 1));
+    t->ctx = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &t->gm, .train = 1, .bn_momentum = 0.1f};
+    for (int g = 0; g < G && !rc; g++) {
+        rc = clip->mci ? mc_mci_train_state_init(&t->mst[g], clip->mci, e) : mc_vit_train_state_init(&t->vst[g], clip->vit, e);
+        if (!rc) rc = mc_text_train_state_init(&t->tst[g], clip->text, e);
+        if (!rc) t->n_states = g + 1;
+    }
+    if (rc) {
+        mc_trainer_free(t);
+        return rc;
+    }
+    int W = t->comm ? t->comm->world : 1, N = b * W;
+    size_t E = (size_t)t->E, ns = (size_t)n_sets;
+    t->x = malloc(sizeof(float) * b * E);
+    t->xn = malloc(sizeof(float) * b);
+    t->dx = malloc(sizeof(float) * b * E);
+    t->y = malloc(sizeof(float) * ns * b * E);
+    t->yn = malloc(sizeof(float) * ns * b);
+    t->dy = malloc(sizeof(float) * ns * b * E);
+    t->gtok = malloc(sizeof(int32_t) * ns * b * t->T); /* G groups: the text backward reads its forward's tokens */
+    t->dembed = malloc(sizeof(float) * ns * t->gb * E);
+    int ok = t->tape.base && t->work.base && t->x && t->xn && t->dx && t->y && t->yn && t->dy && t->gtok && t->dembed;
+    if (t->comm) {
+        t->x_all = malloc(sizeof(float) * N * E);
+        t->dx_all = malloc(sizeof(float) * N * E);
+        t->y_all = malloc(sizeof(float) * ns * N * E);
+        t->dy_all = malloc(sizeof(float) * ns * N * E);
+        ok = ok && t->x_all && t->dx_all && t->y_all && t->dy_all;
+        if (t->Dt) {
+            t->u_all = malloc(sizeof(float) * N * t->Dt);
+            t->v_all = malloc(sizeof(float) * ns * N * t->Dt);
+            ok = ok && t->u_all && t->v_all;
+        }
+    }
+    mc_drclip_input in = {.B = b, .E = t->E, .Dt = t->Dt, .n_sets = n_sets, .N = t->comm ? N : 0};
+    t->scratch_floats = mc_drclip_scratch_size(&in);
+    t->scratch = malloc(sizeof(float) * t->scratch_floats);
+    if (!ok || !t->scratch) {
+        mc_trainer_free(t);
+        return mc_fail(e, MC_E_NOMEM, "training: out of memory (activations %zu MiB for a batch of %d)",
+                       (t->tape_floats + t->work_floats) * sizeof(float) >> 20, b);
+    }
+    return 0;
+}
+
+void mc_trainer_free(mc_trainer *t) {
+    for (int g = 0; g < t->n_states; g++) {
+        if (t->clip->mci) mc_mci_train_state_free(&t->mst[g]);
+        else mc_vit_train_state_free(&t->vst[g]);
+        mc_text_train_state_free(&t->tst[g]);
+    }
+    free(t->tape.base);
+    free(t->work.base);
+    void *bufs[] = {t->x, t->xn, t->dx, t->y, t->yn, t->dy, t->x_all, t->y_all, t->dx_all, t->dy_all,
+                    t->u_all, t->v_all, t->gtok, t->dembed, t->scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    memset(t, 0, sizeof *t);
+}
+
+/* Forward of both towers for group g; normalised features into x / y (set-major rows). */
+static int forward_group(mc_trainer *t, const mc_train_batch *mb, int g, mc_err *e) {
+    mc_clip *c = t->clip;
+    int gb = t->gb, ns = t->n_sets, T = t->T;
+    size_t E = (size_t)t->E, img = (size_t)3 * t->R * t->R;
+    const float *images = mb->images + (size_t)g * gb * img;
+    const float *emb;
+    int rc;
+    /* DDP (broadcast_buffers) keeps rank 0's running statistics: only group 0 updates them
+     * (momentum 0 leaves r exactly as it was: r = 1.0 r + 0.0 stat) */
+    t->ctx.bn_momentum = g == 0 ? 0.1f : 0.0f;
+    if (c->mci) {
+        rc = mc_mci_train_forward(&t->ctx, c->mci, &t->mst[g], images, gb, t->R, e);
+        emb = t->mst[g].embed;
+    } else {
+        rc = mc_vit_train_forward(&t->ctx, c->vit, &t->vst[g], images, gb, t->R, e);
+        emb = t->vst[g].embed;
+    }
+    if (rc) return rc;
+    mc_l2_normalize_forward(t->x + g * gb * E, t->xn + g * gb, emb, gb, t->E);
+    /* the group's texts as one batch: its real rows, then its synthetic rows */
+    int32_t *gtok = t->gtok + (size_t)g * ns * gb * T;
+    for (int s = 0; s < ns; s++)
+        memcpy(gtok + (size_t)s * gb * T, mb->tokens + ((size_t)s * t->b + (size_t)g * gb) * T,
+               sizeof(int32_t) * gb * T);
+    if ((rc = mc_text_train_forward(&t->ctx, c->text, &t->tst[g], gtok, ns * gb, e))) return rc;
+    for (int s = 0; s < ns; s++) {
+        size_t row = (size_t)s * t->b + (size_t)g * gb;
+        mc_l2_normalize_forward(t->y + row * E, t->yn + row, t->tst[g].embed + (size_t)s * gb * E, gb, t->E);
+    }
+    return 0;
+}
+
+static int backward_group(mc_trainer *t, int g, mc_err *e) {
+    mc_clip *c = t->clip;
+    int gb = t->gb, ns = t->n_sets;
+    size_t E = (size_t)t->E;
+    for (int s = 0; s < ns; s++) {
+        size_t row = (size_t)s * t->b + (size_t)g * gb;
+        mc_l2_normalize_backward(t->dembed + (size_t)s * gb * E, t->dy + row * E, t->y + row * E, t->yn + row, gb, t->E);
+    }
+    int rc = mc_text_train_backward(&t->ctx, c->text, &t->tst[g], t->dembed, e);
+    if (rc) return rc;
+    mc_l2_normalize_backward(t->dembed, t->dx + g * gb * E, t->x + g * gb * E, t->xn + g * gb, gb, t->E);
+    return c->mci ? mc_mci_train_backward(&t->ctx, c->mci, &t->mst[g], t->dembed, e)
+                  : mc_vit_train_backward(&t->ctx, c->vit, &t->vst[g], t->dembed, e);
+}
+
+/* all[r] blocks of a set-major local array [ns][b][w] gathered as [ns][N][w] */
+static int gather_sets(const mc_comm *cm, const float *local, float *all, int ns, int b, int w) {
+    size_t blk = (size_t)b * w, N = (size_t)b * cm->world;
+    for (int s = 0; s < ns; s++)
+        if (cm->allgather(cm->user, local + s * blk, all + s * N * w, blk)) return -1;
+    return 0;
+}
+
+int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float dloss, mc_drclip_losses *out,
+                                mc_err *e) {
+    mc_clip *c = t->clip;
+    mc_tape_reset(&t->tape);
+    mc_tape_reset(&t->work);
+    int rc = 0;
+    for (int g = 0; g < t->G && !rc; g++) rc = forward_group(t, mb, g, e);
+    if (!rc && t->tape.overflow) rc = mc_fail(e, MC_E_NOMEM, "training: activation tape too small (internal)");
+    if (rc) return rc;
+    /* one training forward of every BatchNorm: PyTorch counts it in num_batches_tracked */
+    for (int i = 0; i < c->store.ncounters; i++) c->store.counters[i]++;
+    size_t E = (size_t)t->E;
+    int b = t->b, ns = t->n_sets, Dt = t->Dt;
+    const mc_comm *cm = t->comm;
+    float tlog = *c->logit_scale;
+    mc_drclip_input in = {.B = b, .E = t->E, .Dt = Dt, .image = t->x, .teacher_image = Dt ? mb->teacher_image : NULL,
+                          .n_sets = ns, .scale = mc_logit_scale_forward(tlog)};
+    for (int s = 0; s < ns; s++) {
+        in.text[s] = t->y + (size_t)s * b * E;
+        in.teacher_text[s] = Dt ? mb->teacher_text + (size_t)s * b * Dt : NULL;
+    }
+    if (cm) {
+        int N = b * cm->world;
+        in.N = N;
+        in.offset = cm->rank * b;
+        if (gather_sets(cm, t->x, t->x_all, 1, b, t->E) || gather_sets(cm, t->y, t->y_all, ns, b, t->E) ||
+            (Dt && (gather_sets(cm, mb->teacher_image, t->u_all, 1, b, Dt) ||
+                    gather_sets(cm, mb->teacher_text, t->v_all, ns, b, Dt))))
+            return fail_comm(e, "all-gather of the features");
+        in.image_all = t->x_all;
+        in.teacher_image_all = Dt ? t->u_all : NULL;
+        for (int s = 0; s < ns; s++) {
+            in.text_all[s] = t->y_all + (size_t)s * N * E;
+            in.teacher_text_all[s] = Dt ? t->v_all + (size_t)s * N * Dt : NULL;
+        }
+    }
+    mc_drclip_losses L;
+    if ((rc = mc_drclip_loss_forward(&t->cfg.loss, &in, t->scratch, &L, e))) return rc;
+    mc_drclip_grads gr = {.image = t->dx};
+    for (int s = 0; s < ns; s++) gr.text[s] = t->dy + (size_t)s * b * E;
+    if (cm) {
+        int N = b * cm->world;
+        gr.image_all = t->dx_all;
+        for (int s = 0; s < ns; s++) gr.text_all[s] = t->dy_all + (size_t)s * N * E;
+    }
+    mc_drclip_loss_backward(&t->cfg.loss, &in, t->scratch, dloss, &gr);
+    if (cm) {
+        /* the gather's backward: every rank's gradient of the gathered copies, summed, this rank's rows */
+        int N = b * cm->world;
+        if (cm->allreduce(cm->user, t->dx_all, (size_t)N * E) ||
+            cm->allreduce(cm->user, t->dy_all, (size_t)ns * N * E))
+            return fail_comm(e, "all-reduce of the feature gradients");
+        size_t off = (size_t)cm->rank * b * E;
+        for (size_t i = 0; i < (size_t)b * E; i++) t->dx[i] += t->dx_all[off + i];
+        for (int s = 0; s < ns; s++)
+            for (size_t i = 0; i < (size_t)b * E; i++)
+                t->dy[(size_t)s * b * E + i] += t->dy_all[(size_t)s * N * E + off + i];
+    }
+    float *gt = mc_param_grad(&c->store, c->logit_scale);
+    *gt += mc_logit_scale_backward(tlog, gr.scale);
+    for (int g = t->G - 1; g >= 0 && !rc; g--) rc = backward_group(t, g, e);
+    if (rc) return rc;
+    if (cm) { /* report the loss of the whole batch: the mean of the ranks' local losses */
+        double v[2 + 3 * MC_DRCLIP_MAX_SETS] = {L.contrastive, L.distill};
+        for (int s = 0; s < MC_DRCLIP_MAX_SETS; s++) {
+            v[2 + 3 * s] = L.clip[s];
+            v[3 + 3 * s] = L.distill_ce[s];
+            v[4 + 3 * s] = L.distill_kl[s];
+        }
+        if (cm->allreduce_double(cm->user, v, sizeof v / sizeof v[0])) return fail_comm(e, "all-reduce of the losses");
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) v[i] /= cm->world;
+        L.contrastive = v[0];
+        L.distill = v[1];
+        for (int s = 0; s < MC_DRCLIP_MAX_SETS; s++) {
+            L.clip[s] = v[2 + 3 * s];
+            L.distill_ce[s] = v[3 + 3 * s];
+            L.distill_kl[s] = v[4 + 3 * s];
+        }
+        L.total = L.contrastive + L.distill;
+    }
+    if (out) *out = L;
+    return 0;
+}
+
+int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e) {
+    mc_param_store *s = &t->clip->store;
+    if (t->comm) { /* DDP: gradients averaged over ranks */
+        if (t->comm->allreduce(t->comm->user, s->grad, s->total)) return fail_comm(e, "all-reduce of the gradients");
+        mc_grad_scale(s, 1.0f / (float)t->comm->world);
+    }
+    double n = t->cfg.grad_clip > 0 ? mc_clip_grad_norm(s, t->cfg.grad_clip) : mc_grad_global_norm(s);
+    if (grad_norm) *grad_norm = n;
+    int rc = mc_adamw_step(&t->opt, s, lr, e);
+    if (rc) return rc;
+    mc_logit_scale_clamp(t->clip->logit_scale);
+    return 0;
+}
+
+static void losses_add(mc_drclip_losses *acc, const mc_drclip_losses *l, double w) {
+    acc->contrastive += w * l->contrastive;
+    acc->distill += w * l->distill;
+    acc->total += w * l->total;
+    for (int s = 0; s < MC_DRCLIP_MAX_SETS; s++) {
+        acc->clip[s] += w * l->clip[s];
+        acc->distill_ce[s] += w * l->distill_ce[s];
+        acc->distill_kl[s] += w * l->distill_kl[s];
+    }
+}
+
+int mc_trainer_step(mc_trainer *t, const mc_train_batch *mb, float lr, mc_step_stats *out, mc_err *e) {
+    mc_step_stats st;
+    memset(&st, 0, sizeof st);
+    st.lr = lr;
+    st.scale = mc_clip_logit_scale(t->clip);
+    mc_grad_zero(&t->clip->store);
+    int K = t->cfg.accum;
+    for (int k = 0; k < K; k++) {
+        mc_drclip_losses L;
+        int rc = mc_trainer_forward_backward(t, &mb[k], 1.0f / (float)K, &L, e);
+        if (rc) return rc;
+        losses_add(&st.loss, &L, 1.0 / K);
+    }
+    int rc = mc_trainer_update(t, lr, &st.grad_norm, e);
+    if (!rc && out) *out = st;
+    return rc;
+}
+
+/* ---- fresh initialisation ---- */
+
+static int name_ends(const char *name, const char *suffix) {
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+void mc_param_store_init_fresh(mc_param_store *s, uint64_t seed) {
+    for (int i = 0; i < s->count; i++) {
+        const mc_param *p = &s->params[i];
+        if (p->flags & MC_PARAM_COUNTER) {
+            s->counters[p->offset] = 0;
+            continue;
+        }
+        float *d = s->data + p->offset;
+        double lo = 0, hi = 0;
+        const char *n = p->name;
+        if (strcmp(n, "logit_scale") == 0) lo = hi = log(1.0 / 0.07);
+        else if (name_ends(n, "running_var")) lo = hi = 1;
+        else if (name_ends(n, "running_mean") || name_ends(n, "bias")) lo = hi = 0;
+        else if (strstr(n, "layer_scale")) lo = hi = 1e-5;
+        else if (strstr(n, "pos_embed") || strstr(n, "embedding_layer") || strstr(n, "cls_token")) {
+            hi = 0.02 * sqrt(3.0); /* the variance of N(0, 0.02^2) */
+            lo = -hi;
+        } else if (p->ndim <= 1) lo = hi = 1; /* norm gains */
+        else {
+            /* [out, in, kh, kw] / [out, in]; projections used as x @ P are [in, out] */
+            double fan_in = 1;
+            if (name_ends(n, "proj") || name_ends(n, "projection_layer")) fan_in = (double)p->shape[0];
+            else
+                for (int k = 1; k < p->ndim; k++) fan_in *= (double)p->shape[k];
+            hi = sqrt(1.0 / fan_in);
+            lo = -hi;
+        }
+        if (lo == hi) {
+            for (size_t j = 0; j < p->numel; j++) d[j] = (float)lo;
+            continue;
+        }
+        mc_augment_rng rng;
+        mc_augment_rng_seed(&rng, seed, (uint64_t)i);
+        for (size_t j = 0; j < p->numel; j++) d[j] = (float)(lo + (hi - lo) * mc_augment_rng_uniform(&rng));
+    }
+}
