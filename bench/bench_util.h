@@ -27,7 +27,8 @@ static inline int bench_ends_with(const char *s, const char *t) {
 }
 
 /* Fills an open_clip model declared without a checkpoint with the weight rule at the teacher_vit
- * golden's ranges by tensor name (shared/golden/teacher_vit/README.md). */
+ * golden's ranges by tensor name (shared/golden/teacher_vit/README.md), and for CoCa's own
+ * tensors (pooler projections, CLS embedding, pooler queries) tools/reference/gen_coca_ref.py's. */
 static inline void bench_fill_openclip(mc_tensor_map *w) {
     for (int i = 0; i < w->count; i++) {
         mc_named_tensor *t = &w->items[i];
@@ -36,10 +37,14 @@ static inline void bench_fill_openclip(mc_tensor_map *w) {
         for (int d = 2; d < t->t.ndim; d++) fan_in *= (double)t->t.shape[d];
         if (strstr(n, "ln_") && bench_ends_with(n, ".weight")) lo = 0.5, hi = 1.5;
         else if (bench_ends_with(n, "bias")) lo = -0.1, hi = 0.1;
-        else if (bench_ends_with(n, "token_embedding.weight") || bench_ends_with(n, "class_embedding")) lo = -0.5, hi = 0.5;
+        else if (bench_ends_with(n, "token_embedding.weight") || bench_ends_with(n, "class_embedding") ||
+                 bench_ends_with(n, "cls_emb") || bench_ends_with(n, "attn_pool.query"))
+            lo = -0.5, hi = 0.5;
         else if (bench_ends_with(n, "positional_embedding")) lo = -0.1, hi = 0.1;
         else if (bench_ends_with(n, "logit_scale")) lo = hi = log(1 / 0.07);
-        else if (bench_ends_with(n, "in_proj_weight")) hi = 2 * sqrt(3 / fan_in), lo = -hi;
+        else if (bench_ends_with(n, "in_proj_weight") || bench_ends_with(n, "q_proj_weight") ||
+                 bench_ends_with(n, "k_proj_weight") || bench_ends_with(n, "v_proj_weight"))
+            hi = 2 * sqrt(3 / fan_in), lo = -hi;
         else if (bench_ends_with(n, "proj") || bench_ends_with(n, "text_projection")) hi = sqrt(3 / (double)t->t.shape[0]), lo = -hi;
         else hi = sqrt(3 / fan_in), lo = -hi;
         float *v = (float *)t->t.data;

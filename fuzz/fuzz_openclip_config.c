@@ -23,5 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         v->patch_size < 1 || v->image_size < v->patch_size || !(v->mlp_ratio > 0) || t->width < 1 || t->heads < 1 ||
         t->width % t->heads || t->layers < 1 || t->context_length < 1 || t->vocab_size < 1 || !(cfg.std[0] > 0))
         abort();
+    /* CoCa: a decoder that can cross-attend the pooled image tokens */
+    if (cfg.has_multimodal && (cfg.mm.width != cfg.embed_dim || cfg.mm.heads < 1 || cfg.mm.width % cfg.mm.heads ||
+                               cfg.mm.layers < 1 || cfg.mm.context_length < 1))
+        abort();
+    if (v->attentional_pool && (v->attn_pooler_heads < 1 || cfg.embed_dim % v->attn_pooler_heads ||
+                                v->attn_pooler_queries < 1))
+        abort();
     return 0;
 }

@@ -3,7 +3,8 @@
 # the summary of skipped samples, byte-identical output whatever --threads, a run killed with
 # SIGKILL midway and re-run equals an uninterrupted run byte for byte (no partial shard under a
 # final name), --shard-index/--num-shards, bf16 storage, and the fatal errors (missing teacher
-# file, teacher of the wrong shape, unwritable output directory, --captioner) as one line.
+# file, teacher of the wrong shape, unwritable output directory, a missing captioner) as one line;
+# --captioner (in-process CoCa captions) equals `mobileclip caption` fed back with --syn.
 set -u
 cli="${MC_CLI:?MC_CLI not set}"
 fixture="${MC_BUILD_DIR:?MC_BUILD_DIR not set}/make_reinforce_fixture"
@@ -82,8 +83,21 @@ one_line "wrong-shape teacher" "teacher_a.safetensors"
 one_line "unwritable output" "syn.jsonl/sub"
 check "$(ls "$d/o6" 2>/dev/null | wc -l | tr -d ' ')" "0" "nothing written after a fatal error"
 "$cli" reinforce --input "$d/in/00000.tar" --teacher "$ta" --num-aug 1 --vocab "$vocab" --out "$d/o8" \
-    --captioner coca.pt --num-syn 5 2>"$d/e"; check "$?" "2" "captioner exit"
-one_line "captioner" "not available in this build"
+    --captioner "$d/coca.pt" --num-syn 5 2>"$d/e"; check "$?" "1" "missing captioner exit"
+one_line "missing captioner" "coca.pt"
+
+# --captioner: captions generated in-process equal `mobileclip caption` given back with --syn
+coca="$(cd "$(dirname "$0")" && pwd)/data/coca"
+"${MC_BUILD_DIR}/make_test_checkpoint" "$coca/params.tsv" "$d/tiny_coca.pt" || { echo "FAIL: coca checkpoint"; exit 1; }
+"$cli" caption --checkpoint "$d/tiny_coca.pt" --arch "$coca/config.json" --num 2 --seed 7 --no-progress \
+    --input "$d/in/{00000..00004}.tar" --out "$d/gen.jsonl" 2>/dev/null; check "$?" "0" "caption the shards"
+cap=(reinforce --input "$d/in/{00000..00004}.tar" --teacher "$ta" --teacher "$tb" --num-aug 3 --seed 7)
+"$cli" "${cap[@]}" --syn "$d/gen.jsonl" --out "$d/o_syn" 2>/dev/null; check "$?" "0" "reinforce with the captions"
+"$cli" "${cap[@]}" --captioner "$d/tiny_coca.pt:$coca/config.json" --num-syn 2 --out "$d/o_cap" 2>"$d/e"
+check "$?" "0" "reinforce --captioner"
+same_dirs "$d/o_syn" "$d/o_cap"; check "$?" "0" "--captioner shards = caption + --syn shards, byte for byte"
+check "$(tar -xOf "$d/o_cap/00001.tar" s00001_0.syn.json | grep -o '", "' | wc -l | tr -d ' ')" "1" \
+    "two synthetic captions per sample"
 "$cli" reinforce --input x --teacher "$ta" --vocab "$vocab" --out "$d/o9" 2>/dev/null; check "$?" "2" "no --num-aug"
 "$cli" "${base[@]}" --out "$d/o9" --shard-index 2 --num-shards 2 2>/dev/null; check "$?" "2" "shard index out of range"
 mkdir -p "$d/dup"; cp "$d/in/00000.tar" "$d/dup/"

@@ -14,6 +14,16 @@
  * quick_gelu, else exact GELU; heads = width / head_width (vision), text_cfg.heads (text).
  * Features are returned unnormalised (encode_image / encode_text with normalize=False).
  *
+ * CoCa's contrastive half (coca_model.py) is the same towers with two options:
+ *   vision attentional_pool: after the resblocks, AttentionalPooler: ln_k(x) [B, T, C] as keys
+ *   and values, ln_q(query) [Q, D] as queries (D = embed_dim, attn_pooler_heads heads) -> [B, Q, D]
+ *   -> ln_post (over D) -> pooled = output 0 ("tok") or the mean of 1.. ("avg") -> @ proj [D, D];
+ *   outputs 1..Q-1 are the image tokens the caption decoder reads.
+ *   text embed_cls: cls_emb [W] appended after the L tokens (positions 0..L), the causal mask plus
+ *   a padding mask on the CLS row (cls_mask below); pooled = ln_final(x[:, L]) @ text_projection;
+ *   the token outputs x[:, :L] stay without ln_final.
+ * A CoCa checkpoint loads as a CLIP model (text_decoder.* is then ignored).
+ *
  * Weights are borrowed from the tensor map the model owns (a mapped checkpoint: .pt or
  * safetensors through io/checkpoint.h). Binding names the first missing, mis-shaped or
  * unexpected tensor. The towers are separate pieces so that other open_clip models (CoCa)
@@ -36,14 +46,24 @@ typedef struct mc_oc_vision {
     const float *conv1;            /* [C, 3, p, p] */
     const float *cls, *pos;        /* [C], [n_tok, C] */
     const float *ln_pre_w, *ln_pre_b, *ln_post_w, *ln_post_b; /* [C] (ln_pre NULL when no_ln_pre) */
-    const float *proj;             /* [C, out_dim] */
+    const float *proj;             /* [P, out_dim]; P = pool_dim */
     mc_transformer_layer *blocks;  /* [layers] */
+    /* CoCa's AttentionalPooler (vision_cfg.attentional_pool), else NULL: */
+    int pool_dim;                  /* width ln_post / proj act on: out_dim with the pooler, else C */
+    int n_out_tok;                 /* image tokens for the decoder: queries - 1 (0 without the pooler) */
+    const float *pool_query;       /* [Q, D] */
+    const float *pool_q_w, *pool_k_w, *pool_v_w; /* [D, D], [D, C], [D, C] */
+    const float *pool_in_b;        /* [3D] q | k | v */
+    const float *pool_out_w, *pool_out_b; /* [D, D], [D] */
+    const float *ln_q_w, *ln_q_b, *ln_k_w, *ln_k_b; /* [D], [C] */
 } mc_oc_vision;
 
 typedef struct mc_oc_text {
     mc_oc_text_cfg cfg;
     int vocab, context, width, heads, layers, out_dim, causal;
-    const float *tok_emb, *pos_emb; /* [vocab, W], [context, W] */
+    int n_pos;                      /* context (+ 1 with CoCa's CLS token) */
+    const float *tok_emb, *pos_emb; /* [vocab, W], [n_pos, W] */
+    const float *cls_emb;           /* [W] with text_cfg.embed_cls, else NULL */
     const float *ln_w, *ln_b;       /* ln_final [W] */
     const float *proj, *proj_b;     /* [W, D] (x @ P), or nn.Linear weight [D, W] + bias [D]; NULL: none */
     mc_transformer_layer *blocks;
@@ -57,6 +77,14 @@ typedef struct mc_oc_binder {
     int declare;
 } mc_oc_binder;
 
+/* Binds prefix+name (declaring it first in declare mode) with the given shape (ndim of d0..d3). */
+int mc_oc_param(mc_oc_binder *b, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                int64_t d3, const float **out, mc_err *e);
+/* n open_clip resblocks "<prefix><i>." of width C (MLP int(C * mlp_ratio)); *out is malloc'd.
+ * A tensor under "<prefix><n>." (more layers than the config) is an error. */
+int mc_oc_bind_blocks(mc_oc_binder *b, const char *prefix, int n, int C, int H, double mlp_ratio, double eps,
+                      mc_activation act, mc_transformer_layer **out, mc_err *e);
+
 /* prefix: "visual." for CLIP and CoCa. out_dim: the projection width (embed_dim). */
 int mc_oc_vision_bind(mc_oc_vision *v, mc_oc_binder *b, const char *prefix, const mc_oc_vision_cfg *cfg, int out_dim,
                       mc_activation act, mc_err *e);
@@ -64,6 +92,10 @@ int mc_oc_vision_bind(mc_oc_vision *v, mc_oc_binder *b, const char *prefix, cons
  * before ln_post (what CoCa's attentional pooler reads). Trace: embed, ln_pre, resblockNN. */
 int mc_oc_vision_tokens(const mc_oc_vision *v, const float *images, int B, float *x, const mc_trace *trace,
                         mc_err *e);
+/* images -> out [B, out_dim] and, with the attentional pooler, tokens [B, n_out_tok, out_dim]
+ * (NULL: not wanted). Trace also: attn_pool [B, Q, D] (after ln_post), pooled [B, P], features. */
+int mc_oc_vision_encode(const mc_oc_vision *v, const float *images, int B, float *out, float *tokens,
+                        const mc_trace *trace, mc_err *e);
 /* images -> out [B, out_dim]. Trace also: pooled [B, C] (after ln_post), features. */
 int mc_oc_vision_forward(const mc_oc_vision *v, const float *images, int B, float *out, const mc_trace *trace,
                          mc_err *e);
@@ -72,9 +104,12 @@ void mc_oc_vision_release(mc_oc_vision *v);
 /* prefix "" (CLIP) or "text." (custom_text). */
 int mc_oc_text_bind(mc_oc_text *t, mc_oc_binder *b, const char *prefix, const mc_oc_text_cfg *cfg, int out_dim,
                     mc_activation act, mc_err *e);
-/* tokens [N, context] -> x [N, context, W]: the transformer output before ln_final (CoCa feeds
- * these to its decoder). Trace: embed, resblockNN. */
+/* tokens [N, context] -> x [N, n_pos, W]: the transformer output before ln_final (CoCa feeds
+ * the first context rows to its decoder; row context is the CLS token). Trace: embed, resblockNN. */
 int mc_oc_text_tokens(const mc_oc_text *t, const int32_t *tokens, int N, float *x, const mc_trace *trace, mc_err *e);
+/* The same for L <= context tokens per sequence (x [N, L (+1), W]). */
+int mc_oc_text_tokens_len(const mc_oc_text *t, const int32_t *tokens, int N, int L, float *x, const mc_trace *trace,
+                          mc_err *e);
 /* tokens -> out [N, out_dim]. Trace also: ln_final [N, context, W], pooled [N, W], features. */
 int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float *out, const mc_trace *trace,
                        mc_err *e);
@@ -98,6 +133,9 @@ int mc_openclip_init(mc_openclip *m, mc_tensor_map *weights, const mc_oc_cfg *cf
 int mc_openclip_load(mc_openclip *m, const char *path, const mc_oc_cfg *cfg, mc_err *e);
 /* A model with every parameter declared zero (fill m->weights, then use it): see mc_oc_binder. */
 int mc_openclip_init_declared(mc_openclip *m, const mc_oc_cfg *cfg, mc_err *e);
+/* For models/coca: both towers from *weights (moved in; NULL: every parameter declared), with
+ * no check for tensors left over (the caller binds the rest, then checks). */
+int mc_openclip_init_towers(mc_openclip *m, mc_tensor_map *weights, const mc_oc_cfg *cfg, mc_err *e);
 void mc_openclip_free(mc_openclip *m);
 
 /* images [B, 3, R, R] (mc_openclip_preprocess output) -> out [B, embed_dim], not normalised. */

@@ -18,6 +18,14 @@
     "\"patch_size\": " P "}, \"text_cfg\": {\"context_length\": 77, \"vocab_size\": 49408, \"width\": 512,"         \
     "\"heads\": 8, \"layers\": 12}}"
 #define QUICK "\"quick_gelu\": true,"
+/* model_configs/coca_ViT-B-32.json and coca_ViT-L-14.json (open_clip 7260a46) */
+#define OC_COCA(D, VL, VW, VP, TW, TH, AH)                                                                           \
+    "{\"embed_dim\": " D ", \"vision_cfg\": {\"image_size\": 224, \"layers\": " VL ", \"width\": " VW ","              \
+    "\"patch_size\": " VP ", \"attentional_pool\": true, \"attn_pooler_heads\": 8, \"output_tokens\": true},"       \
+    "\"text_cfg\": {\"context_length\": 76, \"vocab_size\": 49408, \"width\": " TW ", \"heads\": " TH ","           \
+    "\"layers\": 12, \"embed_cls\": true, \"output_tokens\": true}, \"multimodal_cfg\": {\"context_length\": 76,"  \
+    "\"vocab_size\": 49408, \"width\": " TW ", \"heads\": " TH ", \"layers\": 12, \"attn_pooler_heads\": " AH "},"   \
+    "\"custom_text\": true}"
 
 static const struct {
     const char *name, *json;
@@ -25,6 +33,8 @@ static const struct {
     {"ViT-L-14", OC_VIT_L14("")},         {"ViT-L-14-quickgelu", OC_VIT_L14(QUICK)},
     {"ViT-B-16", OC_VIT_B("", "16")},     {"ViT-B-16-quickgelu", OC_VIT_B(QUICK, "16")},
     {"ViT-B-32", OC_VIT_B("", "32")},     {"ViT-B-32-quickgelu", OC_VIT_B(QUICK, "32")},
+    {"coca_ViT-B-32", OC_COCA("512", "12", "768", "32", "512", "8", "8")},
+    {"coca_ViT-L-14", OC_COCA("768", "24", "1024", "14", "768", "12", "12")},
 };
 #define N_BUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
@@ -33,7 +43,8 @@ static const float openai_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float openai_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 const char *mc_oc_cfg_builtin_names(void) {
-    return "ViT-L-14, ViT-L-14-quickgelu, ViT-B-16, ViT-B-16-quickgelu, ViT-B-32, ViT-B-32-quickgelu";
+    return "ViT-L-14, ViT-L-14-quickgelu, ViT-B-16, ViT-B-16-quickgelu, ViT-B-32, ViT-B-32-quickgelu, "
+           "coca_ViT-B-32, coca_ViT-L-14";
 }
 
 int mc_oc_cfg_is_builtin(const char *name) {
@@ -203,6 +214,35 @@ static int parse_text(oc_ctx *c, const mc_json *o, mc_oc_text_cfg *t) {
     return 0;
 }
 
+/* MultimodalCfg: CLIPTextCfg's fields plus mlp_ratio, dim_head, heads, n_queries,
+ * attn_pooler_heads; the decoder uses context_length, width, heads, layers, ls_init_value. */
+static const char *const ignored_mm[] = {"vocab_size", "mlp_ratio", "dim_head", "n_queries", "attn_pooler_heads",
+                                         "output_tokens", "embed_cls", "pad_id", "no_causal_mask",
+                                         "final_ln_after_pool", "pool_type", "proj_bias", "proj_type", "norm_kwargs",
+                                         "act_kwargs", "hf_model_pretrained", "hf_proj_type", "hf_pooler_type",
+                                         "hf_tokenizer_name", "tokenizer_kwargs", NULL};
+
+static int parse_multimodal(oc_ctx *c, const mc_json *o, mc_oc_mm_cfg *m) {
+    *m = (mc_oc_mm_cfg){.context_length = 77, .width = 512, .heads = 8, .layers = 12};
+    c->section = "multimodal_cfg";
+    if (o->type != MC_JSON_OBJECT) return bad(c, "multimodal_cfg", "must be an object");
+    for (int i = 0; i < o->count; i++) {
+        const char *k = o->keys[i];
+        const mc_json *x = &o->items[i];
+        int r = 0;
+        if (!strcmp(k, "context_length")) r = get_int(c, k, x, 1, 1 << 16, &m->context_length);
+        else if (!strcmp(k, "width")) r = get_int(c, k, x, 1, 1 << 16, &m->width);
+        else if (!strcmp(k, "heads")) r = get_int(c, k, x, 1, 1 << 16, &m->heads);
+        else if (!strcmp(k, "layers")) r = get_int(c, k, x, 1, 4096, &m->layers);
+        else if (!strcmp(k, "ls_init_value")) r = must_be_unset(c, k, x, "layer scale");
+        else if (!strcmp(k, "hf_model_name")) r = must_be_unset(c, k, x, "a Hugging Face text tower");
+        else if (!is_one_of(k, ignored_mm)) r = bad(c, k, "is not an open_clip multimodal_cfg field");
+        if (r) return r;
+    }
+    if (m->width % m->heads) return bad(c, "width", "is not a multiple of heads");
+    return 0;
+}
+
 static int get_triple(oc_ctx *c, const char *key, const mc_json *v, float out[3]) {
     if (v->type != MC_JSON_ARRAY || v->count != 3) return bad(c, key, "must be a list of 3 numbers");
     for (int i = 0; i < 3; i++) {
@@ -267,13 +307,25 @@ int mc_oc_cfg_from_json(const mc_json *root, const char *src, mc_oc_cfg *cfg, mc
         if (!strcmp(k, "quick_gelu")) r = get_bool(&c, k, x, &cfg->quick_gelu);
         else if (!strcmp(k, "custom_text")) r = get_bool(&c, k, x, &cfg->custom_text);
         else if (!strcmp(k, "init_logit_bias")) cfg->has_logit_bias = x->type != MC_JSON_NULL;
-        else if (!strcmp(k, "multimodal_cfg")) cfg->has_multimodal = x->type == MC_JSON_OBJECT;
+        else if (!strcmp(k, "multimodal_cfg")) {
+            if (x->type != MC_JSON_NULL) {
+                cfg->has_multimodal = 1;
+                r = parse_multimodal(&c, x, &cfg->mm);
+                c.section = "";
+            }
+        } else if (!strcmp(k, "pad_id")) r = get_int(&c, k, x, 0, 1 << 24, &cfg->pad_id);
         else if (!is_one_of(k, (const char *const[]){"embed_dim", "vision_cfg", "text_cfg", "preprocess_cfg",
                                                       "init_logit_scale", "nonscalar_logit_scale", NULL}))
             r = bad(&c, k, "is not an open_clip model config field");
         if (r) return r;
     }
     if (p && (r = parse_preprocess(&c, p, cfg))) return r;
+    c.section = "";
+    if (cfg->has_multimodal && cfg->mm.width != cfg->embed_dim)
+        /* the decoder's cross-attention reads the pooled image tokens (embed_dim wide) as its own width */
+        return bad(&c, "multimodal_cfg", "width differs from embed_dim (CoCa's cross-attention needs them equal)");
+    if (cfg->vision.attentional_pool && cfg->embed_dim % cfg->vision.attn_pooler_heads)
+        return bad(&c, "embed_dim", "is not a multiple of vision_cfg.attn_pooler_heads");
     return 0;
 }
 

@@ -8,11 +8,15 @@
  *
  * Parsing is strict: a key open_clip does not know is an error, and so is a feature this
  * project does not implement (timm / Hugging Face towers, ModifiedResNet, layer scale,
- * attentional pooling, a CLS-token text tower, non-square images, tanh GELU): a silently
+ * 'parallel'/'cascade' attentional pooling, non-square images, tanh GELU): a silently
  * ignored option would give wrong embeddings. Keys that only matter for training (patch
- * dropout, timm_* of a non-timm tower, output_tokens) are accepted and ignored. The fields
- * CoCa needs (attentional pooling, embed_cls, multimodal_cfg) are parsed so that the
- * captioner can reuse this reader; mc_openclip_init refuses them.
+ * dropout, timm_* of a non-timm tower, output_tokens) are accepted and ignored.
+ *
+ * CoCa (coca_model.py): vision_cfg.attentional_pool, text_cfg.embed_cls and multimodal_cfg
+ * (MultimodalCfg). Of multimodal_cfg the decoder (_build_text_decoder_tower) reads only
+ * context_length, width, heads, layers and ls_init_value: its MLP ratio is always 4 and its
+ * vocabulary is text_cfg.vocab_size, whatever the other keys say (they are accepted and
+ * ignored, as open_clip does). Built in: coca_ViT-B-32, coca_ViT-L-14.
  */
 #ifndef MC_MODELS_OPENCLIP_CONFIG_H
 #define MC_MODELS_OPENCLIP_CONFIG_H
@@ -32,7 +36,7 @@ typedef struct mc_oc_vision_cfg {
     int no_ln_pre, final_ln_after_pool;
     mc_oc_pool pool_type;           /* TOK (class token) or AVG (mean of the patch tokens) */
     double ln_eps;                  /* norm_kwargs.eps, default 1e-5 */
-    /* CoCa (parsed, not implemented by mc_openclip): */
+    /* CoCa: AttentionalPooler(embed_dim, width, heads, queries) before ln_post */
     int attentional_pool, attn_pooler_queries, attn_pooler_heads;
 } mc_oc_vision_cfg;
 
@@ -42,8 +46,13 @@ typedef struct mc_oc_text_cfg {
     int no_causal_mask, proj_bias, proj_none, pad_id;
     mc_oc_pool pool_type;           /* ARGMAX (EOT, the largest id), FIRST, LAST */
     double ln_eps;
-    int embed_cls;                  /* CoCa (parsed, not implemented by mc_openclip) */
+    int embed_cls;                  /* CoCa: a learned CLS token appended, pooled ('last') */
 } mc_oc_text_cfg;
+
+/* CoCa's multimodal decoder (MultimodalTransformer) as _build_text_decoder_tower builds it. */
+typedef struct mc_oc_mm_cfg {
+    int context_length, width, heads, layers; /* MLP width is 4 * width */
+} mc_oc_mm_cfg;
 
 typedef struct mc_oc_cfg {
     char name[64];                  /* built-in name or the file's base name */
@@ -58,6 +67,8 @@ typedef struct mc_oc_cfg {
     float mean[3], std[3];
     int bicubic;                    /* 1 bicubic (default), 0 bilinear */
     int has_multimodal;             /* multimodal_cfg present (CoCa) */
+    mc_oc_mm_cfg mm;                /* valid when has_multimodal */
+    int pad_id;                     /* CoCa(pad_id=...): generation's pad token (default 0) */
 } mc_oc_cfg;
 
 /* Fills cfg from an open_clip config object (a model_configs/NAME.json document). `src` names

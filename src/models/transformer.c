@@ -1,9 +1,10 @@
 /* Pre-norm transformer encoder layer over [N, T, C] token sequences. */
 #include "models/transformer.h"
 
+#include <limits.h>
 #include <math.h>
-#include <string.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nn/gemm.h"
 #include "nn/ops.h"
@@ -141,6 +142,67 @@ int mc_transformer_layer_forward_rows(const mc_transformer_layer *l, const float
     return 0;
 }
 
+/* head_dim^-0.5 evaluated in double and rounded once, as the reference's Python scalar */
+static float attn_scale(int D) { return (float)(1.0 / sqrt((double)D)); }
+
+int mc_transformer_layer_forward_masked(const mc_transformer_layer *l, float *x, int N, int T, int causal,
+                                        const uint8_t *mask, float *scratch) {
+    if (!mask) return mc_transformer_layer_forward(l, x, N, T, causal, scratch);
+    int C = l->dim, H = l->heads, D = C / H, M = N * T;
+    float *h = scratch, *qkv = h + (size_t)M * C;
+    mc_layernorm_forward(h, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
+    mc_linear_forward(qkv, h, l->qkv_w, l->qkv_b, M, C, 3 * C);
+    mc_attention_args a = {.q = qkv, .k = qkv + C, .v = qkv + 2 * C, .q_ld = 3 * (size_t)C, .kv_ld = 3 * (size_t)C,
+                           .q_batch = 3 * (size_t)T * C, .kv_batch = 3 * (size_t)T * C, .Tq = T, .Tk = T, .H = H,
+                           .D = D, .scale = attn_scale(D), .causal_off = causal ? 0 : INT_MAX, .mask = mask};
+    int r = mc_attention_general(h, &a, N);
+    if (r) return r;
+    residual_tail(l, x, h, M, h, qkv);
+    return 0;
+}
+
+int mc_transformer_layer_step(const mc_transformer_layer *l, float *x, int R, int pos, float *kc, float *vc, int Tmax,
+                              float *scratch) {
+    int C = l->dim, H = l->heads, D = C / H;
+    float *h = scratch, *qkv = h + (size_t)R * C;
+    mc_layernorm_forward(h, x, l->ln1_w, l->ln1_b, R, C, l->ln_eps);
+    mc_linear_forward(qkv, h, l->qkv_w, l->qkv_b, R, C, 3 * C);
+    for (int r = 0; r < R; r++) {
+        size_t at = ((size_t)r * Tmax + pos) * C;
+        memcpy(kc + at, qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
+        memcpy(vc + at, qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
+    }
+    mc_attention_args a = {.q = qkv, .k = kc, .v = vc, .q_ld = 3 * (size_t)C, .kv_ld = (size_t)C,
+                           .q_batch = 3 * (size_t)C, .kv_batch = (size_t)Tmax * C, .Tq = 1, .Tk = pos + 1,
+                           .H = H, .D = D, .scale = attn_scale(D), .causal_off = INT_MAX};
+    int r = mc_attention_general(h, &a, R);
+    if (r) return r;
+    residual_tail(l, x, h, R, h, qkv);
+    return 0;
+}
+
+void mc_transformer_cross_kv(const mc_transformer_layer *l, const float *ctx, int M, float *kv, float *scratch) {
+    int C = l->dim;
+    mc_layernorm_forward(scratch, ctx, l->ln1kv_w, l->ln1kv_b, M, C, l->ln_eps);
+    /* rows C..3C of in_proj_weight are the key then the value projection */
+    mc_linear_forward(kv, scratch, l->qkv_w + (size_t)C * C, l->qkv_b + C, M, C, 2 * C);
+}
+
+int mc_transformer_cross_forward(const mc_transformer_layer *l, float *x, int N, int T, const float *kv, int Tk,
+                                 const int *kv_index, float *scratch) {
+    int C = l->dim, H = l->heads, D = C / H, M = N * T;
+    float *h = scratch, *q = h + (size_t)M * C;
+    mc_layernorm_forward(h, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
+    mc_linear_forward(q, h, l->qkv_w, l->qkv_b, M, C, C);
+    mc_attention_args a = {.q = q, .k = kv, .v = kv + C, .q_ld = (size_t)C, .kv_ld = 2 * (size_t)C,
+                           .q_batch = (size_t)T * C, .kv_batch = (size_t)Tk * 2 * C, .kv_index = kv_index,
+                           .Tq = T, .Tk = Tk, .H = H, .D = D, .scale = attn_scale(D), .causal_off = INT_MAX};
+    int r = mc_attention_general(h, &a, N);
+    if (r) return r;
+    residual_tail(l, x, h, M, h, q);
+    return 0;
+}
+
 size_t mc_transformer_stack_scratch(const mc_transformer_layer *layers, int n, int N, int T) {
     size_t m = 0;
     for (int i = 0; i < n; i++) {
@@ -152,9 +214,15 @@ size_t mc_transformer_stack_scratch(const mc_transformer_layer *layers, int n, i
 
 int mc_transformer_stack_forward(const mc_transformer_layer *layers, int n, float *x, int N, int T, int causal,
                                  float *scratch, const mc_trace *trace, const char *trace_fmt) {
+    return mc_transformer_stack_forward_masked(layers, n, x, N, T, causal, NULL, scratch, trace, trace_fmt);
+}
+
+int mc_transformer_stack_forward_masked(const mc_transformer_layer *layers, int n, float *x, int N, int T, int causal,
+                                        const uint8_t *mask, float *scratch, const mc_trace *trace,
+                                        const char *trace_fmt) {
     int64_t shape[3] = {N, T, n > 0 ? layers[0].dim : 0};
     for (int i = 0; i < n; i++) {
-        int r = mc_transformer_layer_forward(&layers[i], x, N, T, causal, scratch);
+        int r = mc_transformer_layer_forward_masked(&layers[i], x, N, T, causal, mask, scratch);
         if (r) return r;
         if (trace && trace->fn) {
             char name[64];

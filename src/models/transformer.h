@@ -21,6 +21,7 @@
 #define MC_MODELS_TRANSFORMER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/tensor.h"
 #include "models/trace.h"
@@ -45,6 +46,7 @@ typedef struct mc_transformer_layer {
     const float *ln2_w, *ln2_b;    /* [C] */
     const float *fc1_w, *fc1_b;    /* [F, C], [F] */
     const float *fc2_w, *fc2_b;    /* [C, F], [C] */
+    const float *ln1kv_w, *ln1kv_b; /* cross-attention blocks only (open_clip ln_1_kv) [C], else NULL */
 } mc_transformer_layer;
 
 /* Binds the MobileCLIP layer named `prefix` (ending in '.') of width `dim` with `heads` heads
@@ -73,6 +75,26 @@ size_t mc_transformer_layer_scratch(const mc_transformer_layer *l, int N, int T)
  * Returns 0, or MC_E_NOMEM (attention's small per-thread buffers). */
 int mc_transformer_layer_forward(const mc_transformer_layer *l, float *x, int N, int T, int causal, float *scratch);
 
+/* The same with a byte mask [N, T, T] (1: key visible), applied on top of `causal`. */
+int mc_transformer_layer_forward_masked(const mc_transformer_layer *l, float *x, int N, int T, int causal,
+                                        const uint8_t *mask, float *scratch);
+
+/* One KV-cached decoding step of a causal layer for R sequences at position `pos`:
+ * x [R, C] holds each sequence's token at `pos` (updated in place); kc, vc [R, Tmax, C] hold
+ * the keys/values of positions < pos and receive those of `pos`. Scratch:
+ * mc_transformer_layer_scratch(l, R, 1). Same result as the full causal forward's row pos. */
+int mc_transformer_layer_step(const mc_transformer_layer *l, float *x, int R, int pos, float *kc, float *vc, int Tmax,
+                              float *scratch);
+
+/* Cross-attention block (open_clip ResidualAttentionBlock(is_cross_attention=True)):
+ *   x = x + out_proj(attn(q = ln_1(x), k = v = ln_1_kv(ctx)));  x = x + mlp(ln_2(x))
+ * mc_transformer_cross_kv computes the keys|values of M context rows once: kv [M, 2C]
+ * (scratch [M, C]). cross_forward: x [N, T, C] in place against context sequence
+ * kv_index[n] (NULL: n) of Tk rows; scratch mc_transformer_layer_scratch(l, N, T). */
+void mc_transformer_cross_kv(const mc_transformer_layer *l, const float *ctx, int M, float *kv, float *scratch);
+int mc_transformer_cross_forward(const mc_transformer_layer *l, float *x, int N, int T, const float *kv, int Tk,
+                                 const int *kv_index, float *scratch);
+
 /* The same layer when only one position per sequence is read afterwards (the last text layer
  * before pooling): attention over all positions (keys and values of every token), then the
  * output projection and the FFN for row rows[n] of each sequence only:
@@ -87,5 +109,10 @@ size_t mc_transformer_stack_scratch(const mc_transformer_layer *layers, int n, i
  * under the name printf(trace_fmt, i) (e.g. "transformer.%d"). Returns 0 or MC_E_NOMEM. */
 int mc_transformer_stack_forward(const mc_transformer_layer *layers, int n, float *x, int N, int T, int causal,
                                  float *scratch, const mc_trace *trace, const char *trace_fmt);
+
+/* mc_transformer_stack_forward with a byte mask [N, T, T] (NULL: none). */
+int mc_transformer_stack_forward_masked(const mc_transformer_layer *layers, int n, float *x, int N, int T, int causal,
+                                        const uint8_t *mask, float *scratch, const mc_trace *trace,
+                                        const char *trace_fmt);
 
 #endif

@@ -66,6 +66,24 @@ void mc_softmax_rows(float *x, int rows, int cols);
  * Returns 0, or MC_E_NOMEM when its per-thread buffers (3*T*D + T floats) cannot be allocated. */
 int mc_attention_forward(float *out, const float *qkv, int N, int T, int H, int D, float scale, int causal);
 
+/* Attention with separate query and key/value sequences, for cross-attention, attentional
+ * pooling and KV-cached decoding. Sequence n's queries are rows q + n*q_batch + i*q_ld
+ * (i < Tq), its keys/values rows k|v + m*kv_batch + j*kv_ld (j < Tk) with m = kv_index[n]
+ * (kv_index NULL: m = n; kv_batch 0: one sequence shared by all), head h at columns h*D.
+ * Key j is visible to query i when j <= i + causal_off (INT_MAX: all keys) and, if mask is
+ * given, mask[(n*Tq + i)*Tk + j] != 0 (an additive -inf mask as a byte mask). A row that
+ * sees no key yields zeros. out [N, Tq, H*D] contiguous. Returns 0 or MC_E_NOMEM. */
+typedef struct mc_attention_args {
+    const float *q, *k, *v;
+    size_t q_ld, kv_ld, q_batch, kv_batch;
+    const int *kv_index;
+    int Tq, Tk, H, D;
+    float scale;
+    int causal_off;
+    const uint8_t *mask;
+} mc_attention_args;
+int mc_attention_general(float *out, const mc_attention_args *a, int N);
+
 /* out[B,C] = mean over HW of x[B,C,HW] */
 void mc_mean_hw_forward(float *out, const float *x, int B, int C, int HW);
 

@@ -362,3 +362,88 @@ out:
     free(sym); free(next); free(prev); free(heap); free(batch);
     return count;
 }
+
+/* Appends the Python bytes.decode('utf-8', errors='replace') of b[0..n) to out: every maximal
+ * subpart of an ill-formed sequence becomes one U+FFFD (Unicode's recommended practice, which
+ * CPython follows). out needs 3 * n bytes. Returns the bytes written. */
+static size_t utf8_replace(const unsigned char *b, size_t n, char *out) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned c = b[i];
+        int need = 0;
+        unsigned lo = 0x80, hi = 0xBF; /* range of the first continuation byte */
+        if (c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        else if (c >= 0xF0 && c <= 0xF4) need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        size_t j = i + 1;
+        int ok = need > 0;
+        for (int k = 0; ok && k < need; k++, j++) {
+            unsigned l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
+            if (j >= n || b[j] < l || b[j] > h) ok = 0;
+            if (!ok) break;
+        }
+        if (ok) {
+            memcpy(out + o, b + i, j - i);
+            o += j - i;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+        }
+        i = j;
+    }
+    return o;
+}
+
+int mc_bpe_decode(const mc_bpe *b, const int32_t *ids, int n, char **out, size_t *out_len, mc_err *e) {
+    uint32_t cp_of_byte[256];
+    uint8_t order[256];
+    byte_alphabet(cp_of_byte, order);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= MC_BPE_VOCAB)
+            return mc_fail(e, MC_E_ARG, "decode: token id %d at position %d is outside [0, %d)", (int)ids[i], i,
+                           MC_BPE_VOCAB);
+        total += b->str_len[ids[i]];
+    }
+    /* each vocabulary character is one byte; "</w>" becomes " " */
+    unsigned char *bytes = malloc(total + 1);
+    char *text = malloc(3 * total + 1);
+    if (!bytes || !text) {
+        free(bytes), free(text);
+        return mc_fail(e, MC_E_NOMEM, "decode: out of memory for %d tokens", n);
+    }
+    size_t nb = 0;
+    for (int i = 0; i < n; i++) {
+        const char *s = b->strs + b->str_off[ids[i]];
+        size_t len = b->str_len[ids[i]];
+        for (size_t k = 0; k < len;) {
+            /* the vocabulary strings are valid UTF-8 of the byte alphabet (checked at load) */
+            unsigned char c = (unsigned char)s[k];
+            uint32_t cp = c;
+            int w = c < 0x80 ? 1 : c < 0xE0 ? 2 : 3;
+            if (w == 2) cp = ((c & 0x1Fu) << 6) | ((unsigned char)s[k + 1] & 0x3Fu);
+            else if (w == 3)
+                cp = ((c & 0x0Fu) << 12) | (((unsigned char)s[k + 1] & 0x3Fu) << 6) | ((unsigned char)s[k + 2] & 0x3Fu);
+            k += (size_t)w;
+            int byte = -1;
+            for (int x = 0; x < 256 && byte < 0; x++)
+                if (cp_of_byte[x] == cp) byte = x;
+            bytes[nb++] = (unsigned char)(byte < 0 ? '?' : byte);
+            if (nb >= 4 && !memcmp(bytes + nb - 4, "</w>", 4)) {
+                nb -= 4;
+                bytes[nb++] = ' ';
+            }
+        }
+    }
+    size_t o = utf8_replace(bytes, nb, text);
+    text[o] = 0;
+    free(bytes);
+    *out = text;
+    if (out_len) *out_len = o;
+    return 0;
+}

@@ -41,4 +41,9 @@ long mc_bpe_encode(const mc_bpe *b, const uint8_t *bytes, size_t n, int32_t *ids
 /* Token id of a vocabulary string given in the byte-symbol alphabet (UTF-8), or -1. */
 int32_t mc_bpe_token_id(const mc_bpe *b, const char *s, size_t len);
 
+/* open_clip SimpleTokenizer.decode: the ids' strings mapped back to bytes, decoded as UTF-8 with
+ * errors='replace' (U+FFFD per maximal ill-formed subpart), "</w>" replaced by " "; the special
+ * ids decode to "<start_of_text>" / "<end_of_text>". *out (NUL-terminated) is malloc'd. */
+int mc_bpe_decode(const mc_bpe *b, const int32_t *ids, int n, char **out, size_t *out_len, mc_err *e);
+
 #endif

@@ -356,3 +356,7 @@ int mc_tokenizer_encode(const mc_tokenizer *t, const char *utf8, size_t len, int
                         mc_err *e) {
     return mc_tokenizer_encode_ctx(t, utf8, len, ids, MC_TOKENIZER_CONTEXT, e);
 }
+
+int mc_tokenizer_decode(const mc_tokenizer *t, const int32_t *ids, int n, char **out, mc_err *e) {
+    return mc_bpe_decode(t->bpe, ids, n, out, NULL, e);
+}

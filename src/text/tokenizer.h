@@ -70,4 +70,7 @@ int mc_tokenizer_encode(const mc_tokenizer *t, const char *utf8, size_t len, int
  * tests and debugging. */
 int mc_tokenizer_clean(const mc_tokenizer *t, const char *utf8, size_t len, char **out, size_t *out_len, mc_err *e);
 
+/* open_clip's decode(ids): see mc_bpe_decode. *out is malloc'd, NUL-terminated. */
+int mc_tokenizer_decode(const mc_tokenizer *t, const int32_t *ids, int n, char **out, mc_err *e);
+
 #endif

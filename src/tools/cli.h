@@ -24,6 +24,7 @@ int mc_cmd_eval(int argc, char **argv);
 int mc_cmd_reinforce(int argc, char **argv);
 int mc_cmd_experiment(int argc, char **argv);
 int mc_cmd_train(int argc, char **argv);
+int mc_cmd_caption(int argc, char **argv);
 
 /* Prints the version, compiler and CPU features (mobileclip --version). */
 int mc_cmd_version(FILE *f);

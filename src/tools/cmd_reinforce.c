@@ -7,10 +7,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "caption/captioner.h"
+#include "io/braceexpand.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
 #include "reinforce/job.h"
 #include "tools/cli.h"
+#include "tools/progress.h"
 
 static const char *help =
     "usage: mobileclip reinforce --input 'DIR/{00000..00009}.tar' --teacher FILE:ARCH [--teacher FILE:ARCH ...]\n"
@@ -34,7 +37,9 @@ static const char *help =
     "  --out DIR           output directory (created)\n"
     "  --syn FILE          synthetic captions, JSON lines {\"key\": K, \"syn_text\": [...]} (default:\n"
     "                      the input's syn.json members when present)\n"
-    "  --captioner FILE    generate synthetic captions with a CoCa model (--num-syn M of them)\n"
+    "  --captioner FILE[:ARCH]  generate the synthetic captions in-process with an open_clip CoCa\n"
+    "                      model (ARCH: coca_ViT-L-14, the default, coca_ViT-B-32 or a config .json),\n"
+    "                      --num-syn M per sample (default 5), top_p 0.9 as DataCompDR, --seed S\n"
     "  --dtype T           f32: npz (default); bf16: pth.gz as DataCompDR-12M-bf16\n"
     "  --seed S            augmentation seed (default 0)\n"
     "  --keep-images       also store the image members (DataCompDR stores url.txt only)\n"
@@ -73,6 +78,84 @@ static int load_aug_config(const char *path, mc_augment_config *cfg) {
     mc_json_free(j);
     if (r) fprintf(stderr, "mobileclip reinforce: %s: %s\n", path, e.msg);
     return r ? -1 : 0;
+}
+
+/* ---- --captioner: synthetic captions generated in-process (caption/captioner.h) ---- */
+
+typedef struct syn_sink {
+    mc_syn_store *syn;
+    mc_progress pr;
+    long long skipped;
+} syn_sink;
+
+/* {"key": K, "syn_text": [...]} as one store line, the format of `mobileclip caption` */
+static int syn_emit(void *user, const char *key, char *const *caps, int num, mc_err *e) {
+    syn_sink *s = user;
+    char *body = NULL;
+    size_t blen = 0, klen = strlen(key), n = 0, cap = 6 * klen + 16;
+    int r = mc_syn_json_write(caps, num, &body, &blen, e);
+    char *line = r ? NULL : malloc(cap + blen + 16);
+    if (!r && !line) r = mc_fail(e, MC_E_NOMEM, "out of memory");
+    if (!r) {
+        memcpy(line, "{\"key\": ", 8);
+        n = 8;
+        if (mc_pyjson_dump_string(key, klen, line, cap, &n))
+            r = mc_fail(e, MC_E_ARG, "captioner: sample key '%s' is not UTF-8", key);
+    }
+    if (!r) {
+        line[n++] = ',';
+        line[n++] = ' ';
+        memcpy(line + n, body + 1, blen - 1); /* the body without its '{' */
+        n += blen - 1;
+        int k = mc_syn_add_line(s->syn, line, n, "captioner", e);
+        r = k < 0 ? k : 0;
+    }
+    free(line);
+    free(body);
+    return r;
+}
+
+static void syn_skip(void *user, const char *reason) {
+    syn_sink *s = user;
+    (void)reason; /* the reinforcement pass reports the same samples with its reasons */
+    s->skipped++;
+}
+
+static void syn_progress(void *user, long long done) { mc_progress_update(&((syn_sink *)user)->pr, done); }
+
+/* spec "FILE[:ARCH]" (ARCH a built-in name or a .json; default coca_ViT-L-14, the paper's): captions
+ * of this process's shards (k % num_shards == shard_index) into syn. */
+static int caption_inputs(const char *spec, const char *vocab, int num, const mc_reinforce_opts *o, mc_syn_store *syn,
+                          mc_err *e) {
+    char file[4096];
+    const char *arch = "coca_ViT-L-14", *colon = strrchr(spec, ':');
+    snprintf(file, sizeof file, "%s", spec);
+    if (colon && (mc_oc_cfg_is_builtin(colon + 1) || strstr(colon + 1, ".json"))) {
+        arch = colon + 1;
+        file[colon - spec < (long)sizeof file ? colon - spec : (long)sizeof file - 1] = 0;
+    }
+    mc_captioner c;
+    int r = mc_captioner_load(&c, file, arch, vocab, e);
+    if (r) return r;
+    c.num = num;
+    c.params.method = MC_CAPTION_TOP_P; /* DataCompDR's generate(top_p=0.9, fixed_output_length=True) */
+    c.params.top_p = 0.9f;
+    c.params.seed = o->seed;
+    mc_strlist all, mine;
+    mc_strlist_init(&all);
+    mc_strlist_init(&mine);
+    r = mc_shard_list_expand(o->input, &all, e);
+    for (int k = 0; !r && k < all.count; k++)
+        if (k % o->num_shards == o->shard_index) r = mc_strlist_push(&mine, all.items[k], strlen(all.items[k]), e);
+    syn_sink s = {syn, {0}, 0};
+    mc_progress_start(&s.pr, o->progress, -1);
+    mc_caption_sink sink = {&s, syn_emit, syn_skip, syn_progress};
+    if (!r) r = mc_captioner_run_shards(&c, (const char *const *)mine.items, mine.count, 8, &sink, e);
+    mc_progress_finish(&s.pr);
+    mc_strlist_free(&all);
+    mc_strlist_free(&mine);
+    mc_captioner_free(&c);
+    return r;
 }
 
 int mc_cmd_reinforce(int argc, char **argv) {
@@ -169,11 +252,6 @@ int mc_cmd_reinforce(int argc, char **argv) {
         fprintf(stderr, "mobileclip reinforce: --num-syn goes with --captioner\n");
         return 2;
     }
-    if (captioner) {
-        fprintf(stderr, "mobileclip reinforce: --captioner: not available in this build (the CoCa captioner is not "
-                        "part of it yet); give the captions with --syn FILE\n");
-        return 2;
-    }
     if (o.shard_index >= o.num_shards || (have_idx && o.num_shards < 1)) {
         fprintf(stderr, "mobileclip reinforce: --shard-index %d must be below --num-shards %d\n", o.shard_index,
                 o.num_shards);
@@ -212,6 +290,9 @@ int mc_cmd_reinforce(int argc, char **argv) {
             fprintf(stderr, "mobileclip reinforce: %s: %lld malformed lines (their samples are skipped; first: %s), "
                             "%lld unknown keys ignored, %lld repeated keys\n",
                     syn_path, syn.bad_lines, syn.bad_lines ? syn.first_bad : "-", syn.unknown_keys, syn.duplicates);
+        o.syn = &syn;
+    } else if (captioner) {
+        if (caption_inputs(captioner, vocab, num_syn ? (int)num_syn : 5, &o, &syn, &e)) goto fail;
         o.syn = &syn;
     }
     mc_reinforce_stats st;

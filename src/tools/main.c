@@ -20,6 +20,7 @@ static const struct {
     {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
     {"experiment", mc_cmd_experiment, "the Fashion-MNIST experiment: data, caption quality, configurations"},
     {"train", mc_cmd_train, "train a model (reinforced DR loss or plain CLIP) on WebDataset shards"},
+    {"caption", mc_cmd_caption, "synthetic captions of images or shards with a CoCa captioner"},
 };
 
 static void usage(FILE *f) {
