@@ -19,8 +19,9 @@ check() { if eval "$2"; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fa
 mkdir -p "$T/clean" "$T/dirty"
 "$BUILD/make_dr_shards" "$T/clean" 2 8 8 48 0 && "$BUILD/make_dr_shards" "$T/dirty" 1 9 8 48 3 ||
     { echo "FAIL cannot write the shards"; exit 1; }
-train() { "$CLI" train --data "$T/clean/{00..01}.tar" --config "$CFG" --teacher-dims 8,8 --batch 4 --steps 4 \
-                       --threads 2 --loader-threads 2 --seed 7 --warmup 1 "$@"; }
+ARGS=(--data "$T/clean/{00..01}.tar" --config "$CFG" --teacher-dims 8,8 --batch 4 --steps 4
+      --threads 2 --loader-threads 2 --seed 7 --warmup 1)
+train() { "$CLI" train "${ARGS[@]}" "$@"; }
 
 train --out "$T/a" >"$T/out" 2>"$T/err"; st=$?
 check "4 steps exit 0" '[ $st -eq 0 ] && [ -s "$T/a/model.pt" ] && [ -s "$T/a/optim-4.pt" ]'
@@ -37,7 +38,8 @@ check "2 steps + resume: same logged losses" 'diff <(cut -d, -f1-12 "$T/a/log.cs
 check "the older checkpoint files are removed" '[ ! -e "$T/b/model-2.pt" ] && [ ! -e "$T/b/optim-2.pt" ]'
 
 # SIGKILL at some moment after the first save (every step saves), then resume
-train --out "$T/c" --save-every 1 >"$T/out" 2>"$T/err" &
+# (the command itself in the background, not the shell function: $! must be the process killed)
+"$CLI" train "${ARGS[@]}" --out "$T/c" --save-every 1 >"$T/out" 2>"$T/err" &
 pid=$!
 for i in $(seq 1 600); do [ -e "$T/c/state.json" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
 sleep 0.$((RANDOM % 10))
