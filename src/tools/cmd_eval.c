@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "eval/batch.h"
+#include "experiment/fmnist.h"
 #include "io/idx.h"
 #include "io/wds.h"
 #include "io/mapped_file.h"
@@ -52,9 +53,6 @@ static const char *help =
     "  --batch N           images per model call (default 16)\n"
     "  --progress          progress on stderr even when it is not a terminal\n"
     "  --json              the figures as one JSON object on stdout\n";
-
-static const char *const fashion_mnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 /* The evaluated subset: n of total, spread evenly (i * total / n). */
 static int pick(int i, int n, int total) { return (int)((long long)i * total / n); }
@@ -158,10 +156,10 @@ static int load_dataset(const opts *o, dataset *d, mc_err *e) {
             snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", o->fmnist, s);
             snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", o->fmnist, s);
             ip = img, lp = lab;
-            for (int c = 0; c < 10 && !r && !o->classes; c++)
-                r = mc_strlist_push(&d->class_names, fashion_mnist_classes[c], strlen(fashion_mnist_classes[c]), e);
+            for (int c = 0; c < MC_FMNIST_CLASSES && !r && !o->classes; c++)
+                r = mc_strlist_push(&d->class_names, mc_fmnist_class_names[c], strlen(mc_fmnist_class_names[c]), e);
         }
-        int n_classes = o->classes || !o->fmnist ? 256 : 10;
+        int n_classes = o->classes || !o->fmnist ? 256 : MC_FMNIST_CLASSES;
         if (!r) r = mc_idx_load_labelled(ip, lp, n_classes, &d->images, &d->labels, e);
         if (!r) {
             d->n = (int)d->images.dims[0];
