@@ -46,6 +46,20 @@ static float *drop_path_fwd(mc_train_ctx *c, float *f, int B, size_t per) {
     return keep;
 }
 
+/* A layer-scaled residual: out[B,C,HW] = x + ls[c] * drop_path(f), out taken from the tape and
+ * the drop-path factors stored in *keep (NULL when off). f is modified in place. */
+static float *scaled_residual_fwd(mc_train_ctx *c, const float *x, float *f, const float *ls, int B, int C, int HW,
+                                  float **keep) {
+    size_t n = (size_t)B * C * HW;
+    *keep = drop_path_fwd(c, f, B, (size_t)C * HW);
+    float *out = TAKE(c, n);
+    if (FLIVE(c)) {
+        memcpy(out, x, n * sizeof(float));
+        mc_add_scaled_channels(out, f, ls, B, C, HW);
+    }
+    return out;
+}
+
 /* ---------------------------------------------------------------- squeeze-excite */
 
 /* x[B,C,HW] * sigmoid(W2 relu(W1 mean_hw(x) + b1) + b2) */
@@ -238,12 +252,7 @@ float *mc_mci_repmixer_train_forward(mc_train_ctx *c, const mc_mci_repmixer_bloc
         mc_add_scaled_channels(s->x1, s->t, blk->mix_ls, B, C, HW);
     }
     float *f = ffn_fwd(c, &blk->ffn, &s->ffn, s->x1, B, H, W);
-    s->keep = drop_path_fwd(c, f, B, (size_t)C * HW);
-    s->out = TAKE(c, n);
-    if (FLIVE(c)) {
-        memcpy(s->out, s->x1, n * sizeof(float));
-        mc_add_scaled_channels(s->out, f, blk->ls, B, C, HW);
-    }
+    s->out = scaled_residual_fwd(c, s->x1, f, blk->ls, B, C, HW, &s->keep);
     return s->out;
 }
 
@@ -292,19 +301,9 @@ float *mc_mci_attention_train_forward(mc_train_ctx *c, const mc_mci_attention_bl
         mc_transpose_hwc_to_chw(s->a, xn, B, C, N);
     }
     mc_tape_release(c->work, mk);
-    s->keep1 = drop_path_fwd(c, s->a, B, (size_t)C * N);
-    s->x1 = TAKE(c, n);
-    if (FLIVE(c)) {
-        memcpy(s->x1, x, n * sizeof(float));
-        mc_add_scaled_channels(s->x1, s->a, blk->ls1, B, C, N);
-    }
+    s->x1 = scaled_residual_fwd(c, x, s->a, blk->ls1, B, C, N, &s->keep1);
     float *f = ffn_fwd(c, &blk->ffn, &s->ffn, s->x1, B, H, W);
-    s->keep2 = drop_path_fwd(c, f, B, (size_t)C * N);
-    s->out = TAKE(c, n);
-    if (FLIVE(c)) {
-        memcpy(s->out, s->x1, n * sizeof(float));
-        mc_add_scaled_channels(s->out, f, blk->ls2, B, C, N);
-    }
+    s->out = scaled_residual_fwd(c, s->x1, f, blk->ls2, B, C, N, &s->keep2);
     return s->out;
 }
 
