@@ -105,6 +105,8 @@ int mc_augment_ra_op_check(const mc_augment_ra_op *o, mc_err *e) {
     case MC_AUG_BRIGHTNESS: case MC_AUG_COLOR: case MC_AUG_CONTRAST: case MC_AUG_SHARPNESS:
         /* torchvision refuses a negative enhance factor. */
         if (1.0 + m < 0) return mc_fail(e, MC_E_FORMAT, "%s magnitude %g gives a negative factor", name, m);
+        /* PIL blends with a float factor: one that overflows float makes inf * 0 = NaN pixels. */
+        if (!isfinite((float)(1.0 + m))) return mc_fail(e, MC_E_FORMAT, "%s magnitude %g out of range", name, m);
         break;
     case MC_AUG_POSTERIZE:
         if (!(m >= 0 && m < 9)) return mc_fail(e, MC_E_FORMAT, "Posterize magnitude %g: bits must be 0..8", m);

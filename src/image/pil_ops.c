@@ -177,7 +177,7 @@ void mc_pil_blend(const uint8_t *deg, const uint8_t *img, size_t n, float alpha,
     } else {
         for (size_t i = 0; i < n; i++) {
             float t = (float)deg[i] + alpha * (float)((int)img[i] - (int)deg[i]);
-            out[i] = t <= 0.0f ? 0 : t >= 255.0f ? 255 : (uint8_t)t;
+            out[i] = !(t > 0.0f) ? 0 : t >= 255.0f ? 255 : (uint8_t)t; /* NaN gives 0 */
         }
     }
 }
