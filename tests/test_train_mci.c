@@ -263,25 +263,9 @@ static void test_golden_train_forward(const mc_mci *m) {
     mc_test_compare_rows("s0 train-mode image features vs golden fwd.image_features", feat,
                          mc_test_tensor(&g, "fwd.image_features"), 1e-4, 0.99999);
     /* every image-tower running statistic after one forward */
-    int nbuf = 0;
-    double worst = 0;
-    char wname[200] = "";
-    for (int i = 0; i < WM.count; i++) {
-        const char *name = WM.items[i].name;
-        if (strncmp(name, "image_encoder.", 14) || !strstr(name, "running_")) continue;
-        char gname[256];
-        snprintf(gname, sizeof gname, "bn1.%s", name);
-        const mc_tensor *ref = mc_tensor_map_find(&g, gname);
-        CHECK(ref != NULL, "golden tensor %s missing", gname);
-        if (!ref) continue;
-        size_t n = (size_t)mc_tensor_numel(ref);
-        float *rv = malloc(n * sizeof(float));
-        mc_tensor_to_f32(ref, rv);
-        double d = mc_fd_rel_l2((const float *)WM.items[i].t.data, rv, n);
-        if (d > worst) worst = d, snprintf(wname, sizeof wname, "%s", name);
-        free(rv);
-        nbuf++;
-    }
+    double worst;
+    char wname[200];
+    int nbuf = mc_fd_running_stats(&WM, &g, "image_encoder.", &worst, wname, sizeof wname);
     printf("  %d image-tower BatchNorm running statistics after 1 step: worst rel-L2 %.2e (%s)\n", nbuf, worst, wname);
     CHECK(nbuf > 100 && worst < 1e-4, "running statistics: %d compared, worst rel-L2 %g (%s)", nbuf, worst, wname);
     memcpy((float *)GM.data, saved, GM.n * sizeof(float));
@@ -321,15 +305,10 @@ static void test_variant(int variant) {
     CHECK(mc_mci_train_backward(&t.c, m, &t.st, t.r, &e) == 0, "backward: %s", e.msg);
     mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, tower_sig};
     static const char *names[] = {PREFIX "patch_embed.0.rbr_conv.0.conv.weight", PREFIX "network.2.3.layer_scale",
-                                  PREFIX "network.7.2.token_mixer.proj.weight", PREFIX "head.proj"};
-    double worst = 0;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        float *p = mc_test_param(&WM, names[i]);
-        double dd = mc_fd_error(&fo, &t, tower_loss, p, mc_grad_of(&GM, p),
-                                (size_t)mc_tensor_numel(mc_test_tensor(&WM, names[i])), 2);
-        CHECK(dd < TOWER_TOL, "mci%d tower fd %s: %.3g", variant, names[i], dd);
-        worst = fmax(worst, dd);
-    }
+                                         PREFIX "network.7.2.token_mixer.proj.weight", PREFIX "head.proj"};
+    char label[32];
+    snprintf(label, sizeof label, "mci%d tower", variant);
+    double worst = mc_fd_check_names(&fo, &t, tower_loss, mc_fd_find_map, &WM, &GM, names, sizeof names / sizeof *names, 2, label);
     printf("  mci%d B=%d R=%d: eval-mode vs inference rel-L2 %.2e; train-mode tower fd worst %.2e\n", variant, B, R, d,
            worst);
     tower_free(&t);
@@ -386,14 +365,7 @@ static void test_tower_fd(const mc_mci *m) {
         PREFIX "network.4.9.convffn.fc2.bias", PREFIX "network.6.pe.weight",
         PREFIX "network.7.0.token_mixer.qkv.weight", PREFIX "network.7.1.layer_scale_1", PREFIX "conv_exp.se.reduce.weight",
         PREFIX "head.proj"};
-    double worst = 0;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        float *p = mc_test_param(&WM, names[i]);
-        const mc_tensor *tt = mc_test_tensor(&WM, names[i]);
-        double d = mc_fd_error(&fo, &t, tower_loss, p, mc_grad_of(&GM, p), (size_t)mc_tensor_numel(tt), 2);
-        CHECK(d < TOWER_TOL, "tower fd %s: rel err %.3g", names[i], d);
-        worst = fmax(worst, d);
-    }
+    double worst = mc_fd_check_names(&fo, &t, tower_loss, mc_fd_find_map, &WM, &GM, names, sizeof names / sizeof *names, 2, "tower");
     printf("  whole tower B=%d R=%d, %zu parameters x 2 elements: worst fd rel err %.2e\n", B, R,
            sizeof names / sizeof *names, worst);
     tower_free(&t);

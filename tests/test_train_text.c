@@ -186,23 +186,8 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
                          mc_test_tensor(&g, "fwd.text_features"), 1e-4, 0.99999);
     mc_test_compare_rows("s0 train-mode synthetic text features vs golden fwd.syn_text_features",
                          feat + (size_t)n1 * m->proj_dim, mc_test_tensor(&g, "fwd.syn_text_features"), 1e-4, 0.99999);
-    int nbuf = 0;
-    double worst = 0;
-    for (int i = 0; i < WM.count; i++) {
-        const char *name = WM.items[i].name;
-        if (strncmp(name, PREFIX, strlen(PREFIX)) || !strstr(name, "running_")) continue;
-        char gname[256];
-        snprintf(gname, sizeof gname, "bn1.%s", name);
-        const mc_tensor *ref = mc_tensor_map_find(&g, gname);
-        CHECK(ref != NULL, "golden tensor %s missing", gname);
-        if (!ref) continue;
-        size_t n = (size_t)mc_tensor_numel(ref);
-        float *rv = malloc(n * sizeof(float));
-        mc_tensor_to_f32(ref, rv);
-        worst = fmax(worst, mc_fd_rel_l2((const float *)WM.items[i].t.data, rv, n));
-        free(rv);
-        nbuf++;
-    }
+    double worst;
+    int nbuf = mc_fd_running_stats(&WM, &g, PREFIX, &worst, NULL, 0);
     printf("  %d text-tower BatchNorm running statistics after 1 step: worst rel-L2 %.2e\n", nbuf, worst);
     CHECK(nbuf == 16 && worst < 1e-4, "text running statistics: %d compared, worst rel-L2 %g", nbuf, worst);
     memcpy((float *)GM.data, saved, GM.n * sizeof(float));
@@ -230,32 +215,24 @@ static void test_tower_fd(const mc_text_encoder *m) {
     mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, NULL};
     /* token-embedding rows 320 (twice in sequence 0) and 2368 (twice in sequence 1) */
     size_t C = (size_t)m->dim;
-    float *te = mc_test_param(&WM, PREFIX "embedding_layer.weight");
-    double worst = 0, d;
-    d = mc_fd_error(&fo, &t, tower_loss, te + 320 * C, mc_grad_of(&GM, te + 320 * C), C, 3);
-    CHECK(d < TOWER_TOL, "tower fd embedding row 320: %.3g", d);
-    worst = fmax(worst, d);
-    d = mc_fd_error(&fo, &t, tower_loss, te + 2368 * C, mc_grad_of(&GM, te + 2368 * C), C, 3);
-    CHECK(d < TOWER_TOL, "tower fd embedding row 2368: %.3g", d);
-    worst = fmax(worst, d);
-    const float *unused = mc_grad_of(&GM, te + 999 * C);
+    double worst = 0;
+    for (size_t row = 320; row; row = row == 320 ? 2368 : 0)
+        worst = fmax(worst, mc_fd_check_slice(&fo, &t, tower_loss, mc_fd_find_map, &WM, &GM, PREFIX "embedding_layer.weight",
+                                              row * C, C, 3, "text tower"));
+    const float *unused = mc_grad_of(&GM, mc_test_param(&WM, PREFIX "embedding_layer.weight") + 999 * C);
     double z = 0;
     for (size_t i = 0; i < C; i++) z = fmax(z, fabs(unused[i]));
     CHECK(z == 0, "an unused token-embedding row has gradient %g", z);
     static const char *names[] = {PREFIX "positional_embedding.pos_embed.pos_embed",
-                                  PREFIX "transformer.0.token_mixer.mixer.rbr_conv.0.conv.weight",
-                                  PREFIX "transformer.0.convffn.conv.bn.weight",
-                                  PREFIX "transformer.2.pre_norm_mha.1.qkv_proj.weight",
-                                  PREFIX "transformer.4.pre_norm_ffn.0.bias",
-                                  PREFIX "transformer.5.token_mixer.layer_scale",
-                                  PREFIX "final_layer_norm.weight",
-                                  PREFIX "projection_layer"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        float *p = mc_test_param(&WM, names[i]);
-        d = mc_fd_error(&fo, &t, tower_loss, p, mc_grad_of(&GM, p), (size_t)mc_tensor_numel(mc_test_tensor(&WM, names[i])), 2);
-        CHECK(d < TOWER_TOL, "tower fd %s: rel err %.3g", names[i], d);
-        worst = fmax(worst, d);
-    }
+                                         PREFIX "transformer.0.token_mixer.mixer.rbr_conv.0.conv.weight",
+                                         PREFIX "transformer.0.convffn.conv.bn.weight",
+                                         PREFIX "transformer.2.pre_norm_mha.1.qkv_proj.weight",
+                                         PREFIX "transformer.4.pre_norm_ffn.0.bias",
+                                         PREFIX "transformer.5.token_mixer.layer_scale",
+                                         PREFIX "final_layer_norm.weight",
+                                         PREFIX "projection_layer"};
+    worst = fmax(worst, mc_fd_check_names(&fo, &t, tower_loss, mc_fd_find_map, &WM, &GM, names, sizeof names / sizeof *names, 2,
+                                            "text tower"));
     /* a token id outside the vocabulary is refused with its position */
     tok[T + 3] = m->vocab;
     mc_tape_reset(&t.tape);

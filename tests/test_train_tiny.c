@@ -50,22 +50,6 @@ static double text_loss(void *p) {
     return mc_fd_dot(tst.embed, rtxt, B * E);
 }
 
-static void check(const char *name, mc_fd_loss loss, size_t offset_rows, double *worst) {
-    const mc_param *p = mc_param_store_find(&C.store, name);
-    CHECK(p != NULL, "%s not declared", name);
-    if (!p) return;
-    float *v = C.store.data + p->offset;
-    size_t n = p->numel;
-    if (offset_rows) { /* one row of a token embedding */
-        v += offset_rows * (size_t)p->shape[1];
-        n = (size_t)p->shape[1];
-    }
-    mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, NULL};
-    double d = mc_fd_error(&fo, NULL, loss, v, mc_grad_of(&GM, v), n, 3);
-    CHECK(d < TOWER_TOL, "tiny fd %s: %.3g", name, d);
-    *worst = fmax(*worst, d);
-}
-
 int main(void) {
     mc_err e = {0};
     mc_clip_config cfg;
@@ -116,26 +100,31 @@ int main(void) {
     image_loss(NULL);
     CHECK(mc_mci_train_backward(&ctx, C.mci, &ist, rimg, &e) == 0, "%s", e.msg);
     double worst = 0;
+    mc_fd_opts fo = {TOWER_H, TOWER_TOL, TOWER_FLOOR, NULL};
     static const char *inames[] = {"image_encoder.model.patch_embed.0.rbr_conv.0.conv.weight",
-                                   "image_encoder.model.network.0.0.token_mixer.mixer.rbr_conv.0.conv.weight",
-                                   "image_encoder.model.network.2.0.convffn.fc1.weight",
-                                   "image_encoder.model.network.3.proj.0.se.fc1.weight",
-                                   "image_encoder.model.network.4.pe.weight",
-                                   "image_encoder.model.network.5.1.token_mixer.qkv.weight",
-                                   "image_encoder.model.network.5.0.norm.weight",
-                                   "image_encoder.model.conv_exp.se.reduce.weight",
-                                   "image_encoder.model.head.proj"};
-    for (size_t i = 0; i < sizeof inames / sizeof *inames; i++) check(inames[i], image_loss, 0, &worst);
+                                          "image_encoder.model.network.0.0.token_mixer.mixer.rbr_conv.0.conv.weight",
+                                          "image_encoder.model.network.2.0.convffn.fc1.weight",
+                                          "image_encoder.model.network.3.proj.0.se.fc1.weight",
+                                          "image_encoder.model.network.4.pe.weight",
+                                          "image_encoder.model.network.5.1.token_mixer.qkv.weight",
+                                          "image_encoder.model.network.5.0.norm.weight",
+                                          "image_encoder.model.conv_exp.se.reduce.weight",
+                                          "image_encoder.model.head.proj"};
+    worst = mc_fd_check_names(&fo, NULL, image_loss, mc_fd_find_store, &C.store, &GM, inames, sizeof inames / sizeof *inames, 3,
+                                "tiny image tower");
     memset(C.store.grad, 0, C.store.total * sizeof(float));
     text_loss(NULL);
     CHECK(mc_text_train_backward(&ctx, C.text, &tst, rtxt, &e) == 0, "%s", e.msg);
+    size_t width = (size_t)mc_param_store_find(&C.store, "text_encoder.embedding_layer.weight")->shape[1];
     static const char *tnames[] = {"text_encoder.positional_embedding.pos_embed.pos_embed",
                                    "text_encoder.transformer.0.token_mixer.mixer.rbr_conv.0.conv.weight",
                                    "text_encoder.transformer.1.pre_norm_mha.1.qkv_proj.weight",
                                    "text_encoder.transformer.2.convffn.fc2.weight",
                                    "text_encoder.final_layer_norm.weight", "text_encoder.projection_layer"};
-    for (size_t i = 0; i < sizeof tnames / sizeof *tnames; i++) check(tnames[i], text_loss, 0, &worst);
-    check("text_encoder.embedding_layer.weight", text_loss, 320, &worst); /* a token used twice */
+    worst = fmax(worst, mc_fd_check_names(&fo, NULL, text_loss, mc_fd_find_store, &C.store, &GM, tnames,
+                                          sizeof tnames / sizeof *tnames, 3, "tiny text tower"));
+    worst = fmax(worst, mc_fd_check_slice(&fo, NULL, text_loss, mc_fd_find_store, &C.store, &GM, "text_encoder.embedding_layer.weight",
+                                          320 * width, width, 3, "tiny text tower")); /* a token used twice */
     printf("  tiny train-mode towers: %zu parameters x 3 elements, worst fd rel err %.2e\n",
            sizeof inames / sizeof *inames + sizeof tnames / sizeof *tnames + 1, worst);
 

@@ -96,3 +96,65 @@ int mc_fd_check_params(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, const mc
     CHECK(n > 0, "%s: no parameters under %s", label, prefix);
     return n;
 }
+
+float *mc_fd_find_map(const void *map, const char *name, size_t *numel) {
+    const mc_tensor *t = mc_test_tensor(map, name);
+    *numel = (size_t)mc_tensor_numel(t);
+    return (float *)t->data;
+}
+
+float *mc_fd_find_store(const void *store, const char *name, size_t *numel) {
+    const mc_param_store *s = store;
+    const mc_param *p = mc_param_store_find(s, name);
+    if (!p) mc_test_fatal("parameter %s not declared", name);
+    *numel = p->numel;
+    return s->data + p->offset;
+}
+
+double mc_fd_check_slice(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, mc_fd_find find, const void *params,
+                         const mc_grad_map *grads, const char *name, size_t first, size_t count, int samples,
+                         const char *label) {
+    size_t numel;
+    float *p = find(params, name, &numel);
+    if (first > numel || count > numel - first) mc_test_fatal("%s: elements %zu + %zu of %zu", name, first, count, numel);
+    p += first;
+    double d = mc_fd_error(o, ctx, loss, p, mc_grad_of(grads, p), count ? count : numel - first, samples);
+    CHECK(d < o->tol, "%s: %s (elements from %zu) fd rel err %.3g", label, name, first, d);
+    return d;
+}
+
+double mc_fd_check_names(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, mc_fd_find find, const void *params,
+                         const mc_grad_map *grads, const char *const *names, size_t n, int samples, const char *label) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, mc_fd_check_slice(o, ctx, loss, find, params, grads, names[i], 0, 0, samples, label));
+    return worst;
+}
+
+int mc_fd_running_stats(const mc_tensor_map *params, const mc_tensor_map *golden, const char *prefix, double *worst,
+                        char *worst_name, size_t wn) {
+    int n = 0;
+    *worst = 0;
+    if (wn) worst_name[0] = 0;
+    for (int i = 0; i < params->count; i++) {
+        const char *name = params->items[i].name;
+        if (strncmp(name, prefix, strlen(prefix)) || !strstr(name, "running_")) continue;
+        char gname[256];
+        snprintf(gname, sizeof gname, "bn1.%s", name);
+        const mc_tensor *ref = mc_tensor_map_find(golden, gname);
+        CHECK(ref != NULL, "golden tensor %s missing", gname);
+        if (!ref) continue;
+        size_t k = (size_t)mc_tensor_numel(ref);
+        float *rv = malloc(k * sizeof(float));
+        if (!rv) mc_test_fatal("out of memory");
+        mc_tensor_to_f32(ref, rv);
+        double d = mc_fd_rel_l2((const float *)params->items[i].t.data, rv, k);
+        if (d > *worst) {
+            *worst = d;
+            if (wn) snprintf(worst_name, wn, "%s", name);
+        }
+        free(rv);
+        n++;
+    }
+    return n;
+}

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/tensor.h"
+#include "models/param_store.h"
 #include "models/train_tape.h"
 
 typedef double (*mc_fd_loss)(void *ctx);
@@ -36,6 +37,24 @@ double mc_fd_error(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, float *param
  * `worst` (the input gradient's error, say) is the starting worst value. Returns the count. */
 int mc_fd_check_params(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, const mc_tensor_map *params,
                        const mc_grad_map *grads, const char *prefix, int samples, const char *label, double worst);
+/* Where a sweep finds a parameter's values and size; dies when `name` is absent. */
+typedef float *(*mc_fd_find)(const void *params, const char *name, size_t *numel);
+float *mc_fd_find_map(const void *map, const char *name, size_t *numel);     /* an mc_tensor_map */
+float *mc_fd_find_store(const void *store, const char *name, size_t *numel); /* an mc_param_store */
+/* The sweep of the tower tests: mc_fd_error on `samples` elements of each named parameter, a
+ * CHECK per parameter (error < o->tol, named "label: name") and the worst error returned. */
+double mc_fd_check_names(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, mc_fd_find find, const void *params,
+                         const mc_grad_map *grads, const char *const *names, size_t n, int samples, const char *label);
+/* The same on elements [first, first + count) of one parameter (one row of an embedding table). */
+double mc_fd_check_slice(const mc_fd_opts *o, void *ctx, mc_fd_loss loss, mc_fd_find find, const void *params,
+                         const mc_grad_map *grads, const char *name, size_t first, size_t count, int samples,
+                         const char *label);
+/* BatchNorm running statistics after a step against a golden file's "bn1.<name>" tensors: every
+ * running_* tensor of params under prefix (each must be in golden); returns how many were
+ * compared, *worst the largest rel-L2 and worst_name (wn bytes) its name. */
+int mc_fd_running_stats(const mc_tensor_map *params, const mc_tensor_map *golden, const char *prefix, double *worst,
+                        char *worst_name, size_t wn);
+
 /* sum a[i] * b[i] in double */
 double mc_fd_dot(const float *a, const float *b, size_t n);
 /* ||a - b|| / ||b|| in double */
