@@ -17,7 +17,7 @@ static const char *usage =
     "text embedding through the public API.\n"
     "  --threads N       worker threads (default: OpenMP's default)\n"
     "  --iters K         timed repetitions (default 10)\n"
-    "  --training-form   time the unfolded training-form model\n"
+    "  --training-form   time the training-form model\n"
     "Options also take the form --name=VALUE.\n";
 
 /* The value of option `name` at argv[*i] ("--name V" or "--name=V"), or NULL if it is not. */
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     qsort(ti, (size_t)iters, sizeof *ti, cmp_double);
     qsort(tt, (size_t)iters, sizeof *tt, cmp_double);
     printf("%s %s threads=%d load %.0f ms, image %.1f ms, text %.1f ms (median of %d)\n",
-           mobileclip_arch_name(mobileclip_get_arch(ctx)), p.reparameterize ? "folded" : "training-form", p.n_threads,
+           mobileclip_arch_name(mobileclip_get_arch(ctx)), p.reparameterize ? "reparameterized" : "training-form", p.n_threads,
            load * 1e3, ti[iters / 2] * 1e3, tt[iters / 2] * 1e3, iters);
     free(img);
     free(ti);

@@ -60,7 +60,7 @@ typedef enum mobileclip_arch {
 typedef struct mobileclip_params {
     mobileclip_arch arch;      /* default MOBILECLIP_ARCH_AUTO */
     int n_threads;             /* default 0: $OMP_NUM_THREADS, else the processors available */
-    int reparameterize;        /* default 1: fold branches at load and run the inference form;
+    int reparameterize;        /* default 1: reparameterize at load and run the inference form;
                                   0: run the training form the checkpoint stores */
     int load_image;            /* default 1: bind the image tower */
     int load_text;             /* default 1: bind the text tower */

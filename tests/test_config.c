@@ -6,7 +6,7 @@
  *    equals golden/train/inputs.json's list;
  *  - a small custom configuration (tiny_mci.json: a 3-stage MCi with RepCPE + attention, a
  *    1-layer MCt text tower, 16-token context, 64-d embedding) declares, fills by the weight
- *    rule, runs in training and folded form with agreeing outputs, and loads through the public
+ *    rule, runs in training and reparameterized form with agreeing outputs, and loads through the public
  *    API with --config semantics (embedding width, context length, checkpoint round trip);
  *  - bad configurations fail with messages naming the key and the problem. */
 #include <math.h>
@@ -173,12 +173,12 @@ static void test_tiny(void) {
     int32_t tok[B * T] = {49406, 320, 1125, 539, 320, 2368, 49407, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                           49406, 1929, 530, 1487, 1613, 269, 9937, 3306, 49407};
     for (int f = 0; f < 2; f++) {
-        c.reparam = f;
+        c.reparameterized = f;
         if (mc_clip_encode_image(&c, img, B, out[f], NULL, &e) || mc_clip_encode_text(&c, tok, B, txt[f], NULL, &e))
             mc_test_fatal("tiny forward: %s", e.msg);
     }
     double di = max_rel(out[1], out[0], B * E), dt = max_rel(txt[1], txt[0], B * E);
-    printf("%-4s tiny folded vs training form: image %.2e, text %.2e\n", di <= 1e-4 && dt <= 1e-4 ? "ok" : "FAIL", di, dt);
+    printf("%-4s tiny reparameterized vs training form: image %.2e, text %.2e\n", di <= 1e-4 && dt <= 1e-4 ? "ok" : "FAIL", di, dt);
     CHECK(di <= 1e-4 && dt <= 1e-4, "tiny forms disagree");
     printf("     image rows differ by %.3e, text rows by %.3e (relative)\n", max_rel(out[0], out[0] + E, E),
            max_rel(txt[0], txt[0] + E, E));

@@ -1,5 +1,5 @@
 /* MCi0/1/2 image encoders against the golden reference (shared/golden/s{0,1,2}.*):
- * training form (embeddings and every trace.image.* tensor) and folded form, plus
+ * training form (embeddings and every trace.image.* tensor) and reparameterized form, plus
  * binding errors (missing, mis-shaped and unexpected tensors), variant recognition,
  * batch independence and another resolution. */
 #include <math.h>
@@ -103,14 +103,14 @@ static void test_bad_weights(mc_tensor_map *w) {
     CHECK(mc_mci_init(&m, w, 0, &e) == 0, "re-init: %s", e.msg);
     if (m) {
         float img[3 * 32 * 32] = {0}, out[512];
-        CHECK(mc_mci_forward(m, img, 1, 32, 1, out, NULL, &e) == MC_E_ARG, "folded before reparameterize");
+        CHECK(mc_mci_forward(m, img, 1, 32, 1, out, NULL, &e) == MC_E_ARG, "reparameterized form before reparameterize");
         CHECK(mc_mci_forward(m, img, 0, 32, 0, out, NULL, &e) == MC_E_ARG, "B = 0");
         mc_mci_free(m);
     }
 }
 
 /* s0 only: a batch row does not depend on the other rows, and another resolution runs
- * with the training and folded forms agreeing. */
+ * with the training and reparameterized forms agreeing. */
 static void test_batch_and_resolution(mc_mci *m, const float *images, int R) {
     mc_err e = {0};
     float two[2 * 512], one[512];
@@ -129,7 +129,7 @@ static void test_batch_and_resolution(mc_mci *m, const float *images, int R) {
     CHECK(mc_mci_forward(m, crop, 1, r2, 0, a, NULL, &e) == 0, "%s", e.msg);
     CHECK(mc_mci_forward(m, crop, 1, r2, 1, b, NULL, &e) == 0, "%s", e.msg);
     d = max_rel_diff(b, a, 512);
-    printf("     s0 R=160 folded vs training form: rel diff %.2e\n", d);
+    printf("     s0 R=160 reparameterized vs training form: rel diff %.2e\n", d);
     CHECK(d <= REL_TOL && isfinite(d), "R=160 forms differ: %g", d);
     /* sizes that are not multiples of 32, down to 1x1 feature maps everywhere: both forms
      * run (under the sanitizers too) and agree */
@@ -139,7 +139,7 @@ static void test_batch_and_resolution(mc_mci *m, const float *images, int R) {
         CHECK(mc_mci_forward(m, crop, 1, r, 0, a, NULL, &e) == 0, "R=%d: %s", r, e.msg);
         CHECK(mc_mci_forward(m, crop, 1, r, 1, b, NULL, &e) == 0, "R=%d: %s", r, e.msg);
         d = max_rel_diff(b, a, 512);
-        printf("     s0 R=%d folded vs training form: rel diff %.2e\n", r, d);
+        printf("     s0 R=%d reparameterized vs training form: rel diff %.2e\n", r, d);
         CHECK(d <= REL_TOL && isfinite(d), "R=%d forms differ: %g", r, d);
     }
     free(crop);
@@ -182,11 +182,11 @@ static void run_arch(int variant) {
     double t2 = mc_test_now();
     CHECK(mc_mci_reparameterize(m, &e) == 0, "%s reparameterize: %s", arch, e.msg);
     double t3 = mc_test_now();
-    CHECK(mc_mci_forward(m, images, B, R, 1, embed, NULL, &e) == 0, "%s folded forward: %s", arch, e.msg);
+    CHECK(mc_mci_forward(m, images, B, R, 1, embed, NULL, &e) == 0, "%s reparameterized forward: %s", arch, e.msg);
     double t4 = mc_test_now();
     snprintf(what, sizeof what, "%s output.image_embed_reparam", arch);
     mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.image_embed_reparam"), REL_TOL, COS_MIN);
-    printf("     %s B=%d R=%d: training form %.3f s, fold %.3f s, folded form %.3f s; worst trace %.2e\n", arch, B, R,
+    printf("     %s B=%d R=%d: training form %.3f s, reparameterize %.3f s, reparameterized form %.3f s; worst trace %.2e\n", arch, B, R,
            t1 - t0, t3 - t2, t4 - t3, tc.worst);
 
     if (variant == 0) {

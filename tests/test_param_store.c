@@ -6,7 +6,7 @@
  *    int64 counters), shapes and bytes, and loads strictly into a declared store;
  *  - strict loading names missing, mis-shaped and unexpected tensors;
  *  - mc_clip binds into the store (model pointers are store entries; the mapping is released);
- *  - mc_clip_plan_build after changing parameters: the folded form equals the training form
+ *  - mc_clip_plan_build after changing parameters: the reparameterized form equals the training form
  *    of the new values again (and differed before the rebuild). */
 #include <math.h>
 #include <stdio.h>
@@ -184,9 +184,9 @@ static void test_clip_plan(mc_tensor_map *w) {
     float *img = malloc(sizeof(float) * 3 * R * R), out[5][MC_CLIP_EMBED_DIM], txt[5][MC_CLIP_EMBED_DIM];
     for (int i = 0; i < 3 * R * R; i++) img[i] = (float)((i * 2654435761u) % 1000) / 999.f;
     int32_t tok[77] = {49406, 320, 1125, 539, 320, 2368, 269, 49407};
-    /* 0: folded, 1: training form, before the change */
+    /* 0: reparameterized, 1: training form, before the change */
     for (int f = 0; f < 2; f++) {
-        c.reparam = !f;
+        c.reparameterized = !f;
         if (mc_clip_encode_image(&c, img, 1, out[f], NULL, &e) || mc_clip_encode_text(&c, tok, 1, txt[f], NULL, &e))
             mc_test_fatal("%s", e.msg);
     }
@@ -211,20 +211,20 @@ static void test_clip_plan(mc_tensor_map *w) {
         float *x = c.store.data + p->offset;
         for (size_t i = 0; i < p->numel; i++) x[i] = x[i] * 1.5f + 0.05f * (float)((i % 7) + 1);
     }
-    c.reparam = 1; /* 2: folded, stale */
+    c.reparameterized = 1; /* 2: reparameterized, stale */
     if (mc_clip_encode_image(&c, img, 1, out[2], NULL, &e) || mc_clip_encode_text(&c, tok, 1, txt[2], NULL, &e))
         mc_test_fatal("%s", e.msg);
     if (mc_clip_plan_build(&c, &e)) mc_test_fatal("plan: %s", e.msg);
     if (mc_clip_plan_build(&c, &e)) mc_test_fatal("plan (again): %s", e.msg); /* re-run is safe */
-    for (int f = 3; f < 5; f++) { /* 3: folded rebuilt, 4: training form */
-        c.reparam = f == 3;
+    for (int f = 3; f < 5; f++) { /* 3: reparameterized rebuilt, 4: training form */
+        c.reparameterized = f == 3;
         if (mc_clip_encode_image(&c, img, 1, out[f], NULL, &e) || mc_clip_encode_text(&c, tok, 1, txt[f], NULL, &e))
             mc_test_fatal("%s", e.msg);
     }
     double moved = max_rel(out[4], out[1], E), tmoved = max_rel(txt[4], txt[1], E);
     double stale = max_rel(out[2], out[4], E), tstale = max_rel(txt[2], txt[4], E);
     double d1 = max_rel(out[3], out[4], E), t1 = max_rel(txt[3], txt[4], E);
-    printf("%-4s plan rebuild: folded vs training form %.3e (image) %.3e (text); the change moved the output "
+    printf("%-4s plan rebuild: reparameterized vs training form %.3e (image) %.3e (text); the change moved the output "
            "%.3e / %.3e, the stale plan was off by %.3e / %.3e\n",
            d1 <= REL_TOL && t1 <= REL_TOL ? "ok" : "FAIL", d1, t1, moved, tmoved, stale, tstale);
     CHECK(moved > 1e-2 && tmoved > 1e-2, "the edits change the outputs");

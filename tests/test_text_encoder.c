@@ -70,17 +70,17 @@ static void check_arch(const char *arch, int causal, int expect_variant, int exp
     CHECK(ctx.seen == n_golden && n_golden == expect_blocks + 4, "%s: %d of %d trace tensors compared", arch, ctx.seen,
           n_golden);
 
-    /* the reparameterized form is refused until folded, then matches the _reparam golden */
+    /* the reparameterized form is refused until mc_text_encoder_reparameterize, then matches the _reparam golden */
     r = mc_text_encoder_forward(te, tok, N, 1, embed, NULL, &e);
-    CHECK(r == MC_E_ARG, "%s: reparam forward before reparameterize returned %d", arch, r);
+    CHECK(r == MC_E_ARG, "%s: reparameterized forward before reparameterize returned %d", arch, r);
     CHECK(mc_text_encoder_reparameterize(te, &e) == 0, "%s: reparameterize: %s", arch, e.msg);
     double t4 = mc_test_now();
     r = mc_text_encoder_forward(te, tok, N, 1, embed, NULL, &e);
     double t5 = mc_test_now();
-    CHECK(r == 0, "%s: reparam forward failed: %s", arch, e.msg);
+    CHECK(r == 0, "%s: reparameterized forward failed: %s", arch, e.msg);
     snprintf(what, sizeof what, "%s output.text_embed_reparam", arch);
     mc_test_compare_rows(what, embed, mc_test_tensor(&g, "output.text_embed_reparam"), REL_TOL, COS_MIN);
-    printf("%s text: weights %.2fs, forward N=%d train %.3fs, reparam %.3fs\n", arch, t1 - t0, N, t3 - t2, t5 - t4);
+    printf("%s text: weights %.2fs, forward N=%d train %.3fs, reparameterized %.3fs\n", arch, t1 - t0, N, t3 - t2, t5 - t4);
 
     /* token ids outside the vocabulary are refused */
     int32_t saved = tok[5];

@@ -319,7 +319,7 @@ static void test_variant(int variant) {
     mc_tensor_map_free(&WM);
 }
 
-/* 5. errors: a tape smaller than the measured size, a folded model, an absurd input size */
+/* 5. errors: a tape smaller than the measured size, a reparameterized model, an absurd input size */
 static void test_errors(mc_mci *m) {
     enum { B = 1, R = 64 };
     mc_err e = {0};

@@ -88,14 +88,14 @@ int main(void) {
     for (int i = 0; i < g.count; i++) n_golden += strncmp(g.items[i].name, "trace.image.", 12) == 0;
     CHECK(ctx.seen == n_golden && n_golden == 17, "%d of %d trace tensors compared", ctx.seen, n_golden);
 
-    CHECK(mc_vit_forward(v, images, B, R, 1, embed, NULL, &e) == MC_E_ARG, "reparam forward before reparameterize");
+    CHECK(mc_vit_forward(v, images, B, R, 1, embed, NULL, &e) == MC_E_ARG, "reparameterized forward before reparameterize");
     CHECK(mc_vit_reparameterize(v, &e) == 0, "reparameterize: %s", e.msg);
     double t4 = mc_test_now();
     r = mc_vit_forward(v, images, B, R, 1, embed, NULL, &e);
     double t5 = mc_test_now();
-    CHECK(r == 0, "reparam forward: %s", e.msg);
+    CHECK(r == 0, "reparameterized forward: %s", e.msg);
     mc_test_compare_rows("b output.image_embed_reparam", embed, mc_test_tensor(&g, "output.image_embed_reparam"), REL_TOL, COS_MIN);
-    printf("b image: weights %.2fs, forward B=%d R=%d train %.3fs, reparam %.3fs\n", t1 - t0, B, R, t3 - t2, t5 - t4);
+    printf("b image: weights %.2fs, forward B=%d R=%d train %.3fs, reparameterized %.3fs\n", t1 - t0, B, R, t3 - t2, t5 - t4);
 
     /* an input smaller than one patch is refused */
     r = mc_vit_forward(v, images, 1, 8, 0, embed, NULL, &e);

@@ -59,10 +59,10 @@ static int bind_towers(mc_clip *c, mc_tensor_map *w, int load_image, int load_te
 }
 
 int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
-                        int reparam, mc_err *e) {
+                        int reparameterized, mc_err *e) {
     memset(c, 0, sizeof *c);
     c->config = *cfg;
-    c->reparam = reparam;
+    c->reparameterized = reparameterized;
     c->arch = MC_ARCH_AUTO;
     for (int a = 0; a < MC_ARCH_COUNT; a++) {
         mc_clip_config b;
@@ -94,10 +94,10 @@ int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *we
     mc_tensor_map_free(&views);
     if (r) return r;
     if (!isfinite(*c->logit_scale)) return mc_fail(e, MC_E_MODEL, "%s: logit_scale is not a finite number", src);
-    return reparam ? mc_clip_plan_build(c, e) : 0;
+    return reparameterized ? mc_clip_plan_build(c, e) : 0;
 }
 
-int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
+int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparameterized,
                  mc_err *e) {
     memset(c, 0, sizeof *c);
     if (arch == MC_ARCH_AUTO && (arch = mc_arch_detect(weights, e)) == MC_ARCH_AUTO) {
@@ -109,7 +109,7 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
         mc_tensor_map_free(weights);
         return e->code;
     }
-    return mc_clip_init_config(c, &cfg, weights, load_image, load_text, reparam, e);
+    return mc_clip_init_config(c, &cfg, weights, load_image, load_text, reparameterized, e);
 }
 
 int mc_clip_plan_build(mc_clip *c, mc_err *e) {
@@ -130,14 +130,14 @@ void mc_clip_free(mc_clip *c) {
 
 int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e) {
     int R = c->config.image_size;
-    if (c->mci) return mc_mci_forward(c->mci, images, B, R, c->reparam, out, trace, e);
-    if (c->vit) return mc_vit_forward(c->vit, images, B, R, c->reparam, out, trace, e);
+    if (c->mci) return mc_mci_forward(c->mci, images, B, R, c->reparameterized, out, trace, e);
+    if (c->vit) return mc_vit_forward(c->vit, images, B, R, c->reparameterized, out, trace, e);
     return mc_fail(e, MC_E_UNSUPPORTED, "the image tower was not loaded");
 }
 
 int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, const mc_trace *trace, mc_err *e) {
     if (!c->text) return mc_fail(e, MC_E_UNSUPPORTED, "the text tower was not loaded");
-    return mc_text_encoder_forward(c->text, tokens, N, c->reparam, out, trace, e);
+    return mc_text_encoder_forward(c->text, tokens, N, c->reparameterized, out, trace, e);
 }
 
 float mc_clip_logit_scale(const mc_clip *c) {

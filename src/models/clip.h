@@ -43,8 +43,11 @@ typedef struct mc_clip {
     struct mc_vit *vit;
     struct mc_text_encoder *text;
     float *logit_scale;           /* the parameter t (log scale) in the store; s = min(exp(t), 100) */
-    int reparam;                  /* run the folded inference form */
-    int planned;                  /* the folded form was built (mc_clip_plan_build) */
+    union {
+        int reparameterized;      /* run the reparameterized inference form (the plan) */
+        int reparam;              /* its former name, kept as an alias for code written against it */
+    };
+    int planned;                  /* the inference plan was built (mc_clip_plan_build) */
 } mc_clip;
 
 /* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
@@ -54,10 +57,10 @@ mc_arch mc_arch_detect(const mc_tensor_map *w, mc_err *e);
 /* Takes ownership of *weights (it is emptied). arch may be MC_ARCH_AUTO. Copies the tensors of
  * the requested towers (and logit_scale; everything when both towers are loaded) into c->store,
  * releases *weights (the file mapping is no longer referenced), binds the towers from the store,
- * checks that no tensor of a bound tower is left over, and builds the folded form when reparam.
+ * checks that no tensor of a bound tower is left over, and builds the reparameterized form when reparameterized.
  * Memory: the parameters are one private copy (the mapping's pages are dropped after load; the
  * peak during load is the file plus its float32 copy). */
-int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparam,
+int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_image, int load_text, int reparameterized,
                  mc_err *e);
 /* The same for any configuration. The binders first declare the configuration's tensors
  * (official names and shapes, BatchNorm counters included) into c->store, then the checkpoint
@@ -65,12 +68,12 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
  * weights may be NULL: every parameter and buffer is then 0 (for training from scratch, set
  * them before use). Takes ownership of *weights as mc_clip_init does. */
 int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
-                        int reparam, mc_err *e);
+                        int reparameterized, mc_err *e);
 
-/* Builds (or rebuilds) the folded inference form of the loaded towers, and every eval-mode
+/* Builds (or rebuilds) the reparameterized inference form of the loaded towers, and every eval-mode
  * cache derived from parameters (BatchNorm scale/shift, transposed kernels), from the current
  * store values. The only reparameterization path: call it after loading, after optimizer
- * steps and before export; the folded forward then computes the training form's function of
+ * steps and before export; the reparameterized forward then computes the training form's function of
  * the current parameters. Safe to call any number of times (buffers are reused/freed). */
 int mc_clip_plan_build(mc_clip *c, mc_err *e);
 void mc_clip_free(mc_clip *c);

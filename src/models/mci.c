@@ -1,4 +1,4 @@
-/* MCi network assembly: configurations, binding, folding and the forward pass. */
+/* MCi network assembly: configurations, binding, reparameterization and the forward pass. */
 #include "models/mci.h"
 
 #include <stdio.h>
@@ -182,25 +182,25 @@ int mc_mci_init(mc_mci **out, mc_tensor_map *weights, int variant, mc_err *e) {
 }
 
 int mc_mci_reparameterize(mc_mci *m, mc_err *e) {
-    /* always recomputed from the current parameters (the fold functions free their old buffers) */
+    /* always recomputed from the current parameters (the reparameterize functions free their old buffers) */
     int r = 0;
-    for (int i = 0; i < 3 && !r; i++) r = mc_mci_fold_mobileone(&m->stem[i]);
+    for (int i = 0; i < 3 && !r; i++) r = mc_mci_mobileone_reparameterize(&m->stem[i]);
     for (int k = 0; k < m->nelements && !r; k++) {
         mc_mci_element *el = &m->net[k];
         switch (el->kind) {
         case MC_MCI_REPMIXER_STAGE:
-            for (int i = 0; i < el->nblocks && !r; i++) r = mc_mci_fold_repmixer_block(&el->rep[i]);
+            for (int i = 0; i < el->nblocks && !r; i++) r = mc_mci_repmixer_block_reparameterize(&el->rep[i]);
             break;
         case MC_MCI_ATTENTION_STAGE:
-            for (int i = 0; i < el->nblocks && !r; i++) r = mc_mci_fold_attention_block(&el->attn[i]);
+            for (int i = 0; i < el->nblocks && !r; i++) r = mc_mci_attention_block_reparameterize(&el->attn[i]);
             break;
-        case MC_MCI_PATCH_EMBED: r = mc_mci_fold_patch_embed(&el->pe); break;
-        case MC_MCI_REPCPE: r = mc_mci_fold_repcpe(&el->cpe); break;
+        case MC_MCI_PATCH_EMBED: r = mc_mci_patch_embed_reparameterize(&el->pe); break;
+        case MC_MCI_REPCPE: r = mc_mci_repcpe_reparameterize(&el->cpe); break;
         }
     }
-    if (!r) r = mc_mci_fold_mobileone(&m->conv_exp);
-    if (r) return mc_fail(e, MC_E_NOMEM, "out of memory folding %s", m->cfg->name);
-    m->folded = 1;
+    if (!r) r = mc_mci_mobileone_reparameterize(&m->conv_exp);
+    if (r) return mc_fail(e, MC_E_NOMEM, "out of memory reparameterizing %s", m->cfg->name);
+    m->reparameterized = 1;
     return 0;
 }
 
@@ -256,11 +256,11 @@ static void emit(const mc_trace *t, const char *name, const float *x, int B, int
     mc_trace_emit(t, name, x, 4, shape);
 }
 
-int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
+int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1 || R < 1 || R > 16384) return mc_fail(e, MC_E_ARG, "%s: bad input size B=%d R=%d", m->cfg->name, B, R);
-    if (reparam && !m->folded)
-        return mc_fail(e, MC_E_ARG, "%s: folded form requested before mc_mci_reparameterize", m->cfg->name);
+    if (reparameterized && !m->reparameterized)
+        return mc_fail(e, MC_E_ARG, "%s: reparameterized form requested before mc_mci_reparameterize", m->cfg->name);
     size_t cap, hcap;
     int cmax;
     activation_sizes(m, R, &cap, &hcap, &cmax);
@@ -271,14 +271,14 @@ int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, fl
     if (!mem) return mc_fail(e, MC_E_NOMEM, "%s: out of memory for activations (B=%d, R=%d)", m->cfg->name, B, R);
     mc_mci_ws ws = {mem + 2 * cap, mem + 3 * cap, mem + 4 * cap, mem + 5 * cap, mem + 5 * cap + hcap, cap, hcap, vcap};
     float *x = mem, *y = mem + cap, *tmp;
-    int fold = reparam ? 1 : 0, C = m->cfg->dims[0], H = R, W = R;
+    int rep = reparameterized ? 1 : 0, C = m->cfg->dims[0], H = R, W = R;
 
     /* stem */
-    mc_mci_mobileone_forward(&m->stem[0], y, images, B, H, W, fold, &ws);
+    mc_mci_mobileone_forward(&m->stem[0], y, images, B, H, W, rep, &ws);
     H = mc_conv_out(H, 3, 2, 1), W = mc_conv_out(W, 3, 2, 1);
-    mc_mci_mobileone_forward(&m->stem[1], x, y, B, H, W, fold, &ws);
+    mc_mci_mobileone_forward(&m->stem[1], x, y, B, H, W, rep, &ws);
     H = mc_conv_out(H, 3, 2, 1), W = mc_conv_out(W, 3, 2, 1);
-    mc_mci_mobileone_forward(&m->stem[2], y, x, B, H, W, fold, &ws);
+    mc_mci_mobileone_forward(&m->stem[2], y, x, B, H, W, rep, &ws);
     tmp = x, x = y, y = tmp;
     emit(trace, "patch_embed", x, B, C, H, W);
 
@@ -286,18 +286,18 @@ int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, fl
         const mc_mci_element *el = &m->net[k];
         switch (el->kind) {
         case MC_MCI_REPMIXER_STAGE:
-            for (int i = 0; i < el->nblocks; i++) mc_mci_repmixer_block_forward(&el->rep[i], x, B, H, W, fold, &ws);
+            for (int i = 0; i < el->nblocks; i++) mc_mci_repmixer_block_forward(&el->rep[i], x, B, H, W, rep, &ws);
             break;
         case MC_MCI_ATTENTION_STAGE:
             for (int i = 0; i < el->nblocks; i++)
-                if (mc_mci_attention_block_forward(&el->attn[i], x, B, H, W, fold, &ws)) {
+                if (mc_mci_attention_block_forward(&el->attn[i], x, B, H, W, rep, &ws)) {
                     free(mem);
                     return mc_fail(e, MC_E_NOMEM, "MCi: out of memory in the attention of stage element %d", k);
                 }
             break;
-        case MC_MCI_REPCPE: mc_mci_repcpe_forward(&el->cpe, x, B, H, W, fold, &ws); break;
+        case MC_MCI_REPCPE: mc_mci_repcpe_forward(&el->cpe, x, B, H, W, rep, &ws); break;
         case MC_MCI_PATCH_EMBED:
-            mc_mci_patch_embed_forward(&el->pe, y, x, B, H, W, fold, &ws);
+            mc_mci_patch_embed_forward(&el->pe, y, x, B, H, W, rep, &ws);
             H = mc_conv_out(H, 7, 2, 3), W = mc_conv_out(W, 7, 2, 3);
             tmp = x, x = y, y = tmp;
             break;
@@ -310,7 +310,7 @@ int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, fl
         }
     }
 
-    mc_mci_mobileone_forward(&m->conv_exp, y, x, B, H, W, fold, &ws);
+    mc_mci_mobileone_forward(&m->conv_exp, y, x, B, H, W, rep, &ws);
     C = m->conv_exp.s.cout;
     emit(trace, "conv_exp", y, B, C, H, W);
     float *pooled = x; /* [B, C] */

@@ -4,7 +4,7 @@
  *   training form: the multi-branch layout the official checkpoints store (MobileOne
  *     conv/scale/skip branches, RepMixer mixer-minus-norm, conv+BN pairs), BatchNorm in eval
  *     mode. Parameters are pointers into the caller's mc_tensor_map.
- *   folded form (mc_mci_reparameterize): every linear branch sum folded into one
+ *   reparameterized form (mc_mci_reparameterize): every linear branch sum folded into one
  *     convolution with bias, as the reference's reparameterize_model does; the
  *     squeeze-excite blocks, the attention and the attention block's BatchNorm stay.
  *
@@ -24,7 +24,7 @@
 #define MC_MODELS_MCI_H
 
 #include "core/tensor.h"
-#include "models/reparam.h"
+#include "models/reparameterize.h"
 #include "models/trace.h"
 #include "nn/ops.h"
 
@@ -77,7 +77,7 @@ typedef struct mc_mci_mobileone {
     mc_mci_convbn conv, scale;
     mc_bn_params skip;
     mc_mci_se se;
-    float *rw, *rb;     /* folded [cout, cin/groups, k, k], [cout] (owned) */
+    float *rep_w, *rep_b; /* reparameterized [cout, cin/groups, k, k], [cout] (owned) */
 } mc_mci_mobileone;
 
 /* ConvFFN: fc2(gelu(fc1(bn(dwconv7x7(x))))) */
@@ -86,7 +86,7 @@ typedef struct mc_mci_convffn {
     mc_mci_convbn dw;           /* [C, 1, k, k] */
     const float *fc1_w, *fc1_b; /* [hidden, C(,1,1)], [hidden] */
     const float *fc2_w, *fc2_b; /* [C, hidden(,1,1)], [C] */
-    float *rdw_w, *rdw_b;       /* folded depthwise conv (owned) */
+    float *rep_dw_w, *rep_dw_b; /* reparameterized depthwise conv (owned) */
 } mc_mci_convffn;
 
 /* RepMixerBlock: x = x + ls_mix * (mixer(x) - norm(x));  x = x + ls * ffn(x) */
@@ -97,7 +97,7 @@ typedef struct mc_mci_repmixer_block {
     const float *mix_ls;    /* token_mixer.layer_scale [C] */
     mc_mci_convffn ffn;
     const float *ls;        /* layer_scale [C] */
-    float *rw, *rb;         /* folded token mixer [C, 1, k, k], [C] (owned) */
+    float *rep_w, *rep_b;   /* reparameterized token mixer [C, 1, k, k], [C] (owned) */
 } mc_mci_repmixer_block;
 
 /* AttentionBlock: x = x + ls1 * proj(mhsa(qkv(bn(x)))); x = x + ls2 * ffn(x) */
@@ -119,14 +119,14 @@ typedef struct mc_mci_patch_embed {
     int has_se;
     mc_mci_se se;
     mc_mci_mobileone pw;
-    float *rlk_w, *rlk_b; /* folded [cout, 1, 7, 7], [cout] (owned) */
+    float *rep_lk_w, *rep_lk_b; /* reparameterized [cout, 1, 7, 7], [cout] (owned) */
 } mc_mci_patch_embed;
 
 /* RepCPE: x + dwconv7x7(x) with bias */
 typedef struct mc_mci_repcpe {
     int C, k;
     const float *w, *b; /* [C, 1, k, k], [C] */
-    float *rw;          /* folded: w + identity (owned); bias stays b */
+    float *rep_w;       /* reparameterized: w + identity (owned); bias stays b */
 } mc_mci_repcpe;
 
 typedef enum mc_mci_kind {
@@ -159,7 +159,7 @@ typedef struct mc_mci {
     mc_mci_element net[MC_MCI_MAX_ELEMENTS];
     mc_mci_mobileone conv_exp;
     const float *head_proj;         /* [2*C3, embed_dim], used as x @ P */
-    int folded;                     /* mc_mci_reparameterize done */
+    int reparameterized;                     /* mc_mci_reparameterize done */
 } mc_mci;
 
 /* Binds every tensor under "image_encoder.model." of `weights` (official state-dict names)
@@ -172,17 +172,17 @@ int mc_mci_init(mc_mci **out, mc_tensor_map *weights, int variant, mc_err *e);
 /* The same for any configuration, with the projection width embed_dim. */
 int mc_mci_init_config(mc_mci **out, mc_tensor_map *weights, const mc_mci_config *cfg, int embed_dim, mc_err *e);
 
-/* Builds (or rebuilds, from the current parameter values) the folded inference form
+/* Builds (or rebuilds, from the current parameter values) the reparameterized inference form
  * (owned buffers, the previous ones freed). */
 int mc_mci_reparameterize(mc_mci *m, mc_err *e);
 
 /* images [B,3,R,R] NCHW (pixels in [0,1], no normalisation) -> embed [B, embed_dim], not
- * normalised. reparam = 0 runs the training form, 1 the folded form (needs
+ * normalised. reparameterized = 0 runs the training form, 1 the reparameterized form (needs
  * mc_mci_reparameterize first). Any R >= 1 works (the usual one is 256).
  * Activations are allocated once per call; concurrent calls on one model are safe.
  * trace (may be NULL) receives "patch_embed", "network.<i>", "conv_exp" ([B,C,H,W]),
  * "pooled" ([B,2*C3]) and "embed" ([B,E]) for the whole batch. */
-int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparam, float *embed,
+int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed,
                    const mc_trace *trace, mc_err *e);
 
 void mc_mci_free(mc_mci *m);
@@ -210,11 +210,11 @@ int mc_mci_bind_patch_embed(mc_mci_binder *b, mc_mci_patch_embed *pe, const char
                             int use_se);
 int mc_mci_bind_repcpe(mc_mci_binder *b, mc_mci_repcpe *cpe, const char *prefix, int C);
 
-int mc_mci_fold_mobileone(mc_mci_mobileone *blk);
-int mc_mci_fold_repmixer_block(mc_mci_repmixer_block *blk);
-int mc_mci_fold_attention_block(mc_mci_attention_block *blk);
-int mc_mci_fold_patch_embed(mc_mci_patch_embed *pe);
-int mc_mci_fold_repcpe(mc_mci_repcpe *cpe);
+int mc_mci_mobileone_reparameterize(mc_mci_mobileone *blk);
+int mc_mci_repmixer_block_reparameterize(mc_mci_repmixer_block *blk);
+int mc_mci_attention_block_reparameterize(mc_mci_attention_block *blk);
+int mc_mci_patch_embed_reparameterize(mc_mci_patch_embed *pe);
+int mc_mci_repcpe_reparameterize(mc_mci_repcpe *cpe);
 void mc_mci_free_mobileone(mc_mci_mobileone *blk);
 void mc_mci_free_repmixer_block(mc_mci_repmixer_block *blk);
 void mc_mci_free_attention_block(mc_mci_attention_block *blk);
@@ -232,16 +232,16 @@ typedef struct mc_mci_ws {
 /* out = block(in); out must not alias in. H, W are the input size. Output size for
  * strided blocks is mc_conv_out(H, k, stride, k/2). */
 void mc_mci_mobileone_forward(const mc_mci_mobileone *blk, float *out, const float *in, int B, int H, int W,
-                              int folded, mc_mci_ws *ws);
+                              int reparameterized, mc_mci_ws *ws);
 /* In place on x[B,C,H,W]. */
-void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int folded,
+void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int reparameterized,
                                    mc_mci_ws *ws);
 /* Returns 0, or MC_E_NOMEM when the attention scratch cannot be allocated. */
-int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
+int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int reparameterized,
                                     mc_mci_ws *ws);
-void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int folded, mc_mci_ws *ws);
+void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int reparameterized, mc_mci_ws *ws);
 /* out[B,cout,H/2,W/2] = pe(in[B,cin,H,W]) */
 void mc_mci_patch_embed_forward(const mc_mci_patch_embed *pe, float *out, const float *in, int B, int H, int W,
-                                int folded, mc_mci_ws *ws);
+                                int reparameterized, mc_mci_ws *ws);
 
 #endif

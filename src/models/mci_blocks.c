@@ -1,4 +1,4 @@
-/* MCi building blocks: parameter binding, training-form and folded forwards, folding.
+/* MCi building blocks: parameter binding, training-form and reparameterized forwards, reparameterization.
  *
  * Buffer discipline (see mc_mci_ws): block forwards use ws->t0/t1 and ws->h for their
  * intermediates; mc_mci_mobileone_forward uses ws->t2 for its scale branch, so callers
@@ -197,111 +197,111 @@ int mc_mci_bind_repcpe(mc_mci_binder *b, mc_mci_repcpe *cpe, const char *prefix,
     return r ? r : BIND(b, &cpe->b, prefix, ".pe.bias", C);
 }
 
-/* ---------------------------------------------------------------- folding */
+/* ---------------------------------------------------------------- reparameterization */
 
 static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
-int mc_mci_fold_mobileone(mc_mci_mobileone *blk) {
+int mc_mci_mobileone_reparameterize(mc_mci_mobileone *blk) {
     const mc_conv2d_shape *s = &blk->s;
     int cin_g = s->cin / s->groups;
-    free(blk->rw);
-    free(blk->rb);
-    blk->rw = zeros((size_t)s->cout * cin_g * s->kh * s->kw);
-    blk->rb = zeros((size_t)s->cout);
-    if (!blk->rw || !blk->rb) return MC_E_NOMEM;
+    free(blk->rep_w);
+    free(blk->rep_b);
+    blk->rep_w = zeros((size_t)s->cout * cin_g * s->kh * s->kw);
+    blk->rep_b = zeros((size_t)s->cout);
+    if (!blk->rep_w || !blk->rep_b) return MC_E_NOMEM;
     if (blk->has_conv)
-        mc_reparam_add_conv_bn(blk->rw, blk->rb, s->cout, cin_g, s->kh, s->kw, blk->conv.w, NULL, s->kh, s->kw,
+        mc_reparameterize_add_conv_bn(blk->rep_w, blk->rep_b, s->cout, cin_g, s->kh, s->kw, blk->conv.w, NULL, s->kh, s->kw,
                                &blk->conv.bn);
     if (blk->has_scale)
-        mc_reparam_add_conv_bn(blk->rw, blk->rb, s->cout, cin_g, s->kh, s->kw, blk->scale.w, NULL, 1, 1,
+        mc_reparameterize_add_conv_bn(blk->rep_w, blk->rep_b, s->cout, cin_g, s->kh, s->kw, blk->scale.w, NULL, 1, 1,
                                &blk->scale.bn);
-    if (blk->has_skip) mc_reparam_add_identity_bn(blk->rw, blk->rb, s->cout, cin_g, s->kh, s->kw, &blk->skip);
+    if (blk->has_skip) mc_reparameterize_add_identity_bn(blk->rep_w, blk->rep_b, s->cout, cin_g, s->kh, s->kw, &blk->skip);
     return 0;
 }
 
-static int fold_convffn(mc_mci_convffn *f) {
-    free(f->rdw_w);
-    free(f->rdw_b);
-    f->rdw_w = zeros((size_t)f->C * f->k * f->k);
-    f->rdw_b = zeros((size_t)f->C);
-    if (!f->rdw_w || !f->rdw_b) return MC_E_NOMEM;
-    mc_reparam_add_conv_bn(f->rdw_w, f->rdw_b, f->C, 1, f->k, f->k, f->dw.w, NULL, f->k, f->k, &f->dw.bn);
+static int convffn_reparameterize(mc_mci_convffn *f) {
+    free(f->rep_dw_w);
+    free(f->rep_dw_b);
+    f->rep_dw_w = zeros((size_t)f->C * f->k * f->k);
+    f->rep_dw_b = zeros((size_t)f->C);
+    if (!f->rep_dw_w || !f->rep_dw_b) return MC_E_NOMEM;
+    mc_reparameterize_add_conv_bn(f->rep_dw_w, f->rep_dw_b, f->C, 1, f->k, f->k, f->dw.w, NULL, f->k, f->k, &f->dw.bn);
     return 0;
 }
 
 /* x + ls * (mixer(x) - norm(x)) = conv(x, id + ls * (Wm - Wn)) + ls * (bm - bn) */
-int mc_mci_fold_repmixer_block(mc_mci_repmixer_block *blk) {
+int mc_mci_repmixer_block_reparameterize(mc_mci_repmixer_block *blk) {
     int r, C = blk->C, kk = blk->k * blk->k;
-    if ((r = mc_mci_fold_mobileone(&blk->mixer)) || (r = mc_mci_fold_mobileone(&blk->norm))) return r;
-    free(blk->rw);
-    free(blk->rb);
-    blk->rw = zeros((size_t)C * kk);
-    blk->rb = zeros((size_t)C);
-    if (!blk->rw || !blk->rb) return MC_E_NOMEM;
+    if ((r = mc_mci_mobileone_reparameterize(&blk->mixer)) || (r = mc_mci_mobileone_reparameterize(&blk->norm))) return r;
+    free(blk->rep_w);
+    free(blk->rep_b);
+    blk->rep_w = zeros((size_t)C * kk);
+    blk->rep_b = zeros((size_t)C);
+    if (!blk->rep_w || !blk->rep_b) return MC_E_NOMEM;
     for (int c = 0; c < C; c++) {
         float ls = blk->mix_ls[c];
         for (int t = 0; t < kk; t++)
-            blk->rw[c * kk + t] = ls * (blk->mixer.rw[c * kk + t] - blk->norm.rw[c * kk + t]);
-        blk->rb[c] = ls * (blk->mixer.rb[c] - blk->norm.rb[c]);
+            blk->rep_w[c * kk + t] = ls * (blk->mixer.rep_w[c * kk + t] - blk->norm.rep_w[c * kk + t]);
+        blk->rep_b[c] = ls * (blk->mixer.rep_b[c] - blk->norm.rep_b[c]);
     }
-    mc_reparam_add_identity(blk->rw, C, 1, blk->k, blk->k, 1.f);
+    mc_reparameterize_add_identity(blk->rep_w, C, 1, blk->k, blk->k, 1.f);
     /* the branch kernels are not needed any more */
     mc_mci_free_mobileone(&blk->mixer);
     mc_mci_free_mobileone(&blk->norm);
-    return fold_convffn(&blk->ffn);
+    return convffn_reparameterize(&blk->ffn);
 }
 
-int mc_mci_fold_attention_block(mc_mci_attention_block *blk) { return fold_convffn(&blk->ffn); }
+int mc_mci_attention_block_reparameterize(mc_mci_attention_block *blk) { return convffn_reparameterize(&blk->ffn); }
 
-int mc_mci_fold_patch_embed(mc_mci_patch_embed *pe) {
-    free(pe->rlk_w);
-    free(pe->rlk_b);
-    pe->rlk_w = zeros((size_t)pe->cout * 49);
-    pe->rlk_b = zeros((size_t)pe->cout);
-    if (!pe->rlk_w || !pe->rlk_b) return MC_E_NOMEM;
-    mc_reparam_add_conv_bn(pe->rlk_w, pe->rlk_b, pe->cout, 1, 7, 7, pe->lk.w, NULL, 7, 7, &pe->lk.bn);
-    mc_reparam_add_conv_bn(pe->rlk_w, pe->rlk_b, pe->cout, 1, 7, 7, pe->small.w, NULL, 3, 3, &pe->small.bn);
-    return mc_mci_fold_mobileone(&pe->pw);
+int mc_mci_patch_embed_reparameterize(mc_mci_patch_embed *pe) {
+    free(pe->rep_lk_w);
+    free(pe->rep_lk_b);
+    pe->rep_lk_w = zeros((size_t)pe->cout * 49);
+    pe->rep_lk_b = zeros((size_t)pe->cout);
+    if (!pe->rep_lk_w || !pe->rep_lk_b) return MC_E_NOMEM;
+    mc_reparameterize_add_conv_bn(pe->rep_lk_w, pe->rep_lk_b, pe->cout, 1, 7, 7, pe->lk.w, NULL, 7, 7, &pe->lk.bn);
+    mc_reparameterize_add_conv_bn(pe->rep_lk_w, pe->rep_lk_b, pe->cout, 1, 7, 7, pe->small.w, NULL, 3, 3, &pe->small.bn);
+    return mc_mci_mobileone_reparameterize(&pe->pw);
 }
 
-int mc_mci_fold_repcpe(mc_mci_repcpe *cpe) {
+int mc_mci_repcpe_reparameterize(mc_mci_repcpe *cpe) {
     size_t n = (size_t)cpe->C * cpe->k * cpe->k;
-    free(cpe->rw);
-    cpe->rw = malloc(n * sizeof(float));
-    if (!cpe->rw) return MC_E_NOMEM;
-    memcpy(cpe->rw, cpe->w, n * sizeof(float));
-    mc_reparam_add_identity(cpe->rw, cpe->C, 1, cpe->k, cpe->k, 1.f);
+    free(cpe->rep_w);
+    cpe->rep_w = malloc(n * sizeof(float));
+    if (!cpe->rep_w) return MC_E_NOMEM;
+    memcpy(cpe->rep_w, cpe->w, n * sizeof(float));
+    mc_reparameterize_add_identity(cpe->rep_w, cpe->C, 1, cpe->k, cpe->k, 1.f);
     return 0;
 }
 
 void mc_mci_free_mobileone(mc_mci_mobileone *blk) {
-    free(blk->rw);
-    free(blk->rb);
-    blk->rw = blk->rb = NULL;
+    free(blk->rep_w);
+    free(blk->rep_b);
+    blk->rep_w = blk->rep_b = NULL;
 }
 void mc_mci_free_repmixer_block(mc_mci_repmixer_block *blk) {
     mc_mci_free_mobileone(&blk->mixer);
     mc_mci_free_mobileone(&blk->norm);
-    free(blk->rw);
-    free(blk->rb);
-    free(blk->ffn.rdw_w);
-    free(blk->ffn.rdw_b);
-    blk->rw = blk->rb = blk->ffn.rdw_w = blk->ffn.rdw_b = NULL;
+    free(blk->rep_w);
+    free(blk->rep_b);
+    free(blk->ffn.rep_dw_w);
+    free(blk->ffn.rep_dw_b);
+    blk->rep_w = blk->rep_b = blk->ffn.rep_dw_w = blk->ffn.rep_dw_b = NULL;
 }
 void mc_mci_free_attention_block(mc_mci_attention_block *blk) {
-    free(blk->ffn.rdw_w);
-    free(blk->ffn.rdw_b);
-    blk->ffn.rdw_w = blk->ffn.rdw_b = NULL;
+    free(blk->ffn.rep_dw_w);
+    free(blk->ffn.rep_dw_b);
+    blk->ffn.rep_dw_w = blk->ffn.rep_dw_b = NULL;
 }
 void mc_mci_free_patch_embed(mc_mci_patch_embed *pe) {
-    free(pe->rlk_w);
-    free(pe->rlk_b);
-    pe->rlk_w = pe->rlk_b = NULL;
+    free(pe->rep_lk_w);
+    free(pe->rep_lk_b);
+    pe->rep_lk_w = pe->rep_lk_b = NULL;
     mc_mci_free_mobileone(&pe->pw);
 }
 void mc_mci_free_repcpe(mc_mci_repcpe *cpe) {
-    free(cpe->rw);
-    cpe->rw = NULL;
+    free(cpe->rep_w);
+    cpe->rep_w = NULL;
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -333,12 +333,12 @@ static void se_forward(const mc_mci_se *se, float *x, int B, int HW, float *v) {
 }
 
 void mc_mci_mobileone_forward(const mc_mci_mobileone *blk, float *out, const float *in, int B, int H, int W,
-                              int folded, mc_mci_ws *ws) {
+                              int reparameterized, mc_mci_ws *ws) {
     const mc_conv2d_shape *s = &blk->s;
     int Ho = mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = mc_conv_out(W, s->kw, s->stride, s->pad_w);
     int HWo = Ho * Wo, C = s->cout;
-    if (folded) {
-        mc_conv2d_forward(out, in, blk->rw, blk->rb, s, B, H, W);
+    if (reparameterized) {
+        mc_conv2d_forward(out, in, blk->rep_w, blk->rep_b, s, B, H, W);
     } else {
         if (blk->has_conv) {
             mc_conv2d_forward(out, in, blk->conv.w, NULL, s, B, H, W);
@@ -360,13 +360,13 @@ void mc_mci_mobileone_forward(const mc_mci_mobileone *blk, float *out, const flo
 }
 
 /* out[B,C,HW] = ffn(x); uses ws->h for the hidden activations. out may be ws->t0. */
-static void convffn_forward(const mc_mci_convffn *f, float *out, const float *x, int B, int H, int W, int folded,
+static void convffn_forward(const mc_mci_convffn *f, float *out, const float *x, int B, int H, int W, int reparameterized,
                             mc_mci_ws *ws) {
     int C = f->C, HW = H * W;
     mc_conv2d_shape dw = {C, C, f->k, f->k, 1, f->k / 2, f->k / 2, C};
     float *t = ws->t1;
-    if (folded) {
-        mc_conv2d_forward(t, x, f->rdw_w, f->rdw_b, &dw, B, H, W);
+    if (reparameterized) {
+        mc_conv2d_forward(t, x, f->rep_dw_w, f->rep_dw_b, &dw, B, H, W);
     } else {
         mc_conv2d_forward(t, x, f->dw.w, NULL, &dw, B, H, W);
         bn_inplace(t, &f->dw.bn, B, C, HW, ws->v);
@@ -377,13 +377,13 @@ static void convffn_forward(const mc_mci_convffn *f, float *out, const float *x,
     mc_conv2d_forward(out, ws->h, f->fc2_w, f->fc2_b, &fc2, B, H, W);
 }
 
-void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int folded,
+void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int reparameterized,
                                    mc_mci_ws *ws) {
     int C = blk->C, HW = H * W;
     size_t n = (size_t)B * C * HW;
-    if (folded) {
+    if (reparameterized) {
         mc_conv2d_shape s = {C, C, blk->k, blk->k, 1, blk->k / 2, blk->k / 2, C};
-        mc_conv2d_forward(ws->t0, x, blk->rw, blk->rb, &s, B, H, W);
+        mc_conv2d_forward(ws->t0, x, blk->rep_w, blk->rep_b, &s, B, H, W);
         memcpy(x, ws->t0, n * sizeof(float));
     } else {
         /* t0 = mixer(x) - norm(x); norm is BN only */
@@ -391,11 +391,11 @@ void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, i
         bn_add(ws->t0, x, &blk->norm.skip, -1.f, B, C, HW, ws->v);
         mc_add_scaled_channels(x, ws->t0, blk->mix_ls, B, C, HW);
     }
-    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, folded, ws);
+    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, reparameterized, ws);
     mc_add_scaled_channels(x, ws->t0, blk->ls, B, C, HW);
 }
 
-int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int folded,
+int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int reparameterized,
                                    mc_mci_ws *ws) {
     int C = blk->C, N = H * W;
     /* tokens [B, N, C] of bn(x) */
@@ -409,25 +409,25 @@ int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, 
     mc_linear_forward(ws->t1, ws->t0, blk->proj_w, blk->proj_b, B * N, C, C);
     mc_transpose_hwc_to_chw(ws->t0, ws->t1, B, C, N);
     mc_add_scaled_channels(x, ws->t0, blk->ls1, B, C, N);
-    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, folded, ws);
+    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, reparameterized, ws);
     mc_add_scaled_channels(x, ws->t0, blk->ls2, B, C, N);
     return 0;
 }
 
-void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int folded, mc_mci_ws *ws) {
+void mc_mci_repcpe_forward(const mc_mci_repcpe *cpe, float *x, int B, int H, int W, int reparameterized, mc_mci_ws *ws) {
     int C = cpe->C;
     size_t n = (size_t)B * C * H * W;
     mc_conv2d_shape s = {C, C, cpe->k, cpe->k, 1, cpe->k / 2, cpe->k / 2, C};
-    mc_conv2d_forward(ws->t0, x, folded ? cpe->rw : cpe->w, cpe->b, &s, B, H, W);
-    if (folded) memcpy(x, ws->t0, n * sizeof(float));
+    mc_conv2d_forward(ws->t0, x, reparameterized ? cpe->rep_w : cpe->w, cpe->b, &s, B, H, W);
+    if (reparameterized) memcpy(x, ws->t0, n * sizeof(float));
     else mc_add_forward(x, ws->t0, n);
 }
 
 void mc_mci_patch_embed_forward(const mc_mci_patch_embed *pe, float *out, const float *in, int B, int H, int W,
-                                int folded, mc_mci_ws *ws) {
+                                int reparameterized, mc_mci_ws *ws) {
     int Ho = mc_conv_out(H, 7, 2, 3), Wo = mc_conv_out(W, 7, 2, 3), C = pe->cout, HWo = Ho * Wo;
-    if (folded) {
-        mc_conv2d_forward(ws->t0, in, pe->rlk_w, pe->rlk_b, &pe->lk_s, B, H, W);
+    if (reparameterized) {
+        mc_conv2d_forward(ws->t0, in, pe->rep_lk_w, pe->rep_lk_b, &pe->lk_s, B, H, W);
     } else {
         mc_conv2d_forward(ws->t0, in, pe->lk.w, NULL, &pe->lk_s, B, H, W);
         bn_inplace(ws->t0, &pe->lk.bn, B, C, HWo, ws->v);
@@ -436,5 +436,5 @@ void mc_mci_patch_embed_forward(const mc_mci_patch_embed *pe, float *out, const 
     }
     if (pe->has_se) se_forward(&pe->se, ws->t0, B, HWo, ws->v);
     mc_gelu_forward(ws->t0, ws->t0, (size_t)B * C * HWo);
-    mc_mci_mobileone_forward(&pe->pw, out, ws->t0, B, Ho, Wo, folded, ws);
+    mc_mci_mobileone_forward(&pe->pw, out, ws->t0, B, Ho, Wo, reparameterized, ws);
 }

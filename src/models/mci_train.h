@@ -108,7 +108,7 @@ void mc_mci_train_state_free(mc_mci_train_state *st);
 int mc_mci_train_sizes(const mc_mci *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e);
 
 /* images [B,3,R,R] -> st->embed [B,E] (in the tape). Runs the training form from the
- * parameters (a folded plan, if built, is not used and goes stale: rebuild it after optimizer
+ * parameters (a reparameterized plan, if built, is not used and goes stale: rebuild it after optimizer
  * steps with mc_clip_plan_build). Fails (MC_E_NOMEM) when the tape is too small. */
 int mc_mci_train_forward(mc_train_ctx *ctx, const mc_mci *m, mc_mci_train_state *st, const float *images, int B, int R,
                          mc_err *e);

@@ -156,10 +156,10 @@ int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e) {
     return 0;
 }
 
-int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparam, float *embed,
+int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparameterized, float *embed,
                             const mc_trace *trace, mc_err *e) {
     if (N < 1) return mc_fail(e, MC_E_ARG, "text encoder: batch size %d", N);
-    if (reparam && !m->reparameterized)
+    if (reparameterized && !m->reparameterized)
         return mc_fail(e, MC_E_ARG, "text encoder: reparameterized forward requested before reparameterization");
     int T = m->context, C = m->dim, P = m->proj_dim;
     for (int i = 0; i < N * T; i++)
@@ -215,8 +215,8 @@ int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, in
         const mc_text_block *b = &m->blocks[i];
         int r = 0;
         if (i == last && rows_only && b->is_repmixer)
-            mc_text_repmixer_forward_rows(&b->rm, x, N, Tr, reparam, pool, pooled, work);
-        else if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, Tr, reparam, work);
+            mc_text_repmixer_forward_rows(&b->rm, x, N, Tr, reparameterized, pool, pooled, work);
+        else if (b->is_repmixer) mc_text_repmixer_forward(&b->rm, x, N, Tr, reparameterized, work);
         else if (i == last && rows_only) r = mc_transformer_layer_forward_rows(&b->tf, x, N, Tr, m->causal, pool, pooled, work);
         else r = mc_transformer_layer_forward(&b->tf, x, N, Tr, m->causal, work);
         if (r) {

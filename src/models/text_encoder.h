@@ -64,14 +64,14 @@ int mc_text_encoder_init(mc_text_encoder **out, mc_tensor_map *w, int causal, mc
 int mc_text_encoder_init_config(mc_text_encoder **out, mc_tensor_map *w, const mc_text_config *cfg, int proj_dim,
                                 mc_err *e);
 
-/* Folds the Text-RepMixer blocks (no-op for Base). The training form stays usable. */
+/* Reparameterizes the Text-RepMixer blocks (no-op for Base). The training form stays usable. */
 int mc_text_encoder_reparameterize(mc_text_encoder *m, mc_err *e);
 
 /* tokens [N, context] (ids in [0, vocab)) -> embed [N, P], not normalised.
- * reparam: run the folded form (after mc_text_encoder_reparameterize).
+ * reparameterized: run the reparameterized form (after mc_text_encoder_reparameterize).
  * Trace names (tensors hold the whole batch): token_embedding [N,T,C], transformer.<i>,
  * final_layer_norm, eot_pooled [N,C], embed [N,P]. */
-int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparam, float *embed,
+int mc_text_encoder_forward(mc_text_encoder *m, const int32_t *tokens, int N, int reparameterized, float *embed,
                             const mc_trace *trace, mc_err *e);
 
 void mc_text_encoder_free(mc_text_encoder *m);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/reparam.h"
+#include "models/reparameterize.h"
 #include "models/transformer.h"
 #include "nn/kernel_attr.h"
 #include "nn/ops.h"
@@ -152,9 +152,9 @@ int mc_text_repmixer_reparameterize(mc_text_repmixer *b) {
     mc_bn_params bn[4];
     for (int i = 0; i < 4; i++) bn[i] = (mc_bn_params){b->bn[i][0], b->bn[i][1], b->bn[i][2], b->bn[i][3], BN_EPS};
     /* mixer = conv+BN branch + skip BN; norm = skip BN alone */
-    mc_reparam_add_conv_bn(wm, bm, C, 1, 1, K, b->wm, NULL, 1, K, &bn[1]);
-    mc_reparam_add_identity_bn(wm, bm, C, 1, 1, K, &bn[0]);
-    mc_reparam_add_identity_bn(wn, bnrm, C, 1, 1, K, &bn[2]);
+    mc_reparameterize_add_conv_bn(wm, bm, C, 1, 1, K, b->wm, NULL, 1, K, &bn[1]);
+    mc_reparameterize_add_identity_bn(wm, bm, C, 1, 1, K, &bn[0]);
+    mc_reparameterize_add_identity_bn(wn, bnrm, C, 1, 1, K, &bn[2]);
     /* token mixer: id + ls * (mixer - norm) */
     for (int c = 0; c < C; c++) {
         float ls = b->tm_ls[c];
@@ -164,11 +164,11 @@ int mc_text_repmixer_reparameterize(mc_text_repmixer *b) {
         }
         b->rm_b[c] = ls * (bm[c] - bnrm[c]);
     }
-    mc_reparam_add_identity(wm, C, 1, 1, K, 1.0f);
+    mc_reparameterize_add_identity(wm, C, 1, 1, K, 1.0f);
     transpose_kernel(b->rm_w, wm, C, K);
     /* ConvFFN conv + BN */
     memset(b->rf_b, 0, sizeof(float) * C);
-    mc_reparam_add_conv_bn(wf, b->rf_b, C, 1, 1, K, b->wf, NULL, 1, K, &bn[3]);
+    mc_reparameterize_add_conv_bn(wf, b->rf_b, C, 1, 1, K, b->wf, NULL, 1, K, &bn[3]);
     transpose_kernel(b->rf_w, wf, C, K);
     free(wm);
     b->reparameterized = 1;
@@ -182,11 +182,11 @@ size_t mc_text_repmixer_scratch(const mc_text_repmixer *b, int N, int T) {
 }
 
 /* Token mixer (x updated in place), then the ConvFFN's depthwise conv + BN into a [M, C]. */
-static void mix_and_dwconv(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *a) {
+static void mix_and_dwconv(const mc_text_repmixer *b, float *x, int N, int T, int reparameterized, float *a) {
     int C = b->dim, K = b->kernel, M = N * T;
-    if (reparam && !b->reparameterized) reparam = 0; /* callers check; the training form is the same map */
+    if (reparameterized && !b->reparameterized) reparameterized = 0; /* callers check; the training form is the same map */
     /* token mixer */
-    if (reparam) {
+    if (reparameterized) {
         mc_dwconv_tokens_forward(a, x, b->rm_w, b->rm_b, N, T, C, K);
         memcpy(x, a, sizeof(float) * (size_t)M * C);
     } else {
@@ -203,7 +203,7 @@ static void mix_and_dwconv(const mc_text_repmixer *b, float *x, int N, int T, in
         }
     }
     /* ConvFFN: depthwise conv + BN (then 1x1 conv, GELU, 1x1 conv in ffn_tail) */
-    if (reparam) {
+    if (reparameterized) {
         mc_dwconv_tokens_forward(a, x, b->rf_w, b->rf_b, N, T, C, K);
     } else {
         mc_dwconv_tokens_forward(a, x, b->wf_t, NULL, N, T, C, K);
@@ -227,17 +227,17 @@ static void ffn_tail(const mc_text_repmixer *b, float *x, float *a, int M, float
     }
 }
 
-void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *scratch) {
+void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparameterized, float *scratch) {
     float *a = scratch, *h = a + (size_t)N * T * b->dim;
-    mix_and_dwconv(b, x, N, T, reparam, a);
+    mix_and_dwconv(b, x, N, T, reparameterized, a);
     ffn_tail(b, x, a, N * T, h);
 }
 
-void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparam, const int *rows,
+void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparameterized, const int *rows,
                                    float *out, float *scratch) {
     int C = b->dim;
     float *a = scratch, *h = a + (size_t)N * T * C;
-    mix_and_dwconv(b, x, N, T, reparam, a);
+    mix_and_dwconv(b, x, N, T, reparameterized, a);
     /* gather row rows[n] of each sequence to the front of a (source n*T + rows[n] >= n: safe in
      * increasing n) and of the mixed x into out */
     for (int n = 0; n < N; n++) {

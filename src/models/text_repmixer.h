@@ -33,7 +33,7 @@ typedef struct mc_text_repmixer {
     /* owned, one allocation (`buf`):
      * training form: mixer conv and ConvFFN conv kernels transposed to [K, C], and per channel
      * scale/shift of the four BatchNorms (ms = mixer skip, mc = mixer conv, n = norm, f = ffn);
-     * reparameterized form (valid once `reparameterized`): folded kernels [K, C] + biases [C]. */
+     * reparameterized form (valid once `reparameterized`): reparameterized kernels [K, C] + biases [C]. */
     float *buf;
     float *wm_t, *wf_t;               /* [K, C] */
     float *ms_s, *ms_t, *mc_s, *mc_t, *n_s, *n_t, *f_s, *f_t;  /* [C] */
@@ -50,19 +50,19 @@ int mc_text_repmixer_bind(mc_text_repmixer *b, mc_tensor_map *w, const char *pre
 /* The same with the kernel size and FFN width given (a configuration; <= 0: read them). */
 int mc_text_repmixer_bind_dims(mc_text_repmixer *b, mc_tensor_map *w, const char *prefix, int dim, int kernel,
                                int hidden, mc_err *e);
-/* Recomputes the training form's caches and the folded kernels from the current parameter
+/* Recomputes the training form's caches and the reparameterized kernels from the current parameter
  * values (any number of times). Returns 0 or MC_E_NOMEM. */
 int mc_text_repmixer_reparameterize(mc_text_repmixer *b);
 void mc_text_repmixer_free(mc_text_repmixer *b);
 
 size_t mc_text_repmixer_scratch(const mc_text_repmixer *b, int N, int T);
-/* x[N, T, C] in place; reparam selects the folded form (requires reparameterize first). */
-void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparam, float *scratch);
+/* x[N, T, C] in place; reparameterized selects the reparameterized form (requires reparameterize first). */
+void mc_text_repmixer_forward(const mc_text_repmixer *b, float *x, int N, int T, int reparameterized, float *scratch);
 /* The same block when only row rows[n] of each sequence is read afterwards (the last text
  * layer before pooling): the token mixer and the FFN's depthwise conv over every position,
  * the 1x1 convs for the pooled rows only: out[n] = block(x)[n, rows[n]], out [N, C].
  * x is overwritten (with the token mixer's output). Same scratch size. */
-void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparam, const int *rows,
+void mc_text_repmixer_forward_rows(const mc_text_repmixer *b, float *x, int N, int T, int reparameterized, const int *rows,
                                    float *out, float *scratch);
 
 /* out[N, T, C] = bias[c] + sum_k w_t[k, c] * x[n, t + k - K/2, c] (zero padding); bias may be NULL.

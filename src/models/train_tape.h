@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "models/reparam.h"
+#include "models/reparameterize.h"
 #include "nn/layers.h"
 
 typedef struct mc_tape {

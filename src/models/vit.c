@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/reparam.h"
+#include "models/reparameterize.h"
 #include "nn/ops.h"
 
 #define PREFIX "image_encoder.model."
@@ -187,7 +187,7 @@ int mc_vit_reparameterize(mc_vit *m, mc_err *e) {
     int cin[2] = {3, S};
     for (int i = 0; i < 2; i++) {
         mc_bn_params bn = {m->bn[i][0], m->bn[i][1], m->bn[i][2], m->bn[i][3], 1e-5f};
-        mc_reparam_add_conv_bn(m->rep_w[i], m->rep_b[i], S, cin[i], m->k[i], m->k[i], m->stem_w[i], NULL, m->k[i],
+        mc_reparameterize_add_conv_bn(m->rep_w[i], m->rep_b[i], S, cin[i], m->k[i], m->k[i], m->stem_w[i], NULL, m->k[i],
                                m->k[i], &bn);
     }
     m->reparameterized = 1;
@@ -210,10 +210,10 @@ static void resample_pos(float *dst, const float *pos, int n_pos, int P, int C) 
     }
 }
 
-int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
+int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1) return mc_fail(e, MC_E_ARG, "ViT: batch size %d", B);
-    if (reparam && !m->reparameterized)
+    if (reparameterized && !m->reparameterized)
         return mc_fail(e, MC_E_ARG, "ViT: reparameterized forward requested before reparameterization");
     int S = m->stem_dim, C = m->width, Pd = m->proj_dim;
     mc_conv2d_shape cs[3];
@@ -248,7 +248,7 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     for (int i = 0; i < 2; i++) {
         size_t n = i ? s2 : s1;
         int hw = h[i + 1] * h[i + 1];
-        if (reparam) {
+        if (reparameterized) {
             mc_conv2d_forward(outs[i], in, m->rep_w[i], m->rep_b[i], &cs[i], B, h[i], h[i]);
         } else {
             mc_conv2d_forward(outs[i], in, m->stem_w[i], NULL, &cs[i], B, h[i], h[i]);

@@ -42,7 +42,7 @@ typedef struct mc_vit {
     const float *post_ln_w, *post_ln_b;
     const float *proj;             /* [C, proj_dim] */
     mc_transformer_layer *layers;
-    /* owned: BN scale/shift [2][2][S]; folded stem kernels and biases once reparameterized */
+    /* owned: BN scale/shift [2][2][S]; reparameterized stem kernels and biases once reparameterized */
     float *bn_coef;
     float *rep_w[2], *rep_b[2];
     int reparameterized;
@@ -61,7 +61,7 @@ int mc_vit_reparameterize(mc_vit *m, mc_err *e);
 /* images [B, 3, R, R] (values in [0, 1], no normalisation) -> embed [B, proj_dim].
  * Trace names (whole batch): patch_emb [B,C,h,w], transformer_input [B,1+P,C],
  * transformer.<i>, post_transformer_norm, cls_pooled [B,C], embed [B,proj_dim]. */
-int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
+int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e);
 
 void mc_vit_free(mc_vit *m);

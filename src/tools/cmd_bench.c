@@ -110,7 +110,7 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
             mc_tensor_map_free(&w);
             return;
         }
-        t0 = now_s(); /* load = binding and folding the weights (no file to parse) */
+        t0 = now_s(); /* load = binding and reparameterizing the weights (no file to parse) */
         ctx = mc_ctx_init_from_map(&w, &p, &e);
         res->load_ms = (now_s() - t0) * 1e3;
         if (!ctx) snprintf(res->err, sizeof res->err, "%s", e.msg);

@@ -85,7 +85,7 @@ def main():
             ours = np.asarray(ours, dtype=np.float64)
             cos = float(ours @ ref / (np.linalg.norm(ours) * np.linalg.norm(ref)))
             rel = float(np.abs(ours - ref).max() / np.abs(ref).max())
-            name = f"{kind} {'training form' if form else 'folded'}"
+            name = f"{kind} {'training form' if form else 'reparameterized'}"
             res[name] = (cos, rel)
             print(f"{name:22s} cosine {cos:.8f}  max rel err {rel:.2e}")
     ok = all(c >= 0.9999 for c, _ in res.values())

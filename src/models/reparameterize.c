@@ -1,10 +1,10 @@
-#include "models/reparam.h"
+#include "models/reparameterize.h"
 
 #include <math.h>
 
 static float bn_scale(const mc_bn_params *bn, int c) { return bn->weight[c] / sqrtf(bn->var[c] + bn->eps); }
 
-void mc_reparam_add_conv_bn(float *w_acc, float *b_acc, int cout, int cin_g, int kh, int kw,
+void mc_reparameterize_add_conv_bn(float *w_acc, float *b_acc, int cout, int cin_g, int kh, int kw,
                             const float *w, const float *bias, int sh, int sw, const mc_bn_params *bn) {
     int oy = (kh - sh) / 2, ox = (kw - sw) / 2;
     for (int co = 0; co < cout; co++) {
@@ -18,7 +18,7 @@ void mc_reparam_add_conv_bn(float *w_acc, float *b_acc, int cout, int cin_g, int
     }
 }
 
-void mc_reparam_add_identity_bn(float *w_acc, float *b_acc, int cout, int cin_g, int kh, int kw,
+void mc_reparameterize_add_identity_bn(float *w_acc, float *b_acc, int cout, int cin_g, int kh, int kw,
                                 const mc_bn_params *bn) {
     for (int co = 0; co < cout; co++) {
         float s = bn_scale(bn, co);
@@ -27,6 +27,6 @@ void mc_reparam_add_identity_bn(float *w_acc, float *b_acc, int cout, int cin_g,
     }
 }
 
-void mc_reparam_add_identity(float *w_acc, int cout, int cin_g, int kh, int kw, float scale) {
+void mc_reparameterize_add_identity(float *w_acc, int cout, int cin_g, int kh, int kw, float scale) {
     for (int co = 0; co < cout; co++) w_acc[((co * cin_g + co % cin_g) * kh + kh / 2) * kw + kw / 2] += scale;
 }
