@@ -40,6 +40,7 @@
 #include "tools/plot.h"
 #include "train/comm.h"
 #include "train/eval.h"
+#include "train/init.h"
 #include "train/loader.h"
 #include "train/step.h"
 
@@ -53,7 +54,7 @@ static void usage(FILE *f) {
             "  --data-kind K       dr (reinforced DataCompDR shards, default) | plain (image + txt; needs --lambda 0)\n"
             "  --arch A            s0 | s1 | s2 | b\n"
             "  --config FILE       model configuration (JSON, the reference's schema)\n"
-            "  --init CKPT         initial weights (default: a fresh initialisation from --seed)\n"
+            "  --init CKPT         initial weights (default: the reference's initialisation, seeded by --seed)\n"
             "  --out DIR           output folder (log.csv, loss.png, checkpoints)\n"
             "  --resume            continue the run saved in --out (bit-exact)\n"
             "  --lambda L          distillation weight (default 1.0; loss = (1-L) CLIP + L distill)\n"
@@ -571,7 +572,7 @@ int mc_cmd_train(int argc, char **argv) {
     mc_tensor_map_free(&w);
     if (rc) goto done;
     clip_ok = 1;
-    if (!wpath) mc_param_store_init_fresh(&clip.store, o.seed);
+    if (!wpath) mc_train_init_params(&clip.store, o.seed); /* the reference's rules (train/init.h) */
 
     mc_train_config tc = {.adamw = {.beta1 = (float)o.beta1, .beta2 = (float)o.beta2, .eps = (float)o.eps,
                                     .weight_decay = (float)o.wd},
