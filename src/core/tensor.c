@@ -210,26 +210,34 @@ int mc_tensor_map_has_prefix(const mc_tensor_map *m, const char *prefix) {
     return 0;
 }
 
-/* Adds a zero tensor of the given dtype and shape, owned by the map, marked used. */
-static int add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int ndim, const int64_t *shape, void **data,
-                    mc_err *e) {
+mc_tensor mc_tensor_view(mc_dtype dt, const void *data, int ndim, const int64_t *shape) {
     mc_tensor t;
     memset(&t, 0, sizeof t);
     t.dtype = dt;
     t.ndim = ndim;
     t.storage_id = -1;
+    int64_t st = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        t.shape[d] = shape[d];
+        t.stride[d] = st;
+        st *= shape[d];
+    }
+    t.data = data;
+    return t;
+}
+
+int mc_tensor_map_add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int ndim, const int64_t *shape, void **data,
+                           mc_err *e) {
     int64_t n = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         if (shape[i] < 0 || shape[i] > ((int64_t)1 << 40) || (n && shape[i] > ((int64_t)1 << 40) / n))
             return mc_fail(e, MC_E_MODEL, "declaring '%s': implausible shape", name);
-        t.shape[i] = shape[i];
-        t.stride[i] = n;
         n *= shape[i];
     }
     /* calloc: large zero buffers are untouched pages until written */
     void *buf = mc_tensor_map_own(m, calloc((size_t)(n ? n : 1), mc_dtype_size(dt)));
     if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
-    t.data = buf;
+    mc_tensor t = mc_tensor_view(dt, buf, ndim, shape);
     t.storage_numel = n;
     int r = mc_tensor_map_add(m, name, &t, e);
     if (r) return r;
@@ -241,7 +249,7 @@ static int add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int ndim, c
 static int declare_f32(mc_tensor_map *m, const char *name, int ndim, const int64_t *shape, const float **out,
                        mc_err *e) {
     void *p;
-    int r = add_zero(m, name, MC_DTYPE_F32, ndim, shape, &p, e);
+    int r = mc_tensor_map_add_zero(m, name, MC_DTYPE_F32, ndim, shape, &p, e);
     if (r) return r;
     *out = p;
     static const char rv[] = "running_var";
@@ -251,7 +259,7 @@ static int declare_f32(mc_tensor_map *m, const char *name, int ndim, const int64
         if (l - k + sizeof "num_batches_tracked" > sizeof counter) return 0;
         memcpy(counter, name, l - k);
         strcpy(counter + l - k, "num_batches_tracked");
-        if (!mc_tensor_map_find(m, counter)) return add_zero(m, counter, MC_DTYPE_I64, 0, NULL, NULL, e);
+        if (!mc_tensor_map_find(m, counter)) return mc_tensor_map_add_zero(m, counter, MC_DTYPE_I64, 0, NULL, NULL, e);
     }
     return 0;
 }

@@ -47,6 +47,8 @@ typedef struct mc_tensor {
 
 int64_t mc_tensor_numel(const mc_tensor *t);
 int mc_tensor_is_contiguous(const mc_tensor *t);
+/* A contiguous row-major view of data[shape] (strides set, no storage: storage_id -1). */
+mc_tensor mc_tensor_view(mc_dtype dt, const void *data, int ndim, const int64_t *shape);
 /* Value of logical (row-major) element i converted to double. */
 double mc_tensor_get_f64(const mc_tensor *t, int64_t i);
 /* Converts the whole tensor to a contiguous float32 array dst[numel]. */
@@ -81,6 +83,10 @@ typedef struct mc_tensor_map {
 
 void mc_tensor_map_init(mc_tensor_map *m);
 void mc_tensor_map_free(mc_tensor_map *m);
+/* Adds a zero-filled tensor of dtype dt and shape, owned by the map and marked used (declare
+ * mode); *data (may be NULL) receives its memory. An implausible shape is MC_E_MODEL. */
+int mc_tensor_map_add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int ndim, const int64_t *shape, void **data,
+                           mc_err *e);
 /* Adds (copies name); returns 0 or MC_E_NOMEM. */
 int mc_tensor_map_add(mc_tensor_map *m, const char *name, const mc_tensor *t, mc_err *e);
 /* Takes ownership of buf (freed with free()). Returns buf or NULL. */

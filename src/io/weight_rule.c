@@ -83,14 +83,13 @@ int mc_weights_from_tsv_prefix(const char *tsv_path, const char *prefix, mc_tens
         if (nf != 5) { r = mc_fail(e, MC_E_FORMAT, "%s:%d: expected 5 fields", tsv_path, lineno); break; }
         if (prefix && strncmp(fields[0], prefix, strlen(prefix)) != 0) continue;
         mc_tensor t = {0};
-        t.storage_id = -1;
         t.dtype = strcmp(fields[1], "i64") == 0 ? MC_DTYPE_I64 : MC_DTYPE_F32;
         for (char *s = fields[2]; *s;) {
             t.shape[t.ndim++] = strtoll(s, &s, 10);
             if (*s == ',') s++;
         }
-        int64_t n = mc_tensor_numel(&t), st = 1;
-        for (int d = t.ndim - 1; d >= 0; d--) { t.stride[d] = st; st *= t.shape[d]; }
+        t = mc_tensor_view(t.dtype, NULL, t.ndim, t.shape);
+        int64_t n = mc_tensor_numel(&t);
         void *buf = mc_tensor_map_own(m, calloc((size_t)(n ? n : 1), mc_dtype_size(t.dtype)));
         if (!buf) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }
         if (t.dtype == MC_DTYPE_F32) {

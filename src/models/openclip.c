@@ -19,21 +19,7 @@ static const char *src_name(const mc_tensor_map *w) { return w->source ? w->sour
 /* Declares `name` (zero-filled, `shape`) when asked and absent. */
 static int declare(mc_oc_binder *b, const char *name, int ndim, const int64_t *shape, mc_err *e) {
     if (!b->declare || mc_tensor_map_find(b->w, name)) return 0;
-    mc_tensor t = {0};
-    t.dtype = MC_DTYPE_F32;
-    t.ndim = ndim;
-    t.storage_id = -1;
-    int64_t n = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        t.shape[d] = shape[d];
-        t.stride[d] = n;
-        n *= shape[d];
-    }
-    float *buf = mc_tensor_map_own(b->w, calloc((size_t)(n ? n : 1), sizeof(float)));
-    if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
-    t.data = buf;
-    t.storage_numel = n;
-    return mc_tensor_map_add(b->w, name, &t, e);
+    return mc_tensor_map_add_zero(b->w, name, MC_DTYPE_F32, ndim, shape, NULL, e);
 }
 
 int mc_oc_param(mc_oc_binder *b, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,

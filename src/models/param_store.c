@@ -262,23 +262,8 @@ int mc_param_store_as_map(const mc_param_store *s, mc_tensor_map *out, mc_err *e
     if (s->source && !(out->source = strdup(s->source))) return mc_fail(e, MC_E_NOMEM, "out of memory");
     for (int i = 0; i < s->count; i++) {
         const mc_param *p = &s->params[i];
-        mc_tensor t;
-        memset(&t, 0, sizeof t);
-        t.ndim = p->ndim;
-        int64_t st = 1;
-        for (int d = p->ndim - 1; d >= 0; d--) {
-            t.shape[d] = p->shape[d];
-            t.stride[d] = st;
-            st *= p->shape[d];
-        }
-        if (p->flags & MC_PARAM_COUNTER) {
-            t.dtype = MC_DTYPE_I64;
-            t.data = s->counters + p->offset;
-        } else {
-            t.dtype = MC_DTYPE_F32;
-            t.data = s->data + p->offset;
-        }
-        t.storage_id = -1;
+        mc_tensor t = p->flags & MC_PARAM_COUNTER ? mc_tensor_view(MC_DTYPE_I64, s->counters + p->offset, p->ndim, p->shape)
+                                                  : mc_tensor_view(MC_DTYPE_F32, s->data + p->offset, p->ndim, p->shape);
         t.storage_numel = (int64_t)p->numel;
         int r = mc_tensor_map_add(out, p->name, &t, e);
         if (r) {

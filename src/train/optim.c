@@ -107,32 +107,15 @@ void mc_logit_scale_clamp(float *t) {
 
 static const char *const hyper_names[4] = {"beta1", "beta2", "eps", "weight_decay"};
 
-static mc_tensor view(mc_dtype dt, const void *data, int ndim, const int64_t *shape) {
-    mc_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dt;
-    t.ndim = ndim;
-    t.storage_id = -1;
-    int64_t st = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        t.shape[d] = shape[d];
-        t.stride[d] = st;
-        st *= shape[d];
-    }
-    t.data = data;
-    t.storage_numel = st;
-    return t;
-}
-
 int mc_adamw_save(const mc_adamw *o, const mc_param_store *s, const char *path, mc_err *e) {
     if (!s->m || !s->v) return mc_fail(e, MC_E_ARG, "%s: the store has no AdamW moments to save", path);
     mc_tensor_map m;
     mc_tensor_map_init(&m);
     float hyper[4] = {o->cfg.beta1, o->cfg.beta2, o->cfg.eps, o->cfg.weight_decay};
-    mc_tensor t = view(MC_DTYPE_I64, &o->step, 0, NULL);
+    mc_tensor t = mc_tensor_view(MC_DTYPE_I64, &o->step, 0, NULL);
     int r = mc_tensor_map_add(&m, "step", &t, e);
     for (int i = 0; i < 4 && !r; i++) {
-        t = view(MC_DTYPE_F32, &hyper[i], 0, NULL);
+        t = mc_tensor_view(MC_DTYPE_F32, &hyper[i], 0, NULL);
         r = mc_tensor_map_add(&m, hyper_names[i], &t, e);
     }
     char name[600];
@@ -141,7 +124,7 @@ int mc_adamw_save(const mc_adamw *o, const mc_param_store *s, const char *path, 
             const mc_param *p = &s->params[i];
             if (p->flags & MC_PARAM_BUFFER) continue;
             snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-            t = view(MC_DTYPE_F32, (k ? s->v : s->m) + p->offset, p->ndim, p->shape);
+            t = mc_tensor_view(MC_DTYPE_F32, (k ? s->v : s->m) + p->offset, p->ndim, p->shape);
             r = mc_tensor_map_add(&m, name, &t, e);
         }
     if (!r) r = mc_torch_save(path, &m, e);
