@@ -104,5 +104,32 @@ int main(void) {
     /* class folders may be links (stat), dot folders are not listed */
     CHECK(mc_walk_subdirs(root, &l, &e) == 0 && !strcmp(joined(&l), "a|linkdir"), "subdirs: %s", joined(&l));
     mc_strlist_free(&l);
+
+    /* class folders: class c = c-th subfolder in byte order, an empty class keeps its index */
+    root = mc_test_tmpdir("mc_test_walk_classes");
+    put("dog/b.jpg", JPEG, sizeof JPEG);
+    put("cat/x/a.png", PNG, sizeof PNG);
+    put("cat/c.webp", WEBP, sizeof WEBP);
+    put("cat/notes.txt", "text", 4);
+    put("eel/readme", "text", 4);
+    put("loose.png", PNG, sizeof PNG); /* not in a class folder */
+    mc_strlist files = {0}, names = {0};
+    int *labels = NULL;
+    CHECK(mc_walk_class_folders(root, &files, &labels, &names, &e) == 0, "class folders: %s", e.msg);
+    CHECK(!strcmp(joined(&files), "cat/c.webp|cat/x/a.png|dog/b.jpg") && files.count == 3 && labels[0] == 0 && labels[1] == 0 &&
+              labels[2] == 1, "class folder files %s", joined(&files));
+    CHECK(names.count == 3 && !strcmp(names.items[0], "cat") && !strcmp(names.items[1], "dog") && !strcmp(names.items[2], "eel"),
+          "class names");
+    mc_strlist_free(&files);
+    mc_strlist_free(&names);
+    free(labels);
+    labels = NULL;
+    snprintf(p, sizeof p, "%s/eel", root);
+    CHECK(mc_walk_class_folders(p, &files, &labels, &names, &e) < 0 && strstr(e.msg, "no class folders"), "no classes: %s", e.msg);
+    snprintf(p, sizeof p, "%s/e2", root);
+    put("e2/empty/readme", "text", 4);
+    CHECK(mc_walk_class_folders(p, &files, &labels, &names, &e) < 0 && strstr(e.msg, "no images"), "no images: %s", e.msg);
+    mc_strlist_free(&names);
+    free(labels);
     return mc_test_finish("test_walk");
 }

@@ -84,3 +84,22 @@ int mc_walk_subdirs(const char *dir, mc_strlist *out, mc_err *e) {
     mc_strlist_free(&names);
     return r;
 }
+
+int mc_walk_class_folders(const char *dir, mc_strlist *files, int **labels, mc_strlist *class_names, mc_err *e) {
+    mc_strlist dirs = {0};
+    int r = mc_walk_subdirs(dir, &dirs, e);
+    if (!r && !dirs.count) r = mc_fail(e, MC_E_FORMAT, "%s: no class folders", dir);
+    for (int c = 0; c < dirs.count && !r; c++) {
+        int before = files->count;
+        if ((r = mc_walk_images(dirs.items[c], NULL, files, NULL, e))) break;
+        int *nl = realloc(*labels, sizeof(int) * (size_t)(files->count ? files->count : 1));
+        if (!nl) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }
+        *labels = nl;
+        for (int k = before; k < files->count; k++) nl[k] = c;
+        const char *base = strrchr(dirs.items[c], '/'), *name = base ? base + 1 : dirs.items[c];
+        r = mc_strlist_push(class_names, name, strlen(name), e);
+    }
+    mc_strlist_free(&dirs);
+    if (!r && !files->count) r = mc_fail(e, MC_E_FORMAT, "%s: no images in the class folders", dir);
+    return r;
+}

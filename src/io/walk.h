@@ -29,6 +29,12 @@ typedef struct mc_walk_opts {
  * format, no dot files, unreadable files counted); n_other (may be NULL) counts the files
  * left out. */
 int mc_walk_images(const char *dir, const mc_walk_opts *o, mc_strlist *out, int *n_other, mc_err *e);
+/* An image-folder dataset (torchvision's ImageFolder, clip_benchmark's layout): class c is the
+ * c-th subfolder of dir in byte order, named after it (appended to class_names), and owns the
+ * images under it (mc_walk_images with the default options, appended to files); *labels
+ * (malloc'd, realloc'd from its current value, files->count entries on return) gives each
+ * file's class. Errors: no class folders, no image in any of them. */
+int mc_walk_class_folders(const char *dir, mc_strlist *files, int **labels, mc_strlist *class_names, mc_err *e);
 /* Appends the names of the subdirectories of dir (not recursive, byte order, no dot entries). */
 int mc_walk_subdirs(const char *dir, mc_strlist *out, mc_err *e);
 

@@ -127,25 +127,8 @@ static void dataset_free(dataset *d) {
 static int load_dataset(const opts *o, dataset *d, mc_err *e) {
     int r = 0;
     if (o->dataset) {
-        mc_strlist dirs = {0};
-        if ((r = mc_walk_subdirs(o->dataset, &dirs, e))) return r;
-        if (!dirs.count) r = mc_fail(e, MC_E_FORMAT, "%s: no class folders", o->dataset);
-        int cap = 0;
-        for (int c = 0; c < dirs.count && !r; c++) {
-            int before = d->files.count;
-            if ((r = mc_walk_images(dirs.items[c], NULL, &d->files, NULL, e))) break;
-            if (d->files.count > cap) {
-                int *nl = realloc(d->label, sizeof(int) * (size_t)(cap = d->files.count * 2));
-                if (!nl) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }
-                d->label = nl;
-            }
-            for (int k = before; k < d->files.count; k++) d->label[k] = c;
-            const char *base = strrchr(dirs.items[c], '/'), *name = base ? base + 1 : dirs.items[c];
-            r = mc_strlist_push(&d->class_names, name, strlen(name), e);
-        }
-        mc_strlist_free(&dirs);
+        r = mc_walk_class_folders(o->dataset, &d->files, &d->label, &d->class_names, e);
         d->n = d->files.count;
-        if (!r && !d->n) r = mc_fail(e, MC_E_FORMAT, "%s: no images in the class folders", o->dataset);
     } else if (o->shards) {
         /* samples are read (and embedded) as the shards stream by: see read_shards */
     } else {

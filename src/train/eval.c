@@ -90,18 +90,9 @@ static int open_fmnist(eval_set *s, const char *dir, int limit, mc_err *e) {
 }
 
 static int open_folders(eval_set *s, const char *dir, int limit, mc_err *e) {
-    mc_strlist dirs = {0}, files = {0};
+    mc_strlist files = {0};
     int *label = NULL;
-    int r = mc_walk_subdirs(dir, &dirs, e);
-    if (!r && !dirs.count) r = mc_fail(e, MC_E_FORMAT, "%s: no class folders", dir);
-    for (int c = 0; c < dirs.count && !r; c++) {
-        int before = files.count;
-        if ((r = mc_walk_images(dirs.items[c], NULL, &files, NULL, e))) break;
-        for (int k = before; k < files.count && !r; k++) r = push_label(&label, k, c, e);
-        const char *base = strrchr(dirs.items[c], '/'), *name = base ? base + 1 : dirs.items[c];
-        if (!r) r = mc_strlist_push(&s->class_names, name, strlen(name), e);
-    }
-    if (!r && !files.count) r = mc_fail(e, MC_E_FORMAT, "%s: no images in the class folders", dir);
+    int r = mc_walk_class_folders(dir, &files, &label, &s->class_names, e);
     if (!r) {
         s->n = limit && limit < files.count ? limit : files.count;
         if (!(s->label = malloc(sizeof(int) * (size_t)s->n))) r = mc_fail(e, MC_E_NOMEM, "out of memory");
@@ -112,7 +103,6 @@ static int open_folders(eval_set *s, const char *dir, int limit, mc_err *e) {
         }
     }
     free(label);
-    mc_strlist_free(&dirs);
     mc_strlist_free(&files);
     return r;
 }
