@@ -20,21 +20,7 @@ static char tmp[256], ckpt[512], cmd[8192];
 static const char *cli;
 
 static mc_json *run_json(const char *args, int want_status, char **err_out) {
-    char errf[600];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", tmp);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>'%s'", tmp, cli, args, errf);
-    int st;
-    char *out = mc_test_run(cmd, &st);
-    char *err = NULL;
-    size_t n;
-    mc_err e = {0};
-    if (mc_read_file(errf, 1 << 20, &err, &n, &e)) err = strdup("");
-    CHECK(st == want_status, "exit %d (want %d): %s\n  stderr: %s", st, want_status, cmd, err);
-    mc_json *j = out[0] ? mc_json_parse(out, strlen(out), &e) : NULL;
-    free(out);
-    if (err_out) *err_out = err;
-    else free(err);
-    return j;
+    return mc_test_cli_json(tmp, cli, args, want_status, err_out);
 }
 
 static double num(const mc_json *j, const char *key) {

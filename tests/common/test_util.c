@@ -157,6 +157,27 @@ char *mc_test_run(const char *cmd, int *status) {
     return buf;
 }
 
+mc_json *mc_test_cli_json(const char *dir, const char *cli, const char *args, int want_status, char **err_out) {
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
+    size_t cl = strlen(dir) + strlen(cli) + strlen(args) + strlen(errf) + 32;
+    char *cmd = malloc(cl);
+    if (!cmd) mc_test_fatal("out of memory");
+    snprintf(cmd, cl, "cd '%s' && '%s' %s 2>'%s'", dir, cli, args, errf);
+    int st;
+    char *out = mc_test_run(cmd, &st), *err = NULL;
+    size_t n;
+    mc_err e = {0};
+    if (mc_read_file(errf, 1 << 20, &err, &n, &e)) err = strdup("");
+    CHECK(st == want_status, "exit %d (want %d): %s\n  stderr: %s", st, want_status, cmd, err);
+    mc_json *j = out[0] == '{' || out[0] == '[' ? mc_json_parse(out, strlen(out), &e) : NULL;
+    free(out);
+    free(cmd);
+    if (err_out) *err_out = err;
+    else free(err);
+    return j;
+}
+
 void mc_weights_save_test_model(const char *arch, const char *path) {
     char rel[128];
     snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);

@@ -68,6 +68,10 @@ void mc_test_on_trace(void *user, const char *name, const float *data, int ndim,
 /* Runs a shell command and returns its whole stdout (malloc'd); *status gets the exit status
  * (-1 if it did not exit normally). */
 char *mc_test_run(const char *cmd, int *status);
+/* Runs `cli args` in dir (stderr to dir/stderr.txt) and CHECKs the exit status; returns stdout
+ * parsed as JSON when it starts with '{' or '[' (else NULL). *err_out (may be NULL) gets the
+ * stderr text (malloc'd). */
+mc_json *mc_test_cli_json(const char *dir, const char *cli, const char *args, int want_status, char **err_out);
 
 /* Prints the summary line and returns the exit status. */
 int mc_test_finish(const char *suite);
