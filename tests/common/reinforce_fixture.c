@@ -1,7 +1,6 @@
 /* The reinforcement test fixture; see reinforce_fixture.h. */
 #include "common/reinforce_fixture.h"
 
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "common/files.h"
 #include "common/test_util.h"
 #include "common/weight_rule.h"
+#include "image/encode_png.h"
 #include "io/safetensors.h"
 #include "io/wds.h"
 #include "models/openclip.h"
@@ -47,22 +47,6 @@ static void write_teacher(const char *dir, const char *name, const char *cfg_jso
     mc_openclip_free(&m);
 }
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t n, cap;
-} membuf;
-
-static void mb_write(png_structp png, png_bytep d, png_size_t n) {
-    membuf *b = png_get_io_ptr(png);
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2;
-        if (!(b->p = realloc(b->p, b->cap))) mc_test_fatal("out of memory");
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void mb_flush(png_structp png) { (void)png; }
-
 unsigned char *mc_fix_png(int w, int h, uint32_t seed, size_t *len) {
     unsigned char *rgb = malloc((size_t)w * h * 3);
     if (!rgb) mc_test_fatal("out of memory");
@@ -73,20 +57,11 @@ unsigned char *mc_fix_png(int w, int h, uint32_t seed, size_t *len) {
                 int smooth = (x * (3 + c) + y * (5 - c) + (int)(seed * 37)) & 255;
                 rgb[((size_t)y * w + x) * 3 + c] = (unsigned char)((smooth * 3 + (int)(r & 63)) / 4 & 255);
             }
-    membuf b = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) mc_test_fatal("libpng write failed");
-    png_set_write_fn(png, &b, mb_write, mb_flush);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, rgb + (size_t)y * w * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
+    unsigned char *png;
+    mc_err e = {0};
+    if (mc_png_encode(rgb, w, h, 3, &png, len, &e)) mc_test_fatal("%s", e.msg);
     free(rgb);
-    *len = b.n;
-    return b.p;
+    return png;
 }
 
 /* one sample: image (png bytes or raw bytes as ext), caption, url */
