@@ -20,13 +20,14 @@
 
 #include <stdint.h>
 
-/* splitmix64's output for counter value x (a hash of x). */
-static inline uint64_t mc_splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9e3779b97f4a7c15ull;
+/* splitmix64's finalizer (a bijective 64-bit mix). */
+static inline uint64_t mc_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+/* splitmix64's output for counter value x (a hash of x): the finalizer of x + golden gamma. */
+static inline uint64_t mc_splitmix64(uint64_t x) { return mc_mix64(x + 0x9e3779b97f4a7c15ull); }
 
 typedef struct mc_rng {
     uint64_t s[4];

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "experiment/fmnist.h"
 
 const char *const mc_fmnist_class_names[MC_FMNIST_CLASSES] = {
@@ -114,12 +115,7 @@ typedef struct rng {
     uint64_t s;
 } rng;
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static uint64_t next(rng *r) { return mix64(r->s += 0x9e3779b97f4a7c15ULL); }
+static uint64_t next(rng *r) { return mc_mix64(r->s += 0x9e3779b97f4a7c15ULL); }
 static double unif(rng *r) { return (double)(next(r) >> 11) * 0x1.0p-53; }
 static int pick(rng *r, int n) { return (int)(((next(r) >> 32) * (uint64_t)n) >> 32); }
 static int coin(rng *r, double p) { return unif(r) < p; }
@@ -211,7 +207,7 @@ static int other_class(rng *r, int label) {
 
 void mc_fmnist_caption(uint64_t seed, mc_fmnist_split split, uint64_t index, int label, const uint8_t *px, char *out,
                        uint32_t *named) {
-    rng r = {mix64(seed ^ mix64(((uint64_t)split << 40) ^ index ^ 0x6d6f62696c65ULL))};
+    rng r = {mc_mix64(seed ^ mc_mix64(((uint64_t)split << 40) ^ index ^ 0x6d6f62696c65ULL))};
     char body[MC_FMNIST_CAPTION_MAX];
     sbuf b = {body, 0, sizeof body};
     body[0] = 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "io/json.h"
 #include "text/unicode.h"
 
@@ -55,12 +56,6 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     return h;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static str_slot *smap_find(const mc_bpe *b, const char *s, size_t n) {
     size_t mask = b->smap_cap - 1, i = (size_t)hash_bytes(s, n) & mask;
     for (;;) {
@@ -77,7 +72,7 @@ int32_t mc_bpe_token_id(const mc_bpe *b, const char *s, size_t len) {
 }
 
 static pair_slot *pmap_find(const mc_bpe *b, uint64_t key) {
-    size_t mask = b->pmap_cap - 1, i = (size_t)mix64(key) & mask;
+    size_t mask = b->pmap_cap - 1, i = (size_t)mc_mix64(key) & mask;
     for (;;) {
         pair_slot *p = &b->pmap[i];
         if (p->key == 0 || p->key == key) return p;
