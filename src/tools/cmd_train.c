@@ -35,6 +35,7 @@
 #include "models/config.h"
 #include "text/tokenizer.h"
 #include "tools/cli.h"
+#include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
 #include "train/comm.h"
 #include "train/loader.h"
@@ -49,7 +50,10 @@ static void usage(FILE *f) {
             "  --data SPEC         WebDataset shards, braceexpand syntax: 'DIR/{0000..0099}.tar'\n"
             "  --data-kind K       dr (reinforced DataCompDR shards, default) | plain (image + txt; needs --lambda 0)\n"
             "  --arch A            s0 | s1 | s2 | b\n"
-            "  --config FILE       model configuration (JSON, the reference's schema)\n"
+            "  --config FILE       model configuration (JSON, the reference's schema); an open_clip CoCa\n"
+            "                      configuration (with multimodal_cfg) trains that captioner with CoCaLoss\n"
+            "                      on --data-kind plain (also --coca-contrastive-loss-weight W, default 1,\n"
+            "                      --coca-caption-loss-weight W, default 2; AdamW betas 0.9, 0.98, eps 1e-6)\n"
             "  --init CKPT         initial weights (default: a fresh initialisation from --seed)\n"
             "  --out DIR           output folder (log.csv, loss.png, checkpoints)\n"
             "  --resume            continue the run saved in --out (bit-exact)\n"
@@ -446,6 +450,7 @@ static void fmt_eta(char *buf, size_t n, double s) {
 }
 
 int mc_cmd_train(int argc, char **argv) {
+    if (mc_cmd_train_is_coca(argc, argv)) return mc_cmd_train_coca(argc, argv); /* a captioner: CoCaLoss */
     opts o;
     mc_comm comm = {.rank = 0, .world = 1};
     mc_err e = {0};
