@@ -390,10 +390,21 @@ static void decoder_forward(mc_train_ctx *c, const mc_coca *m, mc_coca_train_sta
     }
     st->xd = x;
     st->dln = TAKE(c, (size_t)M * W), st->dln_mean = TAKE(c, M), st->dln_rstd = TAKE(c, M);
+    /* logits only where a label counts (labels tokens[:, 1:] that are not padding): the
+     * vocabulary projection is most of a small captioner's cost, padding most of its rows */
+    st->rows = (int32_t *)TAKE(c, M);
+    st->dlc = TAKE(c, (size_t)M * W);
     st->logits = TAKE(c, (size_t)M * d->vocab);
+    st->n_rows = M;
     if (!FLIVE(c)) return;
     mc_layernorm_train_forward(st->dln, st->dln_mean, st->dln_rstd, x, d->ln_w, d->ln_b, M, W, 1e-5f);
-    mc_matmul_forward(st->logits, st->dln, d->proj, M, W, d->vocab);
+    int n = 0;
+    for (int b = 0; b < B; b++)
+        for (int p = 0; p < Td; p++)
+            if (st->tokens[(size_t)b * L + p + 1] != 0) st->rows[n++] = b * Td + p;
+    st->n_rows = n;
+    for (int i = 0; i < n; i++) memcpy(st->dlc + (size_t)i * W, st->dln + (size_t)st->rows[i] * W, sizeof(float) * W);
+    mc_matmul_forward(st->logits, st->dlc, d->proj, n, W, d->vocab);
 }
 
 int mc_coca_train_forward(mc_train_ctx *c, const mc_coca *m, mc_coca_train_state *st, const float *images,
@@ -514,7 +525,11 @@ int mc_coca_train_backward(mc_train_ctx *c, const mc_coca *m, mc_coca_train_stat
     if (BLIVE(c)) {
         memset(dtok, 0, sizeof(float) * (size_t)B * Ti * D);
         if (dlogits) {
-            mc_matmul_backward(db, G(c, d->proj), dlogits, st->dln, d->proj, Md, W, d->vocab, 0);
+            float *dc = da; /* [n_rows, W] compact, then scattered to every row (zeros: no label) */
+            mc_matmul_backward(dc, G(c, d->proj), dlogits, st->dlc, d->proj, st->n_rows, W, d->vocab, 0);
+            memset(db, 0, sizeof(float) * (size_t)Md * W);
+            for (int i = 0; i < st->n_rows; i++)
+                memcpy(db + (size_t)st->rows[i] * W, dc + (size_t)i * W, sizeof(float) * W);
             mc_layernorm_backward(da, G(c, d->ln_w), G(c, d->ln_b), db, st->xd, st->dln_mean, st->dln_rstd, d->ln_w, Md,
                                   W, 0);
         } else {
@@ -602,31 +617,29 @@ int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, 
     int r = mc_drclip_loss_forward(&cfg, &in, ls, &dl, e);
     if (r) return r;
     /* caption cross-entropy: mean over the labels tokens[:, 1:] that are not the pad id 0
-     * (create_loss builds CoCaLoss with its default pad_id) */
-    long count = 0;
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < Td; p++) count += st->tokens[(size_t)b * L + p + 1] != 0;
+     * (create_loss builds CoCaLoss with its default pad_id); the logits rows are those labels */
+    long count = st->n_rows;
     double cap = 0;
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < Td; p++) {
-            int label = st->tokens[(size_t)b * L + p + 1];
-            const float *row = st->logits + ((size_t)b * Td + p) * V;
-            float *drow = dlogits ? dlogits + ((size_t)b * Td + p) * V : NULL;
-            if (label == 0) {
-                if (drow) memset(drow, 0, sizeof(float) * V);
-                continue;
-            }
-            double mx = row[0], sum = 0;
-            for (int i = 1; i < V; i++) mx = row[i] > mx ? row[i] : mx;
-            for (int i = 0; i < V; i++) sum += exp((double)row[i] - mx);
-            double lse = log(sum) + mx;
-            cap += lse - (double)row[label];
-            if (drow) { /* d/dlogit = w / count * (softmax - onehot) */
-                double k = dloss * caption_weight / (double)count;
-                for (int i = 0; i < V; i++) drow[i] = (float)(k * exp((double)row[i] - lse));
-                drow[label] -= (float)k;
-            }
+    for (int i = 0; i < st->n_rows; i++) {
+        int r = st->rows[i], label = st->tokens[(size_t)(r / Td) * L + r % Td + 1];
+        const float *row = st->logits + (size_t)i * V;
+        float *drow = dlogits ? dlogits + (size_t)i * V : NULL;
+        float mx = row[0];
+        for (int k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
+        double sum = 0;
+        float at = row[label];
+        if (drow)
+            for (int k = 0; k < V; k++) sum += drow[k] = expf(row[k] - mx); /* drow may alias row */
+        else
+            for (int k = 0; k < V; k++) sum += expf(row[k] - mx);
+        cap += log(sum) + (double)mx - (double)at;
+        if (drow) { /* d/dlogit = w / count * (softmax - onehot) */
+            double k = dloss * caption_weight / (double)count;
+            float f = (float)(k / sum);
+            for (int q = 0; q < V; q++) drow[q] *= f;
+            drow[label] -= (float)k;
         }
+    }
     out->clip = dl.contrastive;
     out->caption = caption_weight * (count ? cap / (double)count : 0.0); /* torch gives NaN for no label */
     if (!count) out->caption = NAN;

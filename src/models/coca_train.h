@@ -16,7 +16,8 @@
  *           text features = ln_final(x[:, L]) @ text_projection [B, E]
  *   decoder: x = text outputs x[:, :L-1] (no ln_final) -> per layer: causal self-attention
  *           block, cross-attention block (q = ln_1(x), k = v = ln_1_kv(image tokens)) ->
- *           ln_final -> @ text_projection [W, V]: logits [B, L-1, V] (position p predicts token p+1)
+ *           ln_final -> @ text_projection [W, V]: logits (position p predicts token p+1), kept
+ *           only for the n_rows positions whose label is not padding (the loss ignores the rest)
  * CoCaLoss (loss.py, world size 1): clip_weight * ClipLoss(normalised features, exp(logit_scale))
  * + caption_weight * CrossEntropy(logits, tokens[:, 1:], ignore_index = 0, the mean over the
  * labels that are not padding). Conventions as text_train.h (ctx->tape / ctx->work / ctx->grads).
@@ -93,7 +94,10 @@ typedef struct mc_coca_train_state {
     mc_transformer_save *ds;
     mc_coca_cross_save *cs;
     const float *xd;
-    float *dln, *dln_mean, *dln_rstd, *logits; /* [B*Td,W], [B*Td,V] */
+    float *dln, *dln_mean, *dln_rstd;   /* final LayerNorm [B*Td,W] */
+    int n_rows;                      /* decoder positions whose label (tokens[:, p+1]) is not padding */
+    int32_t *rows;                   /* [n_rows] their indices b * Td + p */
+    float *dlc, *logits;             /* those rows of dln [n_rows,W]; their logits [n_rows,V] */
 } mc_coca_train_state;
 
 int mc_coca_train_state_init(mc_coca_train_state *st, const mc_coca *m, mc_err *e);
@@ -104,7 +108,7 @@ int mc_coca_train_sizes(const mc_coca *m, int B, size_t *tape_floats, size_t *wo
 int mc_coca_train_forward(mc_train_ctx *ctx, const mc_coca *m, mc_coca_train_state *st, const float *images,
                           const int32_t *tokens, int B, mc_err *e);
 /* Gradients of the unnormalised features d img_feat, d txt_feat [B,E] and of the logits
- * [B*Td, V] -> parameter gradients (+=). Any of the three may be NULL (zero). */
+ * [n_rows, V] -> parameter gradients (+=). Any of the three may be NULL (zero). */
 int mc_coca_train_backward(mc_train_ctx *ctx, const mc_coca *m, mc_coca_train_state *st, const float *dimg,
                            const float *dtxt, const float *dlogits, mc_err *e);
 
@@ -116,7 +120,7 @@ typedef struct mc_coca_losses {
 /* Floats of loss scratch for B pairs (features, their gradients, the clip loss's matrices). */
 size_t mc_coca_loss_scratch(const mc_coca *m, int B);
 /* CoCaLoss of st (after the forward) with logit scale parameter t: the losses, and with dlogits
- * != NULL the gradients of dloss * total: dlogits [B*Td,V] written (the logits' buffer may be
+ * != NULL the gradients of dloss * total: dlogits [n_rows,V] written (the logits' buffer may be
  * passed: it is overwritten), dimg/dtxt [B,E] written, *dt the logit scale's. */
 int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, double clip_weight,
                       double caption_weight, float dloss, float *scratch, mc_coca_losses *out, float *dlogits,
