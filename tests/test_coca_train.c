@@ -389,8 +389,8 @@ static void test_fresh(const mc_oc_cfg *cfg) {
         {"visual.positional_embedding", pow(Cv, -0.5)},
         {"visual.attn_pool.query", 1.0},
         {"text_decoder.text_projection", pow(W, -0.5)},
-        /* xavier_uniform [3W, W]: bound sqrt(6 / (W + W)), std bound / sqrt 3 */
-        {"text_decoder.resblocks.0.attn.in_proj_weight", sqrt(6.0 / (2.0 * W)) / sqrt(3.0)},
+        /* xavier_uniform of [3W, W]: bound sqrt(6 / (3W + W)), std bound / sqrt 3 */
+        {"text_decoder.resblocks.0.attn.in_proj_weight", sqrt(6.0 / (4.0 * W)) / sqrt(3.0)},
         /* nn.Linear default U(+-1/sqrt(W)) */
         {"text_decoder.cross_attn.1.mlp.c_fc.weight", 1.0 / sqrt((double)W) / sqrt(3.0)},
     };

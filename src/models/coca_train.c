@@ -132,8 +132,8 @@ void mc_coca_init_fresh(mc_coca_trainable *t, uint64_t seed) {
                 fill_normal(x, p->numel, pow(Cv, -0.5), &s);
             } else if (ends_with(name, "attn_pool.query")) {
                 fill_normal(x, p->numel, 1.0, &s);
-            } else if (ends_with(name, "in_proj_weight")) { /* xavier_uniform over [3D, in] */
-                fill_uniform(x, p->numel, sqrt(6.0 / (double)(p->shape[0] / 3 + p->shape[1])), &s);
+            } else if (ends_with(name, "in_proj_weight")) { /* xavier_uniform of the [3D, in] tensor */
+                fill_uniform(x, p->numel, sqrt(6.0 / (double)(p->shape[0] + p->shape[1])), &s);
             } else if (ends_with(name, "q_proj_weight") || ends_with(name, "k_proj_weight") ||
                        ends_with(name, "v_proj_weight")) {
                 fill_uniform(x, p->numel, sqrt(6.0 / (double)(p->shape[0] + p->shape[1])), &s);

@@ -46,7 +46,8 @@ void mc_coca_trainable_free(mc_coca_trainable *t);
 
 /* open_clip's fresh CoCa, seeded (normal draws from a splitmix64 Box-Muller stream):
  *   visual: conv1 U(+-1/sqrt(3 p^2)) (nn.Conv2d default), class/positional embedding and proj
- *     N(0, width^-0.5), pooler query N(0, 1), attention in_proj xavier_uniform, out_proj
+ *     N(0, width^-0.5), pooler query N(0, 1), attention in_proj xavier_uniform ([3D, in]:
+ *     U(+-sqrt(6 / (3D + in)))), out_proj
  *     U(+-1/sqrt(D)), attention biases 0; MLP linears U(+-1/sqrt(fan_in)) weights and biases
  *     (the ViT's init_parameters is empty: PyTorch defaults);
  *   text: token embedding N(0, 0.02), positional N(0, 0.01), cls_emb N(0, 0.01), in_proj

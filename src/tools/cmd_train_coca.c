@@ -84,6 +84,14 @@ static int parse(int argc, char **argv, copts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         double x;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: mobileclip train --config CAPTIONER.json --data-kind plain --data SHARDS --out DIR [options]\n"
+                   "Trains an open_clip CoCa captioner with CoCaLoss. Options as for CLIP training (--init, --resume,\n"
+                   "--batch, --steps/--samples, --lr, --wd, --beta1, --beta2 (0.98), --eps (1e-6), --warmup, --grad-clip,\n"
+                   "--threads, --loader-threads, --seed, --save-every, --stop-after, --log-every) plus\n"
+                   "--coca-contrastive-loss-weight W (1) and --coca-caption-loss-weight W (2).\n");
+            return 1;
+        }
         if (strcmp(a, "--resume") == 0) {
             o->resume = 1;
             continue;
@@ -353,6 +361,7 @@ static void normalize(float *im, int B, int R, const float *mean, const float *s
 int mc_cmd_train_coca(int argc, char **argv) {
     copts o;
     int r = parse(argc, argv, &o);
+    if (r == 1) return 0;
     if (r) {
         fprintf(stderr, "(mobileclip train --help for the options)\n");
         return 2;
