@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "nn/layers.h"
 #include "train/loss.h"
 
@@ -69,20 +70,15 @@ void mc_coca_trainable_free(mc_coca_trainable *t) {
 
 /* ---------------------------------------------------------------- fresh initialisation */
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unit(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-static void fill_normal(float *p, size_t n, double std, uint64_t *s) {
+/* a draw in (0, 1): log() of it is finite */
+static double unit(mc_rng *r) { return mc_rng_double(r) + 0x1p-54; }
+static void fill_normal(float *p, size_t n, double std, mc_rng *s) { /* Box-Muller */
     for (size_t i = 0; i < n; i++) {
         double u = unit(s), v = unit(s);
         p[i] = (float)(std * sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v));
     }
 }
-static void fill_uniform(float *p, size_t n, double bound, uint64_t *s) {
+static void fill_uniform(float *p, size_t n, double bound, mc_rng *s) {
     for (size_t i = 0; i < n; i++) p[i] = (float)(bound * (2.0 * unit(s) - 1.0));
 }
 static void fill_const(float *p, size_t n, float v) {
@@ -102,7 +98,8 @@ void mc_coca_init_fresh(mc_coca_trainable *t, uint64_t seed) {
         if (p->flags & MC_PARAM_COUNTER) continue;
         float *x = t->store.data + p->offset;
         const char *name = p->name;
-        uint64_t s = seed ^ (0x632be59bd9b4e019ull * (uint64_t)(i + 1)); /* one stream per tensor */
+        mc_rng s;
+        mc_rng_init(&s, seed, (uint64_t)i); /* one stream per tensor */
         int text = has_prefix(name, "text.") && !has_prefix(name, "text_decoder.");
         int64_t fan_in = p->ndim == 2 ? p->shape[1] : 1;
         if (strcmp(name, "logit_scale") == 0) {

@@ -44,7 +44,7 @@ typedef struct mc_coca_trainable {
 int mc_coca_trainable_init(mc_coca_trainable *t, const mc_oc_cfg *cfg, mc_tensor_map *weights, mc_err *e);
 void mc_coca_trainable_free(mc_coca_trainable *t);
 
-/* open_clip's fresh CoCa, seeded (normal draws from a splitmix64 Box-Muller stream):
+/* open_clip's fresh CoCa, seeded (core/rng.h: one stream per tensor, Box-Muller normals):
  *   visual: conv1 U(+-1/sqrt(3 p^2)) (nn.Conv2d default), class/positional embedding and proj
  *     N(0, width^-0.5), pooler query N(0, 1), attention in_proj xavier_uniform ([3D, in]:
  *     U(+-sqrt(6 / (3D + in)))), out_proj
