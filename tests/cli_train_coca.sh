@@ -28,6 +28,12 @@ check "the checkpoint captions" '[ $st -eq 0 ] && [ "$(cut -f2 "$T/cap" | wc -w)
     "$CLI" train "${ARGS[@]}" --out "$T/b" --resume >"$T/out" 2>>"$T/err"; st=$?
 check "3 steps + --resume == 6 steps (bit-exact)" '[ $st -eq 0 ] && cmp -s "$T/a/model-6.pt" "$T/b/model-6.pt" &&
     cmp -s "$T/a/optim-6.pt" "$T/b/optim-6.pt" && [ "$(cut -d, -f1-8 "$T/a/log.csv")" = "$(cut -d, -f1-8 "$T/b/log.csv")" ]'
+cp -r "$T/b" "$T/c" && printf '{"step": 3, "seed": 3' >"$T/c/state.json"
+"$CLI" train "${ARGS[@]}" --out "$T/c" --resume >"$T/out" 2>"$T/err"; st=$?
+check "a truncated state.json: exit 1 naming it" '[ $st -eq 1 ] && grep -q "state.json" "$T/err" && [ "$(wc -l <"$T/err")" -le 2 ]'
+printf '{"step": 3, "seed": 3, "samples": 12, "bad": 0, "batch": 4, "model": "../../etc/x", "optim": "o", "positions": [0, 12]}' >"$T/c/state.json"
+"$CLI" train "${ARGS[@]}" --out "$T/c" --resume >"$T/out" 2>"$T/err"; st=$?
+check "state.json naming a file outside the folder: refused" '[ $st -eq 1 ] && grep -q "not file names" "$T/err"'
 "$CLI" train "${ARGS[@]}" --lambda 0.5 --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
 check "--lambda refused for a captioner" '[ $st -eq 2 ] && grep -q "does not apply to a CoCa captioner" "$T/err"'
 "$CLI" train --config "$CFG" --data "$T/d/00.tar" --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
