@@ -30,6 +30,7 @@
 #include "text/tokenizer.h"
 #include "tools/cli.h"
 #include "tools/plot.h"
+#include "tools/train_files.h"
 #include "train/coca_step.h"
 #include "train/loader.h"
 
@@ -229,89 +230,27 @@ static int state_read(const char *path, cstate *s, mc_err *e) {
 
 #define COCA_LOG_HEADER "step,samples,lr,loss,contrastive,caption,grad_norm,logit_scale,samples_per_s\n"
 
-typedef struct ccurve {
-    double *x, *y[3];
-    int n, cap;
-} ccurve;
-
-static int curve_add(ccurve *c, double x, double t, double co, double ca) {
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 256;
-        double **arr[4] = {&c->x, &c->y[0], &c->y[1], &c->y[2]};
-        for (int k = 0; k < 4; k++) {
-            double *p = realloc(*arr[k], sizeof(double) * (size_t)cap);
-            if (!p) return -1;
-            *arr[k] = p;
-        }
-        c->cap = cap;
-    }
-    c->x[c->n] = x, c->y[0][c->n] = t, c->y[1][c->n] = co, c->y[2][c->n] = ca;
-    c->n++;
-    return 0;
-}
-
-static void curve_release(ccurve *c) {
-    free(c->x);
-    for (int k = 0; k < 3; k++) free(c->y[k]);
-}
-
-/* keeps the rows up to `step` (a killed run may have logged past its last save), reloading them */
-static int log_keep(const char *path, long long step, ccurve *c, mc_err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) {
-        fclose(f);
-        return rc;
-    }
-    fputs(COCA_LOG_HEADER, af.f);
-    char line[1024];
-    for (int first = 1; fgets(line, sizeof line, f); first = 0) {
-        long long s, n;
-        double lr, t, co, ca;
-        if (first || sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf", &s, &n, &lr, &t, &co, &ca) != 6 || s > step) continue;
-        fputs(line, af.f);
-        if (curve_add(c, (double)s, t, co, ca)) rc = mc_fail(e, MC_E_NOMEM, "out of memory");
-    }
-    fclose(f);
-    if (rc) {
-        mc_atomic_abort(&af);
-        return rc;
-    }
-    return mc_atomic_commit(&af, e);
-}
-
 static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-static int save(const char *out, const mc_coca_trainer *t, cstate *st, const ccurve *c, mc_err *e) {
-    char p[4096], q[4096], fin[4096];
+typedef struct state_commit {
+    const char *path;
+    const cstate *st;
+} state_commit;
+
+static int commit_state(void *user, mc_err *e) {
+    const state_commit *c = user;
+    return state_write(c->path, c->st, e);
+}
+
+static int save(const char *out, const mc_coca_trainer *t, cstate *st, const mc_train_curve *c, mc_err *e) {
+    char p[4096];
     cstate prev;
     join(p, sizeof p, out, "state.json");
     int had_prev = state_read(p, &prev, NULL) == 0;
-    snprintf(st->model, sizeof st->model, "model-%lld.pt", st->step);
-    snprintf(st->optim, sizeof st->optim, "optim-%lld.pt", st->step);
-    join(p, sizeof p, out, st->optim);
-    int rc = mc_adamw_save(&t->opt, &t->model->store, p, e);
-    join(p, sizeof p, out, st->model);
-    if (!rc) rc = mc_param_store_save(&t->model->store, p, e);
-    join(q, sizeof q, out, "state.json");
-    if (!rc) rc = state_write(q, st, e); /* the commit point */
-    if (rc) return rc;
-    join(q, sizeof q, out, "model.pt.tmp-link");
-    join(fin, sizeof fin, out, "model.pt");
-    unlink(q);
-    if (link(p, q) || rename(q, fin)) {
-        unlink(q);
-        return mc_fail(e, MC_E_IO, "%s: %s", fin, strerror(errno));
-    }
-    if (had_prev && strcmp(prev.model, st->model)) {
-        join(p, sizeof p, out, prev.model);
-        unlink(p);
-        join(p, sizeof p, out, prev.optim);
-        unlink(p);
-    }
-    if (!c->n) return 0;
+    state_commit sc = {p, st};
+    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->model->store, st->model, st->optim,
+                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
+    if (rc || !c->n) return rc;
     mc_plot_series s[3] = {{"total", c->x, c->y[0], c->n}, {"contrastive", c->x, c->y[1], c->n},
                            {"caption", c->x, c->y[2], c->n}};
     join(p, sizeof p, out, "loss.png");
@@ -375,7 +314,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
     mc_tokenizer *tok = NULL;
     mc_loader *loader = NULL;
     mc_batch batch = {0};
-    ccurve cv = {0};
+    mc_train_curve cv = {0};
     FILE *log = NULL;
     long long shown = 0;
     cstate st;
@@ -435,7 +374,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
     if ((rc = mc_loader_open(&loader, &lc, &e)) || (rc = mc_batch_alloc(&batch, loader, &e))) goto done;
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + o.batch - 1) / o.batch : 1000;
     join(path, sizeof path, o.out, "log.csv");
-    if (o.resume && (rc = log_keep(path, st.step, &cv, &e))) goto done;
+    if (o.resume && (rc = mc_train_csv_truncate(path, COCA_LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
     if ((rc = copy_config(o.config, o.out, &e))) goto done;
     int fresh = access(path, F_OK) != 0;
     if (!(log = fopen(path, "a"))) {
@@ -464,7 +403,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
         fprintf(log, "%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.4g\n", st.step, st.samples, lr, L->total, L->clip,
                 L->caption, ss.grad_norm, ss.scale, rate);
         fflush(log);
-        if (curve_add(&cv, (double)st.step, L->total, L->clip, L->caption)) {
+        if (mc_train_curve_push(&cv, (double)st.step, L->total, L->clip, L->caption)) {
             rc = mc_fail(&e, MC_E_NOMEM, "out of memory");
             goto done;
         }
@@ -492,7 +431,7 @@ done:
     if (tr_ok) mc_coca_trainer_free(&tr);
     if (model_ok) mc_coca_trainable_free(&model);
     mc_tokenizer_free(tok);
-    curve_release(&cv);
+    mc_train_curve_free(&cv);
     mc_plot_release();
     return rc ? 1 : shown ? MC_EXIT_SKIPPED : 0;
 }
