@@ -259,18 +259,6 @@ static void cross_backward(mc_train_ctx *c, const mc_transformer_layer *l, const
 
 /* ---------------------------------------------------------------- forward */
 
-/* CoCa's CLS mask as a byte mask [B,S,S] (openclip.c's cls_mask rule, padding id pad). */
-static void cls_mask(uint8_t *mask, const int32_t *tokens, int B, int L, int pad) {
-    int S = L + 1;
-    for (int b = 0; b < B; b++) {
-        uint8_t *m = mask + (size_t)b * S * S;
-        for (int i = 0; i < S; i++)
-            for (int j = 0; j < S; j++) m[(size_t)i * S + j] = (uint8_t)(j <= i);
-        uint8_t *last = m + (size_t)(S - 1) * S;
-        for (int j = 1; j < S; j++) last[j] = tokens[(size_t)b * L + j - 1] != pad;
-    }
-}
-
 static mc_attention_args pool_args(const mc_oc_vision *v, const mc_coca_train_state *st) {
     int D = v->out_dim, T = v->n_tok, H = v->cfg.attn_pooler_heads;
     return (mc_attention_args){.q = st->q, .k = st->k, .v = st->v, .q_ld = (size_t)D, .kv_ld = (size_t)D,
@@ -347,7 +335,7 @@ static void text_forward(mc_train_ctx *c, const mc_oc_text *t, mc_coca_train_sta
     st->mask = (uint8_t *)TAKE(c, ((size_t)B * S * S + 3) / 4);
     st->tx0 = TAKE(c, (size_t)M * W);
     if (FLIVE(c)) {
-        cls_mask(st->mask, tokens, B, L, t->cfg.pad_id);
+        mc_oc_text_cls_mask(t, tokens, B, L, st->mask);
         for (int b = 0; b < B; b++)
             for (int s = 0; s < S; s++) {
                 const float *te = s < L ? t->tok_emb + (size_t)tokens[(size_t)b * L + s] * W : t->cls_emb;
