@@ -34,6 +34,10 @@ check "a truncated state.json: exit 1 naming it" '[ $st -eq 1 ] && grep -q "stat
 printf '{"step": 3, "seed": 3, "samples": 12, "bad": 0, "batch": 4, "model": "../../etc/x", "optim": "o", "positions": [0, 12]}' >"$T/c/state.json"
 "$CLI" train "${ARGS[@]}" --out "$T/c" --resume >"$T/out" 2>"$T/err"; st=$?
 check "state.json naming a file outside the folder: refused" '[ $st -eq 1 ] && grep -q "not file names" "$T/err"'
+"$CLI" train --config "$HERE/../data/configs/fmnist_captioner.json" --data-kind plain --data "$T/d/00.tar" \
+    --init "$T/a/model.pt" --batch 4 --steps 1 --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
+check "--init of another configuration's checkpoint: exit 1 naming the tensor" '[ $st -eq 1 ] &&
+    grep -q "model.pt: tensor .visual.class_embedding. has shape \[32\], expected \[96\]" "$T/err"'
 "$CLI" train "${ARGS[@]}" --lambda 0.5 --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
 check "--lambda refused for a captioner" '[ $st -eq 2 ] && grep -q "does not apply to a CoCa captioner" "$T/err"'
 "$CLI" train --config "$CFG" --data "$T/d/00.tar" --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
