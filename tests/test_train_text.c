@@ -87,7 +87,7 @@ static double blk_loss(void *p) {
 
 static void test_block(const char *label, int repmixer, const void *blk, const char *prefix, int C, int N, int T,
                        int causal) {
-    blk_case k = {repmixer, causal, N, T, C, blk, NULL, NULL, {0}, {0}, {0}, {0}, {0}, {0}};
+    blk_case k = {.repmixer = repmixer, .causal = causal, .N = N, .T = T, .C = C, .blk = blk};
     size_t n = (size_t)N * T * C;
     k.x = rand_buf(n);
     k.r = rand_buf(n);
@@ -330,7 +330,7 @@ int main(void) {
     DROP = 0.3f, FFN_DROP = 0.2f, DROP_PATH = 0.5f;
     test_block("transformer.1 with dropout + stochastic depth", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 4, 5, 0);
     {
-        blk_case k = {0, 0, 4, 5, m->dim, &m->blocks[1].tf, NULL, NULL, {0}, {0}, {0}, {0}, {0}, {0}};
+        blk_case k = {.N = 4, .T = 5, .C = m->dim, .blk = &m->blocks[1].tf};
         size_t n = (size_t)4 * 5 * m->dim;
         k.x = rand_buf(n);
         k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .train = 1, .dropout = DROP, .ffn_dropout = FFN_DROP,
