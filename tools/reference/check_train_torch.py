@@ -49,25 +49,14 @@ def reference_modules(src):
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
-    from mobileclip.models.mci import FastViT, RepCPE  # registers mci0/1/2 with timm
-    from mobileclip.clip import CLIP
-    return CLIP, FastViT, RepCPE, sys.modules["open_clip_train.dr.transforms"]
+    from mobileclip.clip import CLIP  # (imports mobileclip.models.mci: registers mci0/1/2 with timm)
+    return CLIP, sys.modules["open_clip_train.dr.transforms"]
 
 
-def build_model(CLIP, FastViT, RepCPE, cfg, seed):
-    from functools import partial
-    from timm.models import register_model
-    img_cfg = cfg["image_cfg"]
-    if img_cfg["model_name"] == "mci":
-        kw = {k: img_cfg[k] for k in ("layers", "embed_dims", "mlp_ratios", "downsamples", "se_downsamples",
-                                      "token_mixers", "repmixer_kernel_size") if k in img_cfg}
-        kw["token_mixers"] = tuple(kw["token_mixers"])
-        kw["pos_embs"] = [None if p is None else partial(RepCPE, spatial_shape=(7, 7))
-                          for p in img_cfg.get("pos_embs") or [None] * len(kw["layers"])]
-
-        @register_model
-        def mci(pretrained=False, **kwargs):
-            return FastViT(**kw, **kwargs)
+def build_model(CLIP, cfg, seed):
+    sys.path.insert(0, HERE)
+    from check_config_torch import register_custom_mci
+    register_custom_mci(cfg)
     torch.manual_seed(seed)
     m = CLIP(cfg)
     with torch.no_grad():  # the reference leaves the text projection uninitialised (torch.empty)
@@ -181,9 +170,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     a.cli = os.path.abspath(a.cli)
-    CLIP, FastViT, RepCPE, tr = reference_modules(a.mobileclip_src)
+    CLIP, tr = reference_modules(a.mobileclip_src)
     cfg = json.load(open(a.config))
-    teacher = build_model(CLIP, FastViT, RepCPE, cfg, seed=1)
+    teacher = build_model(CLIP, cfg, seed=1)
     t0 = time.time()
     dim = write_shards(a, cfg, teacher, tr, a.shards, a.per_shard)
     print(f"(a) {a.shards} x {a.per_shard} reinforced samples (3 augmentations, 3 synthetic captions, "
