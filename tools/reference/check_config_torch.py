@@ -65,7 +65,7 @@ def main():
     model.eval()
 
     # preprocessing as open_clip's val transform without normalisation (what mobileclip.c does)
-    R = img_cfg["image_size"]
+    R = cfg["image_cfg"]["image_size"]
     im = Image.open(a.image).convert("RGB")
     w, h = im.size
     # torchvision Resize(R): the short side to R, the long side int(R * long / short)
