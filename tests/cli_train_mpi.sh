@@ -12,6 +12,7 @@
 # move differently by up to about lr per step; measured 2.3e-5) and every tensor within 1e-2
 # relative L2 (measured 3.2e-3, a bias that has moved only 3 lr from 0); the optimizer moments
 # likewise (measured 1.9e-8 absolute).
+# With --accum 2 (open_clip's --accum-freq) the two agree the same way.
 # A build without MPI fails here when mpirun exists: CI installs openmpi-bin libopenmpi-dev.
 set -u
 CLI=${MC_CLI:?run via ctest}; BUILD=${MC_BUILD_DIR:?}
@@ -43,5 +44,14 @@ check "the same data positions saved" '[ "$(grep -o "\"positions\": .*" "$T/mpi/
 mpirun -np 2 --allow-run-as-root --oversubscribe "${export_mpi[@]}" "$CLI" "${common[@]}" --batch 2 --out "$T/mpi2" --stop-after 2 >"$T/out" 2>"$T/err" &&
 mpirun -np 2 --allow-run-as-root --oversubscribe "${export_mpi[@]}" "$CLI" "${common[@]}" --batch 2 --out "$T/mpi2" --resume >"$T/out" 2>"$T/err"; st=$?
 check "mpirun: 2 steps + resume == 3 steps (bytes)" '[ $st -eq 0 ] && cmp -s "$T/mpi/model.pt" "$T/mpi2/model.pt" && cmp -s "$T/mpi/optim-3.pt" "$T/mpi2/optim-3.pt"'
+# open_clip's --accum-freq across ranks: the loss over both ranks' two micro-batches each (the
+# gathered rows in rank order; the one process orders them by micro-batch: the same loss)
+mpirun -np 2 --allow-run-as-root --oversubscribe "${export_mpi[@]}" "$CLI" "${common[@]}" --batch 2 --accum 2 --out "$T/mpia" >"$T/out" 2>"$T/err"; st=$?
+check "mpirun -np 2 --accum 2: exit 0" '[ $st -eq 0 ] && grep -q "2 processes x batch 2 x 2 micro-batches" "$T/err"'
+ASAN_OPTIONS="${ASAN_OPTIONS%:detect_leaks=0}" "$CLI" "${common[@]}" --batch 4 --bn-groups 2 --accum 2 --out "$T/onea" >"$T/out" 2>"$T/err"; st=$?
+check "--accum 2: same losses and gradient norms as one process (rel 1e-5)" '[ $st -eq 0 ] && paste -d, "$T/mpia/log.csv" "$T/onea/log.csv" | awk -F, "NR>1 {
+    for (k = 4; k <= 11; k++) { a = \$k; b = \$(k + 13); d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b;
+        if (d > 1e-5 * s + 1e-7) bad = 1 } } END { exit bad }"'
+check "--accum 2: same parameters and buffers" '"$BUILD/compare_checkpoints" "$T/mpia/model.pt" "$T/onea/model.pt" 1e-3 1e-2'
 echo "cli_train_mpi: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -4,8 +4,9 @@
  *  2. train mode, golden first step (shared/golden/train): text features of the 8 captions
  *     (real + synthetic, one batch as the reference) and the text tower's BatchNorm running
  *     statistics after that forward;
- *  3. train mode: Text-RepMixer and transformer layer (causal and not) backwards, input and
- *     every parameter (sampled), against finite differences; the whole tower on a few
+ *  3. train mode: Text-RepMixer and transformer layer (causal and not, and with dropout,
+ *     ffn_dropout and stochastic depth on: the backward reuses the forward's masks) backwards,
+ *     input and every parameter (sampled), against finite differences; the whole tower on a few
  *     parameters (token and positional embeddings, projection, final LayerNorm, ...).
  * Tolerances: see tests/common/fd_check.h and tests/test_train_mci.c. */
 #include <math.h>
@@ -62,11 +63,16 @@ typedef struct blk_case {
     mc_train_ctx c;
     mc_text_repmixer_save srm;
     mc_transformer_save stf;
+    mc_rng rng;
 } blk_case;
+
+/* dropout / stochastic depth rates of the transformer-layer cases (0: off) */
+static float DROP, FFN_DROP, DROP_PATH;
 
 static const float *blk_forward(blk_case *k) {
     mc_tape_reset(&k->tape);
     mc_tape_reset(&k->work);
+    k->rng = mc_rng_seed(77); /* the same masks at every evaluation: the loss is a function of the parameters */
     return k->repmixer ? mc_text_repmixer_train_forward(&k->c, k->blk, &k->srm, k->x, k->N, k->T)
                        : mc_transformer_train_forward(&k->c, k->blk, &k->stf, k->x, k->N, k->T, k->causal);
 }
@@ -81,11 +87,12 @@ static double blk_loss(void *p) {
 
 static void test_block(const char *label, int repmixer, const void *blk, const char *prefix, int C, int N, int T,
                        int causal) {
-    blk_case k = {repmixer, causal, N, T, C, blk, NULL, NULL, {0}, {0}, {0}, {0}, {0}};
+    blk_case k = {.repmixer = repmixer, .causal = causal, .N = N, .T = T, .C = C, .blk = blk};
     size_t n = (size_t)N * T * C;
     k.x = rand_buf(n);
     k.r = rand_buf(n);
-    k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .grads = &GM, .train = 1, .bn_momentum = 0.1f};
+    k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .grads = &GM, .train = 1, .bn_momentum = 0.1f,
+                         .dropout = DROP, .ffn_dropout = FFN_DROP, .drop_path_rate = DROP_PATH, .rng = &k.rng};
     blk_forward(&k);
     blk_backward(&k, NULL, NULL);
     tapes_alloc(&k.tape, &k.work);
@@ -295,6 +302,32 @@ int main(void) {
     test_block("Text-RepMixer transformer.0", 1, &m->blocks[0].rm, PREFIX "transformer.0.", m->dim, 2, 5, 0);
     test_block("transformer layer transformer.1", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 2, 5, 0);
     test_block("transformer layer transformer.1 causal", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 2, 6, 1);
+    /* dropout 0.3 (out_proj, fc2), ffn_dropout 0.2 (GELU), stochastic depth 0.5: the backward
+     * uses the forward's masks (fixed seed: the loss is a function of the parameters) */
+    DROP = 0.3f, FFN_DROP = 0.2f, DROP_PATH = 0.5f;
+    test_block("transformer.1 with dropout + stochastic depth", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 4, 5, 0);
+    {
+        blk_case k = {.N = 4, .T = 5, .C = m->dim, .blk = &m->blocks[1].tf};
+        size_t n = (size_t)4 * 5 * m->dim;
+        k.x = rand_buf(n);
+        k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .train = 1, .dropout = DROP, .ffn_dropout = FFN_DROP,
+                             .drop_path_rate = DROP_PATH, .rng = &k.rng};
+        blk_forward(&k);
+        tapes_alloc(&k.tape, &k.work);
+        blk_forward(&k);
+        size_t zo = 0, zg = 0, kept = 0, F = (size_t)m->blocks[1].tf.ffn_dim * 4 * 5;
+        for (size_t i = 0; i < n; i++) zo += k.stf.m_o[i] == 0;
+        for (size_t i = 0; i < F; i++) zg += k.stf.m_g[i] == 0;
+        for (int b = 0; b < 4; b++) kept += k.stf.keep1[b] != 0;
+        printf("masks: out_proj %.3f dropped (p 0.3), GELU %.3f (p 0.2), branch 1 kept for %zu of 4 samples\n",
+               (double)zo / n, (double)zg / F, kept);
+        CHECK(fabs((double)zo / n - 0.3) < 0.05 && fabs((double)zg / F - 0.2) < 0.03, "dropout rates off");
+        DROP = FFN_DROP = DROP_PATH = 0;
+        k.c.dropout = k.c.ffn_dropout = k.c.drop_path_rate = 0;
+        blk_forward(&k);
+        CHECK(!k.stf.m_o && !k.stf.m_g && !k.stf.keep1, "rates 0: no masks taken");
+        free(k.x), free(k.tape.base), free(k.work.base);
+    }
     test_tower_fd(m);
 
     mc_text_encoder_free(m);

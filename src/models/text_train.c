@@ -133,6 +133,16 @@ static mc_attention_args self_args(const float *qkv, int N, int T, int H, int D,
                                .mask = mask};
 }
 
+/* Dropout then stochastic depth of a residual branch r [N, per] in place, masks saved (when on). */
+static void branch_drop(mc_train_ctx *c, float *r, float *mask, float *keep, int N, size_t per, float p) {
+    if (mask) mc_dropout_forward(r, mask, r, (size_t)N * per, p, c->rng);
+    if (keep) mc_drop_path_forward(r, keep, r, N, per, c->drop_path_rate, c->rng);
+}
+static void branch_drop_backward(float *dr, const float *mask, const float *keep, int N, size_t per) {
+    if (keep) mc_drop_path_backward(dr, dr, keep, N, per);
+    if (mask) mc_dropout_backward(dr, dr, mask, (size_t)N * per);
+}
+
 float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer *l, mc_transformer_save *s,
                                     const float *x, int N, int T, int causal) {
     return mc_transformer_train_forward_masked(c, l, s, x, N, T, causal, NULL);
@@ -142,6 +152,7 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
                                            const float *x, int N, int T, int causal, const uint8_t *mask) {
     int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
     size_t n = (size_t)M * C;
+    int drop = c->train && c->dropout > 0, fdrop = c->train && c->ffn_dropout > 0, dpath = c->train && c->drop_path_rate > 0;
     s->x = x;
     s->h1 = TAKE(c, n);
     s->mean1 = TAKE(c, M);
@@ -155,9 +166,15 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
     s->rstd2 = TAKE(c, M);
     s->f = TAKE(c, (size_t)M * F);
     s->out = TAKE(c, n);
-    /* the GELU output is not kept: backward recomputes it from f */
+    s->m_o = drop ? TAKE(c, n) : NULL;
+    s->m_f = drop ? TAKE(c, n) : NULL;
+    s->m_g = fdrop ? TAKE(c, (size_t)M * F) : NULL;
+    s->keep1 = dpath ? TAKE(c, N) : NULL;
+    s->keep2 = dpath ? TAKE(c, N) : NULL;
+    int masked = s->masked = drop || fdrop || dpath;
+    /* the GELU output is not kept: backward recomputes it from f (and m_g) */
     size_t mk = mc_tape_mark(c->work);
-    float *g = WORK(c, (size_t)M * F);
+    float *g = WORK(c, (size_t)M * F), *r = masked ? WORK(c, n) : NULL;
     if (!FLIVE(c)) {
         mc_tape_release(c->work, mk);
         return s->out;
@@ -171,12 +188,23 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
         mc_attention_train_forward(s->o, s->p, s->qkv, N, T, H, D, attn_scale(D), causal);
     }
     memcpy(s->x1, x, n * sizeof(float));
-    mc_linear_accumulate(s->x1, s->o, l->out_w, l->out_b, M, C, C);
+    if (!masked) mc_linear_accumulate(s->x1, s->o, l->out_w, l->out_b, M, C, C);
+    else { /* x1 = x + drop_path(dropout(out_proj(o))) */
+        mc_linear_forward(r, s->o, l->out_w, l->out_b, M, C, C);
+        branch_drop(c, r, s->m_o, s->keep1, N, (size_t)T * C, c->dropout);
+        mc_add_forward(s->x1, r, n);
+    }
     mc_layernorm_train_forward(s->h2, s->mean2, s->rstd2, s->x1, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
     mc_linear_forward(s->f, s->h2, l->fc1_w, l->fc1_b, M, C, F);
     mc_gelu_forward(g, s->f, (size_t)M * F);
+    if (s->m_g) mc_dropout_forward(g, s->m_g, g, (size_t)M * F, c->ffn_dropout, c->rng);
     memcpy(s->out, s->x1, n * sizeof(float));
-    mc_linear_accumulate(s->out, g, l->fc2_w, l->fc2_b, M, F, C);
+    if (!masked) mc_linear_accumulate(s->out, g, l->fc2_w, l->fc2_b, M, F, C);
+    else { /* out = x1 + drop_path(dropout(fc2(dropout_ffn(gelu(f))))) */
+        mc_linear_forward(r, g, l->fc2_w, l->fc2_b, M, F, C);
+        branch_drop(c, r, s->m_f, s->keep2, N, (size_t)T * C, c->dropout);
+        mc_add_forward(s->out, r, n);
+    }
     mc_tape_release(c->work, mk);
     return s->out;
 }
@@ -190,21 +218,37 @@ void mc_transformer_train_backward_masked(mc_train_ctx *c, const mc_transformer_
                                           const mc_transformer_save *s, float *dx, const float *dy, int N, int T,
                                           int causal, const uint8_t *mask) {
     int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
-    size_t n = (size_t)M * C;
+    size_t n = (size_t)M * C, per = (size_t)T * C;
+    int masked = s->masked;
     size_t mk = mc_tape_mark(c->work);
     float *dx1 = WORK(c, n), *dh = WORK(c, n), *dg = WORK(c, (size_t)M * F), *dq = WORK(c, 3 * n);
     float *sc = WORK(c, mc_attention_backward_scratch(N, T, H)), *g = WORK(c, (size_t)M * F);
+    float *dr = masked ? WORK(c, n) : NULL;
     if (BLIVE(c)) {
-        /* feed-forward branch: out = x1 + fc2(gelu(fc1(ln2(x1)))) */
+        /* feed-forward branch: out = x1 + [drop] fc2([drop_ffn] gelu(fc1(ln2(x1)))) */
         memcpy(dx1, dy, n * sizeof(float));
         mc_gelu_forward(g, s->f, (size_t)M * F);
-        mc_linear_backward(dg, G(c, l->fc2_w), G(c, l->fc2_b), dy, g, l->fc2_w, M, F, C, 0);
+        if (s->m_g) mc_dropout_backward(g, g, s->m_g, (size_t)M * F); /* the forward's masked GELU output */
+        const float *dbr = dy;
+        if (masked) {
+            memcpy(dr, dy, n * sizeof(float));
+            branch_drop_backward(dr, s->m_f, s->keep2, N, per);
+            dbr = dr;
+        }
+        mc_linear_backward(dg, G(c, l->fc2_w), G(c, l->fc2_b), dbr, g, l->fc2_w, M, F, C, 0);
+        if (s->m_g) mc_dropout_backward(dg, dg, s->m_g, (size_t)M * F);
         mc_gelu_backward(dg, dg, s->f, (size_t)M * F, 0);
         mc_linear_backward(dh, G(c, l->fc1_w), G(c, l->fc1_b), dg, s->h2, l->fc1_w, M, C, F, 0);
         mc_layernorm_backward(dx1, G(c, l->ln2_w), G(c, l->ln2_b), dh, s->x1, s->mean2, s->rstd2, l->ln2_w, M, C, 1);
-        /* attention branch: x1 = x + out_proj(attn(qkv(ln1(x)))) */
+        /* attention branch: x1 = x + [drop] out_proj(attn(qkv(ln1(x)))) */
         memcpy(dx, dx1, n * sizeof(float));
-        mc_linear_backward(dh, G(c, l->out_w), G(c, l->out_b), dx1, s->o, l->out_w, M, C, C, 0);
+        dbr = dx1;
+        if (masked) {
+            memcpy(dr, dx1, n * sizeof(float));
+            branch_drop_backward(dr, s->m_o, s->keep1, N, per);
+            dbr = dr;
+        }
+        mc_linear_backward(dh, G(c, l->out_w), G(c, l->out_b), dbr, s->o, l->out_w, M, C, C, 0);
         if (mask) { /* scratch: H*T <= N*H*T floats */
             mc_attention_args a = self_args(s->qkv, N, T, H, D, causal, mask);
             memset(dq, 0, 3 * n * sizeof(float));
@@ -254,10 +298,12 @@ int mc_text_train_forward(mc_train_ctx *c, const mc_text_encoder *m, mc_text_tra
     st->x0 = TAKE(c, (size_t)M * C);
     if (FLIVE(c)) mc_embedding_forward(st->x0, tokens, m->tok_emb, m->pos_emb, N, T, C);
     const float *x = st->x0;
+    mc_train_ctx lc = *c; /* the transformer layers' own stochastic depth rate */
+    lc.drop_path_rate = c->text_drop_path_rate;
     for (int i = 0; i < m->n_blocks; i++) {
         const mc_text_block *b = &m->blocks[i];
         x = b->is_repmixer ? mc_text_repmixer_train_forward(c, &b->rm, &st->rm[i], x, N, T)
-                           : mc_transformer_train_forward(c, &b->tf, &st->tf[i], x, N, T, m->causal);
+                           : mc_transformer_train_forward(&lc, &b->tf, &st->tf[i], x, N, T, m->causal);
     }
     st->xl = x;
     st->xf = TAKE(c, (size_t)M * C);

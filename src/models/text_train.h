@@ -41,6 +41,11 @@ typedef struct mc_transformer_save {
     float *h2, *mean2, *rstd2;
     float *f;                /* fc1 output [N*T,F] (GELU recomputed by backward) */
     float *out;
+    /* with dropout / stochastic depth (NULL when off): masks of out_proj's output [N*T,C], of
+     * the GELU output [N*T,F] and of fc2's output [N*T,C]; per-sample factors [N] of the two
+     * branches (0 or 1/(1-p)) */
+    float *m_o, *m_g, *m_f, *keep1, *keep2;
+    int masked;              /* any of them on (set while measuring too) */
 } mc_transformer_save;
 
 typedef struct mc_text_train_state {
@@ -73,6 +78,8 @@ float *mc_text_repmixer_train_forward(mc_train_ctx *ctx, const mc_text_repmixer 
                                       const float *x, int N, int T);
 void mc_text_repmixer_train_backward(mc_train_ctx *ctx, const mc_text_repmixer *b, const mc_text_repmixer_save *s,
                                      float *dx, const float *dy, int N, int T);
+/* ctx->dropout, ctx->ffn_dropout and ctx->drop_path_rate (this layer's own rate) apply; masks and
+ * factors drawn from ctx->rng in the forward are reused by the backward. */
 float *mc_transformer_train_forward(mc_train_ctx *ctx, const mc_transformer_layer *l, mc_transformer_save *s,
                                     const float *x, int N, int T, int causal);
 void mc_transformer_train_backward(mc_train_ctx *ctx, const mc_transformer_layer *l, const mc_transformer_save *s,

@@ -71,6 +71,13 @@ typedef struct mc_train_ctx {
      * 0 = off as in every MobileCLIP recipe): block i of n drops its residual branches per
      * sample with probability rate * i / (n - 1), drawing from *rng (needed when rate > 0). */
     float drop_path_rate;
+    /* Transformer layers (text and ViT towers; the reference TransformerEncoder's dropout,
+     * ffn_dropout and stochastic_dropout, all 0 in every MobileCLIP configuration): dropout
+     * after out_proj and after the second FFN linear, ffn_dropout after the GELU; stochastic
+     * depth of both residual branches per sample, in the ViT at drop_path_rate * i / (n - 1) for
+     * layer i of n (the reference's linspace, rounded to 3 decimals), in the text tower at
+     * text_drop_path_rate for every layer (the reference's TextTransformer has none: 0). */
+    float dropout, ffn_dropout, text_drop_path_rate;
     mc_rng *rng;
 } mc_train_ctx;
 

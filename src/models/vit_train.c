@@ -1,6 +1,7 @@
 /* ViT image tower in training mode (see vit_train.h); same discipline as mci_train.c. */
 #include "models/vit_train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,12 @@ int mc_vit_train_forward(mc_train_ctx *c, const mc_vit *m, mc_vit_train_state *s
         for (int b = 0; b < B; b++) memcpy(st->x0 + (size_t)b * T * C, m->cls, sizeof(float) * C);
     }
     const float *x = st->x0;
-    for (int i = 0; i < m->depth; i++) x = mc_transformer_train_forward(c, &m->layers[i], &st->layers[i], x, B, T, 0);
+    for (int i = 0; i < m->depth; i++) {
+        /* layer i's stochastic depth: the reference's round(linspace(0, rate, depth)[i], 3), half to even */
+        mc_train_ctx lc = *c;
+        lc.drop_path_rate = m->depth > 1 ? (float)(nearbyint(1000.0 * c->drop_path_rate * i / (m->depth - 1)) / 1000.0) : 0.f;
+        x = mc_transformer_train_forward(&lc, &m->layers[i], &st->layers[i], x, B, T, 0);
+    }
     st->xl = x;
     st->xf = TAKE(c, (size_t)B * T * C);
     st->ln_mean = TAKE(c, (size_t)B * T);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "augment/augment.h"
+#include "core/rng.h"
 
 typedef enum rule_kind { R_CONST, R_UNIFORM, R_NORMAL, R_TRUNC } rule_kind;
 typedef struct rule {
@@ -70,8 +70,8 @@ static rule rule_for(const mc_param_store *s, const mc_param *p, int L) {
 }
 
 /* N(0, 1) by Box-Muller over two uniforms in (0, 1). */
-static double normal(mc_augment_rng *r) {
-    double u = 1 - mc_augment_rng_uniform(r), v = mc_augment_rng_uniform(r);
+static double normal(mc_rng *r) {
+    double u = 1 - mc_rng_double(r), v = mc_rng_double(r);
     return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
@@ -89,11 +89,11 @@ void mc_train_init_params(mc_param_store *s, uint64_t seed) {
         }
         float *d = s->data + p->offset;
         rule r = rule_for(s, p, L);
-        mc_augment_rng rng;
-        mc_augment_rng_seed(&rng, seed, (uint64_t)i);
+        mc_rng rng;
+        mc_rng_init(&rng, seed, (uint64_t)i);
         for (size_t j = 0; j < p->numel; j++) {
             double x = r.v;
-            if (r.kind == R_UNIFORM) x = r.v * (2 * mc_augment_rng_uniform(&rng) - 1);
+            if (r.kind == R_UNIFORM) x = r.v * (2 * mc_rng_double(&rng) - 1);
             else if (r.kind == R_NORMAL) x = r.v * normal(&rng);
             else if (r.kind == R_TRUNC)
                 do x = r.v * normal(&rng); while (x < -2 || x > 2);

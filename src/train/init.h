@@ -29,7 +29,7 @@
  * num_batches_tracked 0; logit_scale ln(1 / 0.07) (CLIP).
  *
  * trunc_normal is timm's / PyTorch's: N(0, std) redrawn outside [-2, 2]. Each tensor draws from
- * its own stream (mc_augment_rng(seed, tensor number)); normals by Box-Muller (glibc log, cos),
+ * its own stream (mc_rng(seed, tensor number), core/rng.h); normals by Box-Muller (glibc log, cos),
  * so the values depend on the seed only, not on threads. The numbers are not torch's (its
  * generator is not reproduced); the distributions are.
  */

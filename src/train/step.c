@@ -62,7 +62,8 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
         mc_trainer_free(t);
         return rc;
     }
-    int W = t->comm ? t->comm->world : 1, N = b * W;
+    /* the loss sees Bl = accum * b local rows (open_clip's --accum-freq: all micro-batches) */
+    int K = cfg->accum, Bl = K * b, W = t->comm ? t->comm->world : 1, N = Bl * W;
     size_t E = (size_t)t->E, ns = (size_t)n_sets;
     t->x = malloc(sizeof(float) * b * E);
     t->xn = malloc(sizeof(float) * b);
@@ -73,6 +74,18 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->gtok = malloc(sizeof(int32_t) * ns * b * t->T); /* G groups: the text backward reads its forward's tokens */
     t->dembed = malloc(sizeof(float) * ns * t->gb * E);
     int ok = t->tape.base && t->work.base && t->x && t->xn && t->dx && t->y && t->yn && t->dy && t->gtok && t->dembed;
+    if (K > 1) {
+        t->xa = malloc(sizeof(float) * Bl * E);
+        t->dxa = malloc(sizeof(float) * Bl * E);
+        t->ya = malloc(sizeof(float) * ns * Bl * E);
+        t->dya = malloc(sizeof(float) * ns * Bl * E);
+        ok = ok && t->xa && t->dxa && t->ya && t->dya;
+        if (t->Dt) {
+            t->ua = malloc(sizeof(float) * Bl * t->Dt);
+            t->va = malloc(sizeof(float) * ns * Bl * t->Dt);
+            ok = ok && t->ua && t->va;
+        }
+    }
     if (t->comm) {
         t->x_all = malloc(sizeof(float) * N * E);
         t->dx_all = malloc(sizeof(float) * N * E);
@@ -85,7 +98,7 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
             ok = ok && t->u_all && t->v_all;
         }
     }
-    mc_drclip_input in = {.B = b, .E = t->E, .Dt = t->Dt, .n_sets = n_sets, .N = t->comm ? N : 0};
+    mc_drclip_input in = {.B = Bl, .E = t->E, .Dt = t->Dt, .n_sets = n_sets, .N = t->comm ? N : 0};
     t->scratch_floats = mc_drclip_scratch_size(&in);
     t->scratch = malloc(sizeof(float) * t->scratch_floats);
     if (!ok || !t->scratch) {
@@ -105,7 +118,7 @@ void mc_trainer_free(mc_trainer *t) {
     free(t->tape.base);
     free(t->work.base);
     void *bufs[] = {t->x, t->xn, t->dx, t->y, t->yn, t->dy, t->x_all, t->y_all, t->dx_all, t->dy_all,
-                    t->u_all, t->v_all, t->gtok, t->dembed, t->scratch};
+                    t->u_all, t->v_all, t->gtok, t->dembed, t->scratch, t->xa, t->ya, t->ua, t->va, t->dxa, t->dya};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(t, 0, sizeof *t);
 }
@@ -166,8 +179,9 @@ static int gather_sets(const mc_comm *cm, const float *local, float *all, int ns
     return 0;
 }
 
-int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float dloss, mc_drclip_losses *out,
-                                mc_err *e) {
+/* The training forward of every BatchNorm group of micro-batch mb: normalised features in
+ * t->x, t->y; activations on the tape for backward_group. */
+static int forward_towers(mc_trainer *t, const mc_train_batch *mb, mc_err *e) {
     mc_clip *c = t->clip;
     mc_tape_reset(&t->tape);
     mc_tape_reset(&t->work);
@@ -177,23 +191,33 @@ int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float d
     if (rc) return rc;
     /* one training forward of every BatchNorm: PyTorch counts it in num_batches_tracked */
     for (int i = 0; i < c->store.ncounters; i++) c->store.counters[i]++;
+    return 0;
+}
+
+/* The loss over the Bl local rows the features X [Bl,E], Y [ns][Bl][E] and teachers U [Bl,Dt],
+ * V [ns][Bl][Dt] hold (Bl = b, or accum * b with the micro-batches side by side), gathered over
+ * ranks in a data-parallel run, and its backward: dX, dY (same layouts) WRITTEN, then the rows
+ * [r0, r0 + b) (the micro-batch on the tape) copied to t->dx, t->dy; the logit scale's gradient
+ * is ADDED to the store. */
+static int loss_backward(mc_trainer *t, int Bl, const float *X, const float *Y, const float *U, const float *V, float *dX,
+                         float *dY, int r0, float dloss, mc_drclip_losses *out, mc_err *e) {
+    mc_clip *c = t->clip;
     size_t E = (size_t)t->E;
-    int b = t->b, ns = t->n_sets, Dt = t->Dt;
+    int b = t->b, ns = t->n_sets, Dt = t->Dt, rc;
     const mc_comm *cm = t->comm;
     float tlog = *c->logit_scale;
-    mc_drclip_input in = {.B = b, .E = t->E, .Dt = Dt, .image = t->x, .teacher_image = Dt ? mb->teacher_image : NULL,
-                          .n_sets = ns, .scale = mc_logit_scale_forward(tlog)};
+    mc_drclip_input in = {.B = Bl, .E = t->E, .Dt = Dt, .image = X, .teacher_image = Dt ? U : NULL, .n_sets = ns,
+                          .scale = mc_logit_scale_forward(tlog)};
     for (int s = 0; s < ns; s++) {
-        in.text[s] = t->y + (size_t)s * b * E;
-        in.teacher_text[s] = Dt ? mb->teacher_text + (size_t)s * b * Dt : NULL;
+        in.text[s] = Y + (size_t)s * Bl * E;
+        in.teacher_text[s] = Dt ? V + (size_t)s * Bl * Dt : NULL;
     }
     if (cm) {
-        int N = b * cm->world;
+        int N = Bl * cm->world;
         in.N = N;
-        in.offset = cm->rank * b;
-        if (gather_sets(cm, t->x, t->x_all, 1, b, t->E) || gather_sets(cm, t->y, t->y_all, ns, b, t->E) ||
-            (Dt && (gather_sets(cm, mb->teacher_image, t->u_all, 1, b, Dt) ||
-                    gather_sets(cm, mb->teacher_text, t->v_all, ns, b, Dt))))
+        in.offset = cm->rank * Bl;
+        if (gather_sets(cm, X, t->x_all, 1, Bl, t->E) || gather_sets(cm, Y, t->y_all, ns, Bl, t->E) ||
+            (Dt && (gather_sets(cm, U, t->u_all, 1, Bl, Dt) || gather_sets(cm, V, t->v_all, ns, Bl, Dt))))
             return fail_comm(e, "all-gather of the features");
         in.image_all = t->x_all;
         in.teacher_image_all = Dt ? t->u_all : NULL;
@@ -204,30 +228,32 @@ int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float d
     }
     mc_drclip_losses L;
     if ((rc = mc_drclip_loss_forward(&t->cfg.loss, &in, t->scratch, &L, e))) return rc;
-    mc_drclip_grads gr = {.image = t->dx};
-    for (int s = 0; s < ns; s++) gr.text[s] = t->dy + (size_t)s * b * E;
+    mc_drclip_grads gr = {.image = dX};
+    for (int s = 0; s < ns; s++) gr.text[s] = dY + (size_t)s * Bl * E;
     if (cm) {
-        int N = b * cm->world;
+        int N = Bl * cm->world;
         gr.image_all = t->dx_all;
         for (int s = 0; s < ns; s++) gr.text_all[s] = t->dy_all + (size_t)s * N * E;
     }
     mc_drclip_loss_backward(&t->cfg.loss, &in, t->scratch, dloss, &gr);
     if (cm) {
         /* the gather's backward: every rank's gradient of the gathered copies, summed, this rank's rows */
-        int N = b * cm->world;
+        int N = Bl * cm->world;
         if (cm->allreduce(cm->user, t->dx_all, (size_t)N * E) ||
             cm->allreduce(cm->user, t->dy_all, (size_t)ns * N * E))
             return fail_comm(e, "all-reduce of the feature gradients");
-        size_t off = (size_t)cm->rank * b * E;
-        for (size_t i = 0; i < (size_t)b * E; i++) t->dx[i] += t->dx_all[off + i];
+        size_t off = (size_t)cm->rank * Bl * E;
+        for (size_t i = 0; i < (size_t)Bl * E; i++) dX[i] += t->dx_all[off + i];
         for (int s = 0; s < ns; s++)
-            for (size_t i = 0; i < (size_t)b * E; i++)
-                t->dy[(size_t)s * b * E + i] += t->dy_all[(size_t)s * N * E + off + i];
+            for (size_t i = 0; i < (size_t)Bl * E; i++) dY[(size_t)s * Bl * E + i] += t->dy_all[(size_t)s * N * E + off + i];
+    }
+    if (dX != t->dx) {
+        memcpy(t->dx, dX + (size_t)r0 * E, sizeof(float) * b * E);
+        for (int s = 0; s < ns; s++)
+            memcpy(t->dy + (size_t)s * b * E, dY + ((size_t)s * Bl + r0) * E, sizeof(float) * b * E);
     }
     float *gt = mc_param_grad(&c->store, c->logit_scale);
     *gt += mc_logit_scale_backward(tlog, gr.scale);
-    for (int g = t->G - 1; g >= 0 && !rc; g--) rc = backward_group(t, g, e);
-    if (rc) return rc;
     if (cm) { /* report the loss of the whole batch: the mean of the ranks' local losses */
         double v[2 + 3 * MC_DRCLIP_MAX_SETS] = {L.contrastive, L.distill};
         for (int s = 0; s < MC_DRCLIP_MAX_SETS; s++) {
@@ -250,6 +276,46 @@ int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float d
     return 0;
 }
 
+static int backward_towers(mc_trainer *t, mc_err *e) {
+    int rc = 0;
+    for (int g = t->G - 1; g >= 0 && !rc; g--) rc = backward_group(t, g, e);
+    return rc;
+}
+
+int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float dloss, mc_drclip_losses *out,
+                                mc_err *e) {
+    int rc = forward_towers(t, mb, e);
+    if (!rc) rc = loss_backward(t, t->b, t->x, t->y, mb->teacher_image, mb->teacher_text, t->dx, t->dy, 0, dloss, out, e);
+    return rc ? rc : backward_towers(t, e);
+}
+
+/* Micro-batch j's features (t->x, t->y) and teacher rows into the accumulation arrays. */
+static void cache_rows(mc_trainer *t, const mc_train_batch *mb, int j) {
+    size_t E = (size_t)t->E, b = (size_t)t->b, Bl = (size_t)t->cfg.accum * b, Dt = (size_t)t->Dt, r0 = (size_t)j * b;
+    memcpy(t->xa + r0 * E, t->x, sizeof(float) * b * E);
+    if (Dt) memcpy(t->ua + r0 * Dt, mb->teacher_image, sizeof(float) * b * Dt);
+    for (int s = 0; s < t->n_sets; s++) {
+        memcpy(t->ya + (s * Bl + r0) * E, t->y + s * b * E, sizeof(float) * b * E);
+        if (Dt) memcpy(t->va + (s * Bl + r0) * Dt, mb->teacher_text + s * b * Dt, sizeof(float) * b * Dt);
+    }
+}
+
+/* open_clip train.py with --accum-freq K: the features of all K micro-batches are computed
+ * first (no gradient, train mode), then per micro-batch j: its forward again, the loss over all
+ * K micro-batches with j's rows from this forward, and the backward through j. */
+static int accum_forward_backward(mc_trainer *t, const mc_train_batch *mb, mc_drclip_losses *out, mc_err *e) {
+    int K = t->cfg.accum, Bl = K * t->b, rc = 0;
+    for (int j = 0; j < K && !rc; j++)
+        if (!(rc = forward_towers(t, &mb[j], e))) cache_rows(t, &mb[j], j);
+    for (int j = 0; j < K && !rc; j++) {
+        if ((rc = forward_towers(t, &mb[j], e))) break;
+        cache_rows(t, &mb[j], j);
+        rc = loss_backward(t, Bl, t->xa, t->ya, t->ua, t->va, t->dxa, t->dya, j * t->b, 1.0f, out, e);
+        if (!rc) rc = backward_towers(t, e);
+    }
+    return rc;
+}
+
 int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e) {
     mc_param_store *s = &t->clip->store;
     if (t->comm) { /* DDP: gradients averaged over ranks */
@@ -264,15 +330,10 @@ int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e) {
     return 0;
 }
 
-static void losses_add(mc_drclip_losses *acc, const mc_drclip_losses *l, double w) {
-    acc->contrastive += w * l->contrastive;
-    acc->distill += w * l->distill;
-    acc->total += w * l->total;
-    for (int s = 0; s < MC_DRCLIP_MAX_SETS; s++) {
-        acc->clip[s] += w * l->clip[s];
-        acc->distill_ce[s] += w * l->distill_ce[s];
-        acc->distill_kl[s] += w * l->distill_kl[s];
-    }
+int mc_trainer_gradients(mc_trainer *t, const mc_train_batch *mb, mc_drclip_losses *out, mc_err *e) {
+    mc_grad_zero(&t->clip->store);
+    return t->cfg.accum > 1 ? accum_forward_backward(t, mb, out, e) /* each j's loss is the whole batch's */
+                            : mc_trainer_forward_backward(t, mb, 1.0f, out, e);
 }
 
 int mc_trainer_step(mc_trainer *t, const mc_train_batch *mb, float lr, mc_step_stats *out, mc_err *e) {
@@ -280,15 +341,8 @@ int mc_trainer_step(mc_trainer *t, const mc_train_batch *mb, float lr, mc_step_s
     memset(&st, 0, sizeof st);
     st.lr = lr;
     st.scale = mc_clip_logit_scale(t->clip);
-    mc_grad_zero(&t->clip->store);
-    int K = t->cfg.accum;
-    for (int k = 0; k < K; k++) {
-        mc_drclip_losses L;
-        int rc = mc_trainer_forward_backward(t, &mb[k], 1.0f / (float)K, &L, e);
-        if (rc) return rc;
-        losses_add(&st.loss, &L, 1.0 / K);
-    }
-    int rc = mc_trainer_update(t, lr, &st.grad_norm, e);
+    int rc = mc_trainer_gradients(t, mb, &st.loss, e);
+    if (!rc) rc = mc_trainer_update(t, lr, &st.grad_norm, e);
     if (!rc && out) *out = st;
     return rc;
 }

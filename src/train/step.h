@@ -8,7 +8,7 @@
  *     s = min(exp(t), 100); with world > 1 the features are all-gathered (--local-loss
  *     --gather-with-grad: this rank's rows against every rank's, labels offset rank*b);
  *     loss (train/loss.h) and backward through normalisation, gather (reduce over ranks)
- *     and towers, gradients ACCUMULATED into the store's grad arena (scaled by 1/accum);
+ *     and towers, gradients ACCUMULATED into the store's grad arena (accum > 1: below);
  *   with world > 1 one all-reduce of the whole grad arena, divided by world (DDP's average);
  *   clip_grad_norm_ (grad_clip > 0), AdamW with the schedule's lr, logit_scale.clamp_(0, ln 100).
  *
@@ -17,10 +17,16 @@
  * loss over the whole batch, which is what G ranks compute together. The running statistics
  * are updated from group 0 only: DDP's broadcast_buffers makes every rank's copy rank 0's, the
  * one rank 0 saves (in an MPI run each rank updates its own; rank 0's is saved).
- * Gradient accumulation (accum > 1) averages the gradients of per-micro-batch losses; this is
- * NOT open_clip's --accum-freq (which recomputes every micro-batch's loss against the
- * features of all of them).
- * BatchNorm num_batches_tracked counters count training forwards (one per micro-batch).
+ * Gradient accumulation (accum = K > 1) is open_clip train.py's --accum-freq: the features of
+ * the K micro-batches are first computed without a backward (train mode: BatchNorm batch
+ * statistics, running statistics updated), then per micro-batch j its forward again, the loss
+ * over all K micro-batches (K b rows; j's from this forward, the others cached; teacher rows
+ * side by side) and the backward through j. The towers' gradients are then those of the whole
+ * batch's loss (micro-batch BatchNorm statistics, as --bn-groups K of one K b batch), and, as in
+ * open_clip, logit_scale gets that loss's gradient once per micro-batch (K times); the step's
+ * reported loss is the whole batch's.
+ * BatchNorm num_batches_tracked counters count training forwards (one per micro-batch, two
+ * with accum > 1).
  * Memory: activations of one micro-batch in one tape sized by the towers' measure passes
  * before the first step (mc_trainer_init); nothing is allocated in mc_trainer_step.
  */
@@ -64,7 +70,7 @@ typedef struct mc_train_batch {
 } mc_train_batch;
 
 typedef struct mc_step_stats {
-    mc_drclip_losses loss;    /* averaged over micro-batches (and ranks) */
+    mc_drclip_losses loss;    /* of the whole batch (all micro-batches; the mean over ranks) */
     double grad_norm;         /* before clipping */
     float lr, scale;          /* learning rate used; s before the update */
 } mc_step_stats;
@@ -90,6 +96,7 @@ typedef struct mc_trainer {
     float *u_all, *v_all;                   /* gathered teacher rows [N,Dt], [n_sets*N,Dt] */
     int32_t *gtok;                          /* [G][n_sets*gb, T] each group's texts */
     float *dembed;                          /* [n_sets*gb, E] */
+    float *xa, *ya, *ua, *va, *dxa, *dya;   /* accum > 1: all micro-batches' features, teachers, gradients */
     float *scratch;                         /* loss */
     size_t scratch_floats;
     mc_adamw opt;
@@ -106,8 +113,10 @@ void mc_trainer_free(mc_trainer *t);
 /* One optimizer step over cfg.accum micro-batches mb[0..accum) with learning rate lr. */
 int mc_trainer_step(mc_trainer *t, const mc_train_batch *mb, float lr, mc_step_stats *out, mc_err *e);
 
-/* The pieces, for tests: zero, one micro-batch forward+backward (gradients += dloss * grad),
- * the update (all-reduce, clip, AdamW, clamp). */
+/* The pieces, for tests: the step's gradients (zeroed, then every micro-batch; no update),
+ * one micro-batch forward+backward (gradients += dloss * grad), the update (all-reduce, clip,
+ * AdamW, clamp). */
+int mc_trainer_gradients(mc_trainer *t, const mc_train_batch *mb, mc_drclip_losses *out, mc_err *e);
 int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float dloss, mc_drclip_losses *out,
                                 mc_err *e);
 int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e);

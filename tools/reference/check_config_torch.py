@@ -22,6 +22,25 @@ import torch
 from PIL import Image
 
 
+def register_custom_mci(cfg):
+    """A custom image tower ("model_name": "mci") registered with timm as the reference's FastViT
+    called with the configuration's keyword arguments (the reference package must be importable)."""
+    from timm.models import register_model
+    from mobileclip.models.mci import FastViT, RepCPE
+    img_cfg = cfg["image_cfg"]
+    if img_cfg["model_name"] != "mci":
+        return
+    kw = {k: img_cfg[k] for k in ("layers", "embed_dims", "mlp_ratios", "downsamples", "se_downsamples",
+                                  "token_mixers", "repmixer_kernel_size") if k in img_cfg}
+    kw["token_mixers"] = tuple(kw["token_mixers"])
+    kw["pos_embs"] = [None if p is None else partial(RepCPE, spatial_shape=(7, 7))
+                      for p in img_cfg.get("pos_embs") or [None] * len(kw["layers"])]
+
+    @register_model
+    def mci(pretrained=False, **kwargs):
+        return FastViT(**kw, **kwargs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mobileclip-src", required=True)
@@ -35,23 +54,10 @@ def main():
 
     sys.path.insert(0, a.mobileclip_src)
     sys.modules.setdefault("open_clip", types.ModuleType("open_clip"))  # only the tokenizer needs it
-    from timm.models import register_model
-    from mobileclip.models.mci import FastViT, RepCPE
     from mobileclip.clip import CLIP
 
     cfg = json.load(open(a.config))
-    img_cfg = cfg["image_cfg"]
-    if img_cfg["model_name"] == "mci":
-        kw = {k: img_cfg[k] for k in ("layers", "embed_dims", "mlp_ratios", "downsamples", "se_downsamples",
-                                      "token_mixers", "repmixer_kernel_size") if k in img_cfg}
-        kw["token_mixers"] = tuple(kw["token_mixers"])
-        kw["pos_embs"] = [None if p is None else partial(RepCPE, spatial_shape=(7, 7))
-                          for p in img_cfg.get("pos_embs") or [None] * len(kw["layers"])]
-
-        @register_model
-        def mci(pretrained=False, **kwargs):
-            return FastViT(**kw, **kwargs)
-
+    register_custom_mci(cfg)
     model = CLIP(cfg)
     sd = torch.load(a.checkpoint, map_location="cpu")
     missing, unexpected = model.load_state_dict(sd, strict=True)
@@ -59,7 +65,7 @@ def main():
     model.eval()
 
     # preprocessing as open_clip's val transform without normalisation (what mobileclip.c does)
-    R = img_cfg["image_size"]
+    R = cfg["image_cfg"]["image_size"]
     im = Image.open(a.image).convert("RGB")
     w, h = im.size
     # torchvision Resize(R): the short side to R, the long side int(R * long / short)
