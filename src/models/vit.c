@@ -248,13 +248,15 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, fl
     for (int i = 0; i < 2; i++) {
         size_t n = i ? s2 : s1;
         int hw = h[i + 1] * h[i + 1];
-        if (reparam) {
-            mc_conv2d_forward(outs[i], in, m->rep_w[i], m->rep_b[i], &cs[i], B, h[i], h[i]);
-        } else {
-            mc_conv2d_forward(outs[i], in, m->stem_w[i], NULL, &cs[i], B, h[i], h[i]);
-            mc_channel_affine_forward(outs[i], outs[i], m->bn_coef + (size_t)(2 * i) * S,
-                                      m->bn_coef + (size_t)(2 * i + 1) * S, B, S, hw);
+        if (reparam) { /* the GELU fused into the convolution */
+            mc_conv2d_forward_ep(outs[i], in, m->rep_w[i], m->rep_b[i], &cs[i], B, h[i], h[i],
+                                 &(mc_conv_epilogue){1, NULL, NULL});
+            in = outs[i];
+            continue;
         }
+        mc_conv2d_forward(outs[i], in, m->stem_w[i], NULL, &cs[i], B, h[i], h[i]);
+        mc_channel_affine_forward(outs[i], outs[i], m->bn_coef + (size_t)(2 * i) * S,
+                                  m->bn_coef + (size_t)(2 * i + 1) * S, B, S, hw);
         mc_gelu_forward(outs[i], outs[i], n);
         in = outs[i];
     }

@@ -15,6 +15,8 @@ typedef vf256 dvf;
 #define KC 256
 #define NC 256
 
+#include "nn/gelu.inc" /* before the GEMM instances: their epilogue calls it */
+
 #define vf vf512
 #define VB 64
 #define MR 6
@@ -51,7 +53,6 @@ typedef vf256 dvf;
 #include "nn/gemm_tile.inc"
 
 #include "nn/dw_plane.inc"
-#include "nn/gelu.inc"
 #undef vf
 #define vf vf512
 #include "nn/fma_peak.inc"
