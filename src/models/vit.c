@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "models/reparam.h"
 #include "nn/ops.h"
 
@@ -210,9 +211,35 @@ static void resample_pos(float *dst, const float *pos, int n_pos, int P, int C) 
     }
 }
 
+static int vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
+                       mc_err *e);
+
+typedef struct vit_items {
+    mc_vit *m;
+    const float *images;
+    int R, reparam;
+    float *embed;
+} vit_items;
+
+static int vit_item(void *arg, int i, mc_err *e) {
+    const vit_items *j = arg;
+    return vit_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparam,
+                       j->embed + (size_t)i * j->m->proj_dim, NULL, e);
+}
+
 int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1) return mc_fail(e, MC_E_ARG, "ViT: batch size %d", B);
+    /* a batch: one image per thread at a time (the same results as one by one) */
+    if (B > 1 && !(trace && trace->fn)) {
+        vit_items j = {m, images, R, reparam, embed};
+        return mc_parallel_items(B, vit_item, &j, e);
+    }
+    return vit_forward(m, images, B, R, reparam, embed, trace, e);
+}
+
+static int vit_forward(mc_vit *m, const float *images, int B, int R, int reparam, float *embed, const mc_trace *trace,
+                       mc_err *e) {
     if (reparam && !m->reparameterized)
         return mc_fail(e, MC_E_ARG, "ViT: reparameterized forward requested before reparameterization");
     int S = m->stem_dim, C = m->width, Pd = m->proj_dim;
