@@ -2,7 +2,10 @@
  * it) on the matrix products of mobileclip_s0's image tower (1x1 convolutions W[M,K] x X[K,N],
  * N = H*W) and of mobileclip_b's ViT and the text towers (Linear layers X[T,K] x W[N,K]^T),
  * same threads, interleaved runs, median of R. Both sides get the same inputs and the same
- * layout; the output is checked to agree. Benchmark only: never a build or test dependency.
+ * layout; the output is checked to agree. GFLOP/s from the wall time and, for a shared machine,
+ * from the process CPU time (all threads; a thread waiting for a core costs wall time only,
+ * while spinning threads, OpenBLAS's among them, add CPU time). Benchmark only: never a build
+ * or test dependency.
  *
  *   bench_blas [--threads N] [--runs R]
  */
@@ -33,6 +36,12 @@ static const shape shapes[] = {
     {"b ViT fc2", 1, 197, 768, 3072},                 {"text qkv (77 tokens)", 1, 77, 1536, 512},
     {"text fc1", 1, 77, 2048, 512},                   {"text fc2", 1, 77, 512, 2048},
 };
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static float *fill(size_t n, uint64_t seed) {
     float *p = malloc(n * sizeof *p);
@@ -80,17 +89,19 @@ int main(int argc, char **argv) {
     printf("threads %d, ours with %s kernels; built without a CBLAS (install libopenblas-dev and reconfigure)\n",
            threads, mc_kernels_get()->name);
 #endif
-    printf("%-28s %5s %5s %5s %9s %9s %7s\n", "product", "M", "N", "K", "ours", "blas", "ours/blas");
+    printf("%-28s %5s %5s %5s | wall: %6s %6s %9s | cpu: %6s %6s %9s\n", "product", "M", "N", "K", "ours", "blas",
+           "ours/blas", "ours", "blas", "ours/blas");
     double *t0 = malloc(sizeof(double) * runs), *t1 = malloc(sizeof(double) * runs);
+    double *c0 = malloc(sizeof(double) * runs), *c1 = malloc(sizeof(double) * runs);
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         const shape *s = &shapes[si];
         float *A = fill((size_t)s->M * s->K, 1 + si), *B = fill((size_t)s->K * s->N, 100 + si);
         float *C0 = malloc(sizeof(float) * s->M * s->N), *C1 = malloc(sizeof(float) * s->M * s->N);
-        if (!A || !B || !C0 || !C1 || !t0 || !t1) {
+        if (!A || !B || !C0 || !C1 || !t0 || !t1 || !c0 || !c1) {
             fprintf(stderr, "bench_blas: out of memory\n");
             return 1;
         }
-        double flop = 2.0 * s->M * s->N * s->K, g_ours, g_blas = 0;
+        double flop = 2.0 * s->M * s->N * s->K, g_ours, g_blas = 0, h_ours, h_blas = 0;
         ours(s, A, B, C0);
 #ifdef MC_HAVE_CBLAS
         blas(s, A, B, C1);
@@ -102,26 +113,34 @@ int main(int argc, char **argv) {
         }
 #endif
         for (int r = 0; r < runs; r++) { /* interleaved: a change of machine load hits both */
-            double a = now();
+            double a = now(), c = cpu_now();
             ours(s, A, B, C0);
             t0[r] = now() - a;
+            c0[r] = cpu_now() - c;
 #ifdef MC_HAVE_CBLAS
-            a = now();
+            a = now(), c = cpu_now();
             blas(s, A, B, C1);
             t1[r] = now() - a;
+            c1[r] = cpu_now() - c;
 #endif
         }
         qsort(t0, (size_t)runs, sizeof *t0, cmp_double);
+        qsort(c0, (size_t)runs, sizeof *c0, cmp_double);
         g_ours = flop / t0[runs / 2] * 1e-9;
+        h_ours = flop / fmax(c0[runs / 2], 1e-9) * 1e-9;
 #ifdef MC_HAVE_CBLAS
         qsort(t1, (size_t)runs, sizeof *t1, cmp_double);
+        qsort(c1, (size_t)runs, sizeof *c1, cmp_double);
         g_blas = flop / t1[runs / 2] * 1e-9;
+        h_blas = flop / fmax(c1[runs / 2], 1e-9) * 1e-9;
 #endif
-        printf("%-28s %5d %5d %5d %9.1f %9.1f %7.2fx\n", s->what, s->M, s->N, s->K, g_ours, g_blas,
-               g_blas > 0 ? g_ours / g_blas : 0.0);
+        printf("%-28s %5d %5d %5d | %12.1f %6.1f %8.2fx | %11.1f %6.1f %8.2fx\n", s->what, s->M, s->N, s->K, g_ours,
+               g_blas, g_blas > 0 ? g_ours / g_blas : 0.0, h_ours, h_blas, h_blas > 0 ? h_ours / h_blas : 0.0);
         free(A); free(B); free(C0); free(C1);
     }
     free(t0);
     free(t1);
+    free(c0);
+    free(c1);
     return 0;
 }
