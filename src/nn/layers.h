@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "nn/ops.h"
 
 /* ---------------------------------------------------------------- convolution */
@@ -126,6 +127,16 @@ size_t mc_attention_backward_scratch(int N, int T, int H);
 void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
                            int D, float scale, int causal, float *scratch);
 
+/* Training form of mc_attention_general (nn/ops.h: queries and keys/values in separate,
+ * strided sequences, causal_off and the byte mask; kv_index must be NULL): save_p [N,H,Tq,Tk]
+ * (0 where a key is hidden). Backward ACCUMULATES into dq, dk, dv, laid out as a->q, a->k, a->v
+ * (same strides: a shared query block, q_batch 0, sums over the batch); scratch:
+ * mc_attention_general_backward_scratch() floats. */
+void mc_attention_general_train_forward(float *out, float *save_p, const mc_attention_args *a, int N);
+size_t mc_attention_general_backward_scratch(const mc_attention_args *a);
+void mc_attention_general_backward(float *dq, float *dk, float *dv, const float *dout, const mc_attention_args *a,
+                                   const float *save_p, int N, float *scratch);
+
 /* ---------------------------------------------------------------- text embedding and pooling */
 
 /* x[n,t,:] = tok_emb[tokens[n,t]] + pos_emb[t]  (tok_emb [V,C], pos_emb [T,C]); ids are
@@ -143,13 +154,8 @@ void mc_eot_pool_backward(float *dx, const float *dout, const int32_t *save_idx,
 
 /* ---------------------------------------------------------------- regularisation */
 
-/* Explicit, seeded random state (splitmix64 stream): no hidden global state. */
-typedef struct mc_rng {
-    uint64_t state;
-} mc_rng;
-static inline mc_rng mc_rng_seed(uint64_t seed) { return (mc_rng){seed}; }
-/* Uniform in [0, 1) with 24 random bits (exactly representable in float). */
-float mc_rng_uniform(mc_rng *r);
+/* Masks draw mc_rng_uniform from an explicit, seeded mc_rng (core/rng.h): no hidden global
+ * state; the mask is drawn serially, so it depends on the seed only, not on the threads. */
 
 /* Dropout (nn.Dropout in training): mask[i] = 0 or 1/(1-p) (inverted dropout);
  * y = x * mask. p = 0 (the default everywhere): y = x, mask all 1. p in [0, 1).

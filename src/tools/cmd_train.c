@@ -12,6 +12,8 @@
  *   state.json              the commit point of a save: step, data position, seed and the two
  *                           file names; written last, atomically
  *   model.pt                the latest saved model (a hard link to model-S.pt), for embed/classify
+ *   eval.csv                with --eval-every: one row per evaluation set and evaluation
+ *                           (train/eval.h), at step 0, every N steps and at the last step
  * A run killed at any moment resumes (--resume) from the last state.json and continues
  * bit-exactly: the batches are a function of (seed, data position), the model file holds the
  * BatchNorm running statistics and counters, the optimizer file the moments and step count.
@@ -35,8 +37,12 @@
 #include "models/config.h"
 #include "text/tokenizer.h"
 #include "tools/cli.h"
+#include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
+#include "tools/train_files.h"
 #include "train/comm.h"
+#include "train/eval.h"
+#include "train/init.h"
 #include "train/loader.h"
 #include "train/step.h"
 
@@ -49,8 +55,11 @@ static void usage(FILE *f) {
             "  --data SPEC         WebDataset shards, braceexpand syntax: 'DIR/{0000..0099}.tar'\n"
             "  --data-kind K       dr (reinforced DataCompDR shards, default) | plain (image + txt; needs --lambda 0)\n"
             "  --arch A            s0 | s1 | s2 | b\n"
-            "  --config FILE       model configuration (JSON, the reference's schema)\n"
-            "  --init CKPT         initial weights (default: a fresh initialisation from --seed)\n"
+            "  --config FILE       model configuration (JSON, the reference's schema); an open_clip CoCa\n"
+            "                      configuration (with multimodal_cfg) trains that captioner with CoCaLoss\n"
+            "                      on --data-kind plain (also --coca-contrastive-loss-weight W, default 1,\n"
+            "                      --coca-caption-loss-weight W, default 2; AdamW betas 0.9, 0.98, eps 1e-6)\n"
+            "  --init CKPT         initial weights (default: the reference's initialisation, seeded by --seed)\n"
             "  --out DIR           output folder (log.csv, loss.png, checkpoints)\n"
             "  --resume            continue the run saved in --out (bit-exact)\n"
             "  --lambda L          distillation weight (default 1.0; loss = (1-L) CLIP + L distill)\n"
@@ -71,11 +80,24 @@ static void usage(FILE *f) {
             "  --stop-after N      stop (saving) after N steps of this invocation, the schedule unchanged\n"
             "  --bn-groups G       BatchNorm statistics over G slices of the batch (what G ranks do)\n"
             "  --log-every N       progress line every N steps when stderr is not a terminal (default 10)\n"
+            "  --eval-every N      evaluate the current weights at step 0, every N steps and at the end,\n"
+            "                      into DIR/eval.csv (step, samples, set, images, texts, top1, i2t_r1, t2i_r1)\n"
+            "  --eval SPEC         an evaluation set (repeatable, up to 8):\n"
+            "                        fmnist:DIR    Fashion-MNIST test IDX files in DIR: zero-shot top-1\n"
+            "                        folders:DIR   one sub-folder of images per class: zero-shot top-1\n"
+            "                        shards:SPEC   WebDataset shards: R@1 both ways over the 'txt' captions,\n"
+            "                                      and zero-shot top-1 over 'cls' with --eval-classes\n"
+            "  --eval-classes F    class names of shards:SPEC sets: a file (one per line) or 'fmnist'\n"
+            "  --eval-templates T  zero-shot prompts: imagenet (default), simple or a file, one per line\n"
+            "  --eval-limit N      images per set, spread evenly (the first N of shards; default all)\n"
             "Run with mpirun -np N for data parallel training (when built with MPI).\n");
 }
 
 typedef struct opts {
     const char *data, *out, *init, *config, *kind;
+    const char *eval[MC_TRAIN_EVAL_MAX_SETS], *eval_classes, *eval_templates;
+    int n_eval;
+    long long eval_every, eval_limit;
     int arch;
     int resume;
     double lambda, teacher_scale;
@@ -161,6 +183,15 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--out") == 0) o->out = v;
         else if (strcmp(a, "--init") == 0) o->init = v;
         else if (strcmp(a, "--config") == 0) o->config = v;
+        else if (strcmp(a, "--eval-classes") == 0) o->eval_classes = v;
+        else if (strcmp(a, "--eval-templates") == 0) o->eval_templates = v;
+        else if (strcmp(a, "--eval") == 0) {
+            if (o->n_eval == MC_TRAIN_EVAL_MAX_SETS) {
+                fprintf(stderr, "mobileclip " CMD ": at most %d --eval sets\n", MC_TRAIN_EVAL_MAX_SETS);
+                return 2;
+            }
+            o->eval[o->n_eval++] = v;
+        }
         else if (strcmp(a, "--data-kind") == 0) {
             if (strcmp(v, "dr") && strcmp(v, "plain")) {
                 fprintf(stderr, "mobileclip " CMD ": --data-kind expects dr or plain, got '%s'\n", v);
@@ -186,7 +217,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         INT("--warmup", 0, INT64_MAX / 4, warmup) INT("--save-every", 1, INT64_MAX / 4, save_every)
         INT("--stop-after", 1, INT64_MAX / 4, stop_after) INT("--accum", 1, 1024, accum) INT("--threads", 1, 1024, threads)
         INT("--loader-threads", 1, 256, loader_threads) INT("--bn-groups", 1, MC_TRAIN_MAX_GROUPS, bn_groups)
-        INT("--log-every", 1, 1 << 30, log_every)
+        INT("--log-every", 1, 1 << 30, log_every) INT("--eval-every", 1, INT64_MAX / 4, eval_every)
+        INT("--eval-limit", 1, 100000000, eval_limit)
         else {
             fprintf(stderr, "mobileclip " CMD ": unknown option '%s' (see --help)\n", a);
             return 2;
@@ -209,6 +241,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     }
     if (strcmp(o->kind, "plain") == 0 && o->lambda != 0) {
         fprintf(stderr, "mobileclip " CMD ": plain image-caption data has no teacher embeddings: use --lambda 0\n");
+        return 2;
+    }
+    if (!!o->eval_every != !!o->n_eval) {
+        fprintf(stderr, "mobileclip " CMD ": --eval-every N and --eval SPEC go together\n");
         return 2;
     }
     if (o->batch % o->bn_groups) {
@@ -294,76 +330,14 @@ static int read_state(const char *path, run_state *s, mc_err *e) {
 
 /* ---- log and plot ---- */
 
-typedef struct curve {
-    double *step, *total, *contrastive, *distill;
-    int n, cap;
-} curve;
-
-static int curve_push(curve *c, double step, double t, double co, double d) {
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 256;
-        double **arr[4] = {&c->step, &c->total, &c->contrastive, &c->distill};
-        for (int k = 0; k < 4; k++) {
-            double *p = realloc(*arr[k], sizeof(double) * (size_t)cap);
-            if (!p) return -1;
-            *arr[k] = p;
-        }
-        c->cap = cap;
-    }
-    c->step[c->n] = step;
-    c->total[c->n] = t;
-    c->contrastive[c->n] = co;
-    c->distill[c->n] = d;
-    c->n++;
-    return 0;
-}
-
-static void curve_free(curve *c) {
-    free(c->step);
-    free(c->total);
-    free(c->contrastive);
-    free(c->distill);
-}
-
 #define LOG_HEADER "step,samples,lr,loss,contrastive,distill,clip_real,clip_syn,distill_real,distill_syn,grad_norm,logit_scale,samples_per_s\n"
 
-/* Keeps the rows of log.csv up to `step` (a killed run may have logged past its last save) and
- * reloads them into the curve; the file is rewritten atomically. */
-static int log_truncate(const char *path, long long step, curve *c, mc_err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0; /* no log yet */
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) {
-        fclose(f);
-        return rc;
-    }
-    fputs(LOG_HEADER, af.f);
-    char line[1024];
-    int first = 1;
-    while (fgets(line, sizeof line, f)) {
-        if (first) {
-            first = 0;
-            continue;
-        }
-        long long s, n;
-        double lr, t, co, d;
-        if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf", &s, &n, &lr, &t, &co, &d) != 6 || s > step) continue;
-        fputs(line, af.f);
-        if (curve_push(c, (double)s, t, co, d)) rc = mc_fail(e, MC_E_NOMEM, "out of memory");
-    }
-    fclose(f);
-    if (rc) {
-        mc_atomic_abort(&af);
-        return rc;
-    }
-    return mc_atomic_commit(&af, e);
-}
+#define EVAL_HEADER "step,samples,set,images,texts,top1,i2t_r1,t2i_r1\n"
 
-static int plot_curves(const char *path, const curve *c, int distill, mc_err *e) {
-    mc_plot_series s[3] = {{"total", c->step, c->total, c->n},
-                           {"contrastive", c->step, c->contrastive, c->n},
-                           {"distillation", c->step, c->distill, c->n}};
+static int plot_curves(const char *path, const mc_train_curve *c, int distill, mc_err *e) {
+    mc_plot_series s[3] = {{"total", c->x, c->y[0], c->n},
+                           {"contrastive", c->x, c->y[1], c->n},
+                           {"distillation", c->x, c->y[2], c->n}};
     return mc_plot_lines_png(path, s, distill ? 3 : 2, "training loss", "step", "loss", 0, e);
 }
 
@@ -371,35 +345,26 @@ static int plot_curves(const char *path, const curve *c, int distill, mc_err *e)
 
 static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-static int save_all(const char *out, const mc_trainer *t, run_state *st, const curve *c, int distill, mc_err *e) {
-    char p[4096], q[4096];
+typedef struct state_commit {
+    const char *path;
+    const run_state *st;
+} state_commit;
+
+static int commit_state(void *user, mc_err *e) {
+    const state_commit *c = user;
+    return write_state(c->path, c->st, e);
+}
+
+static int save_all(const char *out, const mc_trainer *t, run_state *st, const mc_train_curve *c, int distill,
+                    mc_err *e) {
+    char p[4096];
     static run_state prev;
     join(p, sizeof p, out, "state.json");
     int had_prev = read_state(p, &prev, NULL) == 0;
-    snprintf(st->model, sizeof st->model, "model-%lld.pt", st->step);
-    snprintf(st->optim, sizeof st->optim, "optim-%lld.pt", st->step);
-    join(p, sizeof p, out, st->optim);
-    int rc = mc_adamw_save(&t->opt, &t->clip->store, p, e);
-    join(p, sizeof p, out, st->model);
-    if (!rc) rc = mc_param_store_save(&t->clip->store, p, e);
-    join(q, sizeof q, out, "state.json");
-    if (!rc) rc = write_state(q, st, e); /* the commit point */
+    state_commit sc = {p, st};
+    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->clip->store, st->model, st->optim,
+                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
     if (rc) return rc;
-    /* model.pt: the latest model under a fixed name (link, then rename over: atomic) */
-    join(q, sizeof q, out, "model.pt.tmp-link");
-    unlink(q);
-    char fin[4096];
-    join(fin, sizeof fin, out, "model.pt");
-    if (link(p, q) || rename(q, fin)) {
-        unlink(q);
-        return mc_fail(e, MC_E_IO, "%s: %s", fin, strerror(errno));
-    }
-    if (had_prev && strcmp(prev.model, st->model)) {
-        join(p, sizeof p, out, prev.model);
-        unlink(p);
-        join(p, sizeof p, out, prev.optim);
-        unlink(p);
-    }
     join(p, sizeof p, out, "loss.png");
     return c->n ? plot_curves(p, c, distill, e) : 0;
 }
@@ -445,7 +410,30 @@ static void fmt_eta(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Evaluates the current weights on every set: one eval.csv row per set, and a line on stderr. */
+static int run_eval(mc_train_eval *ev, const mc_clip *clip, long long step, long long samples, FILE *f, int tty,
+                    mc_err *e) {
+    mc_train_eval_result res[MC_TRAIN_EVAL_MAX_SETS];
+    int rc = mc_train_eval_run(ev, clip, res, e);
+    if (rc) return rc;
+    fprintf(stderr, "%seval step %lld (%lld samples):", tty ? "\r\033[K" : "", step, samples);
+    for (int k = 0; k < mc_train_eval_count(ev); k++) {
+        const mc_train_eval_result *r = &res[k];
+        fprintf(f, "%lld,%lld,%s,%d,%d", step, samples, r->name, r->images, r->texts);
+        double v[3] = {r->top1, r->i2t_r1, r->t2i_r1};
+        for (int j = 0; j < 3; j++) isnan(v[j]) ? fputs(",", f) : fprintf(f, ",%.6f", v[j]);
+        fputc('\n', f);
+        fprintf(stderr, "  %s", r->name);
+        if (!isnan(r->top1)) fprintf(stderr, " top-1 %.2f%%", 100 * r->top1);
+        if (!isnan(r->i2t_r1)) fprintf(stderr, " R@1 i2t %.2f%% t2i %.2f%%", 100 * r->i2t_r1, 100 * r->t2i_r1);
+    }
+    fputc('\n', stderr);
+    if (fflush(f)) return mc_fail(e, MC_E_IO, "eval.csv: cannot write");
+    return 0;
+}
+
 int mc_cmd_train(int argc, char **argv) {
+    if (mc_cmd_train_is_coca(argc, argv)) return mc_cmd_train_coca(argc, argv); /* a captioner: CoCaLoss */
     opts o;
     mc_comm comm = {.rank = 0, .world = 1};
     mc_err e = {0};
@@ -475,8 +463,9 @@ int mc_cmd_train(int argc, char **argv) {
     int tr_ok = 0;
     mc_batch *batches = NULL;
     mc_train_batch *mb = NULL;
-    curve cv = {0};
-    FILE *log = NULL;
+    mc_train_curve cv = {0};
+    FILE *log = NULL, *evlog = NULL;
+    mc_train_eval *ev = NULL;
     bad_report bad = {0};
     static run_state st;
     char path[4096];
@@ -507,7 +496,7 @@ int mc_cmd_train(int argc, char **argv) {
     mc_tensor_map_free(&w);
     if (rc) goto done;
     clip_ok = 1;
-    if (!wpath) mc_param_store_init_fresh(&clip.store, o.seed);
+    if (!wpath) mc_train_init_params(&clip.store, o.seed); /* the reference's rules (train/init.h) */
 
     mc_train_config tc = {.adamw = {.beta1 = (float)o.beta1, .beta2 = (float)o.beta2, .eps = (float)o.eps,
                                     .weight_decay = (float)o.wd},
@@ -576,7 +565,7 @@ int mc_cmd_train(int argc, char **argv) {
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + global_batch - 1) / global_batch : 1000;
     if (rank0) {
         join(path, sizeof path, o.out, "log.csv");
-        if (o.resume && (rc = log_truncate(path, st.step, &cv, &e))) goto done;
+        if (o.resume && (rc = mc_train_csv_truncate(path, LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
         if ((rc = write_config(o.out, &cfg, &e))) goto done;
         int fresh = access(path, F_OK) != 0;
         if (!(log = fopen(path, "a"))) {
@@ -584,12 +573,27 @@ int mc_cmd_train(int argc, char **argv) {
             goto done;
         }
         if (fresh) fputs(LOG_HEADER, log);
+        if (o.n_eval) {
+            mc_train_eval_options eo = {.limit = (int)o.eval_limit, .templates = o.eval_templates,
+                                        .classes = o.eval_classes};
+            if ((rc = mc_train_eval_open(&ev, o.eval, o.n_eval, &eo, &cfg, &e))) goto done;
+            join(path, sizeof path, o.out, "eval.csv");
+            /* rows past the saved step were written by a killed run: they are evaluated again */
+            if (o.resume && (rc = mc_train_csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
+            int efresh = !o.resume || access(path, F_OK) != 0;
+            if (!(evlog = fopen(path, efresh ? "w" : "a"))) {
+                rc = mc_fail(&e, MC_E_IO, "%s: %s", path, strerror(errno));
+                goto done;
+            }
+            if (efresh) fputs(EVAL_HEADER, evlog);
+        }
         fprintf(stderr, "mobileclip " CMD ": %s, %d processes x batch %d x %d micro-batches, %lld steps from step %lld, "
                 "activations %.0f MiB\n", cfg.name, comm.world, o.batch, o.accum, steps, st.step,
                 (double)(tr.tape_floats + tr.work_floats) * 4.0 / 1048576.0);
     }
     int tty = isatty(2);
-    double t0 = now(), t_last = t0;
+    if (ev && !o.resume && (rc = run_eval(ev, &clip, 0, 0, evlog, tty, &e))) goto done;
+    double t0 = now(), t_last = t0, t_eval = 0; /* evaluation time is not training time */
     long long start = st.step, done_here = 0, run_bad0 = st.bad;
     while (st.step < steps) {
         for (int k = 0; k < o.accum; k++)
@@ -621,14 +625,14 @@ int mc_cmd_train(int argc, char **argv) {
         for (int i = 0; i < st.n_pos; i++) st.pos[i] = (mc_loader_pos){(int64_t)pv[2 * i], (int64_t)pv[2 * i + 1]};
         st.samples += global_batch;
         st.bad = run_bad0 + (long long)badv;
-        double t = now(), rate = (double)done_here * global_batch / (t - t0);
+        double t = now(), rate = (double)done_here * global_batch / (t - t0 - t_eval);
         if (rank0) {
             const mc_drclip_losses *L = &ss.loss;
             fprintf(log, "%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.4g\n", st.step, st.samples, lr,
                     L->total, L->contrastive, L->distill, L->clip[0], L->clip[1], L->distill_ce[0], L->distill_ce[1],
                     ss.grad_norm, ss.scale, rate);
             fflush(log);
-            if (curve_push(&cv, (double)st.step, L->total, L->contrastive, L->distill)) {
+            if (mc_train_curve_push(&cv, (double)st.step, L->total, L->contrastive, L->distill)) {
                 rc = mc_fail(&e, MC_E_NOMEM, "out of memory");
                 goto done;
             }
@@ -640,6 +644,11 @@ int mc_cmd_train(int argc, char **argv) {
                         tty ? "" : "\n");
                 t_last = t;
             }
+        }
+        if (ev && (st.step % o.eval_every == 0 || st.step == steps)) {
+            double te = now();
+            if ((rc = run_eval(ev, &clip, st.step, st.samples, evlog, tty, &e))) goto done;
+            t_eval += now() - te;
         }
         int last = st.step == steps || (o.stop_after > 0 && done_here >= o.stop_after);
         if (last || st.step % o.save_every == 0) {
@@ -657,10 +666,11 @@ int mc_cmd_train(int argc, char **argv) {
     status = bad.shown ? MC_EXIT_SKIPPED : 0;
 done:
     if (rc) fprintf(stderr, "%smobileclip " CMD ": %s\n", isatty(2) ? "\n" : "", e.msg[0] ? e.msg : "failed");
-    if (log && fclose(log) && !rc) {
+    if (((log && fclose(log)) | (evlog && fclose(evlog))) && !rc) {
         fprintf(stderr, "mobileclip " CMD ": cannot write the log\n");
         status = 1;
     }
+    mc_train_eval_close(ev);
     for (int k = 0; batches && k < o.accum; k++) mc_batch_free(&batches[k]);
     free(batches);
     free(mb);
@@ -671,7 +681,7 @@ done:
     if (tr_ok) mc_trainer_free(&tr);
     if (clip_ok) mc_clip_free(&clip);
     mc_tokenizer_free(tok);
-    curve_free(&cv);
+    mc_train_curve_free(&cv);
     if (rank0) mc_plot_release();
 #ifdef MC_HAVE_MPI
     mc_comm_mpi_finish(&comm);
