@@ -1,5 +1,5 @@
 /* Kernels against naive double-precision references: GEMM (all transposes, ragged sizes,
- * fused biases, every tile shape), convolution (dense, grouped, depthwise with multiplier,
+ * fused biases and epilogues, every tile shape), convolution (dense, grouped, depthwise with multiplier,
  * strided, padded), attention (causal and not), layernorm, GELU; each on every instruction
  * set this CPU supports (nn/isa.h), and bitwise equal across thread counts. */
 #include <math.h>
@@ -79,6 +79,56 @@ static void test_gemm_threads(int tb, int M, int N, int K) {
     for (size_t i = 0; i < (size_t)M * N; i++) diff += C1[i] != C2[i];
     CHECK(diff == 0, "gemm tb=%d %dx%dx%d: %zu elements differ between 1 and 2 threads", tb, M, N, K, diff);
     free(A); free(B); free(C1); free(C2);
+}
+
+static double gelu_ref(double v) { return 0.5 * v * (1.0 + erf(v / sqrt(2.0))); }
+
+/* mc_sgemm_ep: GELU and/or a row-scaled residual after the product, fused into the tiles
+ * (tb = 0 with a row bias; tb = 1 with a column bias: the transposed Linear problem) or as a
+ * pass after them (a column bias with tb = 0, K = 0); res must equal res0 + s[i] * C. */
+static void test_gemm_epilogue(int tb, int M, int N, int K, int gelu, int resid, int col_bias) {
+    float *A = rand_buf((size_t)M * K), *B = rand_buf((size_t)K * N), *C = rand_buf((size_t)M * N);
+    float *bias = rand_buf(col_bias ? N : M), *res = rand_buf((size_t)M * N), *sc = rand_buf(M);
+    double *R = malloc(sizeof(double) * M * N), *RR = malloc(sizeof(double) * M * N);
+    int ldb = tb ? K : N;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double v = col_bias ? bias[j] : bias[i];
+            for (int k = 0; k < K; k++) v += (double)A[i * K + k] * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            R[i * N + j] = gelu ? gelu_ref(v) : v;
+            RR[i * N + j] = res[i * N + j] + (resid ? (double)sc[i] * R[i * N + j] : 0.0);
+        }
+    mc_gemm_epilogue ep = {gelu, resid ? res : NULL, resid ? sc : NULL, N};
+    mc_sgemm_ep(0, tb, M, N, K, A, K, B, ldb, 0.f, C, N, col_bias ? NULL : bias, col_bias ? bias : NULL, &ep);
+    double err = max_rel(C, R, (size_t)M * N), err2 = max_rel(res, RR, (size_t)M * N);
+    CHECK(err < 1e-5 && err2 < 1e-5, "gemm epilogue tb=%d %dx%dx%d gelu=%d res=%d: rel err %g, residual %g", tb, M,
+          N, K, gelu, resid, err, err2);
+    free(A); free(B); free(C); free(bias); free(res); free(sc); free(R); free(RR);
+}
+
+/* Convolution epilogues against the unfused sequence conv; GELU; x += ls * y, on the GEMM
+ * path (1x1, im2col) and the depthwise path: equal up to GELU's vector/scalar erff (1e-6). */
+static void test_conv_epilogue(int cin, int cout, int groups, int k, int gelu, int resid) {
+    int B = 2, H = 9, W = 11, P = H * W; /* stride 1, same padding */
+    mc_conv2d_shape s = {cin, cout, k, k, 1, k / 2, k / 2, groups};
+    size_t n = (size_t)B * cout * P;
+    float *x = rand_buf((size_t)B * cin * P), *w = rand_buf((size_t)cout * (cin / groups) * k * k);
+    float *b = rand_buf(cout), *ls = rand_buf(cout), *r1 = rand_buf(n), *r2 = malloc(n * sizeof(float));
+    float *y1 = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) r2[i] = r1[i];
+    mc_conv2d_forward(y1, x, w, b, &s, B, H, W);
+    if (gelu) mc_gelu_forward(y1, y1, n);
+    if (resid) mc_add_scaled_channels(r1, y1, ls, B, cout, P);
+    mc_conv_epilogue ep = {gelu, resid ? r2 : NULL, resid ? ls : NULL};
+    mc_conv2d_forward_ep(y2, x, w, b, &s, B, H, W, &ep);
+    double d = 0, d2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs(y1[i] - y2[i]) / fmax(1.0, fabs(y1[i])));
+        d2 = fmax(d2, fabs(r1[i] - r2[i]) / fmax(1.0, fabs(r1[i])));
+    }
+    CHECK(d < 1e-6 && d2 < 1e-6, "conv epilogue cin=%d cout=%d g=%d k=%d gelu=%d res=%d: %g, residual %g", cin, cout,
+          groups, k, gelu, resid, d, d2);
+    free(x); free(w); free(b); free(ls); free(r1); free(r2); free(y1); free(y2);
 }
 
 static void test_conv(int B, int cin, int cout, int groups, int k, int stride, int pad, int H, int W) {
@@ -191,6 +241,16 @@ static void run_all(void) {
     test_gemm_bias(1, 77, 96, 520, 0.f);
     test_gemm_bias(1, 77, 40, 2100, 1.f);
     test_gemm_bias(0, 3, 5, 0, 1.f); /* K = 0: C = beta C + biases */
+    test_gemm_epilogue(0, 50, 300, 600, 1, 1, 0); /* deep K: the epilogue after the last pass only */
+    test_gemm_epilogue(0, 13, 65, 40, 0, 1, 0);
+    test_gemm_epilogue(0, 9, 33, 20, 1, 0, 0);
+    test_gemm_epilogue(1, 77, 200, 300, 1, 0, 1); /* a Linear with GELU (stored transposed) */
+    test_gemm_epilogue(1, 20, 50, 30, 1, 1, 1);   /* residual: not transposed, fused */
+    test_gemm_epilogue(0, 11, 40, 30, 1, 1, 1);   /* column bias: the epilogue as a pass */
+    test_gemm_epilogue(0, 5, 7, 0, 1, 1, 0);      /* K = 0 */
+    test_conv_epilogue(16, 24, 1, 1, 1, 1);       /* 1x1: fused */
+    test_conv_epilogue(6, 10, 1, 3, 1, 0);        /* im2col: fused */
+    test_conv_epilogue(8, 8, 8, 7, 1, 1);         /* depthwise: passes */
     test_gemm_threads(0, 70, 300, 700);
     test_gemm_threads(1, 77, 200, 600);
     test_conv(2, 3, 8, 1, 3, 2, 1, 17, 15);   /* dense stem-like */

@@ -196,3 +196,38 @@ void mc_parallel_for(int n, int grain, mc_range_fn fn, void *arg) {
     atomic_store_explicit(&pool.next, ((uint64_t)g << 32) | CLOSED, memory_order_release);
     pthread_mutex_unlock(&pool.lock);
 }
+
+typedef struct items_job {
+    mc_item_fn fn;
+    void *arg;
+    mc_err *e;
+    _Atomic int failed;
+} items_job;
+
+static void items_range(void *arg, int i0, int i1) {
+    items_job *j = arg;
+    for (int i = i0; i < i1; i++) {
+        mc_err e = {0};
+        int r = j->fn(j->arg, i, &e);
+        if (r && !atomic_exchange(&j->failed, 1)) {
+            *j->e = e;
+            j->e->code = r;
+        }
+    }
+}
+
+int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e) {
+    if (n < mc_threads_get() || mc_threads_get() <= 1 || tls_in_task) {
+        for (int i = 0; i < n; i++) {
+            int r = fn(arg, i, e);
+            if (r) return r;
+        }
+        return 0;
+    }
+    mc_err first = {0};
+    items_job j = {fn, arg, &first, 0};
+    mc_parallel_for(n, 1, items_range, &j);
+    if (!atomic_load(&j.failed)) return 0;
+    if (e) *e = first;
+    return first.code;
+}

@@ -16,6 +16,8 @@
 #ifndef MC_CORE_PARALLEL_H
 #define MC_CORE_PARALLEL_H
 
+#include "core/error.h"
+
 /* fn(arg, begin, end) for consecutive ranges covering [0, n), `grain` items each (the last
  * may be shorter). Returns when all have run. */
 typedef void (*mc_range_fn)(void *arg, int begin, int end);
@@ -27,5 +29,14 @@ int mc_threads_get(void);
 
 /* Grain that gives about `per_thread` chunks per thread for n items (at least 1). */
 int mc_parallel_grain(int n, int per_thread);
+
+/* Independent items (e.g. the images of a batch) spread over the threads, one whole item per
+ * task, each computed serially inside: no synchronisation inside an item, so small layers
+ * cost nothing extra. fn(arg, i, e) returns 0 or an MC_E_* code with its reason in e.
+ * Returns 0, or the code of a failed item with that item's reason in *e (the first to fail;
+ * the others still run). With fewer items than threads, or one thread, the items run one
+ * after the other in the caller, each on all the threads. */
+typedef int (*mc_item_fn)(void *arg, int i, mc_err *e);
+int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e);
 
 #endif

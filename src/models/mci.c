@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
+
 /* The reference's registered towers (mci0/mci1/mci2 in mobileclip/models/mci.py): four stages,
  * RepMixer (3x3) in stages 0-2, attention in stage 3 after a RepCPE, a downsampler between
  * every two stages, squeeze-excite in the downsamplers into stages 2 and 3. */
@@ -256,9 +258,35 @@ static void emit(const mc_trace *t, const char *name, const float *x, int B, int
     mc_trace_emit(t, name, x, 4, shape);
 }
 
+static int mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
+                       mc_err *e);
+
+typedef struct mci_items {
+    mc_mci *m;
+    const float *images;
+    int R, reparameterized;
+    float *embed;
+} mci_items;
+
+static int mci_item(void *arg, int i, mc_err *e) {
+    const mci_items *j = arg;
+    return mci_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
+                       j->embed + (size_t)i * j->m->embed_dim, NULL, e);
+}
+
 int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1 || R < 1 || R > 16384) return mc_fail(e, MC_E_ARG, "%s: bad input size B=%d R=%d", m->cfg->name, B, R);
+    /* a batch: one image per thread at a time (the same results as one by one) */
+    if (B > 1 && !(trace && trace->fn)) {
+        mci_items j = {m, images, R, reparameterized, embed};
+        return mc_parallel_items(B, mci_item, &j, e);
+    }
+    return mci_forward(m, images, B, R, reparameterized, embed, trace, e);
+}
+
+static int mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
+                       mc_err *e) {
     if (reparameterized && !m->reparameterized)
         return mc_fail(e, MC_E_ARG, "%s: reparameterized form requested before mc_mci_reparameterize", m->cfg->name);
     size_t cap, hcap;

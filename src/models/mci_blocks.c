@@ -338,30 +338,35 @@ void mc_mci_mobileone_forward(const mc_mci_mobileone *blk, float *out, const flo
     int Ho = mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = mc_conv_out(W, s->kw, s->stride, s->pad_w);
     int HWo = Ho * Wo, C = s->cout;
     if (reparameterized) {
-        mc_conv2d_forward(out, in, blk->rep_w, blk->rep_b, s, B, H, W);
-    } else {
-        if (blk->has_conv) {
-            mc_conv2d_forward(out, in, blk->conv.w, NULL, s, B, H, W);
-            bn_inplace(out, &blk->conv.bn, B, C, HWo, ws->v);
-        } else {
-            memset(out, 0, (size_t)B * C * HWo * sizeof(float));
-        }
-        if (blk->has_scale) {
-            mc_conv2d_shape s1 = *s;
-            s1.kh = s1.kw = 1;
-            s1.pad_h = s1.pad_w = 0;
-            mc_conv2d_forward(ws->t2, in, blk->scale.w, NULL, &s1, B, H, W);
-            bn_add(out, ws->t2, &blk->scale.bn, 1.f, B, C, HWo, ws->v);
-        }
-        if (blk->has_skip) bn_add(out, in, &blk->skip, 1.f, B, C, HWo, ws->v);
+        /* GELU fused into the convolution unless squeeze-excite comes between */
+        mc_conv_epilogue ep = {blk->act && !blk->has_se, NULL, NULL};
+        mc_conv2d_forward_ep(out, in, blk->rep_w, blk->rep_b, s, B, H, W, &ep);
+        if (blk->has_se) se_forward(&blk->se, out, B, HWo, ws->v);
+        if (blk->act && blk->has_se) mc_gelu_forward(out, out, (size_t)B * C * HWo);
+        return;
     }
+    if (blk->has_conv) {
+        mc_conv2d_forward(out, in, blk->conv.w, NULL, s, B, H, W);
+        bn_inplace(out, &blk->conv.bn, B, C, HWo, ws->v);
+    } else {
+        memset(out, 0, (size_t)B * C * HWo * sizeof(float));
+    }
+    if (blk->has_scale) {
+        mc_conv2d_shape s1 = *s;
+        s1.kh = s1.kw = 1;
+        s1.pad_h = s1.pad_w = 0;
+        mc_conv2d_forward(ws->t2, in, blk->scale.w, NULL, &s1, B, H, W);
+        bn_add(out, ws->t2, &blk->scale.bn, 1.f, B, C, HWo, ws->v);
+    }
+    if (blk->has_skip) bn_add(out, in, &blk->skip, 1.f, B, C, HWo, ws->v);
     if (blk->has_se) se_forward(&blk->se, out, B, HWo, ws->v);
     if (blk->act) mc_gelu_forward(out, out, (size_t)B * C * HWo);
 }
 
-/* out[B,C,HW] = ffn(x); uses ws->h for the hidden activations. out may be ws->t0. */
-static void convffn_forward(const mc_mci_convffn *f, float *out, const float *x, int B, int H, int W, int reparameterized,
-                            mc_mci_ws *ws) {
+/* x[B,C,HW] += ls[c] * ffn(x)[c]: out gets ffn(x); uses ws->t1 and ws->h (the hidden
+ * activations). fc1's GELU and the layer-scaled residual run in fc1's and fc2's GEMM tiles. */
+static void convffn_residual(const mc_mci_convffn *f, const float *ls, float *out, float *x, int B, int H, int W,
+                             int reparameterized, mc_mci_ws *ws) {
     int C = f->C, HW = H * W;
     mc_conv2d_shape dw = {C, C, f->k, f->k, 1, f->k / 2, f->k / 2, C};
     float *t = ws->t1;
@@ -372,9 +377,9 @@ static void convffn_forward(const mc_mci_convffn *f, float *out, const float *x,
         bn_inplace(t, &f->dw.bn, B, C, HW, ws->v);
     }
     mc_conv2d_shape fc1 = {C, f->hidden, 1, 1, 1, 0, 0, 1}, fc2 = {f->hidden, C, 1, 1, 1, 0, 0, 1};
-    mc_conv2d_forward(ws->h, t, f->fc1_w, f->fc1_b, &fc1, B, H, W);
-    mc_gelu_forward(ws->h, ws->h, (size_t)B * f->hidden * HW);
-    mc_conv2d_forward(out, ws->h, f->fc2_w, f->fc2_b, &fc2, B, H, W);
+    mc_conv_epilogue gelu = {1, NULL, NULL}, res = {0, x, ls};
+    mc_conv2d_forward_ep(ws->h, t, f->fc1_w, f->fc1_b, &fc1, B, H, W, &gelu);
+    mc_conv2d_forward_ep(out, ws->h, f->fc2_w, f->fc2_b, &fc2, B, H, W, &res);
 }
 
 void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, int B, int H, int W, int reparameterized,
@@ -391,8 +396,7 @@ void mc_mci_repmixer_block_forward(const mc_mci_repmixer_block *blk, float *x, i
         bn_add(ws->t0, x, &blk->norm.skip, -1.f, B, C, HW, ws->v);
         mc_add_scaled_channels(x, ws->t0, blk->mix_ls, B, C, HW);
     }
-    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, reparameterized, ws);
-    mc_add_scaled_channels(x, ws->t0, blk->ls, B, C, HW);
+    convffn_residual(&blk->ffn, blk->ls, ws->t0, x, B, H, W, reparameterized, ws);
 }
 
 int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, int B, int H, int W, int reparameterized,
@@ -409,8 +413,7 @@ int mc_mci_attention_block_forward(const mc_mci_attention_block *blk, float *x, 
     mc_linear_forward(ws->t1, ws->t0, blk->proj_w, blk->proj_b, B * N, C, C);
     mc_transpose_hwc_to_chw(ws->t0, ws->t1, B, C, N);
     mc_add_scaled_channels(x, ws->t0, blk->ls1, B, C, N);
-    convffn_forward(&blk->ffn, ws->t0, x, B, H, W, reparameterized, ws);
-    mc_add_scaled_channels(x, ws->t0, blk->ls2, B, C, N);
+    convffn_residual(&blk->ffn, blk->ls2, ws->t0, x, B, H, W, reparameterized, ws);
     return 0;
 }
 

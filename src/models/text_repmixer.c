@@ -217,8 +217,7 @@ static void mix_and_dwconv(const mc_text_repmixer *b, float *x, int N, int T, in
 /* x[M, C] += ls * fc2(GELU(fc1(a))); a [M, C] is overwritten, h [M, F] is scratch */
 static void ffn_tail(const mc_text_repmixer *b, float *x, float *a, int M, float *h) {
     int C = b->dim, F = b->hidden;
-    mc_linear_forward(h, a, b->fc1_w, b->fc1_b, M, C, F);
-    mc_gelu_forward(h, h, (size_t)M * F);
+    mc_linear_gelu_forward(h, a, b->fc1_w, b->fc1_b, M, C, F);
     mc_linear_forward(a, h, b->fc2_w, b->fc2_b, M, F, C);
     for (int i = 0; i < M; i++) {
         float *xi = x + (size_t)i * C;

@@ -110,9 +110,12 @@ static void residual_tail(const mc_transformer_layer *l, float *x, const float *
     int C = l->dim, F = l->ffn_dim;
     mc_linear_accumulate(x, a, l->out_w, l->out_b, M, C, C);
     mc_layernorm_forward(h, x, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
-    mc_linear_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
-    if (l->act == MC_ACT_QUICKGELU) mc_quickgelu_forward(f, f, (size_t)M * F);
-    else mc_gelu_forward(f, f, (size_t)M * F);
+    if (l->act == MC_ACT_QUICKGELU) {
+        mc_linear_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
+        mc_quickgelu_forward(f, f, (size_t)M * F);
+    } else {
+        mc_linear_gelu_forward(f, h, l->fc1_w, l->fc1_b, M, C, F);
+    }
     mc_linear_accumulate(x, f, l->fc2_w, l->fc2_b, M, F, C);
 }
 

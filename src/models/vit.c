@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "models/reparameterize.h"
 #include "nn/ops.h"
 
@@ -210,9 +211,35 @@ static void resample_pos(float *dst, const float *pos, int n_pos, int P, int C) 
     }
 }
 
+static int vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
+                       mc_err *e);
+
+typedef struct vit_items {
+    mc_vit *m;
+    const float *images;
+    int R, reparameterized;
+    float *embed;
+} vit_items;
+
+static int vit_item(void *arg, int i, mc_err *e) {
+    const vit_items *j = arg;
+    return vit_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
+                       j->embed + (size_t)i * j->m->proj_dim, NULL, e);
+}
+
 int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1) return mc_fail(e, MC_E_ARG, "ViT: batch size %d", B);
+    /* a batch: one image per thread at a time (the same results as one by one) */
+    if (B > 1 && !(trace && trace->fn)) {
+        vit_items j = {m, images, R, reparameterized, embed};
+        return mc_parallel_items(B, vit_item, &j, e);
+    }
+    return vit_forward(m, images, B, R, reparameterized, embed, trace, e);
+}
+
+static int vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
+                       mc_err *e) {
     if (reparameterized && !m->reparameterized)
         return mc_fail(e, MC_E_ARG, "ViT: reparameterized forward requested before reparameterization");
     int S = m->stem_dim, C = m->width, Pd = m->proj_dim;
@@ -248,13 +275,15 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameter
     for (int i = 0; i < 2; i++) {
         size_t n = i ? s2 : s1;
         int hw = h[i + 1] * h[i + 1];
-        if (reparameterized) {
-            mc_conv2d_forward(outs[i], in, m->rep_w[i], m->rep_b[i], &cs[i], B, h[i], h[i]);
-        } else {
-            mc_conv2d_forward(outs[i], in, m->stem_w[i], NULL, &cs[i], B, h[i], h[i]);
-            mc_channel_affine_forward(outs[i], outs[i], m->bn_coef + (size_t)(2 * i) * S,
-                                      m->bn_coef + (size_t)(2 * i + 1) * S, B, S, hw);
+        if (reparameterized) { /* the GELU fused into the convolution */
+            mc_conv2d_forward_ep(outs[i], in, m->rep_w[i], m->rep_b[i], &cs[i], B, h[i], h[i],
+                                 &(mc_conv_epilogue){1, NULL, NULL});
+            in = outs[i];
+            continue;
         }
+        mc_conv2d_forward(outs[i], in, m->stem_w[i], NULL, &cs[i], B, h[i], h[i]);
+        mc_channel_affine_forward(outs[i], outs[i], m->bn_coef + (size_t)(2 * i) * S,
+                                  m->bn_coef + (size_t)(2 * i + 1) * S, B, S, hw);
         mc_gelu_forward(outs[i], outs[i], n);
         in = outs[i];
     }

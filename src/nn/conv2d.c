@@ -167,20 +167,34 @@ static void conv_direct_planes(void *arg, int p0, int p1) {
     }
 }
 
+/* The epilogue as separate passes (paths without a GEMM) */
+static void epilogue_pass(float *out, const mc_conv_epilogue *ep, int B, int C, int P) {
+    if (!ep) return;
+    if (ep->gelu) mc_gelu_forward(out, out, (size_t)B * C * P);
+    if (ep->res) mc_add_scaled_channels(ep->res, out, ep->res_scale, B, C, P);
+}
+
 void mc_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const mc_conv2d_shape *s, int B, int H, int W) {
+    mc_conv2d_forward_ep(out, in, weight, bias, s, B, H, W, NULL);
+}
+
+void mc_conv2d_forward_ep(float *out, const float *in, const float *weight, const float *bias,
+                          const mc_conv2d_shape *s, int B, int H, int W, const mc_conv_epilogue *ep) {
     int Ho = mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = mc_conv_out(W, s->kw, s->stride, s->pad_w);
     int cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    int kdim = cin_g * s->kh * s->kw, P = Ho * Wo;
     if (cin_g == 1 && s->groups > 1) {
         conv_depthwise(out, in, weight, bias, s, B, H, W, Ho, Wo);
+        epilogue_pass(out, ep, B, s->cout, P);
         return;
     }
-    int kdim = cin_g * s->kh * s->kw, P = Ho * Wo;
     int direct = s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_h == 0 && s->pad_w == 0;
     float *col = direct ? NULL : malloc((size_t)kdim * P * sizeof(float));
     if (!direct && !col) {
         conv_job j = {out, in, weight, bias, s, H, W, Ho, Wo, cin_g, B};
         mc_parallel_for(B * s->cout, mc_parallel_grain(B * s->cout, 2), conv_direct_planes, &j);
+        epilogue_pass(out, ep, B, s->cout, P);
         return;
     }
     for (int b = 0; b < B; b++)
@@ -193,9 +207,15 @@ void mc_conv2d_forward(float *out, const float *in, const float *weight, const f
                 mc_parallel_for(kdim, mc_parallel_grain(kdim, 2), im2col_rows, &j);
                 src = col;
             }
-            /* the bias is added to the first pass of the tiles (fused) */
-            mc_sgemm_bias(0, 0, cout_g, P, kdim, weight + (size_t)g * cout_g * kdim, kdim, src, P, 0.f, y, P,
-                          bias ? bias + g * cout_g : NULL, NULL);
+            /* the bias is added to the first pass of the tiles, the epilogue to the last (fused) */
+            mc_gemm_epilogue ge = {0};
+            if (ep) {
+                size_t at = ((size_t)b * s->cout + (size_t)g * cout_g) * P;
+                ge = (mc_gemm_epilogue){ep->gelu, ep->res ? ep->res + at : NULL,
+                                        ep->res ? ep->res_scale + g * cout_g : NULL, P};
+            }
+            mc_sgemm_ep(0, 0, cout_g, P, kdim, weight + (size_t)g * cout_g * kdim, kdim, src, P, 0.f, y, P,
+                        bias ? bias + g * cout_g : NULL, NULL, &ge);
         }
     free(col);
 }

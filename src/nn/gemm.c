@@ -31,37 +31,66 @@ static void gemm_plain(const mc_gemm_args *g) {
         }
 }
 
+/* The epilogue as a separate pass over the row-major C [M, N] (where the kernels' cannot
+ * run it: the plain fallback, or a column bias added after them). */
+static void epilogue_pass(const mc_gemm_epilogue *ep, int M, int N, float *C, int ldc) {
+    const mc_kernels *k = mc_kernels_get();
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (ep->gelu) k->gelu(c, c, (size_t)N);
+        if (ep->res) {
+            float s = ep->res_scale[i], *r = ep->res + (size_t)i * ep->ldr;
+            for (int j = 0; j < N; j++) r[j] += s * c[j];
+        }
+    }
+}
+
 static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                int ldb, float beta, float *C, int ldc, const float *bias_m, const float *bias_n) {
+                int ldb, float beta, float *C, int ldc, const float *bias_m, const float *bias_n,
+                const mc_gemm_epilogue *ep) {
     if (M <= 0 || N <= 0) return;
     if (beta != 0.f && beta != 1.f) {
         scale_c(M, N, beta, C, ldc);
         beta = 1.f;
     }
-    mc_gemm_args g = {M, N, K, A, lda, trans_a, B, ldb, trans_b, alpha, beta, C, ldc, 0, bias_m};
-    if (!trans_a && trans_b && !bias_m) { /* C^T = B A^T: the weight B is read in place */
-        g = (mc_gemm_args){N, M, K, B, ldb, 0, A, lda, 1, alpha, beta, C, ldc, 1, bias_n};
+    mc_gemm_epilogue none = {0}, e = ep ? *ep : none;
+    mc_gemm_args g = {M, N, K, A, lda, trans_a, B, ldb, trans_b, alpha, beta, C, ldc, 0, bias_m, none};
+    /* C^T = B A^T: the weight B is read in place (a row residual would need its scale per
+     * column of the transposed problem: not fused) */
+    if (!trans_a && trans_b && !bias_m && !e.res) {
+        g = (mc_gemm_args){N, M, K, B, ldb, 0, A, lda, 1, alpha, beta, C, ldc, 1, bias_n, none};
         bias_n = NULL;
     }
+    int fused = !bias_n && K > 0 && alpha != 0.f; /* the kernels run the epilogue */
+    if (fused) g.ep = e;
     if (K <= 0 || alpha == 0.f) { /* C = beta * C + bias */
         g.K = 0;
         g.alpha = 0.f;
         gemm_plain(&g);
     } else {
         mc_macs_add((uint64_t)M * N * K);
-        if (mc_kernels_get()->gemm(&g)) gemm_plain(&g);
+        if (mc_kernels_get()->gemm(&g)) {
+            gemm_plain(&g);
+            fused = 0;
+        }
     }
     if (bias_n)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias_n[j];
+    if (!fused && (e.gelu || e.res)) epilogue_pass(&e, M, N, C, ldc);
 }
 
 void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc) {
-    run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+    run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, NULL);
 }
 
 void mc_sgemm_bias(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc, const float *bias_m, const float *bias_n) {
-    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n);
+    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, NULL);
+}
+
+void mc_sgemm_ep(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const float *bias_m, const float *bias_n, const mc_gemm_epilogue *ep) {
+    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, ep);
 }

@@ -13,9 +13,9 @@ typedef vf dvf;
 #define KC 256
 #define NC 256
 #define NAME(x) avx2_##x
+#include "nn/gelu.inc"
 #include "nn/gemm_tile.inc"
 #include "nn/dw_plane.inc"
-#include "nn/gelu.inc"
 #include "nn/fma_peak.inc"
 
 const mc_kernels mc_kernels_avx2 = {MC_ISA_AVX2, "avx2", avx2_gemm, dw_plane, gelu, fma_chains, 8};

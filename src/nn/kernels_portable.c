@@ -12,9 +12,9 @@ typedef vf dvf;
 #define KC 256
 #define NC 256
 #define NAME(x) portable_##x
+#include "nn/gelu.inc"
 #include "nn/gemm_tile.inc"
 #include "nn/dw_plane.inc"
-#include "nn/gelu.inc"
 #include "nn/fma_peak.inc"
 
 const mc_kernels mc_kernels_portable = {MC_ISA_PORTABLE, "portable", portable_gemm, dw_plane, gelu, fma_chains, 4};

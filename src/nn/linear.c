@@ -22,6 +22,11 @@ void mc_linear_accumulate(float *out, const float *in, const float *W, const flo
     linear(out, in, W, b, N, in_f, out_f, 1.f);
 }
 
+void mc_linear_gelu_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f) {
+    mc_gemm_epilogue ep = {1, NULL, NULL, 0};
+    mc_sgemm_ep(0, 1, N, out_f, in_f, in, in_f, W, in_f, 0.f, out, out_f, NULL, b, &ep);
+}
+
 void mc_matmul_forward(float *out, const float *in, const float *P, int N, int in_f, int out_f) {
     mc_sgemm(0, 0, N, out_f, in_f, 1.f, in, in_f, P, out_f, 0.f, out, out_f);
 }

@@ -24,6 +24,18 @@ static inline int mc_conv_out(int in, int k, int stride, int pad) { return (in +
 void mc_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                        const mc_conv2d_shape *s, int B, int H, int W);
 
+/* What follows a convolution, fused into its GEMM's tiles where it has one:
+ * gelu: out = GELU(out); res: res[B,cout,Ho,Wo] += res_scale[c] * out (a layer-scaled
+ * residual; out is written too). The results are those of mc_gelu_forward and
+ * mc_add_scaled_channels run after the convolution. */
+typedef struct mc_conv_epilogue {
+    int gelu;
+    float *res;
+    const float *res_scale; /* [cout] */
+} mc_conv_epilogue;
+void mc_conv2d_forward_ep(float *out, const float *in, const float *weight, const float *bias,
+                          const mc_conv2d_shape *s, int B, int H, int W, const mc_conv_epilogue *ep);
+
 /* y[B,C,HW] = x * scale[c] + shift[c]   (in place ok). BatchNorm in eval mode reduces to this. */
 void mc_channel_affine_forward(float *y, const float *x, const float *scale, const float *shift,
                                int B, int C, int HW);
@@ -42,6 +54,8 @@ void mc_layernorm_forward(float *y, const float *x, const float *w, const float 
 void mc_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f);
 /* out[N,out] += in[N,in] @ W^T + b: residual branches accumulate straight into the stream. */
 void mc_linear_accumulate(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f);
+/* out[N,out] = GELU(in[N,in] @ W^T + b), the GELU run on each finished GEMM tile. */
+void mc_linear_gelu_forward(float *out, const float *in, const float *W, const float *b, int N, int in_f, int out_f);
 /* out[N,out] = in[N,in] @ P with P [in,out] (projection matrices stored `x @ P`). */
 void mc_matmul_forward(float *out, const float *in, const float *P, int N, int in_f, int out_f);
 
