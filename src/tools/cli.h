@@ -42,9 +42,10 @@ typedef struct mc_model_opts {
     const char *config; /* --config FILE: model configuration (JSON, reference schema) */
     int threads;
     int training_form; /* --training-form: run without reparameterization */
+    int precision;     /* --precision f32|bf16|int8: MOBILECLIP_PRECISION_* (default f32) */
 } mc_model_opts;
 
-/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--training-form, consumes it (and
+/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--precision/--training-form, consumes it (and
  * its value) and returns 1; returns -1 after printing an error for a bad value; 0 otherwise. */
 int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o);
 /* The value of option argv[*i] (advancing *i), or NULL after printing "missing value". */
