@@ -83,6 +83,7 @@ const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"         \
     "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6;\n" \
     "                      also merges.txt, vocab.json + merges.txt, or a folder holding them)\n" \
-    "  --training-form     run the unfolded training-form model (slower; for checking)\n"
+    "  --training-form     run the unfolded training-form model (slower; for checking)\n"        \
+    "  --precision P       f32 (default), bf16 or int8 matrix products (docs/BENCHMARKS.md)\n"
 
 #endif
