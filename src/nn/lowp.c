@@ -8,6 +8,7 @@
 
 #include "core/parallel.h"
 #include "nn/isa.h"
+#include "nn/kernel_attr.h"
 
 static const char *const prec_names[MC_PREC_COUNT] = {"f32", "bf16", "int8"};
 
@@ -112,7 +113,7 @@ typedef struct pack_w_job {
     mc_precision prec;
 } pack_w_job;
 
-static void pack_weight_rows(void *arg, int r0, int r1) {
+MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
     const pack_w_job *j = arg;
     mc_lowp_weight *w = j->w;
     for (int r = r0; r < r1; r++) {
@@ -221,7 +222,7 @@ static void pack_b(void *arg, int p0, int p1) {
     }
 }
 
-static void compute(void *arg, int t0, int t1) {
+MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
     const lp_job *j = arg;
     const mc_gemm_args *g = j->g;
     const mc_lowp_weight *w = j->w;
