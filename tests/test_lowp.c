@@ -260,9 +260,9 @@ static void test_model(const char *arch) {
               need[p]);
         /* the shared photos: this random-weight model amplifies any weight perturbation on them
          * (1 - cos ~ (50 x relative error)^2), so the measure is the control, f32 arithmetic on the
-         * stored weights: bf16 must add at most as much error again as its weight storage
-         * (plus the threshold's margin); int8's dynamic activations add more (printed; a floor
-         * that a wrong kernel cannot reach) */
+         * stored weights: bf16 may lose at most 0.005 of cosine beyond the control (or beyond
+         * the threshold, where the control is better); int8's dynamic activations lose more
+         * (printed; a floor that a wrong kernel cannot reach) */
         float *ctl = malloc(sizeof(float) * (size_t)B * E);
         control_image(&c, img, B, ctl);
         double worst = 1;
@@ -272,8 +272,8 @@ static void test_model(const char *arch) {
             worst = fmin(worst, co);
             if (getenv("MC_LOWP_VERBOSE")) printf("       photo %2d: cosine %.6f, control %.6f\n", r - ngold, co, cc);
             if (p == MC_PREC_BF16)
-                CHECK(1 - co <= 2 * (1 - cc) + (1 - need[p]), "%s %s photo %d: cosine %.6f, control %.6f", arch, pn,
-                      r - ngold, co, cc);
+                CHECK(co >= fmin(need[p], cc) - 0.005, "%s %s photo %d: cosine %.6f, control %.6f", arch, pn, r - ngold,
+                      co, cc);
             else
                 CHECK(co >= 0.3, "%s %s photo %d: cosine %.6f (control %.6f)", arch, pn, r - ngold, co, cc);
         }

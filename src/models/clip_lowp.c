@@ -4,6 +4,29 @@
 #include <string.h>
 
 #include "models/clip.h"
+#include "models/mci.h"
+#include "models/text_encoder.h"
+#include "models/vit.h"
+
+/* The attention q|k|v projections stay f32 (nn/lowp.h says why). */
+static void keep_qkv_f32(mc_clip *c) {
+    mc_lowp_plan *p = &c->lowp;
+    if (c->text)
+        for (int i = 0; i < c->text->n_blocks; i++)
+            if (!c->text->blocks[i].is_repmixer) {
+                const mc_transformer_layer *l = &c->text->blocks[i].tf;
+                mc_lowp_plan_keep_f32(p, l->qkv_w, (size_t)3 * c->text->dim * c->text->dim);
+            }
+    if (c->vit)
+        for (int i = 0; i < c->vit->depth; i++)
+            mc_lowp_plan_keep_f32(p, c->vit->layers[i].qkv_w, (size_t)3 * c->vit->width * c->vit->width);
+    if (c->mci)
+        for (int i = 0; i < c->mci->nelements; i++) {
+            const mc_mci_element *el = &c->mci->net[i];
+            for (int b = 0; el->attn && b < el->nblocks; b++)
+                mc_lowp_plan_keep_f32(p, el->attn[b].qkv_w, (size_t)3 * el->attn[b].C * el->attn[b].C);
+        }
+}
 
 int mc_clip_set_precision(mc_clip *c, mc_precision p, mc_err *e) {
     if ((unsigned)p >= MC_PREC_COUNT) return mc_fail(e, MC_E_ARG, "unknown precision %d", (int)p);
@@ -40,6 +63,7 @@ int mc_clip_lowp_build(mc_clip *c, mc_err *e) {
     free(img);
     free(out);
     free(tok);
+    if (!r) keep_qkv_f32(c);
     if (!r) r = mc_lowp_plan_pack(&c->lowp, e);
     if (r) mc_lowp_plan_free(&c->lowp);
     return r;

@@ -102,6 +102,14 @@ static void record(mc_lowp_plan *p, const mc_gemm_args *g) {
     p->n++;
 }
 
+void mc_lowp_plan_keep_f32(mc_lowp_plan *p, const float *w, size_t n) {
+    uintptr_t lo = (uintptr_t)w, hi = (uintptr_t)(w + n);
+    int kept = 0;
+    for (int i = 0; i < p->n; i++)
+        if ((uintptr_t)p->w[i].src < lo || (uintptr_t)p->w[i].src >= hi) p->w[kept++] = p->w[i];
+    p->n = kept;
+}
+
 static int cmp_src(const void *a, const void *b) {
     uintptr_t x = (uintptr_t)((const mc_lowp_weight *)a)->src, y = (uintptr_t)((const mc_lowp_weight *)b)->src;
     return x < y ? -1 : x > y;
