@@ -268,8 +268,10 @@ MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
             for (int r = 0; r < mr; r++) {
                 float *o = g->C + (size_t)(i0 + r) * g->ldc + j0;
                 if (g->beta == 0.f)
+#pragma omp simd
                     for (int c = 0; c < nc; c++) o[c] = v[r][c];
                 else
+#pragma omp simd
                     for (int c = 0; c < nc; c++) o[c] += v[r][c];
             }
         } else {
