@@ -4,11 +4,10 @@
 #include <string.h>
 
 #include "models/clip.h"
-#include "models/mci.h"
 #include "models/text_encoder.h"
-#include "models/vit.h"
 
-/* The attention q|k|v projections stay f32 (nn/lowp.h says why). */
+/* The text transformer's q|k|v projections stay f32 (nn/lowp.h says why; the image towers'
+ * attention loses nothing measurable: golden image cosines 0.99999 bf16, 0.9998 int8). */
 static void keep_qkv_f32(mc_clip *c) {
     mc_lowp_plan *p = &c->lowp;
     if (c->text)
@@ -17,15 +16,6 @@ static void keep_qkv_f32(mc_clip *c) {
                 const mc_transformer_layer *l = &c->text->blocks[i].tf;
                 mc_lowp_plan_keep_f32(p, l->qkv_w, (size_t)3 * c->text->dim * c->text->dim);
             }
-    if (c->vit)
-        for (int i = 0; i < c->vit->depth; i++)
-            mc_lowp_plan_keep_f32(p, c->vit->layers[i].qkv_w, (size_t)3 * c->vit->width * c->vit->width);
-    if (c->mci)
-        for (int i = 0; i < c->mci->nelements; i++) {
-            const mc_mci_element *el = &c->mci->net[i];
-            for (int b = 0; el->attn && b < el->nblocks; b++)
-                mc_lowp_plan_keep_f32(p, el->attn[b].qkv_w, (size_t)3 * el->attn[b].C * el->attn[b].C);
-        }
 }
 
 int mc_clip_set_precision(mc_clip *c, mc_precision p, mc_err *e) {

@@ -12,9 +12,9 @@
  *  - products are accumulated in f32 (bf16) or exactly in int32 (int8), then scaled, biased and
  *    stored as f32. Depthwise convolutions, normalisation, softmax, attention, GELU and the
  *    projection heads (x @ P) stay f32: they hold little of the work and most of the error;
- *    so do the attention q|k|v projections (models/clip_lowp.c), measured: their rounding
- *    feeds the softmax, and the 12-layer text transformer's caption embeddings fell to cosine
- *    0.997 (bf16) / 0.983 (int8) with them packed, 0.9996 / 0.995 without.
+ *    so do the text transformer's q|k|v projections (models/clip_lowp.c), measured: their
+ *    rounding feeds the softmax, and the 12-layer text transformer's caption embeddings fell
+ *    to cosine 0.997 (bf16) / 0.983 (int8) with them packed, 0.9996 / 0.995 without.
  *
  * Which weights: mc_clip_lowp_build (models/clip_lowp.c) runs the folded forward once in
  * recording mode; each GEMM whose weight is the A operand (gemm.c after its normalisation)
