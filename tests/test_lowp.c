@@ -146,6 +146,37 @@ static void gemm_case(mc_precision p, int M, int N, int K, int xt, int accumulat
     free(tmp);
 }
 
+/* A non-finite activation makes its column non-finite (as in f32) and no other; a non-finite
+ * weight its row. */
+static void test_nonfinite(mc_precision p) {
+    enum { M = 16, N = 40, K = 24 };
+    static float W[M * K], X[K * N], C[M * N];
+    uint64_t seed = 99;
+    for (int i = 0; i < M * K; i++) W[i] = frand(&seed);
+    for (int i = 0; i < K * N; i++) X[i] = frand(&seed);
+    X[5 * N + 7] = INFINITY; /* column 7 */
+    X[9 * N + 33] = NAN;     /* column 33 */
+    W[3 * K + 2] = INFINITY; /* row 3 */
+    mc_lowp_plan plan;
+    mc_lowp_plan_init(&plan, p);
+    plan.recording = 1;
+    mc_lowp_plan *prev = mc_lowp_scope_begin(&plan);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
+    plan.recording = 0;
+    mc_err e = {0};
+    CHECK(mc_lowp_plan_pack(&plan, &e) == 0, "pack: %s", e.msg);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
+    mc_lowp_scope_end(prev);
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            int want_finite = i != 3 && j != 7 && j != 33;
+            if ((isfinite(C[i * N + j]) != 0) != want_finite) bad++;
+        }
+    CHECK(bad == 0, "%s: %d elements with the wrong finiteness", mc_precision_name(p), bad);
+    mc_lowp_plan_free(&plan);
+}
+
 static void test_gemms(void) {
     for (int isa = 0; isa < MC_ISA_COUNT; isa++) {
         mc_err e = {0};
@@ -156,6 +187,7 @@ static void test_gemms(void) {
             gemm_case((mc_precision)p, 64, 200, 96, 0, 1, 0);
             gemm_case((mc_precision)p, 24, 77, 130, 1, 0, 8);
             gemm_case((mc_precision)p, 17, 5, 3, 1, 1, 0);
+            test_nonfinite((mc_precision)p);
         }
     }
     mc_err e = {0};

@@ -83,6 +83,8 @@ void mc_lowp_plan_free(mc_lowp_plan *p) {
 
 static void record(mc_lowp_plan *p, const mc_gemm_args *g) {
     if (g->trans_a || g->lda != g->K || g->K <= 0) return;
+    /* int8: 255 * 127 * K must fit the int32 sums (custom models this deep stay f32) */
+    if (p->precision == MC_PREC_INT8 && g->K > 65536) return;
     for (int i = 0; i < p->n; i++)
         if (p->w[i].src == g->A && p->w[i].K == g->K) {
             if (g->M > p->w[i].M) p->w[i].M = g->M;
@@ -143,7 +145,8 @@ MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
             d[k] = (int8_t)q;
             sum += q;
         }
-        w->scale[r] = amax > 0.f && isfinite(amax) ? amax / 127.f : 0.f;
+        /* a non-finite weight makes its row NaN, as the f32 product would be */
+        w->scale[r] = !isfinite(amax) ? NAN : amax > 0.f ? amax / 127.f : 0.f;
         w->qsum[r] = sum;
     }
 }
