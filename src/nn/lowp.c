@@ -139,9 +139,10 @@ MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
         float inv = amax > 0.f && isfinite(amax) ? 127.f / amax : 0.f;
         int32_t sum = 0;
         for (int k = 0; k < w->K; k++) {
-            float v = s[k] * inv;
+            float v = s[k] * inv; /* inv 0 when amax is not finite: v is 0 or NaN */
+            v = v >= -127.f ? v : -127.f; /* NaN to -127: its row's scale is NaN then */
+            v = v <= 127.f ? v : 127.f;
             int q = (int)(v + copysignf(0.5f, v));
-            q = q > 127 ? 127 : q < -127 ? -127 : q;
             d[k] = (int8_t)q;
             sum += q;
         }
