@@ -2,7 +2,8 @@
 # bench/compare_peers.sh - our `mobileclip bench` beside ONNX Runtime and PyTorch, same
 # machine, same threads, same batch, same run; prints ours/peer per variant and encoder.
 #
-#   bench/compare_peers.sh [--threads N] [--batch B] [--runs R] [--archs "s0 s1 s2 b"] [--update]
+#   bench/compare_peers.sh [--threads N] [--batch B] [--runs R] [--archs "s0 s1 s2 b"]
+#                          [--precisions "f32 bf16 int8"] [--update]
 #
 # A benchmark tool, never a build or test dependency. It creates a throw-away virtualenv
 # ($MC_PEERS_VENV, default /tmp/mc_peers_venv) with torch (CPU), torchvision, timm,
@@ -11,20 +12,22 @@
 # weights (speed does not depend on them), reparameterizes it and exports the image and text
 # encoders to ONNX (opset 17, all ORT graph optimisations at load). Inputs as ours: one image at
 # the model resolution, a 20-token caption padded to 77, and a batch of B images.
-# Per arch, in this order: ORT, PyTorch, ours (`build/mobileclip bench --json`), so a change
-# of machine load hits all three alike. --update rewrites the results table of
+# Per arch, in this order: ORT, PyTorch, ours (`build/mobileclip bench --json`, once per
+# --precision), so a change of machine load hits all alike; one table row per arch and
+# precision, every ratio against the peers' FP32. --update rewrites the results table of
 # docs/BENCHMARKS.md (between the peers:begin/peers:end markers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 batch=16 runs=20 archs="s0 s1 s2 b" update=0
+threads=2 batch=16 runs=20 archs="s0 s1 s2 b" precisions="f32 bf16 int8" update=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --threads) threads=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --archs) archs=$2; shift 2 ;;
+    --precisions) precisions=$2; shift 2 ;;
     --update) update=1; shift ;;
-    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) echo "compare_peers.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -114,30 +117,36 @@ results="$work/results.jsonl"
 echo "load: $(uptime | sed 's/.*load average/load average/')"
 for a in $archs; do
     peer=$(PYTHONPATH="$src" OMP_NUM_THREADS=$threads "$venv/bin/python" "$work/peers.py" "$a" "$threads" "$batch" "$runs" "$work" 2>"$work/$a.log" | tail -1)
-    ours=$("$cli" bench --arch "$a" --threads "$threads" --batch "$batch" --runs "$runs" --json)
-    echo "{\"peer\":$peer,\"ours\":$ours}" >> "$results"
+    ours=""
+    for p in $precisions; do
+        o=$("$cli" bench --arch "$a" --threads "$threads" --batch "$batch" --runs "$runs" --precision "$p" --json)
+        ours="$ours${ours:+,}\"$p\":$o"
+    done
+    echo "{\"peer\":$peer,\"ours\":{$ours}}" >> "$results"
 done
 echo "load: $(uptime | sed 's/.*load average/load average/')"
 
 table=$("$venv/bin/python" - "$results" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| variant | image ms: ours | ORT | PyTorch | ours/ORT | ours/PyTorch | text ms: ours | ORT | PyTorch | ours/ORT | ours/PyTorch | batch img/s: ours | ORT | ours/ORT | image GFLOP/s (ours) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| variant | precision (ours) | image ms: ours | ORT | PyTorch | ours/ORT | ours/PyTorch | text ms: ours | ORT | PyTorch | ours/ORT | ours/PyTorch | batch img/s: ours | ORT | ours/ORT | image GFLOP/s (ours) | peak RSS MB (ours) | load ms (ours) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    p, o = r["peer"], r["ours"]
+  p = r["peer"]
+  for prec, o in r["ours"].items():
     a = p["arch"]; m = o[a]
-    print(f"| {a} | {m['image_ms_p50']:.1f} | {p['ort_image_ms_p50']:.1f} | {p['torch_image_ms_p50']:.1f} | "
+    print(f"| {a} | {prec} ({o.get('gemm_kernels', o['isa'])}) | {m['image_ms_p50']:.1f} | {p['ort_image_ms_p50']:.1f} | {p['torch_image_ms_p50']:.1f} | "
           f"{m['image_ms_p50']/p['ort_image_ms_p50']:.2f}x | {m['image_ms_p50']/p['torch_image_ms_p50']:.2f}x | "
           f"{m['text_ms_p50']:.1f} | {p['ort_text_ms_p50']:.1f} | {p['torch_text_ms_p50']:.1f} | "
           f"{m['text_ms_p50']/p['ort_text_ms_p50']:.2f}x | {m['text_ms_p50']/p['torch_text_ms_p50']:.2f}x | "
           f"{m['image_batch_img_per_s']:.1f} | {p['ort_image_batch_img_per_s']:.1f} | "
-          f"{m['image_batch_img_per_s']/p['ort_image_batch_img_per_s']:.2f}x | {m['image_gflops']:.0f} |")
-o = rows[0]["ours"]
+          f"{m['image_batch_img_per_s']/p['ort_image_batch_img_per_s']:.2f}x | {m['image_gflops']:.0f} | "
+          f"{m['peak_rss_mb']:.0f} | {m['load_ms']:.0f} |")
+o = next(iter(rows[0]["ours"].values()))
 print(f"\n{o['threads']} threads, batch {rows[0]['peer']['batch']}, ours with {o['isa']} kernels; FMA peak "
       + ", ".join(f"{k} {v:.0f}" for k, v in o["fma_peak_gflops"].items()) + " GFLOP/s; "
       + f"torch {rows[0]['peer']['versions']['torch']}, onnxruntime {rows[0]['peer']['versions']['onnxruntime']}. "
-      + "Latency ratios below 1 and throughput ratios above 1 favour us.")
+      + "Peers run FP32 in every row. Latency ratios below 1 and throughput ratios above 1 favour us.")
 EOF
 )
 echo "$table"

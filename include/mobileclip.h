@@ -57,6 +57,15 @@ typedef enum mobileclip_arch {
     MOBILECLIP_ARCH_B = 3,     /* ViT-B/16 image, Base text (causal), 224 px */
 } mobileclip_arch;
 
+/* Arithmetic of the encoders' matrix products (convolutions run as GEMMs, Linear layers):
+ * float32 (the reference's numbers), or opt-in bfloat16 / int8 with weights packed at load
+ * (cosine to float32 >= 0.999 / >= 0.995 on the golden inputs; docs/BENCHMARKS.md). */
+typedef enum mobileclip_precision {
+    MOBILECLIP_PRECISION_F32 = 0,
+    MOBILECLIP_PRECISION_BF16 = 1, /* bf16 weights and GEMM inputs, float32 accumulation */
+    MOBILECLIP_PRECISION_INT8 = 2, /* int8 weights (per output channel), dynamic int8 inputs */
+} mobileclip_precision;
+
 typedef struct mobileclip_params {
     mobileclip_arch arch;      /* default MOBILECLIP_ARCH_AUTO */
     int n_threads;             /* default 0: $OMP_NUM_THREADS, else the processors available */
@@ -71,6 +80,7 @@ typedef struct mobileclip_params {
     size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
     const char *config_path;   /* model configuration (JSON in the reference's schema, e.g. a custom
                                   small model); NULL: an official variant (arch) */
+    mobileclip_precision precision; /* default MOBILECLIP_PRECISION_F32; others need reparameterize */
 } mobileclip_params;
 
 typedef struct mobileclip_ctx mobileclip_ctx;

@@ -34,6 +34,8 @@ void mc_ctx_threads_end(int previous) { omp_set_num_threads(previous); }
 static int bind_model(mobileclip_ctx *ctx, mc_tensor_map *w, const mobileclip_params *p, mc_err *e) {
     int threads = mc_ctx_threads_begin(ctx);
     int r = mc_clip_init(&ctx->model, w, (mc_arch)p->arch, p->load_image, p->load_text, p->reparameterize, e);
+    if (!r && p->precision != MOBILECLIP_PRECISION_F32)
+        r = mc_clip_set_precision(&ctx->model, (mc_precision)p->precision, e);
     mc_ctx_threads_end(threads);
     return r;
 }
@@ -62,6 +64,10 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         mc_fail(&e, MC_E_ARG, "invalid architecture %d", (int)p.arch);
         goto fail;
     }
+    if ((unsigned)p.precision > MOBILECLIP_PRECISION_INT8) {
+        mc_fail(&e, MC_E_ARG, "invalid precision %d", (int)p.precision);
+        goto fail;
+    }
     if (p.vocab_path && !(ctx->tokenizer = mc_tokenizer_load(p.vocab_path, &e))) goto fail;
     if (!p.vocab_path && p.vocab_data &&
         !(ctx->tokenizer = mc_tokenizer_load_buffer(p.vocab_data, p.vocab_size, &e)))
@@ -80,6 +86,8 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
     }
     int r = p.config_path ? mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e)
                           : mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
+    if (!r && p.precision != MOBILECLIP_PRECISION_F32)
+        r = mc_clip_set_precision(&ctx->model, (mc_precision)p.precision, &e);
     mc_ctx_threads_end(threads);
     if (r) goto fail;
     return ctx;
@@ -95,8 +103,10 @@ mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *
     mobileclip_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         mc_fail(e, MC_E_NOMEM, "out of memory");
-    } else if (p.n_threads < 0 || p.arch < MOBILECLIP_ARCH_AUTO || p.arch > MOBILECLIP_ARCH_B) {
-        mc_fail(e, MC_E_ARG, "invalid thread count %d or architecture %d", p.n_threads, (int)p.arch);
+    } else if (p.n_threads < 0 || p.arch < MOBILECLIP_ARCH_AUTO || p.arch > MOBILECLIP_ARCH_B ||
+               (unsigned)p.precision > MOBILECLIP_PRECISION_INT8) {
+        mc_fail(e, MC_E_ARG, "invalid thread count %d, architecture %d or precision %d", p.n_threads, (int)p.arch,
+                (int)p.precision);
     } else {
         ctx->n_threads = p.n_threads;
         if (!bind_model(ctx, w, &p, e)) return ctx;

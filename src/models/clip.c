@@ -118,6 +118,7 @@ int mc_clip_plan_build(mc_clip *c, mc_err *e) {
     if (!r && c->vit) r = mc_vit_reparameterize(c->vit, e);
     if (!r && c->text) r = mc_text_encoder_reparameterize(c->text, e);
     c->planned = !r;
+    if (!r && c->precision != MC_PREC_F32) r = mc_clip_lowp_build(c, e);
     return r;
 }
 
@@ -125,19 +126,26 @@ void mc_clip_free(mc_clip *c) {
     if (!c) return;
     free_towers(c);
     mc_param_store_free(&c->store);
+    mc_lowp_plan_free(&c->lowp);
     memset(c, 0, sizeof *c);
 }
 
 int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e) {
     int R = c->config.image_size;
-    if (c->mci) return mc_mci_forward(c->mci, images, B, R, c->reparameterized, out, trace, e);
-    if (c->vit) return mc_vit_forward(c->vit, images, B, R, c->reparameterized, out, trace, e);
-    return mc_fail(e, MC_E_UNSUPPORTED, "the image tower was not loaded");
+    if (!c->mci && !c->vit) return mc_fail(e, MC_E_UNSUPPORTED, "the image tower was not loaded");
+    mc_lowp_plan *prev = mc_lowp_scope_begin(c->precision != MC_PREC_F32 ? &c->lowp : NULL);
+    int r = c->mci ? mc_mci_forward(c->mci, images, B, R, c->reparameterized, out, trace, e)
+                   : mc_vit_forward(c->vit, images, B, R, c->reparameterized, out, trace, e);
+    mc_lowp_scope_end(prev);
+    return r;
 }
 
 int mc_clip_encode_text(mc_clip *c, const int32_t *tokens, int N, float *out, const mc_trace *trace, mc_err *e) {
     if (!c->text) return mc_fail(e, MC_E_UNSUPPORTED, "the text tower was not loaded");
-    return mc_text_encoder_forward(c->text, tokens, N, c->reparameterized, out, trace, e);
+    mc_lowp_plan *prev = mc_lowp_scope_begin(c->precision != MC_PREC_F32 ? &c->lowp : NULL);
+    int r = mc_text_encoder_forward(c->text, tokens, N, c->reparameterized, out, trace, e);
+    mc_lowp_scope_end(prev);
+    return r;
 }
 
 float mc_clip_logit_scale(const mc_clip *c) {

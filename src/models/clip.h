@@ -11,6 +11,7 @@
 #include "models/config.h"
 #include "models/param_store.h"
 #include "models/trace.h"
+#include "nn/lowp.h"
 
 /* The official variants embed into 512 dimensions from 77 text positions; a configuration
  * (models/config.h) may choose others: size buffers by c->config (embed_dim, text.context_length). */
@@ -48,6 +49,8 @@ typedef struct mc_clip {
         int reparam;              /* its former name, kept as an alias for code written against it */
     };
     int planned;                  /* the inference plan was built (mc_clip_plan_build) */
+    mc_precision precision;       /* GEMM precision of the reparameterized forward (default f32) */
+    mc_lowp_plan lowp;            /* its packed weights when not f32 (models/clip_lowp.c) */
 } mc_clip;
 
 /* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
@@ -77,6 +80,14 @@ int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *we
  * the current parameters. Safe to call any number of times (buffers are reused/freed). */
 int mc_clip_plan_build(mc_clip *c, mc_err *e);
 void mc_clip_free(mc_clip *c);
+
+/* Chooses the GEMM precision of the folded forward (nn/lowp.h) and packs the weights for it
+ * (one recording forward on a blank image and a 20-token caption, then bf16 / int8 copies);
+ * mc_clip_plan_build repacks. f32 frees the packed copies. Needs the folded form:
+ * MC_E_UNSUPPORTED for a model loaded in the training form. */
+int mc_clip_set_precision(mc_clip *c, mc_precision p, mc_err *e);
+/* (Re)builds c->lowp for c->precision from the current folded weights (clip_lowp.c). */
+int mc_clip_lowp_build(mc_clip *c, mc_err *e);
 
 /* images [B,3,R,R] (R = config.image_size) -> out [B,E] (E = config.embed_dim; not normalized) */
 int mc_clip_encode_image(mc_clip *c, const float *images, int B, float *out, const mc_trace *trace, mc_err *e);

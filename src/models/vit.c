@@ -8,6 +8,7 @@
 
 #include "core/parallel.h"
 #include "models/reparameterize.h"
+#include "nn/lowp.h"
 #include "nn/ops.h"
 
 #define PREFIX "image_encoder.model."
@@ -219,12 +220,16 @@ typedef struct vit_items {
     const float *images;
     int R, reparameterized;
     float *embed;
+    mc_lowp_plan *lowp; /* the caller's low-precision scope, opened in each task */
 } vit_items;
 
 static int vit_item(void *arg, int i, mc_err *e) {
     const vit_items *j = arg;
-    return vit_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
+    mc_lowp_plan *prev = mc_lowp_scope_begin(j->lowp);
+    int r = vit_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
                        j->embed + (size_t)i * j->m->proj_dim, NULL, e);
+    mc_lowp_scope_end(prev);
+    return r;
 }
 
 int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
@@ -232,7 +237,7 @@ int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameter
     if (B < 1) return mc_fail(e, MC_E_ARG, "ViT: batch size %d", B);
     /* a batch: one image per thread at a time (the same results as one by one) */
     if (B > 1 && !(trace && trace->fn)) {
-        vit_items j = {m, images, R, reparameterized, embed};
+        vit_items j = {m, images, R, reparameterized, embed, mc_lowp_scope_current()};
         return mc_parallel_items(B, vit_item, &j, e);
     }
     return vit_forward(m, images, B, R, reparameterized, embed, trace, e);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/isa.h"
+#include "nn/lowp.h"
 
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
@@ -45,9 +46,12 @@ static void epilogue_pass(const mc_gemm_epilogue *ep, int M, int N, float *C, in
     }
 }
 
+/* weights: A or B is a layer's weight (mc_sgemm_bias, mc_sgemm_ep), which the low-precision
+ * plan in scope may hold packed (nn/lowp.h); never for mc_sgemm, whose operands may be
+ * activations. The low-precision GEMM does not run the epilogue: the separate pass does. */
 static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc, const float *bias_m, const float *bias_n,
-                const mc_gemm_epilogue *ep) {
+                const mc_gemm_epilogue *ep, int weights) {
     if (M <= 0 || N <= 0) return;
     if (beta != 0.f && beta != 1.f) {
         scale_c(M, N, beta, C, ldc);
@@ -69,7 +73,10 @@ static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
         gemm_plain(&g);
     } else {
         mc_macs_add((uint64_t)M * N * K);
-        if (mc_kernels_get()->gemm(&g)) {
+        weights = weights && !(g.trans_b && !g.c_trans); /* the weight is A: not swapped only with bias_m */
+        if (weights && mc_lowp_gemm(&g)) {
+            fused = 0;
+        } else if (mc_kernels_get()->gemm(&g)) {
             gemm_plain(&g);
             fused = 0;
         }
@@ -82,15 +89,15 @@ static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
 
 void mc_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc) {
-    run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, NULL);
+    run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL, NULL, 0);
 }
 
 void mc_sgemm_bias(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc, const float *bias_m, const float *bias_n) {
-    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, NULL);
+    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, NULL, 1);
 }
 
 void mc_sgemm_ep(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc, const float *bias_m, const float *bias_n, const mc_gemm_epilogue *ep) {
-    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, ep);
+    run(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc, bias_m, bias_n, ep, 1);
 }

@@ -42,9 +42,10 @@ typedef struct mc_model_opts {
     const char *config; /* --config FILE: model configuration (JSON, reference schema) */
     int threads;
     int training_form; /* --training-form: run without reparameterization */
+    int precision;     /* --precision f32|bf16|int8: MOBILECLIP_PRECISION_* (default f32) */
 } mc_model_opts;
 
-/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--training-form, consumes it (and
+/* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--precision/--training-form, consumes it (and
  * its value) and returns 1; returns -1 after printing an error for a bad value; 0 otherwise. */
 int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_opts *o);
 /* The value of option argv[*i] (advancing *i), or NULL after printing "missing value". */
@@ -82,6 +83,7 @@ const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"         \
     "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6;\n" \
     "                      also merges.txt, vocab.json + merges.txt, or a folder holding them)\n" \
-    "  --training-form     run the training-form model (slower; for checking)\n"
+    "  --training-form     run the training-form model (slower; for checking)\n"              \
+    "  --precision P       f32 (default), bf16 or int8 matrix products (docs/BENCHMARKS.md)\n"
 
 #endif

@@ -21,12 +21,22 @@ int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_op
         return 1;
     }
     if (strcmp(a, "--checkpoint") && strcmp(a, "--arch") && strcmp(a, "--config") && strcmp(a, "--threads") &&
-        strcmp(a, "--vocab"))
+        strcmp(a, "--vocab") && strcmp(a, "--precision"))
         return 0;
     if (!(v = mc_cli_value(cmd, argc, argv, i))) return -1;
     if (strcmp(a, "--checkpoint") == 0) o->checkpoint = v;
     else if (strcmp(a, "--config") == 0) o->config = v;
     else if (strcmp(a, "--vocab") == 0) o->vocab = v;
+    else if (strcmp(a, "--precision") == 0) {
+        static const char *const names[] = {"f32", "bf16", "int8"};
+        int k = 0;
+        while (k < 3 && strcmp(v, names[k])) k++;
+        if (k == 3) {
+            fprintf(stderr, "mobileclip %s: unknown --precision '%s' (expected f32, bf16 or int8)\n", cmd, v);
+            return -1;
+        }
+        o->precision = k;
+    }
     else if (strcmp(a, "--arch") == 0) {
         o->arch = mobileclip_arch_from_name(v);
         if (o->arch == -2) {
@@ -72,6 +82,7 @@ mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_im
     p.config_path = o->config;
     p.n_threads = o->threads;
     p.reparameterize = !o->training_form;
+    p.precision = (mobileclip_precision)o->precision;
     p.load_image = need_image;
     p.load_text = need_text;
     p.vocab_path = need_text ? o->vocab : NULL;
@@ -193,7 +204,7 @@ static const char *const value_opts[] = {"--checkpoint", "--arch", "--threads", 
                                          "--out", "--labels", "--labels-file", "--templates", "--top", "--context",
                                          "-o", "--output", "--dtype", "--dataset", "--fashion-mnist", "--split",
                                          "--idx-images", "--idx-labels", "--classes", "--confusion", "--captions",
-                                         "--shards", "--limit", "--config", NULL};
+                                         "--shards", "--limit", "--config", "--precision", NULL};
 
 static int takes_value(const char *a) {
     for (const char *const *o = value_opts; *o; o++)

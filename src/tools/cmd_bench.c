@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "io/weight_rule.h"
 #include "nn/isa.h"
+#include "nn/lowp.h"
 #include "tools/cli.h"
 
 #ifndef MC_SHARED_DIR_DEFAULT
@@ -27,7 +28,7 @@
 
 static const char *help =
     "usage: mobileclip bench [--arch s0|s1|s2|b|all] [--checkpoint FILE] [--threads N] [--batch B]\n"
-    "                        [--runs R] [--precision f32] [--json] [--shared DIR]\n"
+    "                        [--runs R] [--precision f32|bf16|int8] [--json] [--shared DIR]\n"
     "\n"
     "Times the image encoder (batch 1 and batch B) and the text encoder (batch 1, a 20-token\n"
     "caption): median and p90 latency over R runs (default 20) after warm-up, throughput,\n"
@@ -41,7 +42,7 @@ static const char *help =
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
     "  --batch B           images per call for the throughput figure (default 16)\n"
     "  --runs R            timed runs per figure, at least 1 (default 20)\n"
-    "  --precision P       f32 (the only precision so far)\n"
+    "  --precision P       f32 (default), bf16 or int8 matrix products (weights packed at load)\n"
     "  --json              one JSON object keyed by architecture instead of text\n";
 
 typedef struct bench_result {
@@ -74,6 +75,7 @@ typedef struct bench_cfg {
     int arch; /* MOBILECLIP_ARCH_*, or AUTO with a checkpoint */
     const char *checkpoint, *shared;
     int threads, batch, runs;
+    int precision; /* mc_precision */
 } bench_cfg;
 
 /* 2 warm-up runs, then cfg->runs timed ones (wall ms into t, sorted; the median process CPU
@@ -107,6 +109,7 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
     mobileclip_params p = mobileclip_default_params();
     p.n_threads = cfg->threads;
     p.arch = (mobileclip_arch)cfg->arch;
+    p.precision = (mobileclip_precision)cfg->precision;
     mc_err e = {0};
     mobileclip_ctx *ctx = NULL;
     double t0;
@@ -248,7 +251,7 @@ static double fma_peak(mc_isa isa, int threads) {
 }
 
 int mc_cmd_bench(int argc, char **argv) {
-    bench_cfg cfg = {MOBILECLIP_ARCH_S0, NULL, NULL, 0, 16, 20};
+    bench_cfg cfg = {MOBILECLIP_ARCH_S0, NULL, NULL, 0, 16, 20, MC_PREC_F32};
     int json = 0, all = 0;
     const char *shared = getenv("MC_SHARED_DIR");
     for (int i = 1; i < argc; i++) {
@@ -275,8 +278,8 @@ int mc_cmd_bench(int argc, char **argv) {
             } else if (!strcmp(a, "--checkpoint")) {
                 cfg.checkpoint = v;
             } else if (!strcmp(a, "--precision")) {
-                if (strcmp(v, "f32")) {
-                    fprintf(stderr, "mobileclip bench: precision '%s' is not available (f32 only so far)\n", v);
+                if ((cfg.precision = mc_precision_parse(v)) < 0) {
+                    fprintf(stderr, "mobileclip bench: unknown --precision '%s' (f32, bf16 or int8)\n", v);
                     return 2;
                 }
             } else if (!strcmp(a, "--shared")) {
@@ -313,13 +316,19 @@ int mc_cmd_bench(int argc, char **argv) {
 
     int first = cfg.arch == MOBILECLIP_ARCH_AUTO ? -1 : cfg.arch, last = all ? MOBILECLIP_ARCH_B : first;
     int status = 0;
-    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"fma_peak_gflops\":{", threads, k->name);
+    mc_lowp_kernels lk = mc_lowp_kernels_get();
+    const char *prec = mc_precision_name((mc_precision)cfg.precision);
+    const char *gemm = cfg.precision == MC_PREC_BF16 ? lk.bf16_name : cfg.precision == MC_PREC_INT8 ? lk.int8_name : k->name;
+    if (json)
+        printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"gemm_kernels\":\"%s\",\"fma_peak_gflops\":{",
+               threads, k->name, prec, gemm);
     if (json)
         for (int isa = 0, n = 0; isa < MC_ISA_COUNT; isa++)
             if (peak[isa] > 0) printf("%s\"%s\":%.1f", n++ ? "," : "", mc_isa_name((mc_isa)isa), peak[isa]);
     if (json) printf("}");
     if (!json) {
-        printf("threads %d, kernels %s; FMA peak (12 chains per thread, %d threads):", threads, k->name, threads);
+        printf("threads %d, kernels %s, precision %s (GEMM kernels %s); FMA peak (12 chains per thread, %d threads):",
+               threads, k->name, prec, gemm, threads);
         for (int isa = 0; isa < MC_ISA_COUNT; isa++)
             if (peak[isa] > 0) printf(" %s %.1f GFLOP/s", mc_isa_name((mc_isa)isa), peak[isa]);
         printf("\n");

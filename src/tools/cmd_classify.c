@@ -7,7 +7,7 @@
 
 static const char *help =
     "usage: mobileclip classify --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
-    "                           [--training-form]\n"
+    "                           [--training-form] [--precision P]\n"
     "                           --image P [--image P ...] (--labels \"cat,dog,...\" | --labels-file F)\n"
     "                           [--templates simple|imagenet|FILE] [--top K] [--json]\n"
     "\n"

@@ -18,6 +18,7 @@
 
 static const char *help =
     "usage: mobileclip embed --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V] [--training-form]\n"
+    "                        [--precision P]\n"
     "                        [--image PATH] [--text TEXT] [--image-list FILE] [--text-list FILE]\n"
     "                        [--image-dir DIR] [--batch N] [--format jsonl|npy|f32] [--out FILE]\n"
     "                        [--skip-errors] [--progress | --no-progress] [--raw]\n"

@@ -19,13 +19,14 @@
 
 static const char *help =
     "usage: mobileclip eval zeroshot --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
-    "           [--training-form]\n"
+    "           [--training-form] [--precision P]\n"
     "           (--dataset DIR | --fashion-mnist DIR | --idx-images F --idx-labels F --classes FILE |\n"
     "            --shards SPEC --classes FILE)\n"
     "           [--split test|train] [--classes FILE] [--templates simple|imagenet|FILE] [--limit N]\n"
     "           [--confusion PNG] [--batch N] [--progress] [--json]\n"
     "       mobileclip eval retrieval --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
-    "           [--training-form] (--dataset DIR | --captions TSV | --shards SPEC)\n"
+    "           [--training-form] [--precision P]\n"
+    "           (--dataset DIR | --captions TSV | --shards SPEC)\n"
     "           [--limit N] [--batch N] [--progress] [--json]\n"
     "\n"
     "zeroshot: CLIP's zero-shot protocol (classify's classifier) over a labelled dataset; prints\n"

@@ -20,7 +20,8 @@
 
 static const char *index_help =
     "usage: mobileclip index --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
-    "                        [--training-form] (DIR | --image-list FILE | --image P)... (-o | --output) INDEX\n"
+    "                        [--training-form] [--precision P]\n"
+    "                        (DIR | --image-list FILE | --image P)... (-o | --output) INDEX\n"
     "                        [--dtype f32|f16] [--batch N] [--progress] [--json]\n"
     "\n"
     "Embeds every image under the directories (recursive; images recognised by content) and in\n"
@@ -41,7 +42,8 @@ static const char *index_help =
 
 static const char *search_help =
     "usage: mobileclip search INDEX --checkpoint FILE [--arch A | --config FILE] [--threads N] [--vocab V]\n"
-    "                         [--training-form] (--text \"query\" | --image FILE) [--top K] [--json]\n"
+    "                         [--training-form] [--precision P] (--text \"query\" | --image FILE) [--top K]\n"
+    "                         [--json]\n"
     "\n"
     "Ranks the indexed images by cosine similarity to the query (exact brute force). The\n"
     "checkpoint must be the model that built the index (its weights' SHA-256 is checked).\n"

@@ -1,0 +1,13 @@
+/* Activation panel packing for the low-precision path with AVX-512F/BW/VL only (the flags of
+ * kernels_avx512.c): used under the avx512 instruction set whether or not the CPU has
+ * AVX512-BF16 / VNNI. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/kernel_attr.h"
+#include "nn/lowp.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NAME(x) mc_lowp_##x##_avx512
+#include "nn/lowp_pack.inc"
+#endif

@@ -1,0 +1,10 @@
+/* Low-precision tiles for any CPU (baseline flags of the target): lowp_tile.inc. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/kernel_attr.h"
+#include "nn/lowp.h"
+
+#define NAME(x) mc_lowp_##x##_portable
+#include "nn/lowp_tile.inc"
+#include "nn/lowp_pack.inc"
