@@ -96,9 +96,10 @@ int mc_xp_write_results(const mc_xp_state *s, const char *path, mc_err *e) {
     json_quality(f, &s->st.heldout.quality);
     fprintf(f, "},\n  \"plan\": {\"teacher_samples\": %lld, \"teacher_batch\": %d, \"student_samples\": %lld, "
                "\"student_batch\": %d, \"num_aug\": %d, \"num_syn\": %d, \"evaluation_points\": %d, \"evaluation_images\": %d, "
-               "\"lr\": 0.001, \"wd\": 0.2, \"warmup\": 0, \"schedule\": \"cosine\"},\n",
+               "\"teacher_lr\": %s, \"student_lr\": %s, \"wd\": 0.2, \"warmup_steps\": %s, \"grad_clip\": 1.0, "
+               "\"schedule\": \"cosine\"},\n",
             s->teacher_samples, s->teacher_batch, s->student_samples, s->student_batch, s->num_aug, s->num_syn, s->n_points,
-            s->n_eval);
+            s->n_eval, s->teacher_lr, s->student_lr, s->warmup);
     fprintf(f, "  \"teachers\": [\n");
     for (int k = 0; k < MC_XP_TEACHERS; k++) {
         json_model(f, &s->teachers[k], 1);
@@ -209,10 +210,10 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
                    "caption, and the run \"real + synthetic, lambda 0\" is not run.\n",
                 s->captioner_why);
     fprintf(f, "\n## Teachers\n\nTrained by `mobileclip train --data-kind plain --lambda 0` on the train shards "
-               "(%lld samples, batch %d, AdamW lr 1e-3, wd 0.2, cosine), cached under `teachers/` (`--reuse`).\n\n"
+               "(%lld samples, batch %d, AdamW lr %s, wd 0.2, %s warmup steps, cosine), cached under `teachers/` (`--reuse`).\n\n"
                "| teacher | seed | steps | ms per step | zero-shot top-1 (test) | top-5 | top-1 (held-out) | I->T R@1 | T->I R@1 |\n"
                "|---|---|---|---|---|---|---|---|---|\n",
-            s->teacher_samples, s->teacher_batch);
+            s->teacher_samples, s->teacher_batch, s->teacher_lr, s->warmup);
     for (int k = 0; k < MC_XP_TEACHERS; k++) {
         const mc_xp_model *t = &s->teachers[k];
         if (!t->ran) {
@@ -236,13 +237,14 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
                 s->st.train.samples ? (double)s->st.train.bytes / s->st.train.samples : 0.0, s->reinforce_seconds);
     else fprintf(f, "Not run: %s.\n", s->reinforce_why);
     fprintf(f, "\n## Students\n\nConfiguration `configs/%s.json` (image %d px, embedding %d, context %d), seed %llu for "
-               "every run (same initialisation and data order), %lld steps of batch %d (%lld samples), AdamW lr 1e-3, "
-               "wd 0.2, cosine schedule without warmup. Evaluations at log-spaced points of the one schedule "
+               "every run (same initialisation and data order), %lld steps of batch %d (%lld samples), AdamW lr %s, "
+               "wd 0.2, %s warmup steps, cosine schedule. Evaluations at log-spaced points of the one schedule "
                "(`--stop-after`, then `--resume`). Zero-shot: CLIP's protocol with the 80 ImageNet templates and the "
                "class names; %d test images, preprocessed as the reference does; R@1 on %d test image-caption pairs "
                "(noisy captions). Chance is 0.10.\n\n",
             o->student, s->cfg.image_size, s->cfg.embed_dim, s->cfg.text.context_length, (unsigned long long)o->seed,
-            s->runs[0].steps, s->student_batch, s->student_samples, s->n_eval, s->untrained.n_retrieval);
+            s->runs[0].steps, s->student_batch, s->student_samples, s->student_lr, s->warmup, s->n_eval,
+            s->untrained.n_retrieval);
     fprintf(f, "| run | lambda | seen samples | zero-shot top-1 (test) | top-5 | top-1 (held-out) | I->T R@1 | T->I R@1 |\n"
                "|---|---|---|---|---|---|---|---|\n");
     md_eval_row(f, "untrained", "-", &s->untrained);

@@ -82,6 +82,7 @@ typedef struct mc_xp_state {
     /* the plan */
     int limit, n_eval, teacher_batch, student_batch, num_aug, num_syn, n_points;
     long long teacher_samples, student_samples, captioner_samples;
+    const char *student_lr, *teacher_lr, *warmup; /* as passed to train */
     /* data */
     mc_fmnist_shards_stats st;
     char specs[3][128];
