@@ -68,7 +68,7 @@ cat "$T/run1"; [ $st -eq 0 ] || tail -5 "$T/err"
 printf 'T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n' >"$T/classes.txt"
 R="$T/q1/results.json"
 # the last evaluation line of model NAME in results.json: lastev NAME
-lastev() { awk -v n="\"name\": \"$1\"" 'index($0, n) { f = 1 } f && /seen_samples/ { l = $0 } f && /\]\}/ { print l; exit }' "$R" >"$T/ev.$1"; }
+lastev() { awk -v n="\"name\": \"$1\"" 'index($0, n) { f = 1 } f && /test_images/ { l = $0 } f && /\]\}/ { print l; exit }' "$R" >"$T/ev.$1"; }
 evnum() { num "$T/ev.$1" "$2"; }
 jnum() { grep -o "\"$2\":[0-9.e-]*" "$1" | head -1 | cut -d: -f2; }
 for m in plain dr_lambda1.0 fmnist_teacher_attn; do
@@ -87,7 +87,7 @@ for m in plain dr_lambda1.0 fmnist_teacher_attn; do
         same "$(evnum $m t2i_r5)" "$(jnum "$T/er" t2i_r5)"'
 done
 # the seen-sample counts of model NAME's evaluations, space separated
-seen() { awk -v n="\"name\": \"$1\"" 'index($0, n) { f = 1 } f && /seen_samples/ { sub(/.*"seen_samples": /, ""); sub(/,.*/, ""); printf "%s ", $0 } f && /\]\}/ { exit }' "$R"; }
+seen() { awk -v n="\"name\": \"$1\"" 'index($0, n) { f = 1 } f && /test_images/ { sub(/.*"seen_samples": /, ""); sub(/,.*/, ""); printf "%s ", $0 } f && /\]\}/ { exit }' "$R"; }
 check "students: 4 evaluation points, the same for each run" '[ "$(seen plain)" = "16 32 64 128 " ] && [ "$(seen dr_lambda0.7)" = "$(seen plain)" ] &&
     [ "$(seen dr_lambda1.0)" = "$(seen plain)" ]'
 check "reinforced shards: images, paug.json, npz and syn.json per sample" '[ "$(tar tf "$T/q1/reinforced/train-00000.tar" | sed "s/^[0-9]*\.//" | sort -u | tr "\n" " ")" = "cls npz paug.json png syn.json txt " ]'

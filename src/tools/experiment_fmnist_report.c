@@ -125,7 +125,7 @@ int mc_xp_write_results(const mc_xp_state *s, const char *path, mc_err *e) {
         fprintf(f, ", ");
     }
     fprintf(f, "\"shards\": \"reinforced/%s\", \"shard_files\": %d, \"bytes\": %lld, \"bytes_per_sample\": %.1f, "
-               "\"seconds\": %.3f},\n",
+               "\"wall_seconds\": %.3f},\n",
             s->specs[0] + 7, s->reinforced_files, s->reinforced_bytes,
             s->st.train.samples ? (double)s->reinforced_bytes / s->st.train.samples : 0.0, s->reinforce_seconds);
     fprintf(f, "  \"class_names\": [");
