@@ -35,8 +35,8 @@ int main(int argc, char **argv) {
     mc_augment_config_datacompdr(&cfg);
     cfg.size_w = cfg.size_h = R;
     float *chw = malloc((size_t)3 * R * R * sizeof *chw);
-    mc_augment_rng rng;
-    mc_augment_rng_seed(&rng, 0, 0);
+    mc_rng rng;
+    mc_rng_init(&rng, 0, 0);
     double t0 = now(), c0 = (double)clock() / CLOCKS_PER_SEC, crop_px = 0;
     for (int k = 0; k < n; k++) {
         mc_augment_params p;

@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     mc_strlist files;
     mc_strlist_init(&files);
     int n_other = 0;
-    if (mc_walk_images(images, &files, &n_other, &e) || files.count == 0)
+    if (mc_walk_images(images, NULL, &files, &n_other, &e) || files.count == 0)
         return fprintf(stderr, "bench_reinforce: no images in %s %s\n", images, e.msg), 1;
     char dir[] = "/tmp/mc_bench_reinforce_XXXXXX";
     if (!mkdtemp(dir)) return 1;

@@ -6,8 +6,8 @@
  *    names sidecar lists the rows in order;
  *  - --skip-errors: every bad input reported on stderr, every good one written, exit status 3;
  *    without it: exit 1, the rows of earlier batches on stdout, and with --out no file at all;
- *  - --image-dir: recursive, by content (wrong or missing extensions included, non-images with
- *    image names excluded), byte order; a non-UTF-8 file name round-trips through \udcXX;
+ *  - --image-dir: recursive, by content (JPEG/PNG/WebP; wrong or missing extensions and dot
+ *    files included, non-images with image names excluded), byte order; a non-UTF-8 file name round-trips through \udcXX;
  *  - --opt=value gives byte-identical output; --version; warnings for a zero embedding (a
  *    checkpoint with a zero text projection) and for a text cut at 77 tokens. */
 #include <fcntl.h>
@@ -336,22 +336,25 @@ static void check_dir(void) {
     copy_file(IMG1, "photos/\xff\xfe name.png");               /* a name that is not UTF-8 */
     copy_file(IMG1, "photos/b.png");
     write_file("photos/fake.jpg", "not an image\n", 13);        /* an image name, not an image */
+    copy_file(IMG1, "photos/.hidden.png");                     /* dot files are inputs too */
+    copy_file(MC_TEST_DATA_DIR "/shards/lossy.webp", "photos/c.webp");
     snprintf(cmd, sizeof cmd, "'%s' embed --checkpoint '%s' --image-dir '%s'", CLI, CKPT, dir);
     int st = run(cmd);
     rows *r = out_rows();
-    const char *want[4] = {"b.png", "sub/a.txt", "sub/deeper/noext", "\xff\xfe name.png"};
-    int ok = st == 0 && r->n == 4;
-    for (int k = 0; ok && k < 4; k++) {
+    const char *want[6] = {".hidden.png", "b.png", "c.webp", "sub/a.txt", "sub/deeper/noext", "\xff\xfe name.png"};
+    int ok = st == 0 && r->n == 6;
+    for (int k = 0; ok && k < 6; k++) {
         char full[600];
         snprintf(full, sizeof full, "%s/%s", dir, want[k]);
         ok = !strcmp(r->input[k], full) && access(r->input[k], R_OK) == 0;
     }
     CHECK(ok, "--image-dir: exit %d, %d rows, names or order wrong", st, r->n);
-    /* the non-UTF-8 file's row is the same image as b.png */
-    CHECK(r->n == 4 && max_diff(r->emb[0], r->emb[3]) == 0, "non-UTF-8 named copy embeds differently");
+    /* the non-UTF-8 file's and the dot file's rows are the same image as b.png */
+    CHECK(r->n == 6 && max_diff(r->emb[1], r->emb[5]) == 0 && max_diff(r->emb[1], r->emb[0]) == 0,
+          "copies of b.png embed differently");
     char *out = slurp("out", NULL);
     CHECK(strstr(out, "\\udcff\\udcfe name.png") != NULL, "non-UTF-8 bytes not written as \\udcXX");
-    printf("%-4s --image-dir: 4 images by content in byte order, non-image .jpg skipped, non-UTF-8 name round-trips\n",
+    printf("%-4s --image-dir: 6 images by content (WebP and dot file included) in byte order, non-image .jpg skipped, non-UTF-8 name round-trips\n",
            ok ? "ok" : "FAIL");
     free(out);
     free(r);

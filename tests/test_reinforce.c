@@ -166,8 +166,8 @@ static int roundtrip(const char *out, int bf16, int keep, double *worst_cos) {
             mc_image img;
             if (mc_image_decode(img_in->data, img_in->size, so.key, &img, &e)) mc_test_fatal("%s", e.msg);
             /* the same parameters the job drew: the key's own stream */
-            mc_augment_rng rng;
-            mc_augment_rng_seed(&rng, 1234, mc_key_hash(so.key));
+            mc_rng rng;
+            mc_rng_init(&rng, 1234, mc_key_hash(so.key));
             for (int a = 0; a < np && a < m.n_image; a++) {
                 mc_augment_params p;
                 if (mc_augment_sample(&rng, cfg, img.w, img.h, &p, &e)) mc_test_fatal("%s", e.msg);

@@ -111,7 +111,7 @@ static double blk_loss(void *p) {
 
 static void test_block_dp(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
                           int Cout, int Ho, int Wo, float drop_path) {
-    blk_case k = {kind, blk, prefix, B, C, H, W, NULL, NULL, 0, {0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
+    blk_case k = {.kind = kind, .blk = blk, .prefix = prefix, .B = B, .C = C, .H = H, .W = W};
     size_t nx = (size_t)B * C * H * W;
     k.nout = (size_t)B * Cout * Ho * Wo;
     k.x = rand_buf(nx);

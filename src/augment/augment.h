@@ -22,9 +22,9 @@
  *
  * Sampling: mc_augment_sample draws new parameters with torchvision's algorithms
  * (RandomResizedCrop.get_params with its 10 tries and fallback, RandAugment's uniform op
- * choice, bin value and random sign) from mc_augment_rng, a documented generator (sample.c)
- * that is not torch's: same seed and stream give the same parameters on every machine and
- * whatever the thread count.
+ * choice, bin value and random sign) from mc_rng, the project's documented generator
+ * (core/rng.h) that is not torch's: same seed and stream give the same parameters on every
+ * machine and whatever the thread count.
  */
 #ifndef MC_AUGMENT_AUGMENT_H
 #define MC_AUGMENT_AUGMENT_H
@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "image/image.h"
 #include "image/resample.h"
 #include "io/json.h"
@@ -97,22 +98,21 @@ int mc_augment_params_check(const mc_augment_config *cfg, const mc_augment_param
 
 /* ---- sampling ---- */
 
-/* xoshiro256** seeded through splitmix64 from (seed, stream); see sample.c. */
-typedef struct mc_augment_rng {
-    uint64_t s[4];
-} mc_augment_rng;
-
-void mc_augment_rng_seed(mc_augment_rng *rng, uint64_t seed, uint64_t stream);
-uint64_t mc_augment_rng_next(mc_augment_rng *rng);
-double mc_augment_rng_uniform(mc_augment_rng *rng);          /* [0, 1), 53 bits */
-int64_t mc_augment_rng_below(mc_augment_rng *rng, int64_t n); /* [0, n), unbiased; n >= 1 */
+/* Sampling draws from the project's one generator, mc_rng (core/rng.h: xoshiro256** seeded
+ * from (seed, stream)). mc_augment_rng* are its former names, kept as aliases so that code
+ * written against them (src/train) still builds; new code uses mc_rng*. */
+typedef mc_rng mc_augment_rng;
+#define mc_augment_rng_seed mc_rng_init
+#define mc_augment_rng_next mc_rng_next
+#define mc_augment_rng_uniform mc_rng_double
+#define mc_augment_rng_below mc_rng_below
 
 /* The RandAugment magnitude table entry (float32, widened) for op at `bin` of `num_bins` on
  * an image of img_w x img_h (only the translations depend on it); 0.0 for unsigned no-magnitude ops. */
 double mc_augment_magnitude(int op, int bin, int num_bins, int img_w, int img_h);
 
 /* New random parameters for a source image of img_w x img_h pixels. */
-int mc_augment_sample(mc_augment_rng *rng, const mc_augment_config *cfg, int img_w, int img_h,
+int mc_augment_sample(mc_rng *rng, const mc_augment_config *cfg, int img_w, int img_h,
                       mc_augment_params *p, mc_err *e);
 
 /* ---- reapplying ---- */

@@ -1,11 +1,7 @@
 /* sample.c - drawing new augmentation parameters.
  *
- * Generator: xoshiro256** (Blackman & Vigna, 2018). mc_augment_rng_seed(seed, stream) fills
- * the 256-bit state with four outputs of splitmix64 started at
- * seed ^ (stream * 0x9E3779B97F4A7C15) (a zero state is impossible: splitmix64 is a bijection
- * of a counter, so four consecutive outputs are never all zero). Uniform doubles take the top
- * 53 bits; integers below n are x % n, rejecting the x at or above the largest multiple of n
- * below 2^64 (unbiased). The float work (area, aspect, rounding) uses IEEE arithmetic, sqrt
+ * Generator: mc_rng (core/rng.h: xoshiro256** seeded from (seed, stream); uniform doubles
+ * take the top 53 bits; integers below n are unbiased by rejection). The float work (area, aspect, rounding) uses IEEE arithmetic, sqrt
  * and our own log/exp, never the platform's libm transcendentals. Results depend only on
  * (seed, stream) and the call sequence: the same on every machine, compiler and thread count. Reinforcement seeds one stream per sample (e.g. its global
  * index), so parallel workers draw the same parameters as a serial run.
@@ -18,45 +14,6 @@
 #include <string.h>
 
 #include "augment/augment_internal.h"
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-void mc_augment_rng_seed(mc_augment_rng *rng, uint64_t seed, uint64_t stream) {
-    uint64_t x = seed ^ (stream * 0x9E3779B97F4A7C15ull);
-    for (int k = 0; k < 4; k++) rng->s[k] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t mc_augment_rng_next(mc_augment_rng *rng) {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double mc_augment_rng_uniform(mc_augment_rng *rng) {
-    return (double)(mc_augment_rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
-int64_t mc_augment_rng_below(mc_augment_rng *rng, int64_t n) {
-    if (n <= 1) return 0;
-    uint64_t un = (uint64_t)n, limit = UINT64_MAX - UINT64_MAX % un; /* a multiple of n */
-    for (;;) {
-        uint64_t x = mc_augment_rng_next(rng);
-        if (x < limit) return (int64_t)(x % un);
-    }
-}
 
 /* log and exp from +, *, / and exact scaling only, so that the crop sizes do not depend on
  * the platform's libm (whose last bits differ between implementations). IEEE double without
@@ -87,15 +44,15 @@ static double det_exp(double x) {
 }
 
 /* torch.empty(1).uniform_(lo, hi) on a float32 tensor, widened by .item(). */
-static double uniform_f32(mc_augment_rng *rng, float lo, float hi) {
-    float u = (float)mc_augment_rng_uniform(rng);
+static double uniform_f32(mc_rng *rng, float lo, float hi) {
+    float u = (float)mc_rng_double(rng);
     float v = lo + (hi - lo) * u;
     return v < hi ? v : lo; /* float rounding may reach hi; uniform_ is half-open */
 }
 
 /* RandomResizedCrop.get_params: 10 tries of (area fraction, log-uniform aspect), then the
  * centred fallback clamped to the ratio range. Python's round() is half to even. */
-static void sample_crop(mc_augment_rng *rng, const mc_augment_config *cfg, int W, int H, mc_augment_params *p) {
+static void sample_crop(mc_rng *rng, const mc_augment_config *cfg, int W, int H, mc_augment_params *p) {
     double area = (double)H * W;
     float log_r0 = (float)det_log((float)cfg->ratio[0]), log_r1 = (float)det_log((float)cfg->ratio[1]);
     for (int t = 0; t < 10; t++) {
@@ -104,8 +61,8 @@ static void sample_crop(mc_augment_rng *rng, const mc_augment_config *cfg, int W
         double ws = nearbyint(sqrt(target * aspect)), hs = nearbyint(sqrt(target / aspect));
         if (ws > 0 && ws <= W && hs > 0 && hs <= H) {
             int w = (int)ws, h = (int)hs;
-            p->crop_i = (int)mc_augment_rng_below(rng, (int64_t)H - h + 1);
-            p->crop_j = (int)mc_augment_rng_below(rng, (int64_t)W - w + 1);
+            p->crop_i = (int)mc_rng_below(rng, (int64_t)H - h + 1);
+            p->crop_j = (int)mc_rng_below(rng, (int64_t)W - w + 1);
             p->crop_h = h, p->crop_w = w;
             return;
         }
@@ -125,7 +82,7 @@ static void sample_crop(mc_augment_rng *rng, const mc_augment_config *cfg, int W
     p->crop_h = h, p->crop_w = w;
 }
 
-int mc_augment_sample(mc_augment_rng *rng, const mc_augment_config *cfg, int img_w, int img_h,
+int mc_augment_sample(mc_rng *rng, const mc_augment_config *cfg, int img_w, int img_h,
                       mc_augment_params *p, mc_err *e) {
     int r = mc_augment_config_check(cfg, e);
     if (r) return r;
@@ -133,17 +90,17 @@ int mc_augment_sample(mc_augment_rng *rng, const mc_augment_config *cfg, int img
         return mc_fail(e, MC_E_ARG, "augment: source image size %dx%d out of range", img_w, img_h);
     memset(p, 0, sizeof *p);
     sample_crop(rng, cfg, img_w, img_h, p);
-    if (cfg->hflip) p->flip = mc_augment_rng_uniform(rng) < cfg->hflip_p; /* torch.rand(1) < p */
+    if (cfg->hflip) p->flip = mc_rng_double(rng) < cfg->hflip_p; /* torch.rand(1) < p */
     if (cfg->rand_augment) {
         /* RandAugment skips when torch.rand(1) > p; magnitudes are those of the image that
          * enters RandAugment (the crop output). */
-        p->ra_applied = !((float)mc_augment_rng_uniform(rng) > (float)cfg->ra_p);
+        p->ra_applied = !((float)mc_rng_double(rng) > (float)cfg->ra_p);
         if (p->ra_applied) {
             p->num_ops = cfg->num_ops;
             for (int k = 0; k < cfg->num_ops; k++) {
-                int op = (int)mc_augment_rng_below(rng, MC_AUG_NUM_OPS);
+                int op = (int)mc_rng_below(rng, MC_AUG_NUM_OPS);
                 double m = mc_augment_magnitude(op, cfg->magnitude, cfg->num_magnitude_bins, cfg->size_w, cfg->size_h);
-                if (mc_augment_op_signed(op) && mc_augment_rng_below(rng, 2)) m *= -1.0;
+                if (mc_augment_op_signed(op) && mc_rng_below(rng, 2)) m *= -1.0;
                 p->ops[k].op = op;
                 p->ops[k].magnitude = m;
             }

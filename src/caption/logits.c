@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
+
 void mc_logits_min_length(float *scores, int V, int cur_len, int min_len, int eot) {
     if (cur_len < min_len && eot >= 0 && eot < V) scores[eot] = -INFINITY;
 }
@@ -95,14 +97,7 @@ int mc_logits_sample(const float *scores, int V, float temperature, double u) {
     return last;
 }
 
-static uint64_t splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 double mc_caption_uniform(uint64_t seed, uint64_t stream, uint64_t step) {
-    uint64_t x = splitmix64(splitmix64(seed) ^ splitmix64(stream + 0x632be59bd9b4e019ull) ^ (step * 0xd1b54a32d192ed03ull));
+    uint64_t x = mc_splitmix64(mc_splitmix64(seed) ^ mc_splitmix64(stream + 0x632be59bd9b4e019ull) ^ (step * 0xd1b54a32d192ed03ull));
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }

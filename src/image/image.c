@@ -36,19 +36,26 @@ void mc_image_free(mc_image *im) {
     memset(im, 0, sizeof *im);
 }
 
+int mc_image_sniff(const void *head, size_t len) {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    const uint8_t *p = head;
+    if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return MC_IMAGE_FORMAT_JPEG;
+    if (len >= 8 && memcmp(p, png_sig, 8) == 0) return MC_IMAGE_FORMAT_PNG;
+    if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) return MC_IMAGE_FORMAT_WEBP;
+    return 0;
+}
+
 int mc_image_decode_limited(const void *buf, size_t len, const char *name, int64_t max_pixels,
                             mc_image *out, mc_err *e) {
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
     const uint8_t *p = buf;
     if (!name) name = "<memory>";
     memset(out, 0, sizeof *out);
     if (!p || len == 0) return mc_fail(e, MC_E_FORMAT, "%s: empty image data", name);
-    if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
-        return mc_image_decode_jpeg(p, len, name, max_pixels, out, e);
-    if (len >= 8 && memcmp(p, png_sig, 8) == 0)
-        return mc_image_decode_png(p, len, name, max_pixels, out, e);
-    if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-        return mc_image_decode_webp(p, len, name, max_pixels, out, e);
+    switch (mc_image_sniff(p, len)) {
+    case MC_IMAGE_FORMAT_JPEG: return mc_image_decode_jpeg(p, len, name, max_pixels, out, e);
+    case MC_IMAGE_FORMAT_PNG: return mc_image_decode_png(p, len, name, max_pixels, out, e);
+    case MC_IMAGE_FORMAT_WEBP: return mc_image_decode_webp(p, len, name, max_pixels, out, e);
+    }
     return mc_fail(e, MC_E_FORMAT, "%s: not a JPEG, PNG or WebP image", name);
 }
 

@@ -52,6 +52,14 @@ void mc_image_free(mc_image *im);
  * "not a JPEG, PNG or WebP image", "truncated PNG", "corrupt JPEG: ...", "image too large". */
 int mc_image_load(const char *path, mc_image *out, mc_err *e);
 
+/* Image formats, as bits so that callers can accept a set of them (io/walk). */
+enum { MC_IMAGE_FORMAT_JPEG = 1, MC_IMAGE_FORMAT_PNG = 2, MC_IMAGE_FORMAT_WEBP = 4,
+       MC_IMAGE_FORMAT_ALL = 7 };
+/* The format that the first len bytes of a file announce (the signatures above; 12 bytes are
+ * enough for every format), or 0 when they announce none. The one signature check of the
+ * project: mc_image_decode dispatches on it, directory walkers filter with it. */
+int mc_image_sniff(const void *head, size_t len);
+
 /* Decodes buf[0..len) (JPEG, PNG or WebP by magic bytes); `name` is used in messages. */
 int mc_image_decode(const void *buf, size_t len, const char *name, mc_image *out, mc_err *e);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
 static const char MAGIC[8] = {'M', 'C', 'L', 'I', 'P', 'I', 'D', 'X'};
@@ -173,15 +174,10 @@ int mc_index_write(const char *path, const mc_index_meta *meta, const mc_index_i
     memcpy(hdr + H_ARCH, meta->arch, 8);
     wr32(hdr + H_FLAGS, 1); /* rows are unit-norm */
 
-    char *tmp = malloc(strlen(path) + 32);
-    if (!tmp) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int r = mc_fail(e, MC_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return r;
-    }
+    mc_atomic_file af;
+    int r = mc_atomic_open(&af, path, e);
+    if (r) return r;
+    FILE *f = af.f;
     uint32_t crc = 0;
     int bad = fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr;
     uint64_t off = 0;
@@ -202,16 +198,11 @@ int mc_index_write(const char *path, const mc_index_meta *meta, const mc_index_i
     for (uint64_t i = 0; i < n && !bad; i++) bad |= put(f, items[i].row, row_bytes, &crc);
     wr32(hdr + H_BODY_CRC, crc);
     wr32(hdr + H_HEADER_CRC, (uint32_t)crc32(0, hdr, H_HEADER_CRC));
-    if (!bad) bad = fseek(f, 0, SEEK_SET) || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr || fflush(f) ||
-                    fsync(fileno(f));
-    int err = errno;
-    bad |= fclose(f) != 0;
-    if (!bad && rename(tmp, path)) bad = 1, err = errno;
-    int r = 0;
+    if (!bad) bad = fseek(f, 0, SEEK_SET) || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr;
     if (bad) {
-        r = mc_fail(e, MC_E_IO, "%s: cannot write the index: %s", path, strerror(err ? err : EIO));
-        unlink(tmp);
+        r = mc_fail(e, MC_E_IO, "%s: cannot write the index: %s", path, strerror(errno ? errno : EIO));
+        mc_atomic_abort(&af);
+        return r;
     }
-    free(tmp);
-    return r;
+    return mc_atomic_commit(&af, e); /* fsync, rename over path, fsync of the folder */
 }

@@ -11,19 +11,20 @@
 int mc_atomic_open(mc_atomic_file *af, const char *path, mc_err *e) {
     memset(af, 0, sizeof *af);
     size_t l = strlen(path);
-    if (!(af->path = strdup(path)) || !(af->tmp = malloc(l + 12))) {
+    const size_t sl = sizeof MC_ATOMIC_TMP_SUFFIX "XXXXXX"; /* with its NUL */
+    if (!(af->path = strdup(path)) || !(af->tmp = malloc(l + sl))) {
         mc_atomic_abort(af);
         return mc_fail(e, MC_E_NOMEM, "%s: out of memory", path);
     }
     memcpy(af->tmp, path, l);
-    memcpy(af->tmp + l, ".tmp-XXXXXX", 12);
+    memcpy(af->tmp + l, MC_ATOMIC_TMP_SUFFIX "XXXXXX", sl);
     int fd = mkstemp(af->tmp);
     if (fd < 0) {
         int err = errno;
         free(af->tmp);
         af->tmp = NULL;
         mc_atomic_abort(af);
-        return mc_fail(e, MC_E_IO, "%s: cannot create a file next to it: %s", path, strerror(err));
+        return mc_fail(e, MC_E_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(err));
     }
     mode_t mask = umask(0);
     umask(mask);
@@ -49,9 +50,13 @@ static void sync_dir(const char *path) {
 }
 
 int mc_atomic_commit(mc_atomic_file *af, mc_err *e) {
+    errno = 0;
     int bad = fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0;
     int err = errno;
-    bad |= fclose(af->f) != 0;
+    if (fclose(af->f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
     af->f = NULL;
     if (bad) {
         mc_fail(e, MC_E_IO, "%s: cannot write: %s", af->path, strerror(err ? err : EIO));

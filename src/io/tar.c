@@ -441,35 +441,15 @@ int mc_tar_writer_open(mc_tar_writer *w, const char *path, mc_err *e) {
 
 int mc_tar_writer_open_atomic(mc_tar_writer *w, const char *path, mc_err *e) {
     memset(w, 0, sizeof *w);
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    char *fin = strdup(path);
-    if (!tmp || !fin) {
-        free(tmp);
-        free(fin);
-        return mc_fail(e, MC_E_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int rc = mc_fail(e, MC_E_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-        free(tmp);
-        free(fin);
+    mc_atomic_file af;
+    int rc = mc_atomic_open(&af, path, e);
+    if (rc) return rc;
+    if ((rc = mc_tar_writer_init_fp(w, af.f, path, e))) {
+        mc_atomic_abort(&af);
+        memset(w, 0, sizeof *w);
         return rc;
     }
-    fchmod(fd, 0644); /* mkstemp makes 0600; a shard is an ordinary file */
-    FILE *fp = fdopen(fd, "wb");
-    if (!fp || mc_tar_writer_init_fp(w, fp, tmp, e)) {
-        if (fp) fclose(fp);
-        else close(fd);
-        unlink(tmp);
-        free(tmp);
-        free(fin);
-        return mc_fail(e, MC_E_IO, "%s: cannot open the temporary file", path);
-    }
-    free(tmp);
-    w->own = 1;
-    w->final_path = fin;
+    w->atomic = af;
     return 0;
 }
 
@@ -567,25 +547,12 @@ int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e) {
     if (!rc) rc = wput(w, zeros, MC_TAR_BLOCK, e);
     while (!rc && w->offset % MC_TAR_RECORD) rc = wput(w, zeros, MC_TAR_BLOCK, e); /* tarfile's record padding */
     if (!rc && fflush(w->fp) != 0) rc = mc_fail(e, MC_E_IO, "%s: write failed: %s", w->name, strerror(errno));
-    if (w->own) {
+    if (w->atomic.f) { /* fsync, rename, fsync of the folder; the temporary file goes on failure */
+        if (rc) mc_atomic_abort(&w->atomic);
+        else rc = mc_atomic_commit(&w->atomic, e);
+    } else if (w->own) {
         if (!rc && fsync(fileno(w->fp)) != 0) rc = mc_fail(e, MC_E_IO, "%s: fsync failed: %s", w->name, strerror(errno));
         if (fclose(w->fp) != 0 && !rc) rc = mc_fail(e, MC_E_IO, "%s: close failed: %s", w->name, strerror(errno));
-    }
-    if (w->final_path) {
-        if (!rc && rename(w->name, w->final_path) != 0)
-            rc = mc_fail(e, MC_E_IO, "%s: cannot rename the temporary file: %s", w->final_path, strerror(errno));
-        if (rc) unlink(w->name);
-        else { /* make the rename itself durable */
-            char *dir = strdup(w->final_path), *slash = dir ? strrchr(dir, '/') : NULL;
-            if (slash) *slash = 0;
-            int dfd = dir ? open(slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY) : -1;
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
-        free(w->final_path);
     }
     free(w->name);
     memset(w, 0, sizeof *w);
@@ -593,9 +560,8 @@ int mc_tar_writer_finish(mc_tar_writer *w, mc_err *e) {
 }
 
 void mc_tar_writer_abort(mc_tar_writer *w) {
-    if (w->own && w->fp) fclose(w->fp);
-    if (w->final_path && w->name) unlink(w->name);
-    free(w->final_path);
+    if (w->atomic.f) mc_atomic_abort(&w->atomic); /* closes fp and removes the temporary file */
+    else if (w->own && w->fp) fclose(w->fp);
     free(w->name);
     memset(w, 0, sizeof *w);
 }

@@ -35,6 +35,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 #define MC_TAR_BLOCK 512
 #define MC_TAR_RECORD 10240
@@ -84,14 +85,14 @@ typedef struct mc_tar_writer {
     uint64_t offset;
     int64_t mtime;          /* written in every header; 0 by default */
     int failed;
-    char *final_path;       /* atomic writers: renamed to this by finish (name is the temp file) */
+    mc_atomic_file atomic;  /* atomic writers: fp is atomic.f, committed by finish */
 } mc_tar_writer;
 
 /* Creates (truncates) `path`. */
 int mc_tar_writer_open(mc_tar_writer *w, const char *path, mc_err *e);
-/* Writes to a temporary file next to `path` (path.tmp.XXXXXX); mc_tar_writer_finish fsyncs it
- * and renames it over `path`, so a killed or failed job never leaves a partial shard under
- * the final name; mc_tar_writer_abort removes the temporary file. */
+/* Writes through io/atomic_file (a temporary path.tmp.XXXXXX); mc_tar_writer_finish commits
+ * it (fsync, rename over `path`, fsync of the folder), so a killed or failed job never leaves
+ * a partial shard under the final name; mc_tar_writer_abort removes the temporary file. */
 int mc_tar_writer_open_atomic(mc_tar_writer *w, const char *path, mc_err *e);
 /* Writes to fp (not closed by the writer); `name` is used in messages. */
 int mc_tar_writer_init_fp(mc_tar_writer *w, FILE *fp, const char *name, mc_err *e);

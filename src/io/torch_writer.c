@@ -1,11 +1,10 @@
 #include "io/torch_writer.h"
+#include "io/atomic_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -316,54 +315,13 @@ int mc_torch_save_fp(FILE *f, const char *name, const mc_tensor_map *m, mc_err *
     return r;
 }
 
-/* fsync of the folder holding path (best effort: some file systems refuse it). */
-static void sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int mc_torch_save(const char *path, const mc_tensor_map *m, mc_err *e) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    writer w = {.path = path, .e = e};
-    w.mem = malloc(((size_t)m->count + 3) * sizeof *w.mem);
-    if (!tmp || !w.mem) {
-        free(tmp);
-        free(w.mem);
-        return mc_fail(e, MC_E_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int r = mc_fail(e, MC_E_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-        free(tmp);
-        free(w.mem);
+    mc_atomic_file af;
+    int r = mc_atomic_open(&af, path, e);
+    if (r) return r;
+    if ((r = mc_torch_save_fp(af.f, path, m, e))) {
+        mc_atomic_abort(&af);
         return r;
     }
-    fchmod(fd, 0644); /* mkstemp creates 0600; a checkpoint is an ordinary file */
-    w.f = fdopen(fd, "wb");
-    int r = 0;
-    if (!w.f) {
-        close(fd);
-        r = mc_fail(e, MC_E_IO, "%s: cannot open the temporary file: %s", path, strerror(errno));
-    } else {
-        r = write_all(&w, m);
-        if (!r && (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0))
-            r = mc_fail(e, MC_E_IO, "%s: write failed: %s", path, strerror(errno));
-        if (fclose(w.f) != 0 && !r) r = mc_fail(e, MC_E_IO, "%s: write failed: %s", path, strerror(errno));
-    }
-    if (!r && rename(tmp, path) != 0) r = mc_fail(e, MC_E_IO, "%s: cannot rename the temporary file: %s", path, strerror(errno));
-    if (r) unlink(tmp);
-    else sync_dir(path); /* the rename itself reaches the disk (a crash cannot undo it) */
-    free(tmp);
-    free(w.mem);
-    return r;
+    return mc_atomic_commit(&af, e);
 }

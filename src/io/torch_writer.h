@@ -14,9 +14,9 @@
  * tensor gets its own contiguous storage: strided views are written contiguous (values
  * preserved, storage sharing is not).
  *
- * The file is written to a temporary file next to `path`, fsync'd, and renamed over it only
- * when complete (then the folder is fsync'd), so a failed or killed write leaves no partial
- * file (and an existing file untouched).
+ * The file is written through io/atomic_file (a temporary file next to `path`, fsync'd and
+ * renamed over it only when complete, then the folder fsync'd), so a failed or killed write
+ * leaves no partial file (and an existing file untouched).
  * Thread safety: reads m only.
  */
 #ifndef MC_IO_TORCH_WRITER_H

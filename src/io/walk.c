@@ -9,20 +9,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int mc_sniff_image(const char *path) {
-    int fd = open(path, O_RDONLY);
+#include "image/image.h"
+
+/* The format bit of the file (0: no image signature), or -1 if it cannot be read. */
+static int sniff_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     unsigned char h[12];
     ssize_t n = read(fd, h, sizeof h);
     close(fd);
-    if (n < 0) return -1;
-    if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff) return 1;
-    if (n == 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4)) return 1;
-    return n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8);
+    return n < 0 ? -1 : mc_image_sniff(h, (size_t)n);
 }
 
-/* The entries of dir as full paths, sorted, without dot entries. */
-static int list_dir(const char *dir, mc_strlist *names, mc_err *e) {
+/* The entries of dir as full paths, sorted, without "." and ".." (nor other dot entries unless
+ * dot_files). */
+static int list_dir(const char *dir, int dot_files, mc_strlist *names, mc_err *e) {
     DIR *d = opendir(dir);
     if (!d) return mc_fail(e, MC_E_IO, "%s: cannot open directory: %s", dir, strerror(errno));
     size_t dl = strlen(dir);
@@ -30,7 +31,7 @@ static int list_dir(const char *dir, mc_strlist *names, mc_err *e) {
     struct dirent *de;
     char *buf = NULL;
     while (!r && (de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
+        if (de->d_name[0] == '.' && (!dot_files || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))) continue;
         char *nb = realloc(buf, dl + strlen(de->d_name) + 2);
         if (!nb) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }
         buf = nb;
@@ -45,32 +46,37 @@ static int list_dir(const char *dir, mc_strlist *names, mc_err *e) {
     return r;
 }
 
-static int walk(const char *dir, int depth, mc_strlist *out, int *n_other, mc_err *e) {
+static int walk(const char *dir, int depth, const mc_walk_opts *o, mc_strlist *out, int *n_other, mc_err *e) {
     if (depth > 64) return mc_fail(e, MC_E_IO, "%s: directories nested more than 64 deep", dir);
     mc_strlist names = {0};
-    int r = list_dir(dir, &names, e);
+    int r = list_dir(dir, o->dot_files, &names, e);
     for (int i = 0; i < names.count && !r; i++) {
         struct stat st;
-        if (lstat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) r = walk(names.items[i], depth + 1, out, n_other, e);
-        else if (stat(names.items[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            if (mc_sniff_image(names.items[i]) == 1) r = mc_strlist_take(out, names.items[i], e), names.items[i] = NULL;
-            else if (n_other) ++*n_other;
+        if (lstat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            r = walk(names.items[i], depth + 1, o, out, n_other, e);
+            continue;
         }
+        int f = stat(names.items[i], &st) != 0 ? -1 : S_ISREG(st.st_mode) ? sniff_file(names.items[i]) : -2;
+        if (f == -2) continue; /* a socket, device or FIFO */
+        if (f < 0 ? o->keep_unreadable : (f & o->formats) != 0) r = mc_strlist_take(out, names.items[i], e), names.items[i] = NULL;
+        else if (n_other) ++*n_other;
     }
     mc_strlist_free(&names);
     return r;
 }
 
-int mc_walk_images(const char *dir, mc_strlist *out, int *n_other, mc_err *e) {
+int mc_walk_images(const char *dir, const mc_walk_opts *o, mc_strlist *out, int *n_other, mc_err *e) {
+    mc_walk_opts opt = o ? *o : (mc_walk_opts){0};
+    if (!opt.formats) opt.formats = MC_IMAGE_FORMAT_ALL;
     struct stat st;
     if (stat(dir, &st) != 0) return mc_fail(e, MC_E_IO, "%s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return mc_fail(e, MC_E_IO, "%s: not a directory", dir);
-    return walk(dir, 0, out, n_other, e);
+    return walk(dir, 0, &opt, out, n_other, e);
 }
 
 int mc_walk_subdirs(const char *dir, mc_strlist *out, mc_err *e) {
     mc_strlist names = {0};
-    int r = list_dir(dir, &names, e);
+    int r = list_dir(dir, 0, &names, e);
     for (int i = 0; i < names.count && !r; i++) {
         struct stat st;
         if (stat(names.items[i], &st) == 0 && S_ISDIR(st.st_mode)) r = mc_strlist_take(out, names.items[i], e), names.items[i] = NULL;

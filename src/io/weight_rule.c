@@ -18,13 +18,6 @@ uint64_t mc_fnv1a64(const char *s) {
     return h;
 }
 
-uint64_t mc_splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 float mc_weight_rule_value(uint64_t name_hash, uint64_t i, double lo, double hi) {
     uint64_t x = mc_splitmix64(name_hash + i);
     double u = (double)(x >> 40) * (1.0 / 16777216.0);

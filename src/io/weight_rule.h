@@ -8,10 +8,10 @@
 
 #include <stdint.h>
 
+#include "core/rng.h" /* mc_splitmix64 */
 #include "core/tensor.h"
 
 uint64_t mc_fnv1a64(const char *s);
-uint64_t mc_splitmix64(uint64_t x);
 float mc_weight_rule_value(uint64_t name_hash, uint64_t i, double lo, double hi);
 
 /* Fills m with every tensor of the params.tsv file (f32 tensors by the rule, i64 zero).

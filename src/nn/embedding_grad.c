@@ -46,15 +46,6 @@ void mc_eot_pool_backward(float *dx, const float *dout, const int32_t *save_idx,
 
 /* ---------------------------------------------------------------- regularisation */
 
-static uint64_t splitmix64_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-float mc_rng_uniform(mc_rng *r) { return (float)(splitmix64_next(&r->state) >> 40) * (1.0f / 16777216.0f); }
-
 void mc_dropout_forward(float *y, float *save_mask, const float *x, size_t n, float p, mc_rng *rng) {
     float keep = p > 0.f ? 1.f / (1.f - p) : 1.f;
     /* serial: the mask depends only on the seed, not on the thread count */

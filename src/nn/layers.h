@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "nn/ops.h"
 
 /* ---------------------------------------------------------------- convolution */
@@ -143,13 +144,8 @@ void mc_eot_pool_backward(float *dx, const float *dout, const int32_t *save_idx,
 
 /* ---------------------------------------------------------------- regularisation */
 
-/* Explicit, seeded random state (splitmix64 stream): no hidden global state. */
-typedef struct mc_rng {
-    uint64_t state;
-} mc_rng;
-static inline mc_rng mc_rng_seed(uint64_t seed) { return (mc_rng){seed}; }
-/* Uniform in [0, 1) with 24 random bits (exactly representable in float). */
-float mc_rng_uniform(mc_rng *r);
+/* Masks draw mc_rng_uniform from an explicit, seeded mc_rng (core/rng.h): no hidden global
+ * state; the mask is drawn serially, so it depends on the seed only, not on the threads. */
 
 /* Dropout (nn.Dropout in training): mask[i] = 0 or 1/(1-p) (inverted dropout);
  * y = x * mask. p = 0 (the default everywhere): y = x, mask all 1. p in [0, 1).

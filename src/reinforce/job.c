@@ -262,8 +262,8 @@ static int run_batch(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const
             r = mc_fail(e, MC_E_NOMEM, "out of memory");
             break;
         }
-        mc_augment_rng rng;
-        mc_augment_rng_seed(&rng, o->seed, mc_key_hash(b[j].key));
+        mc_rng rng;
+        mc_rng_init(&rng, o->seed, mc_key_hash(b[j].key));
         for (int a = 0; a < o->num_aug && !r; a++)
             r = mc_augment_sample(&rng, &o->aug, b[j].img.w, b[j].img.h, &b[j].params[a], e);
         good++;

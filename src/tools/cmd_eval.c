@@ -133,7 +133,7 @@ static int load_dataset(const opts *o, dataset *d, mc_err *e) {
         int cap = 0;
         for (int c = 0; c < dirs.count && !r; c++) {
             int before = d->files.count;
-            if ((r = mc_walk_images(dirs.items[c], &d->files, NULL, e))) break;
+            if ((r = mc_walk_images(dirs.items[c], NULL, &d->files, NULL, e))) break;
             if (d->files.count > cap) {
                 int *nl = realloc(d->label, sizeof(int) * (size_t)(cap = d->files.count * 2));
                 if (!nl) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }

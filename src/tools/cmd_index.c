@@ -133,7 +133,7 @@ int mc_cmd_index(int argc, char **argv) {
         } else if (a[0] == '-') {
             fprintf(stderr, "mobileclip index: unknown option '%s' (see --help)\n", a);
             goto done;
-        } else if (mc_walk_images(a, &files, &n_other, &e)) {
+        } else if (mc_walk_images(a, NULL, &files, &n_other, &e)) {
             goto fail;
         }
     }

@@ -12,6 +12,8 @@
  *   state.json              the commit point of a save: step, data position, seed and the two
  *                           file names; written last, atomically
  *   model.pt                the latest saved model (a hard link to model-S.pt), for embed/classify
+ *   eval.csv                with --eval-every: one row per evaluation set and evaluation
+ *                           (train/eval.h), at step 0, every N steps and at the last step
  * A run killed at any moment resumes (--resume) from the last state.json and continues
  * bit-exactly: the batches are a function of (seed, data position), the model file holds the
  * BatchNorm running statistics and counters, the optimizer file the moments and step count.
@@ -37,6 +39,8 @@
 #include "tools/cli.h"
 #include "tools/plot.h"
 #include "train/comm.h"
+#include "train/eval.h"
+#include "train/init.h"
 #include "train/loader.h"
 #include "train/step.h"
 
@@ -50,7 +54,7 @@ static void usage(FILE *f) {
             "  --data-kind K       dr (reinforced DataCompDR shards, default) | plain (image + txt; needs --lambda 0)\n"
             "  --arch A            s0 | s1 | s2 | b\n"
             "  --config FILE       model configuration (JSON, the reference's schema)\n"
-            "  --init CKPT         initial weights (default: a fresh initialisation from --seed)\n"
+            "  --init CKPT         initial weights (default: the reference's initialisation, seeded by --seed)\n"
             "  --out DIR           output folder (log.csv, loss.png, checkpoints)\n"
             "  --resume            continue the run saved in --out (bit-exact)\n"
             "  --lambda L          distillation weight (default 1.0; loss = (1-L) CLIP + L distill)\n"
@@ -71,11 +75,24 @@ static void usage(FILE *f) {
             "  --stop-after N      stop (saving) after N steps of this invocation, the schedule unchanged\n"
             "  --bn-groups G       BatchNorm statistics over G slices of the batch (what G ranks do)\n"
             "  --log-every N       progress line every N steps when stderr is not a terminal (default 10)\n"
+            "  --eval-every N      evaluate the current weights at step 0, every N steps and at the end,\n"
+            "                      into DIR/eval.csv (step, samples, set, images, texts, top1, i2t_r1, t2i_r1)\n"
+            "  --eval SPEC         an evaluation set (repeatable, up to 8):\n"
+            "                        fmnist:DIR    Fashion-MNIST test IDX files in DIR: zero-shot top-1\n"
+            "                        folders:DIR   one sub-folder of images per class: zero-shot top-1\n"
+            "                        shards:SPEC   WebDataset shards: R@1 both ways over the 'txt' captions,\n"
+            "                                      and zero-shot top-1 over 'cls' with --eval-classes\n"
+            "  --eval-classes F    class names of shards:SPEC sets: a file (one per line) or 'fmnist'\n"
+            "  --eval-templates T  zero-shot prompts: imagenet (default), simple or a file, one per line\n"
+            "  --eval-limit N      images per set, spread evenly (the first N of shards; default all)\n"
             "Run with mpirun -np N for data parallel training (when built with MPI).\n");
 }
 
 typedef struct opts {
     const char *data, *out, *init, *config, *kind;
+    const char *eval[MC_TRAIN_EVAL_MAX_SETS], *eval_classes, *eval_templates;
+    int n_eval;
+    long long eval_every, eval_limit;
     int arch;
     int resume;
     double lambda, teacher_scale;
@@ -161,6 +178,15 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--out") == 0) o->out = v;
         else if (strcmp(a, "--init") == 0) o->init = v;
         else if (strcmp(a, "--config") == 0) o->config = v;
+        else if (strcmp(a, "--eval-classes") == 0) o->eval_classes = v;
+        else if (strcmp(a, "--eval-templates") == 0) o->eval_templates = v;
+        else if (strcmp(a, "--eval") == 0) {
+            if (o->n_eval == MC_TRAIN_EVAL_MAX_SETS) {
+                fprintf(stderr, "mobileclip " CMD ": at most %d --eval sets\n", MC_TRAIN_EVAL_MAX_SETS);
+                return 2;
+            }
+            o->eval[o->n_eval++] = v;
+        }
         else if (strcmp(a, "--data-kind") == 0) {
             if (strcmp(v, "dr") && strcmp(v, "plain")) {
                 fprintf(stderr, "mobileclip " CMD ": --data-kind expects dr or plain, got '%s'\n", v);
@@ -186,7 +212,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         INT("--warmup", 0, INT64_MAX / 4, warmup) INT("--save-every", 1, INT64_MAX / 4, save_every)
         INT("--stop-after", 1, INT64_MAX / 4, stop_after) INT("--accum", 1, 1024, accum) INT("--threads", 1, 1024, threads)
         INT("--loader-threads", 1, 256, loader_threads) INT("--bn-groups", 1, MC_TRAIN_MAX_GROUPS, bn_groups)
-        INT("--log-every", 1, 1 << 30, log_every)
+        INT("--log-every", 1, 1 << 30, log_every) INT("--eval-every", 1, INT64_MAX / 4, eval_every)
+        INT("--eval-limit", 1, 100000000, eval_limit)
         else {
             fprintf(stderr, "mobileclip " CMD ": unknown option '%s' (see --help)\n", a);
             return 2;
@@ -209,6 +236,10 @@ static int parse_args(int argc, char **argv, opts *o) {
     }
     if (strcmp(o->kind, "plain") == 0 && o->lambda != 0) {
         fprintf(stderr, "mobileclip " CMD ": plain image-caption data has no teacher embeddings: use --lambda 0\n");
+        return 2;
+    }
+    if (!!o->eval_every != !!o->n_eval) {
+        fprintf(stderr, "mobileclip " CMD ": --eval-every N and --eval SPEC go together\n");
         return 2;
     }
     if (o->batch % o->bn_groups) {
@@ -327,9 +358,13 @@ static void curve_free(curve *c) {
 
 #define LOG_HEADER "step,samples,lr,loss,contrastive,distill,clip_real,clip_syn,distill_real,distill_syn,grad_norm,logit_scale,samples_per_s\n"
 
-/* Keeps the rows of log.csv up to `step` (a killed run may have logged past its last save) and
- * reloads them into the curve; the file is rewritten atomically. */
-static int log_truncate(const char *path, long long step, curve *c, mc_err *e) {
+#define EVAL_HEADER "step,samples,set,images,texts,top1,i2t_r1,t2i_r1\n"
+
+/* Keeps the rows of a CSV log (log.csv, eval.csv) whose step (first field) is at most `step`:
+ * a killed run may have logged past its last save. on_row sees each kept row. The file is
+ * rewritten atomically; a missing file is no error. */
+static int csv_truncate(const char *path, const char *header, long long step, int (*on_row)(void *, const char *),
+                        void *user, mc_err *e) {
     FILE *f = fopen(path, "r");
     if (!f) return 0; /* no log yet */
     mc_atomic_file af;
@@ -338,19 +373,18 @@ static int log_truncate(const char *path, long long step, curve *c, mc_err *e) {
         fclose(f);
         return rc;
     }
-    fputs(LOG_HEADER, af.f);
+    fputs(header, af.f);
     char line[1024];
     int first = 1;
     while (fgets(line, sizeof line, f)) {
+        long long s;
         if (first) {
             first = 0;
             continue;
         }
-        long long s, n;
-        double lr, t, co, d;
-        if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf", &s, &n, &lr, &t, &co, &d) != 6 || s > step) continue;
+        if (sscanf(line, "%lld,", &s) != 1 || s > step) continue;
         fputs(line, af.f);
-        if (curve_push(c, (double)s, t, co, d)) rc = mc_fail(e, MC_E_NOMEM, "out of memory");
+        if (on_row && !rc && on_row(user, line)) rc = mc_fail(e, MC_E_NOMEM, "out of memory");
     }
     fclose(f);
     if (rc) {
@@ -358,6 +392,14 @@ static int log_truncate(const char *path, long long step, curve *c, mc_err *e) {
         return rc;
     }
     return mc_atomic_commit(&af, e);
+}
+
+/* A kept log.csv row back into the curve. */
+static int curve_row(void *user, const char *line) {
+    long long s, n;
+    double lr, t, co, d;
+    if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf", &s, &n, &lr, &t, &co, &d) != 6) return 0;
+    return curve_push(user, (double)s, t, co, d);
 }
 
 static int plot_curves(const char *path, const curve *c, int distill, mc_err *e) {
@@ -445,6 +487,28 @@ static void fmt_eta(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Evaluates the current weights on every set: one eval.csv row per set, and a line on stderr. */
+static int run_eval(mc_train_eval *ev, const mc_clip *clip, long long step, long long samples, FILE *f, int tty,
+                    mc_err *e) {
+    mc_train_eval_result res[MC_TRAIN_EVAL_MAX_SETS];
+    int rc = mc_train_eval_run(ev, clip, res, e);
+    if (rc) return rc;
+    fprintf(stderr, "%seval step %lld (%lld samples):", tty ? "\r\033[K" : "", step, samples);
+    for (int k = 0; k < mc_train_eval_count(ev); k++) {
+        const mc_train_eval_result *r = &res[k];
+        fprintf(f, "%lld,%lld,%s,%d,%d", step, samples, r->name, r->images, r->texts);
+        double v[3] = {r->top1, r->i2t_r1, r->t2i_r1};
+        for (int j = 0; j < 3; j++) isnan(v[j]) ? fputs(",", f) : fprintf(f, ",%.6f", v[j]);
+        fputc('\n', f);
+        fprintf(stderr, "  %s", r->name);
+        if (!isnan(r->top1)) fprintf(stderr, " top-1 %.2f%%", 100 * r->top1);
+        if (!isnan(r->i2t_r1)) fprintf(stderr, " R@1 i2t %.2f%% t2i %.2f%%", 100 * r->i2t_r1, 100 * r->t2i_r1);
+    }
+    fputc('\n', stderr);
+    if (fflush(f)) return mc_fail(e, MC_E_IO, "eval.csv: cannot write");
+    return 0;
+}
+
 int mc_cmd_train(int argc, char **argv) {
     opts o;
     mc_comm comm = {.rank = 0, .world = 1};
@@ -476,7 +540,8 @@ int mc_cmd_train(int argc, char **argv) {
     mc_batch *batches = NULL;
     mc_train_batch *mb = NULL;
     curve cv = {0};
-    FILE *log = NULL;
+    FILE *log = NULL, *evlog = NULL;
+    mc_train_eval *ev = NULL;
     bad_report bad = {0};
     static run_state st;
     char path[4096];
@@ -507,7 +572,7 @@ int mc_cmd_train(int argc, char **argv) {
     mc_tensor_map_free(&w);
     if (rc) goto done;
     clip_ok = 1;
-    if (!wpath) mc_param_store_init_fresh(&clip.store, o.seed);
+    if (!wpath) mc_train_init_params(&clip.store, o.seed); /* the reference's rules (train/init.h) */
 
     mc_train_config tc = {.adamw = {.beta1 = (float)o.beta1, .beta2 = (float)o.beta2, .eps = (float)o.eps,
                                     .weight_decay = (float)o.wd},
@@ -576,7 +641,7 @@ int mc_cmd_train(int argc, char **argv) {
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + global_batch - 1) / global_batch : 1000;
     if (rank0) {
         join(path, sizeof path, o.out, "log.csv");
-        if (o.resume && (rc = log_truncate(path, st.step, &cv, &e))) goto done;
+        if (o.resume && (rc = csv_truncate(path, LOG_HEADER, st.step, curve_row, &cv, &e))) goto done;
         if ((rc = write_config(o.out, &cfg, &e))) goto done;
         int fresh = access(path, F_OK) != 0;
         if (!(log = fopen(path, "a"))) {
@@ -584,12 +649,27 @@ int mc_cmd_train(int argc, char **argv) {
             goto done;
         }
         if (fresh) fputs(LOG_HEADER, log);
+        if (o.n_eval) {
+            mc_train_eval_options eo = {.limit = (int)o.eval_limit, .templates = o.eval_templates,
+                                        .classes = o.eval_classes};
+            if ((rc = mc_train_eval_open(&ev, o.eval, o.n_eval, &eo, &cfg, &e))) goto done;
+            join(path, sizeof path, o.out, "eval.csv");
+            /* rows past the saved step were written by a killed run: they are evaluated again */
+            if (o.resume && (rc = csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
+            int efresh = !o.resume || access(path, F_OK) != 0;
+            if (!(evlog = fopen(path, efresh ? "w" : "a"))) {
+                rc = mc_fail(&e, MC_E_IO, "%s: %s", path, strerror(errno));
+                goto done;
+            }
+            if (efresh) fputs(EVAL_HEADER, evlog);
+        }
         fprintf(stderr, "mobileclip " CMD ": %s, %d processes x batch %d x %d micro-batches, %lld steps from step %lld, "
                 "activations %.0f MiB\n", cfg.name, comm.world, o.batch, o.accum, steps, st.step,
                 (double)(tr.tape_floats + tr.work_floats) * 4.0 / 1048576.0);
     }
     int tty = isatty(2);
-    double t0 = now(), t_last = t0;
+    if (ev && !o.resume && (rc = run_eval(ev, &clip, 0, 0, evlog, tty, &e))) goto done;
+    double t0 = now(), t_last = t0, t_eval = 0; /* evaluation time is not training time */
     long long start = st.step, done_here = 0, run_bad0 = st.bad;
     while (st.step < steps) {
         for (int k = 0; k < o.accum; k++)
@@ -621,7 +701,7 @@ int mc_cmd_train(int argc, char **argv) {
         for (int i = 0; i < st.n_pos; i++) st.pos[i] = (mc_loader_pos){(int64_t)pv[2 * i], (int64_t)pv[2 * i + 1]};
         st.samples += global_batch;
         st.bad = run_bad0 + (long long)badv;
-        double t = now(), rate = (double)done_here * global_batch / (t - t0);
+        double t = now(), rate = (double)done_here * global_batch / (t - t0 - t_eval);
         if (rank0) {
             const mc_drclip_losses *L = &ss.loss;
             fprintf(log, "%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.4g\n", st.step, st.samples, lr,
@@ -641,6 +721,11 @@ int mc_cmd_train(int argc, char **argv) {
                 t_last = t;
             }
         }
+        if (ev && (st.step % o.eval_every == 0 || st.step == steps)) {
+            double te = now();
+            if ((rc = run_eval(ev, &clip, st.step, st.samples, evlog, tty, &e))) goto done;
+            t_eval += now() - te;
+        }
         int last = st.step == steps || (o.stop_after > 0 && done_here >= o.stop_after);
         if (last || st.step % o.save_every == 0) {
             if (rank0 && (rc = save_all(o.out, &tr, &st, &cv, distill, &e))) goto done;
@@ -657,10 +742,11 @@ int mc_cmd_train(int argc, char **argv) {
     status = bad.shown ? MC_EXIT_SKIPPED : 0;
 done:
     if (rc) fprintf(stderr, "%smobileclip " CMD ": %s\n", isatty(2) ? "\n" : "", e.msg[0] ? e.msg : "failed");
-    if (log && fclose(log) && !rc) {
+    if (((log && fclose(log)) | (evlog && fclose(evlog))) && !rc) {
         fprintf(stderr, "mobileclip " CMD ": cannot write the log\n");
         status = 1;
     }
+    mc_train_eval_close(ev);
     for (int k = 0; batches && k < o.accum; k++) mc_batch_free(&batches[k]);
     free(batches);
     free(mb);

@@ -1,14 +1,14 @@
 /* inputs.c - see inputs.h. */
 #include "tools/inputs.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "image/image.h"
+#include "io/walk.h"
 
 void mc_inputs_init(mc_inputs *in) { memset(in, 0, sizeof *in); }
 
@@ -98,65 +98,19 @@ int mc_inputs_add_lines(mc_inputs *in, int kind, FILE *f, const char *name, mc_e
     return r;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* 1 if the file starts like a JPEG or PNG, 0 if not, -1 if it cannot be read. */
-static int sniff_image(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    unsigned char h[8];
-    ssize_t n = read(fd, h, sizeof h);
-    close(fd);
-    if (n < 0) return -1;
-    if (n >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff) return 1;
-    return n == 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8);
-}
-
-static int walk(mc_inputs *in, const char *dir, int depth, mc_err *e) {
-    if (depth > 64) return mc_fail(e, MC_E_IO, "%s: directories nested more than 64 deep", dir);
-    DIR *d = opendir(dir);
-    if (!d) return mc_fail(e, MC_E_IO, "%s: cannot open directory: %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int r = 0;
-    struct dirent *de;
-    while (!r && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (n == cap) {
-            char **nn = realloc(names, sizeof *nn * (cap = cap ? 2 * cap : 64));
-            if (!nn) { r = mc_fail(e, MC_E_NOMEM, "out of memory"); break; }
-            names = nn;
-        }
-        if (!(names[n] = malloc(strlen(dir) + strlen(de->d_name) + 2))) r = mc_fail(e, MC_E_NOMEM, "out of memory");
-        else sprintf(names[n++], "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", de->d_name);
-    }
-    closedir(d);
-    if (n) qsort(names, n, sizeof *names, by_name);
-    size_t i = 0;
-    for (; i < n && !r; i++) {
-        struct stat st;
-        if (lstat(names[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            r = walk(in, names[i], depth + 1, e);
-        } else if (stat(names[i], &st) != 0 || S_ISREG(st.st_mode)) {
-            int s = sniff_image(names[i]);
-            if (s) {
-                r = push(in, MC_INPUT_IMAGE, names[i], NULL, 0, e);
-                names[i] = NULL;
-            }
-        }
-        free(names[i]);
-    }
-    for (; i < n; i++) free(names[i]);
-    free(names);
-    return r;
-}
-
 int mc_inputs_add_dir(mc_inputs *in, const char *dir, mc_err *e) {
-    struct stat st;
-    if (stat(dir, &st) != 0) return mc_fail(e, MC_E_IO, "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return mc_fail(e, MC_E_IO, "%s: not a directory", dir);
+    /* every file counts, dot files too, and one that cannot be read is kept so that loading it
+     * reports the problem instead of the walk dropping it silently */
+    const mc_walk_opts o = {.formats = MC_IMAGE_FORMAT_ALL, .dot_files = 1, .keep_unreadable = 1};
+    mc_strlist files = {0};
+    int r = mc_walk_images(dir, &o, &files, NULL, e);
+    for (int i = 0; i < files.count && !r; i++) {
+        r = push(in, MC_INPUT_IMAGE, files.items[i], NULL, 0, e); /* push owns it, even on failure */
+        files.items[i] = NULL;
+    }
+    mc_strlist_free(&files);
     in->has_kind[MC_INPUT_IMAGE] = 1;
-    return walk(in, dir, 0, e);
+    return r;
 }
 
 int mc_inputs_next(mc_inputs *in, mc_input *out, mc_err *e) {

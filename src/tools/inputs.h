@@ -5,10 +5,10 @@
  * directories are read when added (so their errors come before any work); a list on stdin is
  * read line by line as items are taken, so a producer piping names in sees results while it
  * still writes. Lines: the trailing "\n" or "\r\n" is removed, empty lines are skipped, a line
- * with a NUL byte is an error. Directories: walked recursively in byte order of the names
- * (symbolic links to files followed, to directories not); a file is an image when its first
- * bytes are a JPEG or PNG signature, whatever its name; files that cannot be opened are kept
- * (loading them reports the error). */
+ * with a NUL byte is an error. Directories: io/walk.h (recursive, byte order of the names,
+ * symbolic links to files followed, to directories not), with dot files included, a file is
+ * an image when its first bytes are a JPEG, PNG or WebP signature, whatever its name; files
+ * that cannot be opened are kept (loading them reports the error). */
 #ifndef MC_TOOLS_INPUTS_H
 #define MC_TOOLS_INPUTS_H
 

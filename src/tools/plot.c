@@ -10,21 +10,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
+
 #define FONT "DejaVu Sans"
 
-/* Writes the surface to path through a temporary file. */
+static cairo_status_t png_write(void *closure, const unsigned char *data, unsigned int n) {
+    return fwrite(data, 1, n, closure) == n ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* Writes the surface to path atomically (io/atomic_file). */
 static int save_png(cairo_surface_t *sf, const char *path, mc_err *e) {
-    size_t l = strlen(path);
-    char *tmp = malloc(l + 32);
-    if (!tmp) return mc_fail(e, MC_E_NOMEM, "out of memory");
-    snprintf(tmp, l + 32, "%s.tmp.%ld", path, (long)getpid());
-    cairo_status_t st = cairo_surface_write_to_png(sf, tmp);
-    int r = 0;
-    if (st != CAIRO_STATUS_SUCCESS) r = mc_fail(e, MC_E_IO, "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
-    else if (rename(tmp, path)) r = mc_fail(e, MC_E_IO, "%s: cannot write the PNG: %s", path, strerror(errno));
-    if (r) unlink(tmp);
-    free(tmp);
-    return r;
+    mc_atomic_file af;
+    int r = mc_atomic_open(&af, path, e);
+    if (r) return r;
+    cairo_status_t st = cairo_surface_write_to_png_stream(sf, png_write, af.f);
+    if (st != CAIRO_STATUS_SUCCESS) {
+        mc_atomic_abort(&af);
+        return mc_fail(e, MC_E_IO, "%s: cannot write the PNG: %s", path, cairo_status_to_string(st));
+    }
+    return mc_atomic_commit(&af, e);
 }
 
 /* Draws s with its anchor (ax, ay in [0,1] of the text's extent) at (x, y). */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment/augment.h"
 
 static int fail_comm(mc_err *e, const char *what) { return mc_fail(e, MC_E_IO, "data parallel: %s failed", what); }
 
@@ -292,48 +291,4 @@ int mc_trainer_step(mc_trainer *t, const mc_train_batch *mb, float lr, mc_step_s
     int rc = mc_trainer_update(t, lr, &st.grad_norm, e);
     if (!rc && out) *out = st;
     return rc;
-}
-
-/* ---- fresh initialisation ---- */
-
-static int name_ends(const char *name, const char *suffix) {
-    size_t n = strlen(name), k = strlen(suffix);
-    return n >= k && strcmp(name + n - k, suffix) == 0;
-}
-
-void mc_param_store_init_fresh(mc_param_store *s, uint64_t seed) {
-    for (int i = 0; i < s->count; i++) {
-        const mc_param *p = &s->params[i];
-        if (p->flags & MC_PARAM_COUNTER) {
-            s->counters[p->offset] = 0;
-            continue;
-        }
-        float *d = s->data + p->offset;
-        double lo = 0, hi = 0;
-        const char *n = p->name;
-        if (strcmp(n, "logit_scale") == 0) lo = hi = log(1.0 / 0.07);
-        else if (name_ends(n, "running_var")) lo = hi = 1;
-        else if (name_ends(n, "running_mean") || name_ends(n, "bias")) lo = hi = 0;
-        else if (strstr(n, "layer_scale")) lo = hi = 1e-5;
-        else if (strstr(n, "pos_embed") || strstr(n, "embedding_layer") || strstr(n, "cls_token")) {
-            hi = 0.02 * sqrt(3.0); /* the variance of N(0, 0.02^2) */
-            lo = -hi;
-        } else if (p->ndim <= 1) lo = hi = 1; /* norm gains */
-        else {
-            /* [out, in, kh, kw] / [out, in]; projections used as x @ P are [in, out] */
-            double fan_in = 1;
-            if (name_ends(n, "proj") || name_ends(n, "projection_layer")) fan_in = (double)p->shape[0];
-            else
-                for (int k = 1; k < p->ndim; k++) fan_in *= (double)p->shape[k];
-            hi = sqrt(1.0 / fan_in);
-            lo = -hi;
-        }
-        if (lo == hi) {
-            for (size_t j = 0; j < p->numel; j++) d[j] = (float)lo;
-            continue;
-        }
-        mc_augment_rng rng;
-        mc_augment_rng_seed(&rng, seed, (uint64_t)i);
-        for (size_t j = 0; j < p->numel; j++) d[j] = (float)(lo + (hi - lo) * mc_augment_rng_uniform(&rng));
-    }
 }

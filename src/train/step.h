@@ -112,11 +112,4 @@ int mc_trainer_forward_backward(mc_trainer *t, const mc_train_batch *mb, float d
                                 mc_err *e);
 int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e);
 
-/* Sets every parameter and buffer of a store to a fresh-model value, deterministically from
- * seed (no checkpoint): weights uniform +-sqrt(1 / fan_in) (PyTorch's default init bound for
- * convolutions and linears), BatchNorm/LayerNorm gains and running variances 1, biases and
- * running means 0, layer scales 1e-5 (the reference's layer_scale_init_value), embeddings
- * N(0, 0.02)-like uniform of the same variance, logit_scale ln(1 / 0.07), counters 0. */
-void mc_param_store_init_fresh(mc_param_store *s, uint64_t seed);
-
 #endif

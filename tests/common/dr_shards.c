@@ -25,10 +25,10 @@ static const char *const images[] = {"camera.eval64.png", "coins.eval50.png", "l
 int mc_test_dr_is_bad(int k, int bad_every) { return bad_every > 0 && k % bad_every == bad_every - 1; }
 
 /* a row: tag, then seeded values, each half normalised */
-static void teacher_row(float *row, int half, float tag, mc_augment_rng *rng) {
+static void teacher_row(float *row, int half, float tag, mc_rng *rng) {
     for (int h = 0; h < 2; h++) {
         float *r = row + h * half;
-        for (int i = 0; i < half; i++) r[i] = i == 0 ? tag : (float)(mc_augment_rng_uniform(rng) - 0.5);
+        for (int i = 0; i < half; i++) r[i] = i == 0 ? tag : (float)(mc_rng_double(rng) - 0.5);
         /* the tag kept exact, the rest scaled to a unit-norm half */
         double rest = 0;
         for (int i = 1; i < half; i++) rest += (double)r[i] * r[i];
@@ -63,8 +63,8 @@ void mc_test_write_dr_shards(const char *dir, int n_shards, int per_shard, int h
             for (int j = 0; j < MC_TEST_DR_N_SYN; j++)
                 at += snprintf(syn + at, sizeof syn - at, "%s\"synthetic caption %d of sample %d %d\"", j ? ", " : "", j, s, k);
             snprintf(syn + at, sizeof syn - at, "]}");
-            mc_augment_rng rng;
-            mc_augment_rng_seed(&rng, 1234, (uint64_t)(s * 100000 + k));
+            mc_rng rng;
+            mc_rng_init(&rng, 1234, (uint64_t)(s * 100000 + k));
             mc_augment_params p[MC_TEST_DR_N_AUG];
             for (int a = 0; a < MC_TEST_DR_N_AUG; a++)
                 if (mc_augment_sample(&rng, &acfg, im.w, im.h, &p[a], &e)) mc_test_fatal("%s", e.msg);
