@@ -96,7 +96,7 @@ static int open_folders(eval_set *s, const char *dir, int limit, mc_err *e) {
     if (!r && !dirs.count) r = mc_fail(e, MC_E_FORMAT, "%s: no class folders", dir);
     for (int c = 0; c < dirs.count && !r; c++) {
         int before = files.count;
-        if ((r = mc_walk_images(dirs.items[c], &files, NULL, e))) break;
+        if ((r = mc_walk_images(dirs.items[c], NULL, &files, NULL, e))) break;
         for (int k = before; k < files.count && !r; k++) r = push_label(&label, k, c, e);
         const char *base = strrchr(dirs.items[c], '/'), *name = base ? base + 1 : dirs.items[c];
         if (!r) r = mc_strlist_push(&s->class_names, name, strlen(name), e);
