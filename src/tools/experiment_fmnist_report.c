@@ -293,7 +293,10 @@ int mc_xp_plot(const mc_xp_state *s, const char *path, mc_err *e) {
         n++;
     }
     if (!n) return 0;
-    return mc_plot_lines_png(path, ser, n, "Fashion-MNIST zero-shot top-1 (test)", "seen samples", "top-1", 1, e);
+    char title[128];
+    snprintf(title, sizeof title, "Fashion-MNIST zero-shot top-1 (test), %s run, seed %llu", s->o->quick ? "quick" : "full",
+             (unsigned long long)s->o->seed);
+    return mc_plot_lines_png(path, ser, n, title, "seen samples", "top-1", 1, e);
 }
 
 void mc_xp_print_table(const mc_xp_state *s, FILE *f) {
