@@ -227,8 +227,9 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
     }
     fprintf(f, "\n## Reinforcement\n\n");
     if (s->reinforce_ran)
-        fprintf(f, "`mobileclip reinforce`: %d augmentations per sample (DataCompDR's RandomResizedCrop + RandAugment at "
-                   "32 px, the student's and the teachers' size), the two teachers' embeddings (128 + 128), %s; "
+        fprintf(f, "`mobileclip reinforce`: %d augmentations per sample (`configs/reinforce_aug.json`: RandomResizedCrop "
+                   "scale 0.9-1 at 32 px, the student's and the teachers' size, RandAugment at p 0), the two teachers' "
+                   "embeddings (128 + 128), %s; "
                    "images kept. %d shard files, %lld bytes: **%.0f bytes per sample** (the plain shards: %.0f), "
                    "%.1f s.\n",
                 s->num_aug, s->captioner_ran ? "the synthetic captions" : "the real caption in the synthetic slot",
@@ -296,7 +297,9 @@ int mc_xp_plot(const mc_xp_state *s, const char *path, mc_err *e) {
     char title[128];
     snprintf(title, sizeof title, "Fashion-MNIST zero-shot top-1 (test), %s run, seed %llu", s->o->quick ? "quick" : "full",
              (unsigned long long)s->o->seed);
-    return mc_plot_lines_png(path, ser, n, title, "seen samples", "top-1", 1, e);
+    int r = mc_plot_lines_png(path, ser, n, title, "seen samples", "top-1", 1, e);
+    mc_plot_release(); /* fontconfig's caches (a leak report otherwise) */
+    return r;
 }
 
 void mc_xp_print_table(const mc_xp_state *s, FILE *f) {
