@@ -1,4 +1,4 @@
-/* bench_caption [ARCH|CONFIG.json] [--images B] [--method top_p|top_k|beam] [--iters K]
+/* bench_caption [ARCH|CONFIG.json] [--images B] [--method top_p|top_k|beam] [--iters K] [--seq-len L]
  * Captions per second of a CoCa captioner (default coca_ViT-B-32) at batch B (default 8): the
  * image tower + attentional pooler, then generate() at open_clip's seq_len 30 (top_p 0.9 as
  * DataCompDR, or greedy top_k, or the 6-beam grouped search), median of K runs (default 1)
@@ -16,17 +16,18 @@
 
 int main(int argc, char **argv) {
     const char *arch = "coca_ViT-B-32";
-    int B = 8, iters = 1;
+    int B = 8, iters = 1, seq_len = 30;
     mc_caption_method method = MC_CAPTION_TOP_P;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--images") && i + 1 < argc) B = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seq-len") && i + 1 < argc) seq_len = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--method") && i + 1 < argc) {
             const char *m = argv[++i];
             method = !strcmp(m, "beam") ? MC_CAPTION_BEAM : !strcmp(m, "top_k") ? MC_CAPTION_TOP_K : MC_CAPTION_TOP_P;
         } else if (argv[i][0] != '-') arch = argv[i];
         else {
-            fprintf(stderr, "usage: bench_caption [ARCH|CONFIG.json] [--images B] [--method M] [--iters K]\n");
+            fprintf(stderr, "usage: bench_caption [ARCH|CONFIG.json] [--images B] [--method M] [--iters K] [--seq-len L]\n");
             return 2;
         }
     }
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
     mc_caption_params p;
     mc_caption_params_default(&p, &m);
     p.method = method;
+    p.seq_len = seq_len; /* open_clip's 30; a context of C tokens allows C + 1 */
     p.top_p = 0.9f;
     if (m.dec.vocab < 49408) p.sot = m.dec.vocab - 2, p.eot = m.dec.vocab - 1;
     int32_t *out = malloc(sizeof(int32_t) * (size_t)B * p.seq_len);

@@ -320,7 +320,7 @@ static int check_ids(const mc_oc_text *t, const int32_t *tokens, int N, int L, m
  * token rows see tokens <= themselves; the CLS row (S-1) sees key 0 always and key j >= 1
  * when tokens[j-1] != pad_id (F.pad shifts the padding mask one column right, so the CLS row
  * skips itself when the last token is padding). */
-static void cls_mask(const mc_oc_text *t, const int32_t *tokens, int N, int L, uint8_t *mask) {
+void mc_oc_text_cls_mask(const mc_oc_text *t, const int32_t *tokens, int N, int L, uint8_t *mask) {
     int S = L + 1;
     for (int n = 0; n < N; n++) {
         uint8_t *m = mask + (size_t)n * S * S;
@@ -355,7 +355,7 @@ int mc_oc_text_tokens_len(const mc_oc_text *t, const int32_t *tokens, int N, int
         float *xi = x + i * W;
         for (int c = 0; c < W; c++) xi[c] = te[c] + pe[c];
     }
-    if (mask) cls_mask(t, tokens, N, L, mask);
+    if (mask) mc_oc_text_cls_mask(t, tokens, N, L, mask);
     int64_t shape[3] = {N, S, W};
     mc_trace_emit(trace, "embed", x, 3, shape);
     r = mc_transformer_stack_forward_masked(t->blocks, t->layers, x, N, S, t->causal, mask, work, trace,

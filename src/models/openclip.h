@@ -110,6 +110,10 @@ int mc_oc_text_tokens(const mc_oc_text *t, const int32_t *tokens, int N, float *
 /* The same for L <= context tokens per sequence (x [N, L (+1), W]). */
 int mc_oc_text_tokens_len(const mc_oc_text *t, const int32_t *tokens, int N, int L, float *x, const mc_trace *trace,
                           mc_err *e);
+/* CoCa's build_cls_mask on top of the causal mask as a byte mask [N, S, S], S = L + 1 (1: key
+ * visible): token rows see tokens <= themselves; the CLS row sees key 0 and key j >= 1 when
+ * tokens[j-1] != pad_id (F.pad shifts the padding mask one column right). */
+void mc_oc_text_cls_mask(const mc_oc_text *t, const int32_t *tokens, int N, int L, uint8_t *mask);
 /* tokens -> out [N, out_dim]. Trace also: ln_final [N, context, W], pooled [N, W], features. */
 int mc_oc_text_forward(const mc_oc_text *t, const int32_t *tokens, int N, float *out, const mc_trace *trace,
                        mc_err *e);

@@ -2,6 +2,7 @@
  * tensors from ctx->tape, temporaries from ctx->work, arithmetic only while live. */
 #include "models/text_train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,23 @@ void mc_text_repmixer_train_backward(mc_train_ctx *c, const mc_text_repmixer *b,
 
 static float attn_scale(int D) { return (float)(1.0 / sqrt((double)D)); }
 
+/* Self-attention over packed qkv [N,T,3C] as mc_attention_general sees it (the masked path). */
+static mc_attention_args self_args(const float *qkv, int N, int T, int H, int D, int causal, const uint8_t *mask) {
+    (void)N;
+    size_t ld = 3 * (size_t)H * D;
+    return (mc_attention_args){.q = qkv, .k = qkv + (size_t)H * D, .v = qkv + 2 * (size_t)H * D, .q_ld = ld,
+                               .kv_ld = ld, .q_batch = (size_t)T * ld, .kv_batch = (size_t)T * ld, .Tq = T, .Tk = T,
+                               .H = H, .D = D, .scale = attn_scale(D), .causal_off = causal ? 0 : INT_MAX,
+                               .mask = mask};
+}
+
 float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer *l, mc_transformer_save *s,
                                     const float *x, int N, int T, int causal) {
+    return mc_transformer_train_forward_masked(c, l, s, x, N, T, causal, NULL);
+}
+
+float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer_layer *l, mc_transformer_save *s,
+                                           const float *x, int N, int T, int causal, const uint8_t *mask) {
     int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
     size_t n = (size_t)M * C;
     s->x = x;
@@ -148,7 +164,12 @@ float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer 
     }
     mc_layernorm_train_forward(s->h1, s->mean1, s->rstd1, x, l->ln1_w, l->ln1_b, M, C, l->ln_eps);
     mc_linear_forward(s->qkv, s->h1, l->qkv_w, l->qkv_b, M, C, 3 * C);
-    mc_attention_train_forward(s->o, s->p, s->qkv, N, T, H, D, attn_scale(D), causal);
+    if (mask) {
+        mc_attention_args a = self_args(s->qkv, N, T, H, D, causal, mask);
+        mc_attention_general_train_forward(s->o, s->p, &a, N);
+    } else {
+        mc_attention_train_forward(s->o, s->p, s->qkv, N, T, H, D, attn_scale(D), causal);
+    }
     memcpy(s->x1, x, n * sizeof(float));
     mc_linear_accumulate(s->x1, s->o, l->out_w, l->out_b, M, C, C);
     mc_layernorm_train_forward(s->h2, s->mean2, s->rstd2, s->x1, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
@@ -162,6 +183,12 @@ float *mc_transformer_train_forward(mc_train_ctx *c, const mc_transformer_layer 
 
 void mc_transformer_train_backward(mc_train_ctx *c, const mc_transformer_layer *l, const mc_transformer_save *s,
                                    float *dx, const float *dy, int N, int T, int causal) {
+    mc_transformer_train_backward_masked(c, l, s, dx, dy, N, T, causal, NULL);
+}
+
+void mc_transformer_train_backward_masked(mc_train_ctx *c, const mc_transformer_layer *l,
+                                          const mc_transformer_save *s, float *dx, const float *dy, int N, int T,
+                                          int causal, const uint8_t *mask) {
     int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
     size_t n = (size_t)M * C;
     size_t mk = mc_tape_mark(c->work);
@@ -178,7 +205,13 @@ void mc_transformer_train_backward(mc_train_ctx *c, const mc_transformer_layer *
         /* attention branch: x1 = x + out_proj(attn(qkv(ln1(x)))) */
         memcpy(dx, dx1, n * sizeof(float));
         mc_linear_backward(dh, G(c, l->out_w), G(c, l->out_b), dx1, s->o, l->out_w, M, C, C, 0);
-        mc_attention_backward(dq, dh, s->qkv, s->p, N, T, H, D, attn_scale(D), causal, sc);
+        if (mask) { /* scratch: H*T <= N*H*T floats */
+            mc_attention_args a = self_args(s->qkv, N, T, H, D, causal, mask);
+            memset(dq, 0, 3 * n * sizeof(float));
+            mc_attention_general_backward(dq, dq + C, dq + 2 * C, dh, &a, s->p, N, sc);
+        } else {
+            mc_attention_backward(dq, dh, s->qkv, s->p, N, T, H, D, attn_scale(D), causal, sc);
+        }
         mc_linear_backward(dh, G(c, l->qkv_w), G(c, l->qkv_b), dq, s->h1, l->qkv_w, M, C, 3 * C, 0);
         mc_layernorm_backward(dx, G(c, l->ln1_w), G(c, l->ln1_b), dh, s->x, s->mean1, s->rstd1, l->ln1_w, M, C, 1);
     }

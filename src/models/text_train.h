@@ -77,5 +77,12 @@ float *mc_transformer_train_forward(mc_train_ctx *ctx, const mc_transformer_laye
                                     const float *x, int N, int T, int causal);
 void mc_transformer_train_backward(mc_train_ctx *ctx, const mc_transformer_layer *l, const mc_transformer_save *s,
                                    float *dx, const float *dy, int N, int T, int causal);
+/* The same with a byte mask [N,T,T] on top of `causal` (1: key visible; mc_attention_general's
+ * rule; NULL: none), e.g. CoCa's CLS row. The mask must stay valid until backward. */
+float *mc_transformer_train_forward_masked(mc_train_ctx *ctx, const mc_transformer_layer *l, mc_transformer_save *s,
+                                           const float *x, int N, int T, int causal, const uint8_t *mask);
+void mc_transformer_train_backward_masked(mc_train_ctx *ctx, const mc_transformer_layer *l,
+                                          const mc_transformer_save *s, float *dx, const float *dy, int N, int T,
+                                          int causal, const uint8_t *mask);
 
 #endif

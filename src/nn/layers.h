@@ -127,6 +127,16 @@ size_t mc_attention_backward_scratch(int N, int T, int H);
 void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
                            int D, float scale, int causal, float *scratch);
 
+/* Training form of mc_attention_general (nn/ops.h: queries and keys/values in separate,
+ * strided sequences, causal_off and the byte mask; kv_index must be NULL): save_p [N,H,Tq,Tk]
+ * (0 where a key is hidden). Backward ACCUMULATES into dq, dk, dv, laid out as a->q, a->k, a->v
+ * (same strides: a shared query block, q_batch 0, sums over the batch); scratch:
+ * mc_attention_general_backward_scratch() floats. */
+void mc_attention_general_train_forward(float *out, float *save_p, const mc_attention_args *a, int N);
+size_t mc_attention_general_backward_scratch(const mc_attention_args *a);
+void mc_attention_general_backward(float *dq, float *dk, float *dv, const float *dout, const mc_attention_args *a,
+                                   const float *save_p, int N, float *scratch);
+
 /* ---------------------------------------------------------------- text embedding and pooling */
 
 /* x[n,t,:] = tok_emb[tokens[n,t]] + pos_emb[t]  (tok_emb [V,C], pos_emb [T,C]); ids are

@@ -37,7 +37,9 @@
 #include "models/config.h"
 #include "text/tokenizer.h"
 #include "tools/cli.h"
+#include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
+#include "tools/train_files.h"
 #include "train/comm.h"
 #include "train/eval.h"
 #include "train/init.h"
@@ -53,7 +55,10 @@ static void usage(FILE *f) {
             "  --data SPEC         WebDataset shards, braceexpand syntax: 'DIR/{0000..0099}.tar'\n"
             "  --data-kind K       dr (reinforced DataCompDR shards, default) | plain (image + txt; needs --lambda 0)\n"
             "  --arch A            s0 | s1 | s2 | b\n"
-            "  --config FILE       model configuration (JSON, the reference's schema)\n"
+            "  --config FILE       model configuration (JSON, the reference's schema); an open_clip CoCa\n"
+            "                      configuration (with multimodal_cfg) trains that captioner with CoCaLoss\n"
+            "                      on --data-kind plain (also --coca-contrastive-loss-weight W, default 1,\n"
+            "                      --coca-caption-loss-weight W, default 2; AdamW betas 0.9, 0.98, eps 1e-6)\n"
             "  --init CKPT         initial weights (default: the reference's initialisation, seeded by --seed)\n"
             "  --out DIR           output folder (log.csv, loss.png, checkpoints)\n"
             "  --resume            continue the run saved in --out (bit-exact)\n"
@@ -325,87 +330,14 @@ static int read_state(const char *path, run_state *s, mc_err *e) {
 
 /* ---- log and plot ---- */
 
-typedef struct curve {
-    double *step, *total, *contrastive, *distill;
-    int n, cap;
-} curve;
-
-static int curve_push(curve *c, double step, double t, double co, double d) {
-    if (c->n == c->cap) {
-        int cap = c->cap ? 2 * c->cap : 256;
-        double **arr[4] = {&c->step, &c->total, &c->contrastive, &c->distill};
-        for (int k = 0; k < 4; k++) {
-            double *p = realloc(*arr[k], sizeof(double) * (size_t)cap);
-            if (!p) return -1;
-            *arr[k] = p;
-        }
-        c->cap = cap;
-    }
-    c->step[c->n] = step;
-    c->total[c->n] = t;
-    c->contrastive[c->n] = co;
-    c->distill[c->n] = d;
-    c->n++;
-    return 0;
-}
-
-static void curve_free(curve *c) {
-    free(c->step);
-    free(c->total);
-    free(c->contrastive);
-    free(c->distill);
-}
-
 #define LOG_HEADER "step,samples,lr,loss,contrastive,distill,clip_real,clip_syn,distill_real,distill_syn,grad_norm,logit_scale,samples_per_s\n"
 
 #define EVAL_HEADER "step,samples,set,images,texts,top1,i2t_r1,t2i_r1\n"
 
-/* Keeps the rows of a CSV log (log.csv, eval.csv) whose step (first field) is at most `step`:
- * a killed run may have logged past its last save. on_row sees each kept row. The file is
- * rewritten atomically; a missing file is no error. */
-static int csv_truncate(const char *path, const char *header, long long step, int (*on_row)(void *, const char *),
-                        void *user, mc_err *e) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0; /* no log yet */
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) {
-        fclose(f);
-        return rc;
-    }
-    fputs(header, af.f);
-    char line[1024];
-    int first = 1;
-    while (fgets(line, sizeof line, f)) {
-        long long s;
-        if (first) {
-            first = 0;
-            continue;
-        }
-        if (sscanf(line, "%lld,", &s) != 1 || s > step) continue;
-        fputs(line, af.f);
-        if (on_row && !rc && on_row(user, line)) rc = mc_fail(e, MC_E_NOMEM, "out of memory");
-    }
-    fclose(f);
-    if (rc) {
-        mc_atomic_abort(&af);
-        return rc;
-    }
-    return mc_atomic_commit(&af, e);
-}
-
-/* A kept log.csv row back into the curve. */
-static int curve_row(void *user, const char *line) {
-    long long s, n;
-    double lr, t, co, d;
-    if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf", &s, &n, &lr, &t, &co, &d) != 6) return 0;
-    return curve_push(user, (double)s, t, co, d);
-}
-
-static int plot_curves(const char *path, const curve *c, int distill, mc_err *e) {
-    mc_plot_series s[3] = {{"total", c->step, c->total, c->n},
-                           {"contrastive", c->step, c->contrastive, c->n},
-                           {"distillation", c->step, c->distill, c->n}};
+static int plot_curves(const char *path, const mc_train_curve *c, int distill, mc_err *e) {
+    mc_plot_series s[3] = {{"total", c->x, c->y[0], c->n},
+                           {"contrastive", c->x, c->y[1], c->n},
+                           {"distillation", c->x, c->y[2], c->n}};
     return mc_plot_lines_png(path, s, distill ? 3 : 2, "training loss", "step", "loss", 0, e);
 }
 
@@ -413,35 +345,26 @@ static int plot_curves(const char *path, const curve *c, int distill, mc_err *e)
 
 static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-static int save_all(const char *out, const mc_trainer *t, run_state *st, const curve *c, int distill, mc_err *e) {
-    char p[4096], q[4096];
+typedef struct state_commit {
+    const char *path;
+    const run_state *st;
+} state_commit;
+
+static int commit_state(void *user, mc_err *e) {
+    const state_commit *c = user;
+    return write_state(c->path, c->st, e);
+}
+
+static int save_all(const char *out, const mc_trainer *t, run_state *st, const mc_train_curve *c, int distill,
+                    mc_err *e) {
+    char p[4096];
     static run_state prev;
     join(p, sizeof p, out, "state.json");
     int had_prev = read_state(p, &prev, NULL) == 0;
-    snprintf(st->model, sizeof st->model, "model-%lld.pt", st->step);
-    snprintf(st->optim, sizeof st->optim, "optim-%lld.pt", st->step);
-    join(p, sizeof p, out, st->optim);
-    int rc = mc_adamw_save(&t->opt, &t->clip->store, p, e);
-    join(p, sizeof p, out, st->model);
-    if (!rc) rc = mc_param_store_save(&t->clip->store, p, e);
-    join(q, sizeof q, out, "state.json");
-    if (!rc) rc = write_state(q, st, e); /* the commit point */
+    state_commit sc = {p, st};
+    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->clip->store, st->model, st->optim,
+                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
     if (rc) return rc;
-    /* model.pt: the latest model under a fixed name (link, then rename over: atomic) */
-    join(q, sizeof q, out, "model.pt.tmp-link");
-    unlink(q);
-    char fin[4096];
-    join(fin, sizeof fin, out, "model.pt");
-    if (link(p, q) || rename(q, fin)) {
-        unlink(q);
-        return mc_fail(e, MC_E_IO, "%s: %s", fin, strerror(errno));
-    }
-    if (had_prev && strcmp(prev.model, st->model)) {
-        join(p, sizeof p, out, prev.model);
-        unlink(p);
-        join(p, sizeof p, out, prev.optim);
-        unlink(p);
-    }
     join(p, sizeof p, out, "loss.png");
     return c->n ? plot_curves(p, c, distill, e) : 0;
 }
@@ -510,6 +433,7 @@ static int run_eval(mc_train_eval *ev, const mc_clip *clip, long long step, long
 }
 
 int mc_cmd_train(int argc, char **argv) {
+    if (mc_cmd_train_is_coca(argc, argv)) return mc_cmd_train_coca(argc, argv); /* a captioner: CoCaLoss */
     opts o;
     mc_comm comm = {.rank = 0, .world = 1};
     mc_err e = {0};
@@ -539,7 +463,7 @@ int mc_cmd_train(int argc, char **argv) {
     int tr_ok = 0;
     mc_batch *batches = NULL;
     mc_train_batch *mb = NULL;
-    curve cv = {0};
+    mc_train_curve cv = {0};
     FILE *log = NULL, *evlog = NULL;
     mc_train_eval *ev = NULL;
     bad_report bad = {0};
@@ -641,7 +565,7 @@ int mc_cmd_train(int argc, char **argv) {
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + global_batch - 1) / global_batch : 1000;
     if (rank0) {
         join(path, sizeof path, o.out, "log.csv");
-        if (o.resume && (rc = csv_truncate(path, LOG_HEADER, st.step, curve_row, &cv, &e))) goto done;
+        if (o.resume && (rc = mc_train_csv_truncate(path, LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
         if ((rc = write_config(o.out, &cfg, &e))) goto done;
         int fresh = access(path, F_OK) != 0;
         if (!(log = fopen(path, "a"))) {
@@ -655,7 +579,7 @@ int mc_cmd_train(int argc, char **argv) {
             if ((rc = mc_train_eval_open(&ev, o.eval, o.n_eval, &eo, &cfg, &e))) goto done;
             join(path, sizeof path, o.out, "eval.csv");
             /* rows past the saved step were written by a killed run: they are evaluated again */
-            if (o.resume && (rc = csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
+            if (o.resume && (rc = mc_train_csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
             int efresh = !o.resume || access(path, F_OK) != 0;
             if (!(evlog = fopen(path, efresh ? "w" : "a"))) {
                 rc = mc_fail(&e, MC_E_IO, "%s: %s", path, strerror(errno));
@@ -708,7 +632,7 @@ int mc_cmd_train(int argc, char **argv) {
                     L->total, L->contrastive, L->distill, L->clip[0], L->clip[1], L->distill_ce[0], L->distill_ce[1],
                     ss.grad_norm, ss.scale, rate);
             fflush(log);
-            if (curve_push(&cv, (double)st.step, L->total, L->contrastive, L->distill)) {
+            if (mc_train_curve_push(&cv, (double)st.step, L->total, L->contrastive, L->distill)) {
                 rc = mc_fail(&e, MC_E_NOMEM, "out of memory");
                 goto done;
             }
@@ -757,7 +681,7 @@ done:
     if (tr_ok) mc_trainer_free(&tr);
     if (clip_ok) mc_clip_free(&clip);
     mc_tokenizer_free(tok);
-    curve_free(&cv);
+    mc_train_curve_free(&cv);
     if (rank0) mc_plot_release();
 #ifdef MC_HAVE_MPI
     mc_comm_mpi_finish(&comm);

@@ -5,7 +5,8 @@ bench_caption (seq_len 30, top_p 0.9 with fixed_output_length as DataCompDR, or 
 6-beam grouped search), one warm-up then the timed run. Same throw-away environment as
 gen_coca_ref.py.
 
-  python3 bench_coca_torch.py OPEN_CLIP_SRC coca_ViT-B-32|CONFIG.json BATCH top_p|beam THREADS
+  python3 bench_coca_torch.py OPEN_CLIP_SRC coca_ViT-B-32|CONFIG.json BATCH top_p|beam THREADS [SEQ_LEN]
+(SEQ_LEN default 30, as bench_caption --seq-len)
 """
 import json
 import os
@@ -34,6 +35,7 @@ with torch.no_grad():
 R = cfg["vision_cfg"]["image_size"]
 images = torch.randn(B, 3, R, R)
 kw = dict(generation_type="top_p", top_p=0.9, fixed_output_length=True) if method == "top_p" else {}
+kw["seq_len"] = int(sys.argv[6]) if len(sys.argv) > 6 else 30
 V = cfg["text_cfg"].get("vocab_size", 49408)
 if V < 49408:  # as bench_caption: the last two ids start and end
     kw.update(sot_token_id=V - 2, eos_token_id=V - 1)
