@@ -30,6 +30,7 @@ same() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && (a - b < 
 check "configs --write exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
 for f in "$HERE"/../data/configs/*.json; do
     n=$(basename "$f" .json)
+    case $n in *_captioner) continue ;; esac   # open_clip CoCa configurations are not built in
     check "$n: written as shipped" 'cmp -s "$f" "$T/cfg/$n.json" && grep -q "^$n " "$T/out"'
     "$BUILD/make_test_checkpoint" "$f" "$T/$n.safetensors" >/dev/null 2>&1
     dim=$(grep -o '"embed_dim": *[0-9]*' "$f" | sed 's/.*: *//')
@@ -40,7 +41,7 @@ for f in "$HERE"/../data/configs/*.json; do
 done
 "$CLI" experiment configs --time --n 1 --threads 1 >"$T/time" 2>"$T/err"; st=$?
 check "configs --time: a cost per image and per text for each" '[ $st -eq 0 ] &&
-    [ "$(awk "NR > 1 && \$7 > 0 && \$8 > 0" "$T/time" | wc -l)" -eq "$(ls "$HERE"/../data/configs/*.json | wc -l)" ]'
+    [ "$(awk "NR > 1 && \$7 > 0 && \$8 > 0" "$T/time" | wc -l)" -eq "$(ls "$HERE"/../data/configs/*.json | grep -vc _captioner)" ]'
 cat "$T/time"
 
 # ---- shards and caption quality ----
