@@ -26,7 +26,11 @@ int mc_teacher_load(mc_teacher *t, const char *path, const char *arch, mc_err *e
     if (!path || !arch || !*path || !*arch) return mc_fail(e, MC_E_ARG, "teacher: a checkpoint and an architecture are needed");
     snprintf(t->name, sizeof t->name, "%s:%s", path, arch);
     int ma = mobileclip_arch(arch);
-    if (ma == -2) {
+    /* a MobileCLIP configuration file (the reference's schema, e.g. data/configs/fmnist_teacher_mci.json) */
+    mc_clip_config mcfg;
+    size_t alen = strlen(arch);
+    int custom = ma == -2 && alen > 5 && strcmp(arch + alen - 5, ".json") == 0 && mc_clip_config_load(arch, &mcfg, NULL) == 0;
+    if (ma == -2 && !custom) {
         mc_oc_cfg cfg;
         int r = mc_oc_cfg_load(arch, &cfg, e);
         if (r) {
@@ -50,7 +54,7 @@ int mc_teacher_load(mc_teacher *t, const char *path, const char *arch, mc_err *e
         mc_tensor_map_free(&w);
         return r;
     }
-    r = mc_clip_init(&t->mc, &w, (mc_arch)ma, 1, 1, 1, e);
+    r = custom ? mc_clip_init_config(&t->mc, &mcfg, &w, 1, 1, 1, e) : mc_clip_init(&t->mc, &w, (mc_arch)ma, 1, 1, 1, e);
     mc_tensor_map_free(&w);
     if (r) {
         mc_clip_free(&t->mc);
