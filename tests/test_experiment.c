@@ -34,7 +34,8 @@ static void check_configs(void) {
         CHECK(mc_builtin_config_find(b->name) == b, "find %s", b->name);
         if (!strncmp(b->name, "fmnist_student", 14))
             CHECK(a.image_size == 32 && a.text.context_length == 24 && a.embed_dim == 64, "%s: small", b->name);
-        else CHECK(a.image_size == 64 && a.embed_dim == 128 && a.mci.nstages >= 3, "%s: teacher size", b->name);
+        else /* teachers: the student's input size (augmentations are reapplied at it), wider */
+            CHECK(a.image_size == 32 && a.embed_dim == 128 && a.mci.nstages >= 3, "%s: teacher size", b->name);
     }
     CHECK(mc_builtin_config_find("nope") == NULL, "unknown name");
 }
