@@ -667,7 +667,9 @@ int mc_cmd_train(int argc, char **argv) {
     status = bad.shown ? MC_EXIT_SKIPPED : 0;
 done:
     if (rc) fprintf(stderr, "%smobileclip " CMD ": %s\n", isatty(2) ? "\n" : "", e.msg[0] ? e.msg : "failed");
-    if (((log && fclose(log)) | (evlog && fclose(evlog))) && !rc) {
+    int log_failed = log && fclose(log);
+    log_failed |= evlog && fclose(evlog); /* both closed, either failing */
+    if (log_failed && !rc) {
         fprintf(stderr, "mobileclip " CMD ": cannot write the log\n");
         status = 1;
     }
