@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/parallel.h"
-#include "nn/lowp.h"
+#include "models/image_batch.h"
 
 /* The reference's registered towers (mci0/mci1/mci2 in mobileclip/models/mci.py): four stages,
  * RepMixer (3x3) in stages 0-2, attention in stage 3 after a RepCPE, a downsampler between
@@ -262,31 +261,17 @@ static void emit(const mc_trace *t, const char *name, const float *x, int B, int
 static int mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                        mc_err *e);
 
-typedef struct mci_items {
-    mc_mci *m;
-    const float *images;
-    int R, reparameterized;
-    float *embed;
-    mc_lowp_plan *lowp; /* the caller's low-precision scope, opened in each task */
-} mci_items;
-
-static int mci_item(void *arg, int i, mc_err *e) {
-    const mci_items *j = arg;
-    mc_lowp_plan *prev = mc_lowp_scope_begin(j->lowp);
-    int r = mci_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
-                       j->embed + (size_t)i * j->m->embed_dim, NULL, e);
-    mc_lowp_scope_end(prev);
-    return r;
+/* one image, as image_batch.h runs each task */
+static int mci_one(void *m, const float *image, int R, int reparameterized, float *embed, mc_err *e) {
+    return mci_forward(m, image, 1, R, reparameterized, embed, NULL, e);
 }
 
 int mc_mci_forward(mc_mci *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1 || R < 1 || R > 16384) return mc_fail(e, MC_E_ARG, "%s: bad input size B=%d R=%d", m->cfg->name, B, R);
     /* a batch: one image per thread at a time (the same results as one by one) */
-    if (B > 1 && !(trace && trace->fn)) {
-        mci_items j = {m, images, R, reparameterized, embed, mc_lowp_scope_current()};
-        return mc_parallel_items(B, mci_item, &j, e);
-    }
+    if (B > 1 && !(trace && trace->fn))
+        return mc_image_batch_forward(mci_one, m, images, B, R, reparameterized, embed, m->embed_dim, e);
     return mci_forward(m, images, B, R, reparameterized, embed, trace, e);
 }
 

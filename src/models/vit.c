@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/parallel.h"
+#include "models/image_batch.h"
 #include "models/reparameterize.h"
-#include "nn/lowp.h"
 #include "nn/ops.h"
 
 #define PREFIX "image_encoder.model."
@@ -215,31 +214,17 @@ static void resample_pos(float *dst, const float *pos, int n_pos, int P, int C) 
 static int vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                        mc_err *e);
 
-typedef struct vit_items {
-    mc_vit *m;
-    const float *images;
-    int R, reparameterized;
-    float *embed;
-    mc_lowp_plan *lowp; /* the caller's low-precision scope, opened in each task */
-} vit_items;
-
-static int vit_item(void *arg, int i, mc_err *e) {
-    const vit_items *j = arg;
-    mc_lowp_plan *prev = mc_lowp_scope_begin(j->lowp);
-    int r = vit_forward(j->m, j->images + (size_t)i * 3 * j->R * j->R, 1, j->R, j->reparameterized,
-                       j->embed + (size_t)i * j->m->proj_dim, NULL, e);
-    mc_lowp_scope_end(prev);
-    return r;
+/* one image, as image_batch.h runs each task */
+static int vit_one(void *m, const float *image, int R, int reparameterized, float *embed, mc_err *e) {
+    return vit_forward(m, image, 1, R, reparameterized, embed, NULL, e);
 }
 
 int mc_vit_forward(mc_vit *m, const float *images, int B, int R, int reparameterized, float *embed, const mc_trace *trace,
                    mc_err *e) {
     if (B < 1) return mc_fail(e, MC_E_ARG, "ViT: batch size %d", B);
     /* a batch: one image per thread at a time (the same results as one by one) */
-    if (B > 1 && !(trace && trace->fn)) {
-        vit_items j = {m, images, R, reparameterized, embed, mc_lowp_scope_current()};
-        return mc_parallel_items(B, vit_item, &j, e);
-    }
+    if (B > 1 && !(trace && trace->fn))
+        return mc_image_batch_forward(vit_one, m, images, B, R, reparameterized, embed, m->proj_dim, e);
     return vit_forward(m, images, B, R, reparameterized, embed, trace, e);
 }
 
