@@ -18,7 +18,7 @@ static inline int32_t load_i32(const void *p) {
     return v;
 }
 
-MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b) {
+MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b, int nc) {
     __m512 c[MC_LP_MR][2];
     for (int r = 0; r < MC_LP_MR; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
     for (int kk = 0; kk < Kp / 2; kk++) {
@@ -37,7 +37,7 @@ MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int K
     }
 }
 
-MC_HOT_KERNEL void mc_lowp_int8_tile_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b) {
+MC_HOT_KERNEL void mc_lowp_int8_tile_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc) {
     __m512i c[MC_LP_MR][2];
     for (int r = 0; r < MC_LP_MR; r++) c[r][0] = c[r][1] = _mm512_setzero_si512();
     for (int kq = 0; kq < Kp / 4; kq++) {

@@ -23,32 +23,43 @@ int mc_precision_parse(const char *name) {
 /* ---------------------------------------------------------------- kernels */
 
 #define DECLARE(isa)                                                                                          \
-    void mc_lowp_bf16_tile_##isa(float *acc, const uint16_t *w, int Kp, const uint16_t *b);                 \
-    void mc_lowp_int8_tile_##isa(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b);                  \
+    void mc_lowp_bf16_tile_##isa(float *acc, const uint16_t *w, int Kp, const uint16_t *b, int nc);         \
+    void mc_lowp_int8_tile_##isa(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc);          \
     void mc_lowp_bf16_pack_##isa(uint16_t *d, const float *B, int ldb, int trans_b, int K, int Kp, int nc); \
     void mc_lowp_int8_pack_##isa(uint8_t *d, float *xs, int32_t *zp, const float *B, int ldb, int trans_b, int K, \
-                                 int Kp, int nc);
+                                 int Kp, int nc); \
+    void mc_lowp_finish_##isa(const mc_lowp_out *o, const void *acc);
 #define KERNELS(isa)                                                                                          \
     (mc_lowp_kernels) {                                                                                       \
         #isa, #isa, mc_lowp_bf16_tile_##isa, mc_lowp_int8_tile_##isa, mc_lowp_bf16_pack_##isa,               \
-            mc_lowp_int8_pack_##isa                                                                           \
+            mc_lowp_int8_pack_##isa, mc_lowp_finish_##isa                                                     \
     }
 DECLARE(portable)
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MC_HAVE_X86_LOWP 1
-DECLARE(avx2)
 DECLARE(avx512) /* tiles: kernels_lowp_avx512.c, packing: kernels_lowp_pack_avx512.c */
+void mc_lowp_int8_tile_avx2(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc);
+void mc_lowp_int8_pack_avx2(uint8_t *d, float *xs, int32_t *zp, const float *B, int ldb, int trans_b, int K, int Kp,
+                            int nc);
+void mc_lowp_finish_avx2(const mc_lowp_out *o, const void *acc);
 #endif
 
 mc_lowp_kernels mc_lowp_kernels_get(void) {
     mc_lowp_kernels k = KERNELS(portable);
 #ifdef MC_HAVE_X86_LOWP
     mc_isa isa = mc_kernels_get()->isa;
-    if (isa >= MC_ISA_AVX2) k = KERNELS(avx2);
+    if (isa >= MC_ISA_AVX2) {
+        /* no bf16 arithmetic below AVX512-BF16: bf16 products widened to f32 cost the f32 FMAs plus
+         * the widening (an AVX2 tile measured 0.8-0.9x of f32 on S0), so bf16 GEMMs run the f32
+         * kernels on the f32 weights (f32's numbers) unless the AVX512-BF16 tile below applies */
+        k = (mc_lowp_kernels){"f32 (no avx512bf16)", "avx2", NULL, mc_lowp_int8_tile_avx2, NULL,
+                              mc_lowp_int8_pack_avx2, mc_lowp_finish_avx2};
+    }
     if (isa == MC_ISA_AVX512) { /* AVX-512 packing; the tiles where the CPU has the extension */
         mc_lowp_kernels z = KERNELS(avx512);
         k.pack_bf16 = z.pack_bf16;
         k.pack_int8 = z.pack_int8;
+        k.finish = z.finish;
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512bf16")) {
             k.bf16_name = "avx512bf16";
@@ -169,8 +180,12 @@ MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
 
 int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
     if (p->failed) return mc_fail(e, MC_E_NOMEM, "out of memory recording the low-precision plan");
-    qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_src);
     p->bytes = 0;
+    if (p->precision == MC_PREC_BF16 && !mc_lowp_kernels_get().bf16_tile) { /* the f32 weights serve */
+        p->n = 0;
+        return 0;
+    }
+    qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_src);
     int kept = 0;
     for (int i = 0; i < p->n; i++) {
         mc_lowp_weight *w = &p->w[i];
@@ -286,44 +301,15 @@ MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
         int mr = g->M - i0 < MC_LP_MR ? g->M - i0 : MC_LP_MR, nc = g->N - j0 < MC_LP_NR ? g->N - j0 : MC_LP_NR;
         size_t wrow = (size_t)(j->row0 + i0) * Kp, panel = (size_t)p * Kp * MC_LP_NR;
         if (j->prec == MC_PREC_BF16)
-            j->k.bf16_tile(acc.f, (const uint16_t *)w->q + wrow, Kp, (const uint16_t *)j->bp + panel);
+            j->k.bf16_tile(acc.f, (const uint16_t *)w->q + wrow, Kp, (const uint16_t *)j->bp + panel, nc);
         else
-            j->k.int8_tile(acc.i, (const int8_t *)w->q + wrow, Kp, (const uint8_t *)j->bp + panel);
-        /* epilogue: v[r][c] = acc * row scale (* column scale, int8) + bias[i], stored or added */
-        float v[MC_LP_MR][MC_LP_NR];
-        for (int r = 0; r < MC_LP_MR; r++) {
-            int wi = j->row0 + i0 + (r < mr ? r : 0);
-            float bias = g->bias ? g->bias[i0 + (r < mr ? r : 0)] : 0.f;
-            if (j->prec == MC_PREC_BF16) {
-                for (int c = 0; c < MC_LP_NR; c++) v[r][c] = acc.f[r * MC_LP_NR + c] * g->alpha + bias;
-            } else {
-                float rs = w->scale[wi] * g->alpha;
-                int32_t qs = w->qsum[wi];
-                const float *xs = j->xs + j0;
-                const int32_t *zp = j->zp + j0;
-                for (int c = 0; c < MC_LP_NR; c++)
-                    v[r][c] = (float)(acc.i[r * MC_LP_NR + c] - zp[c] * qs) * rs * xs[c] + bias;
-            }
-        }
-        if (!g->c_trans) {
-            for (int r = 0; r < mr; r++) {
-                float *o = g->C + (size_t)(i0 + r) * g->ldc + j0;
-                if (g->beta == 0.f)
-#pragma omp simd
-                    for (int c = 0; c < nc; c++) o[c] = v[r][c];
-                else
-#pragma omp simd
-                    for (int c = 0; c < nc; c++) o[c] += v[r][c];
-            }
-        } else {
-            for (int c = 0; c < nc; c++) {
-                float *o = g->C + (size_t)(j0 + c) * g->ldc + i0;
-                if (g->beta == 0.f)
-                    for (int r = 0; r < mr; r++) o[r] = v[r][c];
-                else
-                    for (int r = 0; r < mr; r++) o[r] += v[r][c];
-            }
-        }
+            j->k.int8_tile(acc.i, (const int8_t *)w->q + wrow, Kp, (const uint8_t *)j->bp + panel, nc);
+        int wi = j->row0 + i0;
+        mc_lowp_out o = {g->c_trans ? g->C + (size_t)j0 * g->ldc + i0 : g->C + (size_t)i0 * g->ldc + j0,
+                         g->ldc, g->c_trans, g->beta != 0.f, mr, nc, g->alpha, g->bias ? g->bias + i0 : NULL,
+                         j->prec == MC_PREC_INT8 ? w->scale + wi : NULL, j->prec == MC_PREC_INT8 ? w->qsum + wi : NULL,
+                         j->xs + j0, j->zp + j0};
+        j->k.finish(&o, &acc);
     }
 }
 
@@ -335,6 +321,7 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
         return 0;
     }
     lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 0, NULL, NULL, NULL};
+    if (p->precision == MC_PREC_BF16 && !j.k.bf16_tile) return 0; /* f32 is faster here */
     if (!(j.w = lookup(p, g, &j.row0))) return 0;
     j.panels = (g->N + MC_LP_NR - 1) / MC_LP_NR;
     j.strips = (g->M + MC_LP_MR - 1) / MC_LP_MR;

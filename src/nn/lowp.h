@@ -90,6 +90,19 @@ mc_lowp_plan *mc_lowp_scope_current(void);
  * plan in scope, recording, no packed weight for A, or no memory for the packed activation). */
 int mc_lowp_gemm(const mc_gemm_args *g);
 
+/* Where one finished tile goes and how it is scaled (lowp_finish.inc). */
+typedef struct mc_lowp_out {
+    float *C;          /* element (i0, j0) of C: C + i0 * ldc + j0, or C + j0 * ldc + i0 when c_trans */
+    int ldc, c_trans, accumulate;
+    int mr, nc;        /* real rows (<= MC_LP_MR) and columns (<= MC_LP_NR) */
+    float alpha;
+    const float *bias; /* [mr] or NULL */
+    const float *rs;   /* int8: [mr] row scales of the weight; NULL for bf16 */
+    const int32_t *qs; /* int8: [mr] row sums of q */
+    const float *xs;   /* int8: [MC_LP_NR] column scales of the activation */
+    const int32_t *zp; /* int8: [MC_LP_NR] column zero points */
+} mc_lowp_out;
+
 /* The packed tile kernels of one instruction set (kernels_lowp_*.c).
  * bf16: acc[r][c] = sum_k w[r][k] b[k][c] over Kp, w rows at w + r*Kp (bf16 bits), the
  *       panel b as [Kp/2][MC_LP_NR][2] (k pairs interleaved per column);
@@ -97,16 +110,21 @@ int mc_lowp_gemm(const mc_gemm_args *g);
  *       [Kp/4][MC_LP_NR][4] of unsigned bytes (the quantized activation u). */
 typedef struct mc_lowp_kernels {
     const char *bf16_name, *int8_name;
-    void (*bf16_tile)(float *acc, const uint16_t *w, int Kp, const uint16_t *b);
-    void (*int8_tile)(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b);
+    /* nc: columns of the panel that are real (a tile may skip work on the others, whose acc is
+     * then unspecified); bf16_tile NULL: no bf16 arithmetic worth having, bf16 GEMMs run in f32 */
+    void (*bf16_tile)(float *acc, const uint16_t *w, int Kp, const uint16_t *b, int nc);
+    void (*int8_tile)(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc);
     /* one activation panel (lowp_pack.inc) */
     void (*pack_bf16)(uint16_t *d, const float *B, int ldb, int trans_b, int K, int Kp, int nc);
     void (*pack_int8)(uint8_t *d, float *xs, int32_t *zp, const float *B, int ldb, int trans_b, int K, int Kp, int nc);
+    /* the epilogue of one tile, acc as the tile left it: float (bf16) or int32 (int8: o->rs set) */
+    void (*finish)(const mc_lowp_out *o, const void *acc);
 } mc_lowp_kernels;
 
 /* The kernels the next low-precision GEMM uses: those of the active instruction set
  * (nn/isa.h), with the AVX512-BF16 / AVX512-VNNI tiles when that set is avx512 and the CPU
- * has the extension. Each kernel file exports mc_lowp_{bf16,int8}_{tile,pack}_<isa>. */
+ * has the extension. Each kernel file exports mc_lowp_{bf16,int8}_{tile,pack}_<isa> and
+ * mc_lowp_finish_<isa>. */
 mc_lowp_kernels mc_lowp_kernels_get(void);
 
 /* float <-> bfloat16 bits as mc_f32_to_bf16 / mc_bf16_to_f32 of core/tensor.h (round to nearest
