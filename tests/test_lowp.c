@@ -113,8 +113,11 @@ static void gemm_case(mc_precision p, int M, int N, int K, int xt, int accumulat
     plan.recording = 0;
     mc_err e = {0};
     mc_lowp_kernels k = mc_lowp_kernels_get();
-    int native = p != MC_PREC_BF16 || k.bf16_tile; /* else bf16 runs the f32 kernels */
-    CHECK(mc_lowp_plan_pack(&plan, &e) == 0 && plan.n == native, "pack: %s (%d weights)", e.msg, plan.n);
+    /* else the f32 kernels run: bf16 without a bf16 tile (nothing packed), int8 below the depth
+     * where the tile gains */
+    int native = p == MC_PREC_BF16 ? k.bf16_tile != NULL : K >= k.int8_min_depth;
+    CHECK(mc_lowp_plan_pack(&plan, &e) == 0 && plan.n == (p == MC_PREC_BF16 ? native : 1), "pack: %s (%d weights)",
+          e.msg, plan.n);
     const float *Wr = W + (size_t)row0 * K, *br = bias + row0;
     /* C is [M, N] for the conv shape and [N, M] (tokens x features) for the linear one */
     for (int pass = 0; pass < 2; pass++) { /* in the plan's scope; then f32 into tmp */
@@ -130,9 +133,10 @@ static void gemm_case(mc_precision p, int M, int N, int K, int xt, int accumulat
     }
     if (!native) {
         printf("     %-4s %-10s M=%3d N=%3d K=%3d %s%s row0=%d: the f32 GEMM's numbers\n", mc_precision_name(p),
-               k.bf16_name, M, N, K, xt ? "linear" : "conv  ", accumulate ? " +=" : "   ", row0);
-        CHECK(memcmp(C, tmp, sizeof(float) * (size_t)M * N) == 0, "bf16 as f32 M=%d N=%d K=%d: differs from f32", M, N,
-              K);
+               p == MC_PREC_BF16 ? k.bf16_name : k.int8_name, M, N, K, xt ? "linear" : "conv  ", accumulate ? " +=" : "   ",
+               row0);
+        CHECK(memcmp(C, tmp, sizeof(float) * (size_t)M * N) == 0, "%s as f32 M=%d N=%d K=%d: differs from f32",
+              mc_precision_name(p), M, N, K);
         goto done;
     }
     reference(ref, p, Wr, X, xt, br, M, N, K);
@@ -204,6 +208,9 @@ static void test_gemms(void) {
             /* depth over the AVX2 tiles' 256-deep weight chunks, with tails */
             gemm_case((mc_precision)p, 16, 40, 600, 0, 0, 0);
             gemm_case((mc_precision)p, 9, 33, 1030, 1, 0, 0);
+            /* deep enough for every int8 tile (int8_min_depth), with row and column tails */
+            gemm_case((mc_precision)p, 37, 70, 258, 0, 1, 0);
+            gemm_case((mc_precision)p, 24, 77, 300, 1, 0, 8);
             test_nonfinite((mc_precision)p);
         }
     }

@@ -8,6 +8,9 @@
 #include "nn/lowp.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #define NAME(x) mc_lowp_##x##_avx512
 #include "nn/lowp_pack.inc"
 #include "nn/lowp_finish.inc"

@@ -5,6 +5,9 @@
 #include "nn/kernel_attr.h"
 #include "nn/lowp.h"
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #define NAME(x) mc_lowp_##x##_portable
 #include "nn/lowp_tile.inc"
 #include "nn/lowp_pack.inc"

@@ -32,7 +32,7 @@ int mc_precision_parse(const char *name) {
 #define KERNELS(isa)                                                                                          \
     (mc_lowp_kernels) {                                                                                       \
         #isa, #isa, mc_lowp_bf16_tile_##isa, mc_lowp_int8_tile_##isa, mc_lowp_bf16_pack_##isa,               \
-            mc_lowp_int8_pack_##isa, mc_lowp_finish_##isa                                                     \
+            mc_lowp_int8_pack_##isa, mc_lowp_finish_##isa, 0                                                  \
     }
 DECLARE(portable)
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -52,8 +52,8 @@ mc_lowp_kernels mc_lowp_kernels_get(void) {
         /* no bf16 arithmetic below AVX512-BF16: bf16 products widened to f32 cost the f32 FMAs plus
          * the widening (an AVX2 tile measured 0.8-0.9x of f32 on S0), so bf16 GEMMs run the f32
          * kernels on the f32 weights (f32's numbers) unless the AVX512-BF16 tile below applies */
-        k = (mc_lowp_kernels){"f32 (no avx512bf16)", "avx2", NULL, mc_lowp_int8_tile_avx2, NULL,
-                              mc_lowp_int8_pack_avx2, mc_lowp_finish_avx2};
+        k = (mc_lowp_kernels){"f32 (no avx512bf16)", "avx2 (f32 below depth 256)", NULL, mc_lowp_int8_tile_avx2,
+                              NULL, mc_lowp_int8_pack_avx2, mc_lowp_finish_avx2, 256};
     }
     if (isa == MC_ISA_AVX512) { /* AVX-512 packing; the tiles where the CPU has the extension */
         mc_lowp_kernels z = KERNELS(avx512);
@@ -68,6 +68,7 @@ mc_lowp_kernels mc_lowp_kernels_get(void) {
         if (__builtin_cpu_supports("avx512vnni")) {
             k.int8_name = "avx512vnni";
             k.int8_tile = mc_lowp_int8_tile_avx512;
+            k.int8_min_depth = 0;
         }
     }
 #endif
@@ -321,7 +322,7 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
         return 0;
     }
     lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 0, NULL, NULL, NULL};
-    if (p->precision == MC_PREC_BF16 && !j.k.bf16_tile) return 0; /* f32 is faster here */
+    if (p->precision == MC_PREC_BF16 ? !j.k.bf16_tile : g->K < j.k.int8_min_depth) return 0; /* f32 is faster */
     if (!(j.w = lookup(p, g, &j.row0))) return 0;
     j.panels = (g->N + MC_LP_NR - 1) / MC_LP_NR;
     j.strips = (g->M + MC_LP_MR - 1) / MC_LP_MR;

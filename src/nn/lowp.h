@@ -119,6 +119,9 @@ typedef struct mc_lowp_kernels {
     void (*pack_int8)(uint8_t *d, float *xs, int32_t *zp, const float *B, int ldb, int trans_b, int K, int Kp, int nc);
     /* the epilogue of one tile, acc as the tile left it: float (bf16) or int32 (int8: o->rs set) */
     void (*finish)(const mc_lowp_out *o, const void *acc);
+    /* int8 GEMMs shallower than this run the f32 kernels instead (AVX2: below 256 the activation
+     * packing and the tile's fixed costs outweigh vpmaddwd's gain, measured per S0 shape) */
+    int int8_min_depth;
 } mc_lowp_kernels;
 
 /* The kernels the next low-precision GEMM uses: those of the active instruction set
