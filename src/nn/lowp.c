@@ -52,8 +52,8 @@ mc_lowp_kernels mc_lowp_kernels_get(void) {
         /* no bf16 arithmetic below AVX512-BF16: bf16 products widened to f32 cost the f32 FMAs plus
          * the widening (an AVX2 tile measured 0.8-0.9x of f32 on S0), so bf16 GEMMs run the f32
          * kernels on the f32 weights (f32's numbers) unless the AVX512-BF16 tile below applies */
-        k = (mc_lowp_kernels){"f32 (no avx512bf16)", "avx2 (f32 below depth 256)", NULL, mc_lowp_int8_tile_avx2,
-                              NULL, mc_lowp_int8_pack_avx2, mc_lowp_finish_avx2, 256};
+        k = (mc_lowp_kernels){"f32", "avx2", NULL, mc_lowp_int8_tile_avx2, NULL, mc_lowp_int8_pack_avx2,
+                              mc_lowp_finish_avx2, 256};
     }
     if (isa == MC_ISA_AVX512) { /* AVX-512 packing; the tiles where the CPU has the extension */
         mc_lowp_kernels z = KERNELS(avx512);

@@ -14,7 +14,10 @@
  *    projection heads (x @ P) stay f32: they hold little of the work and most of the error;
  *    so do the text transformer's q|k|v projections (models/clip_lowp.c), measured: their
  *    rounding feeds the softmax, and the 12-layer text transformer's caption embeddings fell
- *    to cosine 0.997 (bf16) / 0.983 (int8) with them packed, 0.9996 / 0.995 without.
+ *    to cosine 0.997 (bf16) / 0.983 (int8) with them packed, 0.9996 / 0.995 without; and its
+ *    first layer's attention output projection (int8 captions 0.9954 -> 0.9985);
+ *  - int8: a weight whose quantization error ||W - s q|| / ||W|| exceeds 1% is not packed
+ *    (mc_lowp_plan_pack; MCi's square 1x1 convolutions with a folded identity).
  *
  * Which weights: mc_clip_lowp_build (models/clip_lowp.c) runs the folded forward once in
  * recording mode; each GEMM whose weight is the A operand (gemm.c after its normalisation)
@@ -23,8 +26,10 @@
  * packed weight runs in f32 (always correct, only slower).
  *
  * Kernels: AVX512-BF16 (vdpbf16ps) and AVX512-VNNI (vpdpbusd) where the CPU has them and the
- * active instruction set (nn/isa.h, MC_ISA) is avx512; otherwise the same arithmetic in plain
- * C compiled for AVX2 or the baseline (kernels_lowp_{portable,avx2,avx512}.c).
+ * active instruction set (nn/isa.h, MC_ISA) is avx512. Without them (avx2): int8 runs exact
+ * vpmaddwd tiles for GEMMs of depth >= 256 and the f32 kernels below, bf16 the f32 kernels on
+ * the f32 weights (no bf16 unit: widening was slower than f32; nothing is packed). The
+ * baseline set runs both in plain C (kernels_lowp_{portable,avx2,avx512}.c).
  *
  * Scope: the plan in use is the calling thread's (mc_lowp_scope_begin/end around a forward,
  * like the thread count of core/parallel.h), so contexts of different precisions can run side
