@@ -3,13 +3,17 @@
  *     AVX512-BF16 / VNNI where present) against an independent double-precision computation
  *     from the same rounded / quantized operands: conv-shaped (weight A, activation [K,N]) and
  *     Linear-shaped (transposed, c_trans) problems with row, column and depth tails, bias,
- *     accumulation (beta 1) and a row range of a recorded weight;
+ *     accumulation (beta 1) and a row range of a recorded weight; where a set runs the f32
+ *     kernels instead (bf16 without AVX512-BF16, int8 below the AVX2 tile's depth), the f32
+ *     GEMM's numbers exactly;
  *  2. whole models from the golden weight rule: embeddings of the golden inputs and of the golden
  *     captions in bf16 and int8 against our f32: cosine >= 0.999 (bf16) and >= 0.995 (int8) for
- *     every row; for s0 also every shared photo (preprocess.safetensors) against a control (see
- *     test_model); repacking after mc_clip_plan_build gives the same numbers; back to f32 gives
- *     f32's numbers exactly; the training form refuses low precision.
- * Archs for part 2: $MC_TEST_ARCHS (default "s0"; s1, s2, b: golden inputs and captions);
+ *     every row (asserted for every arch in the list); for s0 also every shared photo
+ *     (preprocess.safetensors) against a control (see test_model); bf16 on the f32 kernels is
+ *     f32 exactly, with nothing packed; repacking after mc_clip_plan_build gives the same
+ *     numbers; back to f32 gives f32's numbers exactly; the training form refuses low precision.
+ * Archs for part 2: $MC_TEST_ARCHS (default "s0"; s1, s2, b: golden inputs and captions), on the
+ * instruction set MC_ISA chooses (MC_ISA=portable: the bf16 and int8 C tiles);
  * MC_TEST_SHORT (the sanitizer pass): one photo. */
 #include <math.h>
 #include <stdio.h>
@@ -196,6 +200,7 @@ static void test_nonfinite(mc_precision p) {
 }
 
 static void test_gemms(void) {
+    mc_isa was = mc_kernels_get()->isa; /* MC_ISA's choice, for the model tests after these */
     for (int isa = 0; isa < MC_ISA_COUNT; isa++) {
         mc_err e = {0};
         if (!mc_isa_supported((mc_isa)isa)) continue;
@@ -215,7 +220,7 @@ static void test_gemms(void) {
         }
     }
     mc_err e = {0};
-    mc_isa_force(mc_isa_detect(), &e);
+    mc_isa_force(was, &e);
 }
 
 /* ---------------------------------------------------------------- whole models */
