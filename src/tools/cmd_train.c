@@ -72,6 +72,12 @@ static void usage(FILE *f) {
             "  --beta1 X, --beta2 X, --eps X   AdamW (defaults 0.9, 0.95, 1e-8: the MobileCLIP recipe)\n"
             "  --warmup N          linear warmup steps before the cosine decay (default 0)\n"
             "  --grad-clip X       clip the global gradient norm (default 1.0; 0: off)\n"
+            "  --drop R            image tower dropout, overriding the configuration's (MCi: FastViT drop_rate in\n"
+            "                      every ConvFFN; ViT: image_cfg.dropout); text tower rates: text_cfg keys\n"
+            "  --drop-path R       image tower stochastic depth, overriding the configuration's (MCi:\n"
+            "                      drop_path_rate, linear over the blocks; ViT: stochastic_dropout). Both\n"
+            "                      default to the configuration's (0: off), are written to DIR/config.json\n"
+            "                      and must be given again with --resume; masks are seeded by --seed and the step\n"
             "  --accum K           micro-batches per step, as open_clip's --accum-freq: the loss over the\n"
             "                      features of all K (recomputed per micro-batch; default 1)\n"
             "  --threads N         model threads (default: $OMP_NUM_THREADS, else all cores)\n"
@@ -105,7 +111,7 @@ typedef struct opts {
     int teacher_dims[MC_DRCLIP_MAX_TEACHERS], n_teachers;
     int batch;
     long long steps, samples;
-    double lr, wd, beta1, beta2, eps, grad_clip;
+    double lr, wd, beta1, beta2, eps, grad_clip, drop, drop_path; /* drop*: < 0 = the configuration's */
     long long warmup, save_every, stop_after;
     int accum, threads, loader_threads, bn_groups, log_every;
     unsigned long long seed;
@@ -160,7 +166,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     *o = (opts){.arch = -1, .kind = "dr", .lambda = 1.0, .teacher_scale = 100, .teacher_dims = {768, 768},
                 .n_teachers = 2, .batch = 32, .steps = -1, .samples = -1, .lr = 1e-3, .wd = 0.2, .beta1 = 0.9,
                 .beta2 = 0.95, .eps = 1e-8, .grad_clip = 1.0, .save_every = 1000, .stop_after = -1, .accum = 1,
-                .loader_threads = 2, .bn_groups = 1, .log_every = 10};
+                .loader_threads = 2, .bn_groups = 1, .log_every = 10, .drop = -1, .drop_path = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long n;
@@ -214,6 +220,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         NUM("--lambda", 0, 1, lambda) NUM("--teacher-scale", 1e-3, 1e6, teacher_scale) NUM("--lr", 0, 10, lr)
         NUM("--wd", 0, 10, wd) NUM("--beta1", 0, 0.999999, beta1) NUM("--beta2", 0, 0.999999, beta2)
         NUM("--eps", 1e-30, 1, eps) NUM("--grad-clip", 0, 1e9, grad_clip)
+        NUM("--drop", 0, 0.999, drop) NUM("--drop-path", 0, 0.999, drop_path)
         INT("--batch", 2, 1 << 20, batch) INT("--steps", 1, INT64_MAX / 4, steps) INT("--samples", 1, INT64_MAX / 4, samples)
         INT("--warmup", 0, INT64_MAX / 4, warmup) INT("--save-every", 1, INT64_MAX / 4, save_every)
         INT("--stop-after", 1, INT64_MAX / 4, stop_after) INT("--accum", 1, 1024, accum) INT("--threads", 1, 1024, threads)
@@ -472,6 +479,14 @@ int mc_cmd_train(int argc, char **argv) {
     char path[4096];
     int rc = o.config ? mc_clip_config_load(o.config, &cfg, &e) : mc_clip_config_builtin(o.arch, &cfg, &e);
     if (rc) goto done;
+    /* the command line wins over the configuration (and config.json records the result) */
+    if (o.drop >= 0) cfg.image_drop.drop = (float)o.drop;
+    if (o.drop_path >= 0) cfg.image_drop.drop_path = (float)o.drop_path;
+    if (cfg.image == MC_IMAGE_VIT && cfg.image_drop.drop > 0 && cfg.image_drop.drop_path > 0) {
+        rc = mc_fail(&e, MC_E_ARG, "ViT image tower: dropout (--drop) and stochastic depth (--drop-path) are mutually "
+                     "exclusive in the reference's TransformerEncoder");
+        goto done;
+    }
     if (rank0 && mkdir(o.out, 0777) && errno != EEXIST) {
         rc = mc_fail(&e, MC_E_IO, "%s: cannot create the folder: %s", o.out, strerror(errno));
         goto done;
@@ -501,7 +516,8 @@ int mc_cmd_train(int argc, char **argv) {
 
     mc_train_config tc = {.adamw = {.beta1 = (float)o.beta1, .beta2 = (float)o.beta2, .eps = (float)o.eps,
                                     .weight_decay = (float)o.wd},
-                          .grad_clip = (float)o.grad_clip, .accum = o.accum, .bn_groups = o.bn_groups};
+                          .grad_clip = (float)o.grad_clip, .accum = o.accum, .bn_groups = o.bn_groups,
+                          .seed = o.seed};
     if (reinforced) {
         tc.loss = mc_drclip_config_default((float)o.lambda);
         tc.loss.n_teachers = o.n_teachers;
