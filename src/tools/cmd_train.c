@@ -39,6 +39,7 @@
 #include "tools/cli.h"
 #include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
+#include "tools/run_state.h"
 #include "tools/train_files.h"
 #include "train/comm.h"
 #include "train/eval.h"
@@ -262,80 +263,6 @@ static int parse_args(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* ---- run state (state.json) ---- */
-
-#define MAX_STREAMS 1024 /* data streams: processes x BatchNorm groups */
-
-typedef struct run_state {
-    long long step;
-    int n_pos;                     /* world * groups */
-    mc_loader_pos pos[MAX_STREAMS]; /* where each stream's next batch starts (stream rank*G + g) */
-    unsigned long long seed;
-    long long samples, bad;
-    int batch, world, groups;
-    char model[64], optim[64];
-} run_state;
-
-static int write_state(const char *path, const run_state *s, mc_err *e) {
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) return rc;
-    fprintf(af.f,
-            "{\"step\": %lld, \"seed\": %llu, \"samples\": %lld, \"bad\": %lld, \"batch\": %d, \"world\": %d, "
-            "\"groups\": %d, \"model\": \"%s\", \"optim\": \"%s\", \"positions\": [",
-            s->step, s->seed, s->samples, s->bad, s->batch, s->world, s->groups, s->model, s->optim);
-    for (int i = 0; i < s->n_pos; i++)
-        fprintf(af.f, "%s%lld, %lld", i ? ", " : "", (long long)s->pos[i].epoch, (long long)s->pos[i].index);
-    fprintf(af.f, "]}\n");
-    return mc_atomic_commit(&af, e);
-}
-
-static int read_state(const char *path, run_state *s, mc_err *e) {
-    char *text;
-    size_t len;
-    int rc = mc_read_file(path, 1 << 16, &text, &len, e);
-    if (rc) return rc;
-    mc_json *j = mc_json_parse(text, len, e);
-    free(text);
-    if (!j) return mc_err_prefix(e, "%s", path);
-    static const char *keys[] = {"step", "seed", "samples", "bad", "batch", "world", "groups"};
-    double v[7];
-    rc = 0;
-    for (int k = 0; k < 7 && !rc; k++) {
-        const mc_json *n = mc_json_get(j, keys[k]);
-        if (!n || n->type != MC_JSON_NUMBER || n->number < 0 || n->number != floor(n->number) || n->number > 9e15)
-            rc = mc_fail(e, MC_E_FORMAT, "%s: \"%s\" is missing or not a count", path, keys[k]);
-        else v[k] = n->number;
-    }
-    const mc_json *m = mc_json_get(j, "model"), *o = mc_json_get(j, "optim");
-    if (!rc && (!m || m->type != MC_JSON_STRING || !o || o->type != MC_JSON_STRING || strlen(m->str) >= 64 ||
-                strlen(o->str) >= 64 || strchr(m->str, '/') || strchr(o->str, '/')))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"model\" / \"optim\" are missing or not file names", path);
-    const mc_json *ps = mc_json_get(j, "positions");
-    if (!rc && (!ps || ps->type != MC_JSON_ARRAY || ps->count % 2 || ps->count / 2 != v[5] * v[6] || ps->count == 0 ||
-                ps->count / 2 > MAX_STREAMS))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"positions\" is not one (epoch, index) pair per data stream", path);
-    for (int i = 0; !rc && i < ps->count; i++)
-        if (ps->items[i].type != MC_JSON_NUMBER || ps->items[i].number < 0 || ps->items[i].number > 9e15)
-            rc = mc_fail(e, MC_E_FORMAT, "%s: positions[%d] is not a count", path, i);
-    if (!rc) {
-        s->step = (long long)v[0];
-        s->seed = (unsigned long long)v[1];
-        s->samples = (long long)v[2];
-        s->bad = (long long)v[3];
-        s->batch = (int)v[4];
-        s->world = (int)v[5];
-        s->groups = (int)v[6];
-        s->n_pos = ps->count / 2;
-        for (int i = 0; i < s->n_pos; i++)
-            s->pos[i] = (mc_loader_pos){(int64_t)ps->items[2 * i].number, (int64_t)ps->items[2 * i + 1].number};
-        snprintf(s->model, sizeof s->model, "%s", m->str);
-        snprintf(s->optim, sizeof s->optim, "%s", o->str);
-    }
-    mc_json_free(j);
-    return rc;
-}
-
 /* ---- log and plot ---- */
 
 #define LOG_HEADER "step,samples,lr,loss,contrastive,distill,clip_real,clip_syn,distill_real,distill_syn,grad_norm,logit_scale,samples_per_s\n"
@@ -351,35 +278,18 @@ static int plot_curves(const char *path, const mc_train_curve *c, int distill, m
 
 /* ---- checkpoints ---- */
 
-static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
-
-typedef struct state_commit {
-    const char *path;
-    const run_state *st;
-} state_commit;
-
-static int commit_state(void *user, mc_err *e) {
-    const state_commit *c = user;
-    return write_state(c->path, c->st, e);
-}
-
-static int save_all(const char *out, const mc_trainer *t, run_state *st, const mc_train_curve *c, int distill,
+static int save_all(const char *out, const mc_trainer *t, mc_run_state *st, const mc_train_curve *c, int distill,
                     mc_err *e) {
     char p[4096];
-    static run_state prev;
-    join(p, sizeof p, out, "state.json");
-    int had_prev = read_state(p, &prev, NULL) == 0;
-    state_commit sc = {p, st};
-    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->clip->store, st->model, st->optim,
-                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
+    int rc = mc_run_state_save(out, st, &t->opt, &t->clip->store, e);
     if (rc) return rc;
-    join(p, sizeof p, out, "loss.png");
+    mc_train_path(p, sizeof p, out, "loss.png");
     return c->n ? plot_curves(p, c, distill, e) : 0;
 }
 
 static int write_config(const char *out, const mc_clip_config *cfg, mc_err *e) {
     char p[4096];
-    join(p, sizeof p, out, "config.json");
+    mc_train_path(p, sizeof p, out, "config.json");
     mc_atomic_file af;
     int rc = mc_atomic_open(&af, p, e);
     if (rc) return rc;
@@ -475,7 +385,7 @@ int mc_cmd_train(int argc, char **argv) {
     FILE *log = NULL, *evlog = NULL;
     mc_train_eval *ev = NULL;
     bad_report bad = {0};
-    static run_state st;
+    static mc_run_state st;
     char path[4096];
     int rc = o.config ? mc_clip_config_load(o.config, &cfg, &e) : mc_clip_config_builtin(o.arch, &cfg, &e);
     if (rc) goto done;
@@ -496,15 +406,15 @@ int mc_cmd_train(int argc, char **argv) {
     mc_tensor_map_init(&w);
     const char *wpath = o.init;
     if (o.resume) {
-        join(path, sizeof path, o.out, "state.json");
-        if ((rc = read_state(path, &st, &e))) goto done;
+        mc_train_path(path, sizeof path, o.out, "state.json");
+        if ((rc = mc_run_state_read(path, &st, &e))) goto done;
         if (st.batch != o.batch || st.world != comm.world || st.seed != o.seed || st.groups != o.bn_groups) {
             rc = mc_fail(&e, MC_E_ARG, "%s: the run was saved with --batch %d, --seed %llu, --bn-groups %d on %d processes; "
                          "resume with the same", path, st.batch, st.seed, st.groups, st.world);
             goto done;
         }
         static char mpath[4096];
-        join(mpath, sizeof mpath, o.out, st.model);
+        mc_train_path(mpath, sizeof mpath, o.out, st.model);
         wpath = mpath;
     }
     if (wpath && (rc = mc_checkpoint_load(wpath, &w, &e))) goto done;
@@ -531,7 +441,7 @@ int mc_cmd_train(int argc, char **argv) {
     if ((rc = mc_trainer_init(&tr, &clip, &tc, o.batch, reinforced ? 2 : 1, &comm, &e))) goto done;
     tr_ok = 1;
     if (o.resume) {
-        join(path, sizeof path, o.out, st.optim);
+        mc_train_path(path, sizeof path, o.out, st.optim);
         if ((rc = mc_adamw_load(&tr.opt, &clip.store, path, &e))) goto done;
         if (tr.opt.step != st.step) {
             rc = mc_fail(&e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", path, (long long)tr.opt.step,
@@ -545,8 +455,8 @@ int mc_cmd_train(int argc, char **argv) {
         st.world = comm.world;
         st.groups = o.bn_groups;
         st.n_pos = comm.world * o.bn_groups;
-        if (st.n_pos > MAX_STREAMS) {
-            rc = mc_fail(&e, MC_E_ARG, "more than %d data streams (processes x --bn-groups)", MAX_STREAMS);
+        if (st.n_pos > MC_RUN_MAX_STREAMS) {
+            rc = mc_fail(&e, MC_E_ARG, "more than %d data streams (processes x --bn-groups)", MC_RUN_MAX_STREAMS);
             goto done;
         }
     }
@@ -581,7 +491,7 @@ int mc_cmd_train(int argc, char **argv) {
     long long global_batch = (long long)o.batch * comm.world * o.accum;
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + global_batch - 1) / global_batch : 1000;
     if (rank0) {
-        join(path, sizeof path, o.out, "log.csv");
+        mc_train_path(path, sizeof path, o.out, "log.csv");
         if (o.resume && (rc = mc_train_csv_truncate(path, LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
         if ((rc = write_config(o.out, &cfg, &e))) goto done;
         int fresh = access(path, F_OK) != 0;
@@ -594,7 +504,7 @@ int mc_cmd_train(int argc, char **argv) {
             mc_train_eval_options eo = {.limit = (int)o.eval_limit, .templates = o.eval_templates,
                                         .classes = o.eval_classes};
             if ((rc = mc_train_eval_open(&ev, o.eval, o.n_eval, &eo, &cfg, &e))) goto done;
-            join(path, sizeof path, o.out, "eval.csv");
+            mc_train_path(path, sizeof path, o.out, "eval.csv");
             /* rows past the saved step were written by a killed run: they are evaluated again */
             if (o.resume && (rc = mc_train_csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
             int efresh = !o.resume || access(path, F_OK) != 0;
@@ -624,7 +534,7 @@ int mc_cmd_train(int argc, char **argv) {
         st.step++;
         done_here++;
         /* every stream's position (all ranks' in a data-parallel run: rank 0 saves them) */
-        double pv[2 * MAX_STREAMS];
+        double pv[2 * MC_RUN_MAX_STREAMS];
         memset(pv, 0, sizeof(double) * 2 * st.n_pos);
         long long bad_here = 0;
         for (int g = 0; g < G; g++) {

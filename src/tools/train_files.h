@@ -8,6 +8,11 @@
 #include "models/param_store.h"
 #include "train/optim.h"
 
+#include <stddef.h>
+
+/* buf = "dir/name" (truncated to n). */
+void mc_train_path(char *buf, size_t n, const char *dir, const char *name);
+
 /* Three loss series over steps (total and two parts). */
 typedef struct mc_train_curve {
     double *x, *y[3];

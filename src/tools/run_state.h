@@ -1,0 +1,40 @@
+/* run_state.h - state.json, the commit point of a `mobileclip train` save (CLIP and CoCa runs):
+ *
+ *   {"step": S, "seed": N, "samples": N, "bad": N, "batch": B, "world": W, "groups": G,
+ *    "model": "model-S.pt", "optim": "optim-S.pt", "positions": [epoch, index, ...] (one pair per
+ *    data stream: W * G of them, stream rank * G + g), "kind": "coca" (CoCa runs only)}
+ *
+ * Written atomically, last (after the model and optimizer files it names), so a run killed at any
+ * moment resumes from a complete save. Reading checks every field ("world" and "groups" default
+ * to 1 when absent) and that the file names stay inside the folder.
+ */
+#ifndef MC_TOOLS_RUN_STATE_H
+#define MC_TOOLS_RUN_STATE_H
+
+#include "core/error.h"
+#include "models/param_store.h"
+#include "train/loader.h"
+#include "train/optim.h"
+
+#define MC_RUN_MAX_STREAMS 1024 /* data streams: processes x BatchNorm groups */
+
+typedef struct mc_run_state {
+    long long step;
+    unsigned long long seed;
+    long long samples, bad;
+    int batch, world, groups;
+    int n_pos;                             /* world * groups */
+    mc_loader_pos pos[MC_RUN_MAX_STREAMS]; /* where each stream's next batch starts */
+    char model[64], optim[64];
+    const char *kind;                      /* written when not NULL ("coca"); not read back */
+} mc_run_state;
+
+int mc_run_state_write(const char *path, const mc_run_state *s, mc_err *e);
+int mc_run_state_read(const char *path, mc_run_state *s, mc_err *e);
+
+/* The checkpoint of s->step in folder out (mc_train_save_checkpoint: optim-S.pt, model-S.pt,
+ * DIR/state.json as the commit point, model.pt), removing the previous save's files; s->model and
+ * s->optim receive the new names. */
+int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e);
+
+#endif
