@@ -547,8 +547,7 @@ int mc_mci_train_backward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *
 int mc_mci_train_sizes(const mc_mci *m, int B, int R, const mc_dropout_rates *rates, size_t *tape_floats,
                        size_t *work_floats, mc_err *e) {
     mc_tape tape = {0}, work = {0};
-    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
-    if (rates) c.rate = *rates;
+    mc_train_ctx c = mc_train_measure_ctx(&tape, &work, rates);
     mc_mci_train_state st;
     int r = mc_mci_train_state_init(&st, m, e);
     if (r) return r;

@@ -76,6 +76,14 @@ typedef struct mc_train_ctx {
     mc_rng *rng;
 } mc_train_ctx;
 
+/* The context of a measure pass (train mode, no gradients, the tower's rates: NULL = none), for the
+ * towers' *_train_sizes. */
+static inline mc_train_ctx mc_train_measure_ctx(mc_tape *tape, mc_tape *work, const mc_dropout_rates *rates) {
+    mc_train_ctx c = {.tape = tape, .work = work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
+    if (rates) c.rate = *rates;
+    return c;
+}
+
 typedef struct mc_bn_save {
     float *mean, *rstd; /* [C] batch statistics (training mode) */
 } mc_bn_save;

@@ -441,13 +441,7 @@ int mc_cmd_train(int argc, char **argv) {
     if ((rc = mc_trainer_init(&tr, &clip, &tc, o.batch, reinforced ? 2 : 1, &comm, &e))) goto done;
     tr_ok = 1;
     if (o.resume) {
-        mc_train_path(path, sizeof path, o.out, st.optim);
-        if ((rc = mc_adamw_load(&tr.opt, &clip.store, path, &e))) goto done;
-        if (tr.opt.step != st.step) {
-            rc = mc_fail(&e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", path, (long long)tr.opt.step,
-                         st.step);
-            goto done;
-        }
+        if ((rc = mc_run_state_load_optim(o.out, &st, &tr.opt, &clip.store, &e))) goto done;
     } else {
         memset(&st, 0, sizeof st);
         st.seed = o.seed;

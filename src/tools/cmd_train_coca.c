@@ -281,13 +281,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
     if ((rc = mc_coca_trainer_init(&tr, &model, &tc, o.batch, &e))) goto done;
     tr_ok = 1;
     if (o.resume) {
-        mc_train_path(path, sizeof path, o.out, st.optim);
-        if ((rc = mc_adamw_load(&tr.opt, &model.store, path, &e))) goto done;
-        if (tr.opt.step != st.step) {
-            rc = mc_fail(&e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", path, (long long)tr.opt.step,
-                         st.step);
-            goto done;
-        }
+        if ((rc = mc_run_state_load_optim(o.out, &st, &tr.opt, &model.store, &e))) goto done;
     } else {
         st.seed = o.seed;
         st.batch = o.batch;

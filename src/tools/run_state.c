@@ -103,3 +103,12 @@ int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, con
     return mc_train_save_checkpoint(out, s->step, opt, store, s->model, s->optim, had_prev ? prev.model : NULL,
                                     had_prev ? prev.optim : NULL, commit_state, &sc, e);
 }
+
+int mc_run_state_load_optim(const char *out, const mc_run_state *s, mc_adamw *opt, mc_param_store *store, mc_err *e) {
+    char p[4096];
+    mc_train_path(p, sizeof p, out, s->optim);
+    int rc = mc_adamw_load(opt, store, p, e);
+    if (!rc && opt->step != s->step)
+        rc = mc_fail(e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", p, (long long)opt->step, s->step);
+    return rc;
+}

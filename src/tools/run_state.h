@@ -32,6 +32,10 @@ typedef struct mc_run_state {
 int mc_run_state_write(const char *path, const mc_run_state *s, mc_err *e);
 int mc_run_state_read(const char *path, mc_run_state *s, mc_err *e);
 
+/* --resume: the optimizer state of the save s names (DIR/s->optim) into opt, whose step must be
+ * s->step (else MC_E_FORMAT naming the file). */
+int mc_run_state_load_optim(const char *out, const mc_run_state *s, mc_adamw *opt, mc_param_store *store, mc_err *e);
+
 /* The checkpoint of s->step in folder out (mc_train_save_checkpoint: optim-S.pt, model-S.pt,
  * DIR/state.json as the commit point, model.pt), removing the previous save's files; s->model and
  * s->optim receive the new names. */

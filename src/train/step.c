@@ -21,6 +21,21 @@ static void seed_step(mc_trainer *t, uint64_t step) {
     mc_rng_init(&t->rng, t->cfg.seed ^ 0x64726f706f7574ull /* "dropout" */, (step << 20) | rank);
 }
 
+/* Feature rows and their gradients for `rows` samples: images x, dx [rows,E], texts y, dy
+ * [ns*rows,E], teacher rows u [rows,Dt], v [ns*rows,Dt] (Dt > 0). 1 when all were allocated. */
+static int alloc_rows(float **x, float **dx, float **y, float **dy, float **u, float **v, size_t rows, size_t ns,
+                      size_t E, int Dt) {
+    *x = malloc(sizeof(float) * rows * E);
+    *dx = malloc(sizeof(float) * rows * E);
+    *y = malloc(sizeof(float) * ns * rows * E);
+    *dy = malloc(sizeof(float) * ns * rows * E);
+    if (Dt) {
+        *u = malloc(sizeof(float) * rows * Dt);
+        *v = malloc(sizeof(float) * ns * rows * Dt);
+    }
+    return *x && *dx && *y && *dy && (!Dt || (*u && *v));
+}
+
 int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, int b, int n_sets, const mc_comm *comm,
                     mc_err *e) {
     memset(t, 0, sizeof *t);
@@ -84,30 +99,8 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->gtok = malloc(sizeof(int32_t) * ns * b * t->T); /* G groups: the text backward reads its forward's tokens */
     t->dembed = malloc(sizeof(float) * ns * t->gb * E);
     int ok = t->tape.base && t->work.base && t->x && t->xn && t->dx && t->y && t->yn && t->dy && t->gtok && t->dembed;
-    if (K > 1) {
-        t->xa = malloc(sizeof(float) * Bl * E);
-        t->dxa = malloc(sizeof(float) * Bl * E);
-        t->ya = malloc(sizeof(float) * ns * Bl * E);
-        t->dya = malloc(sizeof(float) * ns * Bl * E);
-        ok = ok && t->xa && t->dxa && t->ya && t->dya;
-        if (t->Dt) {
-            t->ua = malloc(sizeof(float) * Bl * t->Dt);
-            t->va = malloc(sizeof(float) * ns * Bl * t->Dt);
-            ok = ok && t->ua && t->va;
-        }
-    }
-    if (t->comm) {
-        t->x_all = malloc(sizeof(float) * N * E);
-        t->dx_all = malloc(sizeof(float) * N * E);
-        t->y_all = malloc(sizeof(float) * ns * N * E);
-        t->dy_all = malloc(sizeof(float) * ns * N * E);
-        ok = ok && t->x_all && t->dx_all && t->y_all && t->dy_all;
-        if (t->Dt) {
-            t->u_all = malloc(sizeof(float) * N * t->Dt);
-            t->v_all = malloc(sizeof(float) * ns * N * t->Dt);
-            ok = ok && t->u_all && t->v_all;
-        }
-    }
+    if (K > 1) ok = ok && alloc_rows(&t->xa, &t->dxa, &t->ya, &t->dya, &t->ua, &t->va, (size_t)Bl, ns, E, t->Dt);
+    if (t->comm) ok = ok && alloc_rows(&t->x_all, &t->dx_all, &t->y_all, &t->dy_all, &t->u_all, &t->v_all, (size_t)N, ns, E, t->Dt);
     mc_drclip_input in = {.B = Bl, .E = t->E, .Dt = t->Dt, .n_sets = n_sets, .N = t->comm ? N : 0};
     t->scratch_floats = mc_drclip_scratch_size(&in);
     t->scratch = malloc(sizeof(float) * t->scratch_floats);
