@@ -125,7 +125,8 @@ static int get_rate(parser *p, const mc_json *obj, const char *path, const char 
     if (!v) return 0;
     char key[64];
     snprintf(key, sizeof key, "%s.%s", path, k);
-    if (v->type != MC_JSON_NUMBER || !(v->number >= 0 && v->number < 1)) return bad(p, key, "a rate in [0, 1)", v);
+    /* (checked in float, as it is kept: 0.99999999 would round to 1, a keep factor of infinity) */
+    if (v->type != MC_JSON_NUMBER || !(v->number >= 0 && (float)v->number < 1.0f)) return bad(p, key, "a rate in [0, 1)", v);
     *out = (float)v->number;
     return 0;
 }

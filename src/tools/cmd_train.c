@@ -39,7 +39,7 @@
 #include "tools/cli.h"
 #include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
-#include "tools/run_state.h"
+#include "train/run_state.h"
 #include "tools/train_files.h"
 #include "train/comm.h"
 #include "train/eval.h"

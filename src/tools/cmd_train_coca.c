@@ -30,7 +30,7 @@
 #include "text/tokenizer.h"
 #include "tools/cli.h"
 #include "tools/plot.h"
-#include "tools/run_state.h"
+#include "train/run_state.h"
 #include "tools/train_files.h"
 #include "train/coca_step.h"
 #include "train/loader.h"

@@ -101,3 +101,23 @@ int mc_train_save_checkpoint(const char *out, long long step, const mc_adamw *op
     }
     return 0;
 }
+
+typedef struct state_commit {
+    const char *path;
+    const mc_run_state *st;
+} state_commit;
+
+static int commit_state(void *user, mc_err *e) {
+    const state_commit *c = user;
+    return mc_run_state_write(c->path, c->st, e);
+}
+
+int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e) {
+    char p[4096];
+    static mc_run_state prev; /* (large: the positions) */
+    mc_train_path(p, sizeof p, out, "state.json");
+    int had_prev = mc_run_state_read(p, &prev, NULL) == 0;
+    state_commit sc = {p, s};
+    return mc_train_save_checkpoint(out, s->step, opt, store, s->model, s->optim, had_prev ? prev.model : NULL,
+                                    had_prev ? prev.optim : NULL, commit_state, &sc, e);
+}

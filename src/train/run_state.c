@@ -1,5 +1,5 @@
 /* state.json of a training run (see run_state.h). */
-#include "tools/run_state.h"
+#include "train/run_state.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,7 +9,6 @@
 #include "io/atomic_file.h"
 #include "io/json.h"
 #include "io/mapped_file.h"
-#include "tools/train_files.h"
 
 int mc_run_state_write(const char *path, const mc_run_state *s, mc_err *e) {
     mc_atomic_file af;
@@ -47,8 +46,14 @@ int mc_run_state_read(const char *path, mc_run_state *s, mc_err *e) {
     size_t len;
     int rc = mc_read_file(path, 1 << 16, &text, &len, e);
     if (rc) return rc;
-    mc_json *j = mc_json_parse(text, len, e);
+    rc = mc_run_state_parse(text, len, path, s, e);
     free(text);
+    return rc;
+}
+
+int mc_run_state_parse(const char *text, size_t len, const char *path, mc_run_state *s, mc_err *e) {
+    int rc = 0;
+    mc_json *j = mc_json_parse(text, len, e);
     if (!j) return mc_err_prefix(e, "%s", path);
     static const char *keys[] = {"step", "seed", "samples", "bad", "batch", "world", "groups"};
     static const double dflt[] = {-1, -1, -1, -1, -1, 1, 1};
@@ -84,29 +89,9 @@ int mc_run_state_read(const char *path, mc_run_state *s, mc_err *e) {
     return rc;
 }
 
-typedef struct state_commit {
-    const char *path;
-    const mc_run_state *st;
-} state_commit;
-
-static int commit_state(void *user, mc_err *e) {
-    const state_commit *c = user;
-    return mc_run_state_write(c->path, c->st, e);
-}
-
-int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e) {
-    char p[4096];
-    static mc_run_state prev; /* (large: the positions) */
-    mc_train_path(p, sizeof p, out, "state.json");
-    int had_prev = mc_run_state_read(p, &prev, NULL) == 0;
-    state_commit sc = {p, s};
-    return mc_train_save_checkpoint(out, s->step, opt, store, s->model, s->optim, had_prev ? prev.model : NULL,
-                                    had_prev ? prev.optim : NULL, commit_state, &sc, e);
-}
-
 int mc_run_state_load_optim(const char *out, const mc_run_state *s, mc_adamw *opt, mc_param_store *store, mc_err *e) {
     char p[4096];
-    mc_train_path(p, sizeof p, out, s->optim);
+    snprintf(p, sizeof p, "%s/%s", out, s->optim);
     int rc = mc_adamw_load(opt, store, p, e);
     if (!rc && opt->step != s->step)
         rc = mc_fail(e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", p, (long long)opt->step, s->step);

@@ -6,10 +6,11 @@
  *
  * Written atomically, last (after the model and optimizer files it names), so a run killed at any
  * moment resumes from a complete save. Reading checks every field ("world" and "groups" default
- * to 1 when absent) and that the file names stay inside the folder.
+ * to 1 when absent) and that the file names stay inside the folder. Saving (the checkpoint files,
+ * then this as the commit point) is tools/train_files.h's mc_run_state_save.
  */
-#ifndef MC_TOOLS_RUN_STATE_H
-#define MC_TOOLS_RUN_STATE_H
+#ifndef MC_TRAIN_RUN_STATE_H
+#define MC_TRAIN_RUN_STATE_H
 
 #include "core/error.h"
 #include "models/param_store.h"
@@ -31,14 +32,11 @@ typedef struct mc_run_state {
 
 int mc_run_state_write(const char *path, const mc_run_state *s, mc_err *e);
 int mc_run_state_read(const char *path, mc_run_state *s, mc_err *e);
+/* The same from text (`path` names it in messages). */
+int mc_run_state_parse(const char *text, size_t len, const char *path, mc_run_state *s, mc_err *e);
 
 /* --resume: the optimizer state of the save s names (DIR/s->optim) into opt, whose step must be
  * s->step (else MC_E_FORMAT naming the file). */
 int mc_run_state_load_optim(const char *out, const mc_run_state *s, mc_adamw *opt, mc_param_store *store, mc_err *e);
-
-/* The checkpoint of s->step in folder out (mc_train_save_checkpoint: optim-S.pt, model-S.pt,
- * DIR/state.json as the commit point, model.pt), removing the previous save's files; s->model and
- * s->optim receive the new names. */
-int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e);
 
 #endif
