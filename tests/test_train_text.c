@@ -118,14 +118,19 @@ typedef struct tower_case {
     const int32_t *tokens;
     int N;
     float *r;
+    mc_rng rng;                  /* re-seeded before every forward: the same masks each time */
 } tower_case;
+
+/* the tower cases' dropout rates (0: off) */
+static mc_dropout_rates TOWER_RATES;
 
 static void tower_alloc(tower_case *t, const mc_text_encoder *m, int N, int train) {
     mc_err e = {0};
     t->m = m, t->N = N;
-    if (mc_text_train_sizes(m, N, NULL, &t->tape.peak, &t->work.peak, &e)) mc_test_fatal("%s", e.msg);
+    if (mc_text_train_sizes(m, N, &TOWER_RATES, &t->tape.peak, &t->work.peak, &e)) mc_test_fatal("%s", e.msg);
     tapes_alloc(&t->tape, &t->work);
-    t->c = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &GM, .train = train, .bn_momentum = 0.1f};
+    t->c = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &GM, .train = train, .bn_momentum = 0.1f,
+                          .rate = TOWER_RATES, .rng = &t->rng};
     if (mc_text_train_state_init(&t->st, m, &e)) mc_test_fatal("%s", e.msg);
 }
 static void tower_free(tower_case *t) {
@@ -138,6 +143,7 @@ static double tower_loss(void *p) {
     mc_err e = {0};
     mc_tape_reset(&t->tape);
     mc_tape_reset(&t->work);
+    t->rng = mc_rng_seed(5);
     if (mc_text_train_forward(&t->c, t->m, &t->st, t->tokens, t->N, &e)) mc_test_fatal("%s", e.msg);
     return mc_fd_dot(t->st.embed, t->r, (size_t)t->N * t->m->proj_dim);
 }
@@ -203,7 +209,7 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
     mc_tensor_map_free(&g);
 }
 
-static void test_tower_fd(const mc_text_encoder *m) {
+static void test_tower_fd(const mc_text_encoder *m, const char *label) {
     enum { N = 2 };
     int T = m->context;
     int32_t *tok = calloc((size_t)N * T, sizeof(int32_t));
@@ -245,8 +251,10 @@ static void test_tower_fd(const mc_text_encoder *m) {
     mc_tape_reset(&t.tape);
     int r = mc_text_train_forward(&t.c, m, &t.st, tok, N, &e);
     CHECK(r == MC_E_ARG && strstr(e.msg, "sequence 1 position 3"), "bad token id: %d '%s'", r, e.msg);
-    printf("  whole text tower N=%d: 2 embedding rows + %zu parameters: worst fd rel err %.2e\n", N,
+    printf("  whole text tower N=%d%s: 2 embedding rows + %zu parameters: worst fd rel err %.2e\n", N, label,
            sizeof names / sizeof *names, worst);
+    if (mc_dropout_rates_any(&TOWER_RATES))
+        CHECK(t.st.m_e && t.st.tf[1].m_o && t.st.tf[1].m_p && t.st.tf[1].m_g, "%s: the masks are on", label);
     tower_free(&t);
     free(tok);
     free(t.r);
@@ -335,7 +343,11 @@ int main(void) {
         CHECK(!k.stf.m_o && !k.stf.m_g && !k.stf.m_p && !k.stf.keep1, "rates 0: no masks taken");
         free(k.x), free(k.tape.base), free(k.work.base);
     }
-    test_tower_fd(m);
+    test_tower_fd(m, "");
+    /* the whole tower with embed_dropout, dropout, attn_dropout and ffn_dropout on (fixed seed) */
+    TOWER_RATES = (mc_dropout_rates){.embed = 0.1f, .drop = 0.1f, .attn = 0.1f, .ffn = 0.1f};
+    test_tower_fd(m, " with dropout");
+    TOWER_RATES = (mc_dropout_rates){0};
 
     mc_text_encoder_free(m);
     mc_tensor_map_free(&WM);
