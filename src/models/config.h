@@ -29,7 +29,12 @@
  * text_cfg.embed_dropout (read by the reference's TextTransformer), dropout, attn_dropout,
  * ffn_dropout, stochastic_dropout (its TransformerEncoder's arguments; dropout and
  * stochastic_dropout are mutually exclusive there, and here). The official CLIP(cfg) accepts every
- * one of them (it reads the keys it knows and ignores the rest).
+ * one of them, but of these it applies only text_cfg.embed_dropout: its MCi calls
+ * create_model(model_name) without FastViT's rates, vit_b16 builds its own configuration, and its
+ * TextTransformer builds TransformerEncoders with their defaults. The other keys are therefore
+ * this project's, named after the reference argument they feed (a FastViT / ViT /
+ * TransformerEncoder built with them has exactly these rates: tools/reference/
+ * check_dropout_config_torch.py).
  *
  * Errors name the source, the key (dotted path) and the problem.
  */

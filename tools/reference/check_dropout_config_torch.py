@@ -4,7 +4,9 @@ mobileclip.c reads from a model configuration (src/models/config.h, models/dropo
 the reference's own names, with the meaning the C code gives them.
 
   (a) the official CLIP(cfg) builds from configurations that carry every key (S0 with image and
-      text rates, the tiny custom MCi of tests/data/configs, B with ViT rates);
+      text rates, the tiny custom MCi of tests/data/configs, B with ViT rates); it applies only
+      text_cfg.embed_dropout itself (its MCi, vit_b16 and TextTransformer build their towers
+      with the default rates), so (b) builds the modules each key is named after;
   (b) where the reference builds a module from a key, that module holds the rate:
       - text_cfg.embed_dropout: TextTransformer.embedding_dropout.p (read by CLIP(cfg) itself);
       - image_cfg.drop_rate / drop_path_rate: FastViT's keyword arguments (timm.create_model("mci0",
