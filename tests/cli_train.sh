@@ -4,6 +4,10 @@
 #  - resume is bit-exact: 4 steps in one run == 2 steps (--stop-after) + --resume, and
 #    == a run killed with SIGKILL at a random moment + --resume (model and optimizer files
 #    byte-identical, the log's loss columns identical);
+#  - with dropout and stochastic depth on (--drop, --drop-path for the image tower, text_cfg
+#    dropout / attn_dropout / ffn_dropout / embed_dropout): resume is still bit-exact, 1 and 2
+#    threads give byte-identical checkpoints, the losses differ from the run without, the arena
+#    grows by the masks, and config.json records the rates;
 #  - embed and classify load the checkpoint directly (with the written config.json);
 #  - the log, the plot, plain CLIP training (--data-kind plain --lambda 0), skipped bad
 #    samples (exit 3, one line each), usage and data errors.
@@ -49,6 +53,31 @@ train --out "$T/c" --resume >"$T/out" 2>"$T/err"; st=$?
 check "killed + resume: exit 0" '[ $st -eq 0 ]'
 check "killed + resume == 4 steps (model, optimizer bytes)" 'cmp -s "$T/a/model.pt" "$T/c/model.pt" && cmp -s "$T/a/optim-4.pt" "$T/c/optim-4.pt"'
 check "killed + resume: the log has each step once" 'diff <(cut -d, -f1-12 "$T/a/log.csv") <(cut -d, -f1-12 "$T/c/log.csv") >/dev/null'
+
+# dropout on: the masks of step s come from (seed, step, rank), so resume and threads change nothing
+sed 's/"model_name": "mct"/"model_name": "mct", "dropout": 0.1, "attn_dropout": 0.2, "ffn_dropout": 0.1, "embed_dropout": 0.1/' \
+    "$CFG" >"$T/drop.json"
+DARGS=(--config "$T/drop.json" --drop 0.1 --drop-path 0.2)
+train "${DARGS[@]}" --out "$T/da" >"$T/out" 2>"$T/err"; st=$?
+check "dropout on: 4 steps exit 0" '[ $st -eq 0 ] && [ -s "$T/da/model.pt" ]'
+check "dropout on: the losses differ from the run without" '! diff <(cut -d, -f4 "$T/a/log.csv") <(cut -d, -f4 "$T/da/log.csv") >/dev/null'
+act() { grep -o "activations [0-9]* MiB" "$1" | grep -o "[0-9]*"; }
+cp "$T/err" "$T/da.err"
+train --out "$T/a0" --steps 1 --drop 0 --drop-path 0 >"$T/out" 2>"$T/a0.err"
+check "dropout on: the activation arena holds the masks (and not without)" '[ "$(act "$T/da.err")" -gt "$(act "$T/a0.err")" ] &&
+    grep -q "activations $(act "$T/a0.err") MiB" "$T/a0.err"'
+check "dropout on: config.json records the rates" 'grep -q "\"drop_rate\": 0.1" "$T/da/config.json" &&
+    grep -q "\"drop_path_rate\": 0.2" "$T/da/config.json" && grep -q "\"attn_dropout\": 0.2" "$T/da/config.json" &&
+    grep -q "\"embed_dropout\": 0.1" "$T/da/config.json"'
+train "${DARGS[@]}" --out "$T/db" --stop-after 2 >"$T/out" 2>"$T/err" &&
+    train "${DARGS[@]}" --out "$T/db" --resume >"$T/out" 2>>"$T/err"; st=$?
+check "dropout on: 2 steps + resume == 4 steps (model, optimizer bytes)" '[ $st -eq 0 ] &&
+    cmp -s "$T/da/model.pt" "$T/db/model.pt" && cmp -s "$T/da/optim-4.pt" "$T/db/optim-4.pt"'
+train "${DARGS[@]}" --out "$T/dc" --threads 1 >"$T/out" 2>"$T/err"; st=$?
+check "dropout on: 1 thread == 2 threads (model, optimizer bytes)" '[ $st -eq 0 ] &&
+    cmp -s "$T/da/model.pt" "$T/dc/model.pt" && cmp -s "$T/da/optim-4.pt" "$T/dc/optim-4.pt"'
+"$CLI" embed --config "$T/da/config.json" --checkpoint "$T/da/model.pt" --image "$IMG" --text "a photo" >"$T/out" 2>"$T/err"; st=$?
+check "dropout on: embed loads the checkpoint with the written config.json" '[ $st -eq 0 ]'
 
 "$CLI" embed --config "$T/a/config.json" --checkpoint "$T/a/model.pt" --image "$IMG" --text "a photo" >"$T/out" 2>"$T/err"; st=$?
 check "embed loads the trained checkpoint" '[ $st -eq 0 ] && [ "$(grep -c "\"embedding\"" "$T/out")" -eq 2 ]'

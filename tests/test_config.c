@@ -257,6 +257,14 @@ static void test_bad_configs(void) {
         {"\"causal_masking\": false,", "", "'text_cfg.causal_masking': expected true or false, got nothing"},
         {"\"vocab_size\": 1000", "\"vocab_size\": 1000, \"no_pos_embedding\": true", "'text_cfg.no_pos_embedding'"},
         {"\"text_cfg\"", "\"txt_cfg\"", "'txt_cfg': unknown key"},
+        {"\"repmixer\", \"attention\"]", "\"repmixer\", \"attention\"], \"drop_path_rate\": 1.0",
+         "'image_cfg.drop_path_rate': expected a rate in [0, 1)"},
+        {"\"repmixer\", \"attention\"]", "\"repmixer\", \"attention\"], \"dropout\": 0.1", "'image_cfg.dropout': unknown key"},
+        {"\"model_name\": \"base\"", "\"model_name\": \"base\", \"embed_dropout\": -0.1", "'text_cfg.embed_dropout'"},
+        {"\"model_name\": \"base\"", "\"model_name\": \"base\", \"attn_dropout\": \"0.1\"", "'text_cfg.attn_dropout'"},
+        {"\"model_name\": \"base\"", "\"model_name\": \"base\", \"dropout\": 0.1, \"stochastic_dropout\": 0.1",
+         "'text_cfg.dropout' and 'text_cfg.stochastic_dropout': mutually exclusive"},
+        {"\"model_name\": \"base\"", "\"model_name\": \"base\", \"drop_path_rate\": 0.1", "'text_cfg.drop_path_rate': unknown key"},
         {"}}", "}", "base.json"}, /* truncated JSON: the parser's message, prefixed by the file */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -268,6 +276,47 @@ static void test_bad_configs(void) {
         int ok = r < 0 && strstr(e.msg, cases[k].needle) && strstr(e.msg, "base.json");
         printf("%-4s %s\n", ok ? "ok" : "FAIL", e.msg);
         CHECK(ok, "case %zu: returned %d, message '%s' lacks '%s'", k, r, e.msg, cases[k].needle);
+    }
+    /* the dropout keys: parsed per tower, written back (only when on), not part of model equality */
+    {
+        static const char *drop =
+            "{\"embed_dim\": 512, \"image_cfg\": {\"image_size\": 256, \"model_name\": \"mci0\", \"drop_rate\": 0.125,"
+            " \"drop_path_rate\": 0.25}, \"text_cfg\": {\"context_length\": 77, \"vocab_size\": 49408, \"dim\": 512,"
+            " \"ffn_multiplier_per_layer\": 4.0, \"n_heads_per_layer\": 8, \"n_transformer_layers\": 4,"
+            " \"norm_layer\": \"layer_norm_fp32\", \"causal_masking\": false, \"model_name\": \"mct\","
+            " \"embed_dropout\": 0.05, \"dropout\": 0.1, \"attn_dropout\": 0.2, \"ffn_dropout\": 0.3}}";
+        mc_clip_config d, back, s0;
+        CHECK(mc_clip_config_parse(drop, strlen(drop), "drop.json", &d, &e) == 0, "dropout keys: %s", e.msg);
+        CHECK(d.image_drop.drop == 0.125f && d.image_drop.drop_path == 0.25f && d.text_drop.embed == 0.05f &&
+                  d.text_drop.drop == 0.1f && d.text_drop.attn == 0.2f && d.text_drop.ffn == 0.3f &&
+                  d.text_drop.drop_path == 0 && d.image_drop.attn == 0,
+              "dropout rates read per tower");
+        mc_clip_config_builtin(0, &s0, &e);
+        CHECK(mc_clip_config_equal(&d, &s0), "rates are not part of the model: equal to s0");
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        CHECK(f && mc_clip_config_write(&d, f) == 0 && fclose(f) == 0, "write");
+        CHECK(mc_clip_config_parse(buf, len, "back.json", &back, &e) == 0 &&
+                  !memcmp(&back.image_drop, &d.image_drop, sizeof d.image_drop) &&
+                  !memcmp(&back.text_drop, &d.text_drop, sizeof d.text_drop),
+              "rates round-trip through the writer: %s", e.msg);
+        free(buf);
+        buf = NULL;
+        f = open_memstream(&buf, &len);
+        CHECK(f && mc_clip_config_write(&s0, f) == 0 && fclose(f) == 0 && !strstr(buf, "drop"),
+              "no rate keys written when off");
+        free(buf);
+        static const char *vit =
+            "{\"embed_dim\": 512, \"image_cfg\": {\"image_size\": 224, \"model_name\": \"vit_b16\", \"dropout\": 0.1,"
+            " \"attn_dropout\": 0.05, \"ffn_dropout\": 0.2}, \"text_cfg\": {\"context_length\": 77, \"vocab_size\": 49408,"
+            " \"dim\": 512, \"ffn_multiplier_per_layer\": 4.0, \"n_heads_per_layer\": 8, \"n_transformer_layers\": 12,"
+            " \"norm_layer\": \"layer_norm_fp32\", \"causal_masking\": true, \"model_name\": \"base\","
+            " \"stochastic_dropout\": 0.1}}";
+        CHECK(mc_clip_config_parse(vit, strlen(vit), "vit.json", &d, &e) == 0 && d.image_drop.drop == 0.1f &&
+                  d.image_drop.attn == 0.05f && d.image_drop.ffn == 0.2f && d.text_drop.drop_path == 0.1f,
+              "ViT and text transformer rates: %s", e.msg);
+        printf("ok   dropout keys: parsed per tower, written back only when on, not compared\n");
     }
     CHECK(mc_clip_config_load("/nonexistent/c.json", &c, &e) < 0 && strstr(e.msg, "/nonexistent/c.json"),
           "missing file: %s", e.msg);

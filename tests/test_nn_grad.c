@@ -380,6 +380,70 @@ static void test_attention(int N, int T, int H, int D, int causal) {
     free(c.qkv); free(c.out); free(c.p); free(c.r); free(dq); free(scratch); free(ref);
 }
 
+/* Attention-probability dropout (the reference MHA's attn_dropout): the mask is drawn once by
+ * the kernel (seeded), then held fixed; the loss for the finite differences is a double-precision
+ * reference of o = (softmax(s q k^T) * mask) v, written here independently of the kernel. */
+typedef struct attd_ctx {
+    int N, T, H, D, causal;
+    float *qkv, *mask, *r;
+} attd_ctx;
+
+static double attd_loss_ref(void *p) {
+    attd_ctx *c = p;
+    int C = c->H * c->D, T = c->T;
+    size_t ld = 3 * (size_t)C;
+    double loss = 0, scale = 1.0 / sqrt((double)c->D), *pr = malloc(sizeof(double) * T);
+    for (int n = 0; n < c->N; n++)
+        for (int h = 0; h < c->H; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = c->qkv + ((size_t)n * T + t) * ld + (size_t)h * c->D;
+                int nj = c->causal ? t + 1 : T;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < nj; j++) {
+                    const float *k = c->qkv + ((size_t)n * T + j) * ld + C + (size_t)h * c->D;
+                    double sc = 0;
+                    for (int d = 0; d < c->D; d++) sc += (double)q[d] * k[d];
+                    pr[j] = sc * scale;
+                    mx = fmax(mx, pr[j]);
+                }
+                for (int j = 0; j < nj; j++) sum += pr[j] = exp(pr[j] - mx);
+                const float *m = c->mask + (((size_t)n * c->H + h) * T + t) * T;
+                for (int d = 0; d < c->D; d++) {
+                    double o = 0;
+                    for (int j = 0; j < nj; j++)
+                        o += pr[j] / sum * m[j] * c->qkv[((size_t)n * T + j) * ld + 2 * C + (size_t)h * c->D + d];
+                    loss += o * c->r[((size_t)n * T + t) * C + (size_t)h * c->D + d];
+                }
+            }
+    free(pr);
+    return loss;
+}
+
+static void test_attention_dropout(int N, int T, int H, int D, int causal, float p) {
+    int C = H * D;
+    size_t nq = (size_t)N * T * 3 * C, no = (size_t)N * T * C, np = (size_t)N * H * T * T;
+    attd_ctx c = {N, T, H, D, causal, rand_buf(nq), zbuf(np), rand_buf(no)};
+    for (size_t i = 0; i < nq; i++) c.qkv[i] *= 2.f;
+    float *out = zbuf(no), *P = zbuf(np), *dq = zbuf(nq), *scratch = zbuf(mc_attention_backward_scratch(N, T, H));
+    mc_rng rng = mc_rng_seed(99);
+    float scale = 1.f / sqrtf((float)D);
+    mc_attention_dropout_train_forward(out, P, c.mask, c.qkv, N, T, H, D, scale, causal, p, &rng);
+    size_t zeros = 0, bad = 0;
+    for (size_t i = 0; i < np; i++) {
+        zeros += c.mask[i] == 0.f;
+        bad += c.mask[i] != 0.f && c.mask[i] != 1.f / (1.f - p);
+    }
+    CHECK(!bad && zeros > 0 && zeros < np, "attention dropout mask: %zu zeros of %zu, %zu bad values", zeros, np, bad);
+    /* the forward against the double reference (loss = out . r) */
+    double lk = dot(out, c.r, no), lr = attd_loss_ref(&c);
+    CHECK(fabs(lk - lr) < 1e-4 * (1 + fabs(lr)), "attention dropout forward %g vs double reference %g", lk, lr);
+    mc_attention_dropout_backward(dq, c.r, c.qkv, P, c.mask, N, T, H, D, scale, causal, scratch);
+    char name[96];
+    snprintf(name, sizeof name, "attention dropout %.2f N%d T%d H%d %s dqkv", (double)p, N, T, H, causal ? "causal" : "full");
+    check_fd(name, attd_loss_ref, &c, c.qkv, dq, nq);
+    free(c.qkv); free(c.mask); free(c.r); free(out); free(P); free(dq); free(scratch);
+}
+
 /* ---------------------------------------------------------------- text embedding, pooling */
 
 typedef struct emb_ctx {
@@ -478,6 +542,8 @@ int main(void) {
     test_attention(2, 5, 2, 3, 0);
     test_attention(2, 5, 2, 3, 1);
     test_attention(1, 7, 3, 4, 1);
+    test_attention_dropout(2, 5, 2, 3, 0, 0.3f);
+    test_attention_dropout(2, 6, 2, 4, 1, 0.5f);
     test_embedding();
     test_regularisers();
     return mc_test_finish("nn_grad");

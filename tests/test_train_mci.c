@@ -110,14 +110,14 @@ static double blk_loss(void *p) {
 
 
 static void test_block_dp(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
-                          int Cout, int Ho, int Wo, float drop_path) {
+                          int Cout, int Ho, int Wo, float drop_path, float drop) {
     blk_case k = {.kind = kind, .blk = blk, .prefix = prefix, .B = B, .C = C, .H = H, .W = W};
     size_t nx = (size_t)B * C * H * W;
     k.nout = (size_t)B * Cout * Ho * Wo;
     k.x = rand_buf(nx);
     k.r = rand_buf(k.nout);
     k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .grads = &GM, .train = 1, .bn_momentum = 0.1f,
-                         .drop_path_rate = drop_path, .rng = &k.rng};
+                         .rate = {.drop = drop, .drop_path = drop_path}, .rng = &k.rng};
     /* measure, then allocate exactly that */
     blk_forward(&k);
     blk_backward(&k, NULL, NULL);
@@ -156,7 +156,7 @@ static void test_block_dp(const char *label, int kind, const void *blk, const ch
 
 static void test_block(const char *label, int kind, const void *blk, const char *prefix, int B, int C, int H, int W,
                        int Cout, int Ho, int Wo) {
-    test_block_dp(label, kind, blk, prefix, B, C, H, W, Cout, Ho, Wo, 0.f);
+    test_block_dp(label, kind, blk, prefix, B, C, H, W, Cout, Ho, Wo, 0.f, 0.f);
 }
 
 /* ---------------------------------------------------------------- whole tower */
@@ -194,7 +194,7 @@ static uint64_t tower_sig(void *p) {
 static void tower_alloc(tower_case *t, const mc_mci *m, int B, int R, int train) {
     mc_err e = {0};
     size_t nt, nw;
-    if (mc_mci_train_sizes(m, B, R, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
+    if (mc_mci_train_sizes(m, B, R, NULL, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
     t->m = m, t->B = B, t->R = R;
     t->tape = (mc_tape){malloc(nt * sizeof(float)), nt, 0, 0, 0};
     t->work = (mc_tape){malloc(nw * sizeof(float)), nw, 0, 0, 0};
@@ -324,7 +324,7 @@ static void test_errors(mc_mci *m) {
     enum { B = 1, R = 64 };
     mc_err e = {0};
     size_t nt, nw;
-    if (mc_mci_train_sizes(m, B, R, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
+    if (mc_mci_train_sizes(m, B, R, NULL, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
     mc_tape tape = {malloc(nt / 2 * sizeof(float)), nt / 2, 0, 0, 0}, work = {malloc(nw * sizeof(float)), nw, 0, 0, 0};
     mc_train_ctx c = {.tape = &tape, .work = &work, .grads = &GM, .train = 0, .bn_momentum = 0.1f};
     mc_mci_train_state st;
@@ -398,9 +398,15 @@ int main(void) {
                2, 3);
     /* stochastic depth at rate 0.5 (seed 1234: 4 samples, some dropped, some kept) */
     test_block_dp("RepMixer network.0.1, drop path 0.5", K_REPMIXER, &net[0].rep[1], PREFIX "network.0.1", 4, 64, 3, 3,
-                  64, 3, 3, 0.5f);
+                  64, 3, 3, 0.5f, 0.f);
     test_block_dp("attention network.7.1, drop path 0.5", K_ATTENTION, &net[7].attn[1], PREFIX "network.7.1", 4, 512, 2,
-                  2, 512, 2, 2, 0.5f);
+                  2, 512, 2, 2, 0.5f, 0.f);
+    /* FastViT drop_rate 0.2 in the ConvFFN (after the GELU and after fc2) with drop path 0.5:
+     * finite differences through the masked network (fixed seed) */
+    test_block_dp("RepMixer network.0.1, drop 0.2 + drop path 0.5", K_REPMIXER, &net[0].rep[1], PREFIX "network.0.1", 4,
+                  64, 3, 3, 64, 3, 3, 0.5f, 0.2f);
+    test_block_dp("attention network.7.1, drop 0.2", K_ATTENTION, &net[7].attn[1], PREFIX "network.7.1", 2, 512, 2, 2,
+                  512, 2, 2, 0.f, 0.2f);
     test_block("conv_exp (depthwise x2, SE, GELU)", K_MOBILEONE, &m->conv_exp, PREFIX "conv_exp", 2, 512, 2, 2, 1024,
                2, 2);
     test_tower_fd(m);

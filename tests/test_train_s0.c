@@ -227,7 +227,7 @@ int main(void) {
 
     /* one activation arena for both towers, sized by their measure passes */
     size_t it = 0, iw = 0, tt = 0, tw = 0;
-    if (mc_mci_train_sizes(img, NB, 256, &it, &iw, &e) || mc_text_train_sizes(txt, NT, &tt, &tw, &e))
+    if (mc_mci_train_sizes(img, NB, 256, NULL, &it, &iw, &e) || mc_text_train_sizes(txt, NT, NULL, &tt, &tw, &e))
         mc_test_fatal("%s", e.msg);
     size_t nt = it + tt, nw = iw > tw ? iw : tw;
     tape = (mc_tape){malloc(nt * sizeof(float)), nt, 0, 0, 0};

@@ -67,7 +67,7 @@ typedef struct blk_case {
 } blk_case;
 
 /* dropout / stochastic depth rates of the transformer-layer cases (0: off) */
-static float DROP, FFN_DROP, DROP_PATH;
+static float DROP, FFN_DROP, ATTN_DROP, DROP_PATH;
 
 static const float *blk_forward(blk_case *k) {
     mc_tape_reset(&k->tape);
@@ -92,7 +92,7 @@ static void test_block(const char *label, int repmixer, const void *blk, const c
     k.x = rand_buf(n);
     k.r = rand_buf(n);
     k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .grads = &GM, .train = 1, .bn_momentum = 0.1f,
-                         .dropout = DROP, .ffn_dropout = FFN_DROP, .drop_path_rate = DROP_PATH, .rng = &k.rng};
+                         .rate = {.drop = DROP, .ffn = FFN_DROP, .attn = ATTN_DROP, .drop_path = DROP_PATH}, .rng = &k.rng};
     blk_forward(&k);
     blk_backward(&k, NULL, NULL);
     tapes_alloc(&k.tape, &k.work);
@@ -118,14 +118,19 @@ typedef struct tower_case {
     const int32_t *tokens;
     int N;
     float *r;
+    mc_rng rng;                  /* re-seeded before every forward: the same masks each time */
 } tower_case;
+
+/* the tower cases' dropout rates (0: off) */
+static mc_dropout_rates TOWER_RATES;
 
 static void tower_alloc(tower_case *t, const mc_text_encoder *m, int N, int train) {
     mc_err e = {0};
     t->m = m, t->N = N;
-    if (mc_text_train_sizes(m, N, &t->tape.peak, &t->work.peak, &e)) mc_test_fatal("%s", e.msg);
+    if (mc_text_train_sizes(m, N, &TOWER_RATES, &t->tape.peak, &t->work.peak, &e)) mc_test_fatal("%s", e.msg);
     tapes_alloc(&t->tape, &t->work);
-    t->c = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &GM, .train = train, .bn_momentum = 0.1f};
+    t->c = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &GM, .train = train, .bn_momentum = 0.1f,
+                          .rate = TOWER_RATES, .rng = &t->rng};
     if (mc_text_train_state_init(&t->st, m, &e)) mc_test_fatal("%s", e.msg);
 }
 static void tower_free(tower_case *t) {
@@ -138,6 +143,7 @@ static double tower_loss(void *p) {
     mc_err e = {0};
     mc_tape_reset(&t->tape);
     mc_tape_reset(&t->work);
+    t->rng = mc_rng_seed(5);
     if (mc_text_train_forward(&t->c, t->m, &t->st, t->tokens, t->N, &e)) mc_test_fatal("%s", e.msg);
     return mc_fd_dot(t->st.embed, t->r, (size_t)t->N * t->m->proj_dim);
 }
@@ -203,7 +209,7 @@ static void test_golden_train_forward(const mc_text_encoder *m) {
     mc_tensor_map_free(&g);
 }
 
-static void test_tower_fd(const mc_text_encoder *m) {
+static void test_tower_fd(const mc_text_encoder *m, const char *label) {
     enum { N = 2 };
     int T = m->context;
     int32_t *tok = calloc((size_t)N * T, sizeof(int32_t));
@@ -245,8 +251,10 @@ static void test_tower_fd(const mc_text_encoder *m) {
     mc_tape_reset(&t.tape);
     int r = mc_text_train_forward(&t.c, m, &t.st, tok, N, &e);
     CHECK(r == MC_E_ARG && strstr(e.msg, "sequence 1 position 3"), "bad token id: %d '%s'", r, e.msg);
-    printf("  whole text tower N=%d: 2 embedding rows + %zu parameters: worst fd rel err %.2e\n", N,
+    printf("  whole text tower N=%d%s: 2 embedding rows + %zu parameters: worst fd rel err %.2e\n", N, label,
            sizeof names / sizeof *names, worst);
+    if (mc_dropout_rates_any(&TOWER_RATES))
+        CHECK(t.st.m_e && t.st.tf[1].m_o && t.st.tf[1].m_p && t.st.tf[1].m_g, "%s: the masks are on", label);
     tower_free(&t);
     free(tok);
     free(t.r);
@@ -302,33 +310,44 @@ int main(void) {
     test_block("Text-RepMixer transformer.0", 1, &m->blocks[0].rm, PREFIX "transformer.0.", m->dim, 2, 5, 0);
     test_block("transformer layer transformer.1", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 2, 5, 0);
     test_block("transformer layer transformer.1 causal", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 2, 6, 1);
-    /* dropout 0.3 (out_proj, fc2), ffn_dropout 0.2 (GELU), stochastic depth 0.5: the backward
-     * uses the forward's masks (fixed seed: the loss is a function of the parameters) */
-    DROP = 0.3f, FFN_DROP = 0.2f, DROP_PATH = 0.5f;
+    /* dropout 0.3 (out_proj, fc2), ffn_dropout 0.2 (GELU), attn_dropout 0.25 (probabilities),
+     * stochastic depth 0.5: the backward uses the forward's masks (fixed seed: the loss is a
+     * function of the parameters), non-causal and causal */
+    DROP = 0.3f, FFN_DROP = 0.2f, ATTN_DROP = 0.25f, DROP_PATH = 0.5f;
     test_block("transformer.1 with dropout + stochastic depth", 0, &m->blocks[1].tf, PREFIX "transformer.1.", m->dim, 4, 5, 0);
+    test_block("transformer.1 causal with dropout + stochastic depth", 0, &m->blocks[1].tf, PREFIX "transformer.1.",
+               m->dim, 4, 5, 1);
     {
         blk_case k = {.N = 4, .T = 5, .C = m->dim, .blk = &m->blocks[1].tf};
         size_t n = (size_t)4 * 5 * m->dim;
         k.x = rand_buf(n);
-        k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .train = 1, .dropout = DROP, .ffn_dropout = FFN_DROP,
-                             .drop_path_rate = DROP_PATH, .rng = &k.rng};
+        k.c = (mc_train_ctx){.tape = &k.tape, .work = &k.work, .train = 1,
+                             .rate = {.drop = DROP, .ffn = FFN_DROP, .attn = ATTN_DROP, .drop_path = DROP_PATH},
+                             .rng = &k.rng};
         blk_forward(&k);
         tapes_alloc(&k.tape, &k.work);
         blk_forward(&k);
         size_t zo = 0, zg = 0, kept = 0, F = (size_t)m->blocks[1].tf.ffn_dim * 4 * 5;
         for (size_t i = 0; i < n; i++) zo += k.stf.m_o[i] == 0;
         for (size_t i = 0; i < F; i++) zg += k.stf.m_g[i] == 0;
+        size_t zp = 0, P = (size_t)4 * m->blocks[1].tf.heads * 5 * 5;
+        for (size_t i = 0; i < P; i++) zp += k.stf.m_p[i] == 0;
         for (int b = 0; b < 4; b++) kept += k.stf.keep1[b] != 0;
-        printf("masks: out_proj %.3f dropped (p 0.3), GELU %.3f (p 0.2), branch 1 kept for %zu of 4 samples\n",
-               (double)zo / n, (double)zg / F, kept);
-        CHECK(fabs((double)zo / n - 0.3) < 0.05 && fabs((double)zg / F - 0.2) < 0.03, "dropout rates off");
-        DROP = FFN_DROP = DROP_PATH = 0;
-        k.c.dropout = k.c.ffn_dropout = k.c.drop_path_rate = 0;
+        printf("masks: out_proj %.3f dropped (p 0.3), GELU %.3f (p 0.2), probabilities %.3f (p 0.25), branch 1 kept "
+               "for %zu of 4 samples\n", (double)zo / n, (double)zg / F, (double)zp / P, kept);
+        CHECK(fabs((double)zo / n - 0.3) < 0.05 && fabs((double)zg / F - 0.2) < 0.03 && fabs((double)zp / P - 0.25) < 0.08,
+              "dropout rates off");
+        DROP = FFN_DROP = ATTN_DROP = DROP_PATH = 0;
+        k.c.rate = (mc_dropout_rates){0};
         blk_forward(&k);
-        CHECK(!k.stf.m_o && !k.stf.m_g && !k.stf.keep1, "rates 0: no masks taken");
+        CHECK(!k.stf.m_o && !k.stf.m_g && !k.stf.m_p && !k.stf.keep1, "rates 0: no masks taken");
         free(k.x), free(k.tape.base), free(k.work.base);
     }
-    test_tower_fd(m);
+    test_tower_fd(m, "");
+    /* the whole tower with embed_dropout, dropout, attn_dropout and ffn_dropout on (fixed seed) */
+    TOWER_RATES = (mc_dropout_rates){.embed = 0.1f, .drop = 0.1f, .attn = 0.1f, .ffn = 0.1f};
+    test_tower_fd(m, " with dropout");
+    TOWER_RATES = (mc_dropout_rates){0};
 
     mc_text_encoder_free(m);
     mc_tensor_map_free(&WM);

@@ -63,7 +63,7 @@ int main(void) {
     CHECK(C.text->context == 16 && C.mci->embed_dim == E, "tiny shapes");
 
     size_t it = 0, iw = 0, tt = 0, tw = 0;
-    if (mc_mci_train_sizes(C.mci, B, R, &it, &iw, &e) || mc_text_train_sizes(C.text, B, &tt, &tw, &e))
+    if (mc_mci_train_sizes(C.mci, B, R, NULL, &it, &iw, &e) || mc_text_train_sizes(C.text, B, NULL, &tt, &tw, &e))
         mc_test_fatal("%s", e.msg);
     size_t nt = it > tt ? it : tt, nw = iw > tw ? iw : tw;
     tape = (mc_tape){malloc(nt * sizeof(float)), nt, 0, 0, 0};

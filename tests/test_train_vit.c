@@ -48,7 +48,7 @@ typedef struct tower_case {
 static void tower_alloc(tower_case *t, const mc_vit *m, int B, int R, int train) {
     mc_err e = {0};
     size_t nt, nw;
-    if (mc_vit_train_sizes(m, B, R, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
+    if (mc_vit_train_sizes(m, B, R, NULL, &nt, &nw, &e)) mc_test_fatal("%s", e.msg);
     t->m = m, t->B = B, t->R = R;
     t->tape = (mc_tape){malloc(nt * sizeof(float)), nt, 0, 0, 0};
     t->work = (mc_tape){malloc(nw * sizeof(float)), nw, 0, 0, 0};

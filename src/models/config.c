@@ -117,9 +117,45 @@ static int stage_list(parser *p, const mc_json *obj, const char *k, int n, const
     return 0;
 }
 
+/* ---- dropout rates (models/dropout_rates.h): the reference's key names per tower ---- */
+
+/* The rate under "<path>.<k>" into *out when present: a number in [0, 1). */
+static int get_rate(parser *p, const mc_json *obj, const char *path, const char *k, float *out) {
+    const mc_json *v = field(obj, k);
+    if (!v) return 0;
+    char key[64];
+    snprintf(key, sizeof key, "%s.%s", path, k);
+    /* (checked in float, as it is kept: 0.99999999 would round to 1, a keep factor of infinity) */
+    if (v->type != MC_JSON_NUMBER || !(v->number >= 0 && (float)v->number < 1.0f)) return bad(p, key, "a rate in [0, 1)", v);
+    *out = (float)v->number;
+    return 0;
+}
+
+/* FastViT's drop_rate, drop_path_rate (mci.py). */
+static int parse_mci_rates(parser *p, const mc_json *img, mc_dropout_rates *r) {
+    int rc = get_rate(p, img, "image_cfg", "drop_rate", &r->drop);
+    return rc ? rc : get_rate(p, img, "image_cfg", "drop_path_rate", &r->drop_path);
+}
+
+/* TransformerEncoder's dropout, attn_dropout, ffn_dropout, stochastic_dropout (the text
+ * tower's and the ViT's configuration keys). The reference refuses dropout together with
+ * stochastic_dropout ("mutually exclusive"): so does this parser. */
+static int parse_transformer_rates(parser *p, const mc_json *obj, const char *path, mc_dropout_rates *r) {
+    int rc;
+    if ((rc = get_rate(p, obj, path, "dropout", &r->drop)) || (rc = get_rate(p, obj, path, "attn_dropout", &r->attn)) ||
+        (rc = get_rate(p, obj, path, "ffn_dropout", &r->ffn)) ||
+        (rc = get_rate(p, obj, path, "stochastic_dropout", &r->drop_path)))
+        return rc;
+    if (r->drop > 0 && r->drop_path > 0)
+        return mc_fail(p->e, MC_E_FORMAT, "%s: keys '%s.dropout' and '%s.stochastic_dropout': mutually exclusive in "
+                       "the reference's TransformerEncoder (give one of them)", p->src, path, path);
+    return 0;
+}
+
 static int parse_mci(parser *p, const mc_json *img, mc_mci_config *c) {
     static const char *keys[] = {"image_size", "model_name", "layers", "embed_dims", "mlp_ratios", "downsamples",
-                                 "se_downsamples", "token_mixers", "pos_embs", "repmixer_kernel_size", NULL};
+                                 "se_downsamples", "token_mixers", "pos_embs", "repmixer_kernel_size", "drop_rate",
+                                 "drop_path_rate", NULL};
     int r = only_keys(p, img, "image_cfg", keys);
     if (r) return r;
     memset(c, 0, sizeof *c);
@@ -221,10 +257,11 @@ static int per_layer(parser *p, const mc_json *txt, const char *k, int n, int in
     return 0;
 }
 
-static int parse_text(parser *p, const mc_json *txt, mc_text_config *t) {
+static int parse_text(parser *p, const mc_json *txt, mc_text_config *t, mc_dropout_rates *rates) {
     static const char *keys[] = {"context_length", "vocab_size", "dim", "ffn_multiplier_per_layer", "n_heads_per_layer",
                                  "n_transformer_layers", "norm_layer", "causal_masking", "model_name",
-                                 "no_scale_embedding", "no_pos_embedding", "embed_dropout", NULL};
+                                 "no_scale_embedding", "no_pos_embedding", "embed_dropout", "dropout",
+                                 "attn_dropout", "ffn_dropout", "stochastic_dropout", NULL};
     int r = only_keys(p, txt, "text_cfg", keys);
     if (r) return r;
     memset(t, 0, sizeof *t);
@@ -265,11 +302,9 @@ static int parse_text(parser *p, const mc_json *txt, mc_text_config *t) {
         if ((r = get_bool(p, field(txt, "no_pos_embedding"), "text_cfg.no_pos_embedding", &flag))) return r;
         if (flag) return mc_fail(p->e, MC_E_UNSUPPORTED, "%s: key 'text_cfg.no_pos_embedding': true is not supported", p->src);
     }
-    if (field(txt, "embed_dropout")) {
-        const mc_json *d = field(txt, "embed_dropout");
-        if (!d || d->type != MC_JSON_NUMBER || d->number != 0)
-            return mc_fail(p->e, MC_E_UNSUPPORTED, "%s: key 'text_cfg.embed_dropout': only 0 is supported", p->src);
-    }
+    if ((r = get_rate(p, txt, "text_cfg", "embed_dropout", &rates->embed)) ||
+        (r = parse_transformer_rates(p, txt, "text_cfg", rates)))
+        return r;
     t->repmixer_kernel = t->mct ? 11 : 0;
     t->repmixer_hidden = t->mct ? 4 * t->dim : 0;
     return 0;
@@ -287,12 +322,16 @@ static int parse_root(parser *p, const mc_json *root, mc_clip_config *c) {
     const char *model;
     if ((r = get_string(p, field(img, "model_name"), "image_cfg.model_name", &model))) return r;
     snprintf(c->image_model, sizeof c->image_model, "%.15s", model);
-    static const char *named[] = {"image_size", "model_name", NULL};
+    static const char *named[] = {"image_size", "model_name", "drop_rate", "drop_path_rate", NULL};
+    static const char *vit_keys[] = {"image_size", "model_name", "dropout", "attn_dropout", "ffn_dropout",
+                                     "stochastic_dropout", NULL};
     if (!strcmp(model, "mci")) {
         c->image = MC_IMAGE_MCI;
-        if ((r = parse_mci(p, img, &c->mci))) return r;
+        if ((r = parse_mci(p, img, &c->mci)) || (r = parse_mci_rates(p, img, &c->image_drop))) return r;
     } else if (!strcmp(model, "vit_b16")) {
-        if ((r = only_keys(p, img, "image_cfg", named))) return r;
+        if ((r = only_keys(p, img, "image_cfg", vit_keys)) ||
+            (r = parse_transformer_rates(p, img, "image_cfg", &c->image_drop)))
+            return r;
         c->image = MC_IMAGE_VIT;
         c->vit = mc_vit_config_b16();
     } else {
@@ -301,12 +340,12 @@ static int parse_root(parser *p, const mc_json *root, mc_clip_config *c) {
             return mc_fail(p->e, MC_E_FORMAT,
                            "%s: key 'image_cfg.model_name': \"%s\" is not mci0, mci1, mci2, vit_b16 or mci (custom)",
                            p->src, model);
-        if ((r = only_keys(p, img, "image_cfg", named))) return r;
+        if ((r = only_keys(p, img, "image_cfg", named)) || (r = parse_mci_rates(p, img, &c->image_drop))) return r;
         c->image = MC_IMAGE_MCI;
         c->mci = *mc_mci_config_get(v);
     }
     if (!txt || txt->type != MC_JSON_OBJECT) return bad(p, "text_cfg", "an object", txt);
-    return parse_text(p, txt, &c->text);
+    return parse_text(p, txt, &c->text, &c->text_drop);
 }
 
 int mc_clip_config_parse(const char *json, size_t len, const char *source, mc_clip_config *out, mc_err *e) {
@@ -378,6 +417,18 @@ static void write_list(FILE *f, const char *key, const int *v, int n, int boolea
     fputc(']', f);
 }
 
+/* Rates are written only when on, so a configuration without dropout reads as before. */
+static void write_rate(FILE *f, const char *key, float v) {
+    if (v > 0) fprintf(f, ",\n        \"%s\": %.9g", key, (double)v);
+}
+
+static void write_transformer_rates(FILE *f, const mc_dropout_rates *r) {
+    write_rate(f, "dropout", r->drop);
+    write_rate(f, "attn_dropout", r->attn);
+    write_rate(f, "ffn_dropout", r->ffn);
+    write_rate(f, "stochastic_dropout", r->drop_path);
+}
+
 int mc_clip_config_write(const mc_clip_config *c, FILE *f) {
     fprintf(f, "{\n    \"embed_dim\": %d,\n    \"image_cfg\": {\n        \"image_size\": %d,\n", c->embed_dim,
             c->image_size);
@@ -398,6 +449,13 @@ int mc_clip_config_write(const mc_clip_config *c, FILE *f) {
         for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? ", " : "", m->repcpe[i] ? "\"repcpe\"" : "null");
         fprintf(f, "],\n        \"repmixer_kernel_size\": %d", m->repmixer_kernel);
     }
+    const mc_dropout_rates *ri = &c->image_drop, *rt = &c->text_drop;
+    if (c->image == MC_IMAGE_MCI) {
+        write_rate(f, "drop_rate", ri->drop);
+        write_rate(f, "drop_path_rate", ri->drop_path);
+    } else {
+        write_transformer_rates(f, ri);
+    }
     const mc_text_config *t = &c->text;
     fprintf(f, "\n    },\n    \"text_cfg\": {\n        \"context_length\": %d,\n        \"vocab_size\": %d,\n"
                "        \"dim\": %d,\n        \"ffn_multiplier_per_layer\": [",
@@ -407,7 +465,10 @@ int mc_clip_config_write(const mc_clip_config *c, FILE *f) {
     fprintf(f, "],\n        \"n_heads_per_layer\": [");
     for (int i = 0; i < t->n_layers; i++) fprintf(f, "%s%d", i ? ", " : "", t->heads[i]);
     fprintf(f, "],\n        \"n_transformer_layers\": %d,\n        \"norm_layer\": \"layer_norm_fp32\",\n"
-               "        \"causal_masking\": %s,\n        \"model_name\": \"%s\"\n    }\n}\n",
+               "        \"causal_masking\": %s,\n        \"model_name\": \"%s\"",
             t->n_layers, t->causal ? "true" : "false", t->mct ? "mct" : "base");
+    write_rate(f, "embed_dropout", rt->embed);
+    write_transformer_rates(f, rt);
+    fprintf(f, "\n    }\n}\n");
     return ferror(f) ? MC_E_IO : 0;
 }

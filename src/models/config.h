@@ -21,7 +21,20 @@
  * one per layer (FFN width = ceil(dim * mult / 16) * 16, as TextTransformer); "mct" adds the
  * two Text-RepMixer blocks (kernel 11, hidden 4 dim) around the transformer layers.
  * Optional reference keys accepted with their defaults only: text_cfg.no_scale_embedding,
- * no_pos_embedding (false), embed_dropout (0). Unknown keys are errors.
+ * no_pos_embedding (false). Unknown keys are errors.
+ * Dropout and stochastic depth (training only, rates in [0, 1), default 0; models/dropout_rates.h
+ * says which layer each reaches), under the reference's names: image_cfg.drop_rate and
+ * drop_path_rate for MCi towers (FastViT's keyword arguments), image_cfg.dropout, attn_dropout,
+ * ffn_dropout and stochastic_dropout for vit_b16 (the reference ViT's configuration keys), and
+ * text_cfg.embed_dropout (read by the reference's TextTransformer), dropout, attn_dropout,
+ * ffn_dropout, stochastic_dropout (its TransformerEncoder's arguments; dropout and
+ * stochastic_dropout are mutually exclusive there, and here). The official CLIP(cfg) accepts every
+ * one of them, but of these it applies only text_cfg.embed_dropout: its MCi calls
+ * create_model(model_name) without FastViT's rates, vit_b16 builds its own configuration, and its
+ * TextTransformer builds TransformerEncoders with their defaults. The other keys are therefore
+ * this project's, named after the reference argument they feed (a FastViT / ViT /
+ * TransformerEncoder built with them has exactly these rates: tools/reference/
+ * check_dropout_config_torch.py).
  *
  * Errors name the source, the key (dotted path) and the problem.
  */
@@ -32,6 +45,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "models/dropout_rates.h"
 #include "models/mci.h"
 #include "models/text_encoder.h"
 #include "models/vit.h"
@@ -47,6 +61,7 @@ typedef struct mc_clip_config {
     mc_mci_config mci;           /* when image == MC_IMAGE_MCI */
     mc_vit_config vit;           /* when image == MC_IMAGE_VIT */
     mc_text_config text;
+    mc_dropout_rates image_drop, text_drop; /* training only; not part of the model (not compared) */
 } mc_clip_config;
 
 /* Built-in configuration of an official variant (0..3 = s0, s1, s2, b); MC_E_ARG otherwise. */

@@ -36,13 +36,12 @@ static void add(float *y, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-/* Stochastic depth on a residual branch f[B, per] in place (train mode, rate > 0); the
- * factors are kept for backward. NULL when off. */
+/* Stochastic depth on a residual branch f[B, per] in place (train mode, this block's rate
+ * > 0); the factors are kept for backward. NULL when off (nothing taken). */
 static float *drop_path_fwd(mc_train_ctx *c, float *f, int B, size_t per) {
-    if (!c->train) return NULL;
-    float *keep = TAKE(c, B); /* taken whatever the rate, so a measure pass covers every rate */
-    if (c->drop_path_rate <= 0.f) return NULL;
-    if (FLIVE(c)) mc_drop_path_forward(f, keep, f, B, per, c->drop_path_rate, c->rng);
+    if (!c->train || c->rate.drop_path <= 0.f) return NULL;
+    float *keep = TAKE(c, B);
+    if (FLIVE(c)) mc_drop_path_forward(f, keep, f, B, per, c->rate.drop_path, c->rng);
     return keep;
 }
 
@@ -192,17 +191,20 @@ static void ffn_shapes(const mc_mci_convffn *f, mc_conv2d_shape *dw, mc_conv2d_s
     *fc2 = (mc_conv2d_shape){f->hidden, f->C, 1, 1, 1, 0, 0, 1};
 }
 
-/* fc2(gelu(fc1(bn(dwconv(x))))) */
+/* drop(fc2(drop(gelu(fc1(bn(dwconv(x))))))), drop: FastViT's drop_rate (ctx->rate.drop) */
 static float *ffn_fwd(mc_train_ctx *c, const mc_mci_convffn *f, mc_convffn_save *s, const float *x, int B, int H,
                       int W) {
     mc_conv2d_shape dw, fc1, fc2;
     ffn_shapes(f, &dw, &fc1, &fc2);
     size_t n = (size_t)B * f->C * H * W, nh = (size_t)B * f->hidden * H * W;
+    int drop = s->dropout = c->train && c->rate.drop > 0;
     s->x = x;
     s->dw = TAKE(c, n);
     s->a = TAKE(c, n);
     s->h = TAKE(c, nh);
     s->out = TAKE(c, n);
+    s->m_g = drop ? TAKE(c, nh) : NULL;
+    s->m_o = drop ? TAKE(c, n) : NULL;
     /* the GELU output is not kept: backward recomputes it from h (saves 3/8 of the block) */
     size_t mk = mc_tape_mark(c->work);
     float *hg = WORK(c, nh);
@@ -211,7 +213,9 @@ static float *ffn_fwd(mc_train_ctx *c, const mc_mci_convffn *f, mc_convffn_save 
     if (FLIVE(c)) {
         mc_conv2d_forward(s->h, s->a, f->fc1_w, f->fc1_b, &fc1, B, H, W);
         mc_gelu_forward(hg, s->h, nh);
+        if (drop) mc_dropout_forward(hg, s->m_g, hg, nh, c->rate.drop, c->rng);
         mc_conv2d_forward(s->out, hg, f->fc2_w, f->fc2_b, &fc2, B, H, W);
+        if (drop) mc_dropout_forward(s->out, s->m_o, s->out, n, c->rate.drop, c->rng);
     }
     mc_tape_release(c->work, mk);
     return s->out;
@@ -224,8 +228,14 @@ static void ffn_bwd(mc_train_ctx *c, const mc_mci_convffn *f, const mc_convffn_s
     size_t n = (size_t)B * f->C * H * W, nh = (size_t)B * f->hidden * H * W;
     size_t mk = mc_tape_mark(c->work);
     float *dh = WORK(c, nh), *hg = WORK(c, nh), *da = WORK(c, n), *ddw = WORK(c, n);
-    if (BLIVE(c)) mc_gelu_forward(hg, s->h, nh);
-    conv_bwd(c, dh, f->fc2_w, f->fc2_b, dy, hg, &fc2, B, H, W, 0);
+    float *dyo = s->dropout ? WORK(c, n) : NULL; /* dy through the output dropout */
+    if (BLIVE(c)) {
+        mc_gelu_forward(hg, s->h, nh);
+        if (s->m_g) mc_dropout_backward(hg, hg, s->m_g, nh); /* the forward's dropped GELU output */
+        if (dyo) mc_dropout_backward(dyo, dy, s->m_o, n);
+    }
+    conv_bwd(c, dh, f->fc2_w, f->fc2_b, dyo ? dyo : dy, hg, &fc2, B, H, W, 0);
+    if (BLIVE(c) && s->m_g) mc_dropout_backward(dh, dh, s->m_g, nh);
     if (BLIVE(c)) mc_gelu_backward(dh, dh, s->h, nh, 0);
     conv_bwd(c, da, f->fc1_w, f->fc1_b, dh, s->a, &fc1, B, H, W, 0);
     mc_train_bn_backward(c, &s->bn, ddw, da, s->dw, &f->dw.bn, B, f->C, H * W, 0);
@@ -451,7 +461,7 @@ int mc_mci_train_forward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *s
         case MC_MCI_REPMIXER_STAGE:
         case MC_MCI_ATTENTION_STAGE:
             for (int i = 0; i < el->nblocks; i++, j++) {
-                bc.drop_path_rate = nb > 1 ? c->drop_path_rate * (float)j / (float)(nb - 1) : 0.f;
+                bc.rate.drop_path = nb > 1 ? (float)((double)c->rate.drop_path * j / (nb - 1)) : 0.f;
                 x = el->kind == MC_MCI_REPMIXER_STAGE
                         ? mc_mci_repmixer_train_forward(&bc, &el->rep[i], &st->rep[k][i], x, B, H, W)
                         : mc_mci_attention_train_forward(&bc, &el->attn[i], &st->attn[k][i], x, B, H, W);
@@ -534,9 +544,10 @@ int mc_mci_train_backward(mc_train_ctx *c, const mc_mci *m, mc_mci_train_state *
     return 0;
 }
 
-int mc_mci_train_sizes(const mc_mci *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e) {
+int mc_mci_train_sizes(const mc_mci *m, int B, int R, const mc_dropout_rates *rates, size_t *tape_floats,
+                       size_t *work_floats, mc_err *e) {
     mc_tape tape = {0}, work = {0};
-    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
+    mc_train_ctx c = mc_train_measure_ctx(&tape, &work, rates);
     mc_mci_train_state st;
     int r = mc_mci_train_state_init(&st, m, e);
     if (r) return r;

@@ -46,7 +46,9 @@ typedef struct mc_convffn_save {
     mc_bn_save bn;
     float *a;           /* BN output (fc1 input) */
     float *h;           /* fc1 output [B,hidden,H,W] (its GELU is recomputed by backward) */
-    float *out;         /* fc2 output [B,C,H,W] */
+    float *out;         /* fc2 output [B,C,H,W] (after dropout) */
+    float *m_g, *m_o;   /* drop_rate masks of the GELU output [B,hidden,H,W] and of fc2's output, NULL when off */
+    int dropout;        /* they are on (set while measuring too) */
 } mc_convffn_save;
 
 typedef struct mc_repmixer_save {
@@ -104,8 +106,10 @@ typedef struct mc_mci_train_state {
 int mc_mci_train_state_init(mc_mci_train_state *st, const mc_mci *m, mc_err *e);
 void mc_mci_train_state_free(mc_mci_train_state *st);
 
-/* Floats of ctx->tape and ctx->work one training step of batch B at R x R needs. */
-int mc_mci_train_sizes(const mc_mci *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e);
+/* Floats of ctx->tape and ctx->work one training step of batch B at R x R needs, with the
+ * tower's dropout rates (NULL: none; the masks need room only when a rate is > 0). */
+int mc_mci_train_sizes(const mc_mci *m, int B, int R, const mc_dropout_rates *rates, size_t *tape_floats,
+                       size_t *work_floats, mc_err *e);
 
 /* images [B,3,R,R] -> st->embed [B,E] (in the tape). Runs the training form from the
  * parameters (a reparameterized plan, if built, is not used and goes stale: rebuild it after optimizer
@@ -118,7 +122,8 @@ int mc_mci_train_backward(mc_train_ctx *ctx, const mc_mci *m, mc_mci_train_state
 /* ---- blocks, exposed for the block-level tests ---- */
 /* Each forward takes its output from ctx->tape and returns it (NULL in measure mode);
  * each backward writes dx [input shape] from dy [output shape]. The RepMixer and attention
- * blocks apply ctx->drop_path_rate as their own rate (the tower sets each block's). */
+ * blocks apply ctx->rate.drop_path as their own rate (the tower sets each block's) and
+ * ctx->rate.drop in their ConvFFN. */
 float *mc_mci_mobileone_train_forward(mc_train_ctx *ctx, const mc_mci_mobileone *blk, mc_mobileone_save *s,
                                       const float *x, int B, int H, int W);
 void mc_mci_mobileone_train_backward(mc_train_ctx *ctx, const mc_mci_mobileone *blk, const mc_mobileone_save *s,

@@ -136,7 +136,7 @@ static mc_attention_args self_args(const float *qkv, int N, int T, int H, int D,
 /* Dropout then stochastic depth of a residual branch r [N, per] in place, masks saved (when on). */
 static void branch_drop(mc_train_ctx *c, float *r, float *mask, float *keep, int N, size_t per, float p) {
     if (mask) mc_dropout_forward(r, mask, r, (size_t)N * per, p, c->rng);
-    if (keep) mc_drop_path_forward(r, keep, r, N, per, c->drop_path_rate, c->rng);
+    if (keep) mc_drop_path_forward(r, keep, r, N, per, c->rate.drop_path, c->rng);
 }
 static void branch_drop_backward(float *dr, const float *mask, const float *keep, int N, size_t per) {
     if (keep) mc_drop_path_backward(dr, dr, keep, N, per);
@@ -152,7 +152,9 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
                                            const float *x, int N, int T, int causal, const uint8_t *mask) {
     int C = l->dim, F = l->ffn_dim, H = l->heads, D = C / H, M = N * T;
     size_t n = (size_t)M * C;
-    int drop = c->train && c->dropout > 0, fdrop = c->train && c->ffn_dropout > 0, dpath = c->train && c->drop_path_rate > 0;
+    const mc_dropout_rates *rt = &c->rate;
+    int drop = c->train && rt->drop > 0, fdrop = c->train && rt->ffn > 0, dpath = c->train && rt->drop_path > 0;
+    int adrop = c->train && rt->attn > 0 && !mask;
     s->x = x;
     s->h1 = TAKE(c, n);
     s->mean1 = TAKE(c, M);
@@ -171,6 +173,7 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
     s->m_g = fdrop ? TAKE(c, (size_t)M * F) : NULL;
     s->keep1 = dpath ? TAKE(c, N) : NULL;
     s->keep2 = dpath ? TAKE(c, N) : NULL;
+    s->m_p = adrop ? TAKE(c, (size_t)N * H * T * T) : NULL;
     int masked = s->masked = drop || fdrop || dpath;
     /* the GELU output is not kept: backward recomputes it from f (and m_g) */
     size_t mk = mc_tape_mark(c->work);
@@ -184,6 +187,8 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
     if (mask) {
         mc_attention_args a = self_args(s->qkv, N, T, H, D, causal, mask);
         mc_attention_general_train_forward(s->o, s->p, &a, N);
+    } else if (s->m_p) {
+        mc_attention_dropout_train_forward(s->o, s->p, s->m_p, s->qkv, N, T, H, D, attn_scale(D), causal, rt->attn, c->rng);
     } else {
         mc_attention_train_forward(s->o, s->p, s->qkv, N, T, H, D, attn_scale(D), causal);
     }
@@ -191,18 +196,18 @@ float *mc_transformer_train_forward_masked(mc_train_ctx *c, const mc_transformer
     if (!masked) mc_linear_accumulate(s->x1, s->o, l->out_w, l->out_b, M, C, C);
     else { /* x1 = x + drop_path(dropout(out_proj(o))) */
         mc_linear_forward(r, s->o, l->out_w, l->out_b, M, C, C);
-        branch_drop(c, r, s->m_o, s->keep1, N, (size_t)T * C, c->dropout);
+        branch_drop(c, r, s->m_o, s->keep1, N, (size_t)T * C, rt->drop);
         mc_add_forward(s->x1, r, n);
     }
     mc_layernorm_train_forward(s->h2, s->mean2, s->rstd2, s->x1, l->ln2_w, l->ln2_b, M, C, l->ln_eps);
     mc_linear_forward(s->f, s->h2, l->fc1_w, l->fc1_b, M, C, F);
     mc_gelu_forward(g, s->f, (size_t)M * F);
-    if (s->m_g) mc_dropout_forward(g, s->m_g, g, (size_t)M * F, c->ffn_dropout, c->rng);
+    if (s->m_g) mc_dropout_forward(g, s->m_g, g, (size_t)M * F, rt->ffn, c->rng);
     memcpy(s->out, s->x1, n * sizeof(float));
     if (!masked) mc_linear_accumulate(s->out, g, l->fc2_w, l->fc2_b, M, F, C);
     else { /* out = x1 + drop_path(dropout(fc2(dropout_ffn(gelu(f))))) */
         mc_linear_forward(r, g, l->fc2_w, l->fc2_b, M, F, C);
-        branch_drop(c, r, s->m_f, s->keep2, N, (size_t)T * C, c->dropout);
+        branch_drop(c, r, s->m_f, s->keep2, N, (size_t)T * C, rt->drop);
         mc_add_forward(s->out, r, n);
     }
     mc_tape_release(c->work, mk);
@@ -253,6 +258,8 @@ void mc_transformer_train_backward_masked(mc_train_ctx *c, const mc_transformer_
             mc_attention_args a = self_args(s->qkv, N, T, H, D, causal, mask);
             memset(dq, 0, 3 * n * sizeof(float));
             mc_attention_general_backward(dq, dq + C, dq + 2 * C, dh, &a, s->p, N, sc);
+        } else if (s->m_p) {
+            mc_attention_dropout_backward(dq, dh, s->qkv, s->p, s->m_p, N, T, H, D, attn_scale(D), causal, sc);
         } else {
             mc_attention_backward(dq, dh, s->qkv, s->p, N, T, H, D, attn_scale(D), causal, sc);
         }
@@ -296,14 +303,17 @@ int mc_text_train_forward(mc_train_ctx *c, const mc_text_encoder *m, mc_text_tra
     st->N = N;
     st->tokens = tokens;
     st->x0 = TAKE(c, (size_t)M * C);
-    if (FLIVE(c)) mc_embedding_forward(st->x0, tokens, m->tok_emb, m->pos_emb, N, T, C);
+    st->m_e = c->train && c->rate.embed > 0 ? TAKE(c, (size_t)M * C) : NULL;
+    if (FLIVE(c)) {
+        mc_embedding_forward(st->x0, tokens, m->tok_emb, m->pos_emb, N, T, C);
+        if (st->m_e) mc_dropout_forward(st->x0, st->m_e, st->x0, (size_t)M * C, c->rate.embed, c->rng);
+    }
     const float *x = st->x0;
-    mc_train_ctx lc = *c; /* the transformer layers' own stochastic depth rate */
-    lc.drop_path_rate = c->text_drop_path_rate;
+    /* every transformer layer gets the tower's stochastic depth rate (ctx->rate.drop_path) */
     for (int i = 0; i < m->n_blocks; i++) {
         const mc_text_block *b = &m->blocks[i];
         x = b->is_repmixer ? mc_text_repmixer_train_forward(c, &b->rm, &st->rm[i], x, N, T)
-                           : mc_transformer_train_forward(&lc, &b->tf, &st->tf[i], x, N, T, m->causal);
+                           : mc_transformer_train_forward(c, &b->tf, &st->tf[i], x, N, T, m->causal);
     }
     st->xl = x;
     st->xf = TAKE(c, (size_t)M * C);
@@ -339,7 +349,8 @@ int mc_text_train_backward(mc_train_ctx *c, const mc_text_encoder *m, mc_text_tr
         else mc_transformer_train_backward(c, &b->tf, &st->tf[i], db, da, N, T, m->causal);
         t = da, da = db, db = t;
     }
-    /* positional embedding [1,1,T,C] and token embedding rows */
+    /* embed_dropout, then the positional embedding [1,1,T,C] and token embedding rows */
+    if (BLIVE(c) && st->m_e) mc_dropout_backward(da, da, st->m_e, n);
     if (BLIVE(c)) mc_embedding_backward(G(c, m->tok_emb), G(c, m->pos_emb), da, st->tokens, N, T, C);
     mc_tape_release(c->work, mk);
     if (c->work->base && c->work->overflow)
@@ -347,9 +358,10 @@ int mc_text_train_backward(mc_train_ctx *c, const mc_text_encoder *m, mc_text_tr
     return 0;
 }
 
-int mc_text_train_sizes(const mc_text_encoder *m, int N, size_t *tape_floats, size_t *work_floats, mc_err *e) {
+int mc_text_train_sizes(const mc_text_encoder *m, int N, const mc_dropout_rates *rates, size_t *tape_floats,
+                        size_t *work_floats, mc_err *e) {
     mc_tape tape = {0}, work = {0};
-    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
+    mc_train_ctx c = mc_train_measure_ctx(&tape, &work, rates);
     mc_text_train_state st;
     int r = mc_text_train_state_init(&st, m, e);
     if (r) return r;

@@ -42,9 +42,9 @@ typedef struct mc_transformer_save {
     float *f;                /* fc1 output [N*T,F] (GELU recomputed by backward) */
     float *out;
     /* with dropout / stochastic depth (NULL when off): masks of out_proj's output [N*T,C], of
-     * the GELU output [N*T,F] and of fc2's output [N*T,C]; per-sample factors [N] of the two
-     * branches (0 or 1/(1-p)) */
-    float *m_o, *m_g, *m_f, *keep1, *keep2;
+     * the GELU output [N*T,F] and of fc2's output [N*T,C], of the attention probabilities
+     * [N,H,T,T]; per-sample factors [N] of the two branches (0 or 1/(1-p)) */
+    float *m_o, *m_g, *m_f, *m_p, *keep1, *keep2;
     int masked;              /* any of them on (set while measuring too) */
 } mc_transformer_save;
 
@@ -54,7 +54,8 @@ typedef struct mc_text_train_state {
     mc_text_repmixer_save *rm;   /* [n_blocks] (used where the block is a RepMixer) */
     mc_transformer_save *tf;     /* [n_blocks] */
     const int32_t *tokens;       /* [N,T] (caller's, must stay valid until backward) */
-    float *x0;                   /* embedding output */
+    float *x0;                   /* embedding output (after embed_dropout) */
+    float *m_e;                  /* embed_dropout mask [N*T,C], NULL when off */
     const float *xl;             /* last block output */
     float *xf, *ln_mean, *ln_rstd; /* final LayerNorm output and statistics */
     int32_t *eot;                /* [N] pooled positions */
@@ -64,9 +65,12 @@ typedef struct mc_text_train_state {
 
 int mc_text_train_state_init(mc_text_train_state *st, const mc_text_encoder *m, mc_err *e);
 void mc_text_train_state_free(mc_text_train_state *st);
-int mc_text_train_sizes(const mc_text_encoder *m, int N, size_t *tape_floats, size_t *work_floats, mc_err *e);
+/* rates: the tower's dropout (NULL: none; masks need room only when a rate is > 0). */
+int mc_text_train_sizes(const mc_text_encoder *m, int N, const mc_dropout_rates *rates, size_t *tape_floats,
+                        size_t *work_floats, mc_err *e);
 
-/* tokens [N, context] -> st->embed [N, P]. */
+/* tokens [N, context] -> st->embed [N, P]. ctx->rate: the tower's rates (embed, and drop, ffn, attn
+ * and drop_path for every transformer layer). */
 int mc_text_train_forward(mc_train_ctx *ctx, const mc_text_encoder *m, mc_text_train_state *st,
                           const int32_t *tokens, int N, mc_err *e);
 /* dembed [N,P] -> parameter gradients (+=), including the token-embedding rows used. */
@@ -78,8 +82,10 @@ float *mc_text_repmixer_train_forward(mc_train_ctx *ctx, const mc_text_repmixer 
                                       const float *x, int N, int T);
 void mc_text_repmixer_train_backward(mc_train_ctx *ctx, const mc_text_repmixer *b, const mc_text_repmixer_save *s,
                                      float *dx, const float *dy, int N, int T);
-/* ctx->dropout, ctx->ffn_dropout and ctx->drop_path_rate (this layer's own rate) apply; masks and
- * factors drawn from ctx->rng in the forward are reused by the backward. */
+/* ctx->rate.drop, .ffn, .attn and .drop_path (this layer's own rate) apply; masks and factors
+ * drawn from ctx->rng in the forward are reused by the backward. Attention dropout is applied on
+ * the unmasked path (mask == NULL) only: the masked one serves CoCa, whose open_clip
+ * configuration has no such rate (its trainer leaves ctx->rate at 0). */
 float *mc_transformer_train_forward(mc_train_ctx *ctx, const mc_transformer_layer *l, mc_transformer_save *s,
                                     const float *x, int N, int T, int causal);
 void mc_transformer_train_backward(mc_train_ctx *ctx, const mc_transformer_layer *l, const mc_transformer_save *s,

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "models/dropout_rates.h"
 #include "models/reparameterize.h"
 #include "nn/layers.h"
 
@@ -67,19 +68,21 @@ typedef struct mc_train_ctx {
     const mc_grad_map *grads; /* where gradients go (NULL: none) */
     int train;                /* 1: BatchNorm batch statistics + running-stat update */
     float bn_momentum;        /* 0.1 as PyTorch */
-    /* Stochastic depth of the MCi RepMixer / attention blocks (the reference's drop_path_rate,
-     * 0 = off as in every MobileCLIP recipe): block i of n drops its residual branches per
-     * sample with probability rate * i / (n - 1), drawing from *rng (needed when rate > 0). */
-    float drop_path_rate;
-    /* Transformer layers (text and ViT towers; the reference TransformerEncoder's dropout,
-     * ffn_dropout and stochastic_dropout, all 0 in every MobileCLIP configuration): dropout
-     * after out_proj and after the second FFN linear, ffn_dropout after the GELU; stochastic
-     * depth of both residual branches per sample, in the ViT at drop_path_rate * i / (n - 1) for
-     * layer i of n (the reference's linspace, rounded to 3 decimals), in the text tower at
-     * text_drop_path_rate for every layer (the reference's TextTransformer has none: 0). */
-    float dropout, ffn_dropout, text_drop_path_rate;
+    /* Dropout and stochastic depth (models/dropout_rates.h; all 0 = off, the default). A tower's
+     * forward reads its tower's rates here and hands each block its own drop_path (the MCi
+     * linear schedule, the ViT's linspace, the text tower's constant); masks are drawn from
+     * *rng (needed when a rate is > 0), and are taken from the tape only then. */
+    mc_dropout_rates rate;
     mc_rng *rng;
 } mc_train_ctx;
+
+/* The context of a measure pass (train mode, no gradients, the tower's rates: NULL = none), for the
+ * towers' *_train_sizes. */
+static inline mc_train_ctx mc_train_measure_ctx(mc_tape *tape, mc_tape *work, const mc_dropout_rates *rates) {
+    mc_train_ctx c = {.tape = tape, .work = work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
+    if (rates) c.rate = *rates;
+    return c;
+}
 
 typedef struct mc_bn_save {
     float *mean, *rstd; /* [C] batch statistics (training mode) */

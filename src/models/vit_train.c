@@ -92,7 +92,7 @@ int mc_vit_train_forward(mc_train_ctx *c, const mc_vit *m, mc_vit_train_state *s
     for (int i = 0; i < m->depth; i++) {
         /* layer i's stochastic depth: the reference's round(linspace(0, rate, depth)[i], 3), half to even */
         mc_train_ctx lc = *c;
-        lc.drop_path_rate = m->depth > 1 ? (float)(nearbyint(1000.0 * c->drop_path_rate * i / (m->depth - 1)) / 1000.0) : 0.f;
+        lc.rate.drop_path = m->depth > 1 ? (float)(nearbyint(1000.0 * c->rate.drop_path * i / (m->depth - 1)) / 1000.0) : 0.f;
         x = mc_transformer_train_forward(&lc, &m->layers[i], &st->layers[i], x, B, T, 0);
     }
     st->xl = x;
@@ -179,9 +179,10 @@ int mc_vit_train_backward(mc_train_ctx *c, const mc_vit *m, mc_vit_train_state *
     return 0;
 }
 
-int mc_vit_train_sizes(const mc_vit *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e) {
+int mc_vit_train_sizes(const mc_vit *m, int B, int R, const mc_dropout_rates *rates, size_t *tape_floats,
+                       size_t *work_floats, mc_err *e) {
     mc_tape tape = {0}, work = {0};
-    mc_train_ctx c = {.tape = &tape, .work = &work, .grads = NULL, .train = 1, .bn_momentum = 0.1f};
+    mc_train_ctx c = mc_train_measure_ctx(&tape, &work, rates);
     mc_vit_train_state st;
     int r = mc_vit_train_state_init(&st, m, e);
     if (r) return r;

@@ -31,7 +31,8 @@ typedef struct mc_vit_train_state {
 
 int mc_vit_train_state_init(mc_vit_train_state *st, const mc_vit *m, mc_err *e);
 void mc_vit_train_state_free(mc_vit_train_state *st);
-int mc_vit_train_sizes(const mc_vit *m, int B, int R, size_t *tape_floats, size_t *work_floats, mc_err *e);
+int mc_vit_train_sizes(const mc_vit *m, int B, int R, const mc_dropout_rates *rates, size_t *tape_floats,
+                       size_t *work_floats, mc_err *e);
 int mc_vit_train_forward(mc_train_ctx *ctx, const mc_vit *m, mc_vit_train_state *st, const float *images, int B, int R,
                          mc_err *e);
 /* dembed [B,proj_dim] -> parameter gradients (+=). */

@@ -5,6 +5,9 @@
  *   p[t, :] = softmax(s[t, :]),  o_t = sum_j p[t, j] v_j
  * Backward with dp[t, j] = do_t . v_j and ds = p (dp - sum_j p dp):
  *   dq_t = scale sum_j ds[t, j] k_j,  dk_j = scale sum_t ds[t, j] q_t,  dv_j = sum_t p[t, j] do_t
+ * With attention dropout (the reference MHA's attn_dropout) a mask m [N,H,T,T] (0 or 1/(1-p))
+ * multiplies p before v: o_t = sum_j m p v_j; then dp[t, j] = m (do_t . v_j), dv_j = sum_t m p do_t
+ * and ds as above (p kept undropped: the softmax backward needs it).
  * One task per (n, h): every task writes only its own head's columns, so no two threads
  * touch the same element. T is at most a few hundred here, so plain loops do. */
 #include <math.h>
@@ -12,8 +15,9 @@
 
 #include "nn/layers.h"
 
-void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int N, int T, int H, int D, float scale,
-                                int causal) {
+/* pmask [N,H,T,T] (NULL: none): o_t = sum_j p[t,j] pmask[t,j] v_j, p kept undropped */
+static void attention_forward(float *out, float *save_p, const float *pmask, const float *qkv, int N, int T, int H,
+                              int D, float scale, int causal) {
     int C = H * D;
     size_t ld = 3 * (size_t)C;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -39,18 +43,36 @@ void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int
                 for (int j = nj; j < T; j++) p[j] = 0.f;
                 float *o = out + ((size_t)n * T + t) * C + (size_t)h * D;
                 for (int d = 0; d < D; d++) o[d] = 0.f;
+                const float *m = pmask ? pmask + ((size_t)n * H + h) * T * T + (size_t)t * T : NULL;
                 for (int j = 0; j < nj; j++) {
                     const float *v = base + (size_t)j * ld + 2 * C;
-                    for (int d = 0; d < D; d++) o[d] += p[j] * v[d];
+                    float pj = m ? p[j] * m[j] : p[j];
+                    for (int d = 0; d < D; d++) o[d] += pj * v[d];
                 }
             }
         }
 }
 
+void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int N, int T, int H, int D, float scale,
+                                int causal) {
+    attention_forward(out, save_p, NULL, qkv, N, T, H, D, scale, causal);
+}
+
+void mc_attention_dropout_train_forward(float *out, float *save_p, float *save_mask, const float *qkv, int N, int T,
+                                        int H, int D, float scale, int causal, float p, mc_rng *rng) {
+    /* the mask first, serially (a function of the generator only, not of the threads); the
+     * positions a causal row never reaches draw too, so the stream does not depend on `causal` */
+    size_t n = (size_t)N * H * T * T;
+    float keep = 1.f / (1.f - p);
+    for (size_t i = 0; i < n; i++) save_mask[i] = mc_rng_uniform(rng) < p ? 0.f : keep;
+    attention_forward(out, save_p, save_mask, qkv, N, T, H, D, scale, causal);
+}
+
 size_t mc_attention_backward_scratch(int N, int T, int H) { return (size_t)N * H * T; }
 
-void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
-                           int D, float scale, int causal, float *scratch) {
+/* dp[t,j] = pmask[t,j] (do_t . v_j), dv_j += p[t,j] pmask[t,j] do_t (pmask NULL: 1) */
+static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, const float *pmask,
+                               int N, int T, int H, int D, float scale, int causal, float *scratch) {
     int C = H * D;
     size_t ld = 3 * (size_t)C;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -67,11 +89,13 @@ void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                 const float *q = base + (size_t)t * ld;
                 float *dq = dbase + (size_t)t * ld;
                 int nj = causal ? t + 1 : T;
+                const float *m = pmask ? pmask + ((size_t)n * H + h) * T * T + (size_t)t * T : NULL;
                 double dot = 0;
                 for (int j = 0; j < nj; j++) {
                     const float *v = base + (size_t)j * ld + 2 * C;
                     float dp = 0;
                     for (int d = 0; d < D; d++) dp += g[d] * v[d];
+                    if (m) dp *= m[j];
                     ds[j] = dp;
                     dot += (double)p[j] * dp;
                 }
@@ -79,12 +103,24 @@ void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                     float sj = p[j] * (ds[j] - (float)dot) * scale;
                     const float *k = base + (size_t)j * ld + C;
                     float *dk = dbase + (size_t)j * ld + C, *dv = dbase + (size_t)j * ld + 2 * C;
+                    float pj = m ? p[j] * m[j] : p[j];
                     for (int d = 0; d < D; d++) {
                         dq[d] += sj * k[d];
                         dk[d] += sj * q[d];
-                        dv[d] += p[j] * g[d];
+                        dv[d] += pj * g[d];
                     }
                 }
             }
         }
+}
+
+void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
+                           int D, float scale, int causal, float *scratch) {
+    attention_backward(dqkv, dout, qkv, save_p, NULL, N, T, H, D, scale, causal, scratch);
+}
+
+void mc_attention_dropout_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p,
+                                   const float *save_mask, int N, int T, int H, int D, float scale, int causal,
+                                   float *scratch) {
+    attention_backward(dqkv, dout, qkv, save_p, save_mask, N, T, H, D, scale, causal, scratch);
 }

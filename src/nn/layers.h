@@ -126,6 +126,14 @@ void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int
 size_t mc_attention_backward_scratch(int N, int T, int H);
 void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,
                            int D, float scale, int causal, float *scratch);
+/* The same with dropout p in (0, 1) on the probabilities (the reference MHA's attn_dropout):
+ * save_mask [N,H,T,T] drawn serially from rng (0 or 1/(1-p)), out = (P * mask) V with save_p
+ * the undropped P; the backward takes both. */
+void mc_attention_dropout_train_forward(float *out, float *save_p, float *save_mask, const float *qkv, int N, int T,
+                                        int H, int D, float scale, int causal, float p, mc_rng *rng);
+void mc_attention_dropout_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p,
+                                   const float *save_mask, int N, int T, int H, int D, float scale, int causal,
+                                   float *scratch);
 
 /* Training form of mc_attention_general (nn/ops.h: queries and keys/values in separate,
  * strided sequences, causal_off and the byte mask; kv_index must be NULL): save_p [N,H,Tq,Tk]

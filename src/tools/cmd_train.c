@@ -39,6 +39,7 @@
 #include "tools/cli.h"
 #include "tools/cmd_train_coca.h"
 #include "tools/plot.h"
+#include "train/run_state.h"
 #include "tools/train_files.h"
 #include "train/comm.h"
 #include "train/eval.h"
@@ -72,6 +73,12 @@ static void usage(FILE *f) {
             "  --beta1 X, --beta2 X, --eps X   AdamW (defaults 0.9, 0.95, 1e-8: the MobileCLIP recipe)\n"
             "  --warmup N          linear warmup steps before the cosine decay (default 0)\n"
             "  --grad-clip X       clip the global gradient norm (default 1.0; 0: off)\n"
+            "  --drop R            image tower dropout, overriding the configuration's (MCi: FastViT drop_rate in\n"
+            "                      every ConvFFN; ViT: image_cfg.dropout); text tower rates: text_cfg keys\n"
+            "  --drop-path R       image tower stochastic depth, overriding the configuration's (MCi:\n"
+            "                      drop_path_rate, linear over the blocks; ViT: stochastic_dropout). Both\n"
+            "                      default to the configuration's (0: off), are written to DIR/config.json\n"
+            "                      and must be given again with --resume; masks are seeded by --seed and the step\n"
             "  --accum K           micro-batches per step, as open_clip's --accum-freq: the loss over the\n"
             "                      features of all K (recomputed per micro-batch; default 1)\n"
             "  --threads N         model threads (default: $OMP_NUM_THREADS, else all cores)\n"
@@ -105,7 +112,7 @@ typedef struct opts {
     int teacher_dims[MC_DRCLIP_MAX_TEACHERS], n_teachers;
     int batch;
     long long steps, samples;
-    double lr, wd, beta1, beta2, eps, grad_clip;
+    double lr, wd, beta1, beta2, eps, grad_clip, drop, drop_path; /* drop*: < 0 = the configuration's */
     long long warmup, save_every, stop_after;
     int accum, threads, loader_threads, bn_groups, log_every;
     unsigned long long seed;
@@ -160,7 +167,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     *o = (opts){.arch = -1, .kind = "dr", .lambda = 1.0, .teacher_scale = 100, .teacher_dims = {768, 768},
                 .n_teachers = 2, .batch = 32, .steps = -1, .samples = -1, .lr = 1e-3, .wd = 0.2, .beta1 = 0.9,
                 .beta2 = 0.95, .eps = 1e-8, .grad_clip = 1.0, .save_every = 1000, .stop_after = -1, .accum = 1,
-                .loader_threads = 2, .bn_groups = 1, .log_every = 10};
+                .loader_threads = 2, .bn_groups = 1, .log_every = 10, .drop = -1, .drop_path = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long n;
@@ -214,6 +221,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         NUM("--lambda", 0, 1, lambda) NUM("--teacher-scale", 1e-3, 1e6, teacher_scale) NUM("--lr", 0, 10, lr)
         NUM("--wd", 0, 10, wd) NUM("--beta1", 0, 0.999999, beta1) NUM("--beta2", 0, 0.999999, beta2)
         NUM("--eps", 1e-30, 1, eps) NUM("--grad-clip", 0, 1e9, grad_clip)
+        NUM("--drop", 0, 0.999, drop) NUM("--drop-path", 0, 0.999, drop_path)
         INT("--batch", 2, 1 << 20, batch) INT("--steps", 1, INT64_MAX / 4, steps) INT("--samples", 1, INT64_MAX / 4, samples)
         INT("--warmup", 0, INT64_MAX / 4, warmup) INT("--save-every", 1, INT64_MAX / 4, save_every)
         INT("--stop-after", 1, INT64_MAX / 4, stop_after) INT("--accum", 1, 1024, accum) INT("--threads", 1, 1024, threads)
@@ -255,80 +263,6 @@ static int parse_args(int argc, char **argv, opts *o) {
     return 0;
 }
 
-/* ---- run state (state.json) ---- */
-
-#define MAX_STREAMS 1024 /* data streams: processes x BatchNorm groups */
-
-typedef struct run_state {
-    long long step;
-    int n_pos;                     /* world * groups */
-    mc_loader_pos pos[MAX_STREAMS]; /* where each stream's next batch starts (stream rank*G + g) */
-    unsigned long long seed;
-    long long samples, bad;
-    int batch, world, groups;
-    char model[64], optim[64];
-} run_state;
-
-static int write_state(const char *path, const run_state *s, mc_err *e) {
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) return rc;
-    fprintf(af.f,
-            "{\"step\": %lld, \"seed\": %llu, \"samples\": %lld, \"bad\": %lld, \"batch\": %d, \"world\": %d, "
-            "\"groups\": %d, \"model\": \"%s\", \"optim\": \"%s\", \"positions\": [",
-            s->step, s->seed, s->samples, s->bad, s->batch, s->world, s->groups, s->model, s->optim);
-    for (int i = 0; i < s->n_pos; i++)
-        fprintf(af.f, "%s%lld, %lld", i ? ", " : "", (long long)s->pos[i].epoch, (long long)s->pos[i].index);
-    fprintf(af.f, "]}\n");
-    return mc_atomic_commit(&af, e);
-}
-
-static int read_state(const char *path, run_state *s, mc_err *e) {
-    char *text;
-    size_t len;
-    int rc = mc_read_file(path, 1 << 16, &text, &len, e);
-    if (rc) return rc;
-    mc_json *j = mc_json_parse(text, len, e);
-    free(text);
-    if (!j) return mc_err_prefix(e, "%s", path);
-    static const char *keys[] = {"step", "seed", "samples", "bad", "batch", "world", "groups"};
-    double v[7];
-    rc = 0;
-    for (int k = 0; k < 7 && !rc; k++) {
-        const mc_json *n = mc_json_get(j, keys[k]);
-        if (!n || n->type != MC_JSON_NUMBER || n->number < 0 || n->number != floor(n->number) || n->number > 9e15)
-            rc = mc_fail(e, MC_E_FORMAT, "%s: \"%s\" is missing or not a count", path, keys[k]);
-        else v[k] = n->number;
-    }
-    const mc_json *m = mc_json_get(j, "model"), *o = mc_json_get(j, "optim");
-    if (!rc && (!m || m->type != MC_JSON_STRING || !o || o->type != MC_JSON_STRING || strlen(m->str) >= 64 ||
-                strlen(o->str) >= 64 || strchr(m->str, '/') || strchr(o->str, '/')))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"model\" / \"optim\" are missing or not file names", path);
-    const mc_json *ps = mc_json_get(j, "positions");
-    if (!rc && (!ps || ps->type != MC_JSON_ARRAY || ps->count % 2 || ps->count / 2 != v[5] * v[6] || ps->count == 0 ||
-                ps->count / 2 > MAX_STREAMS))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"positions\" is not one (epoch, index) pair per data stream", path);
-    for (int i = 0; !rc && i < ps->count; i++)
-        if (ps->items[i].type != MC_JSON_NUMBER || ps->items[i].number < 0 || ps->items[i].number > 9e15)
-            rc = mc_fail(e, MC_E_FORMAT, "%s: positions[%d] is not a count", path, i);
-    if (!rc) {
-        s->step = (long long)v[0];
-        s->seed = (unsigned long long)v[1];
-        s->samples = (long long)v[2];
-        s->bad = (long long)v[3];
-        s->batch = (int)v[4];
-        s->world = (int)v[5];
-        s->groups = (int)v[6];
-        s->n_pos = ps->count / 2;
-        for (int i = 0; i < s->n_pos; i++)
-            s->pos[i] = (mc_loader_pos){(int64_t)ps->items[2 * i].number, (int64_t)ps->items[2 * i + 1].number};
-        snprintf(s->model, sizeof s->model, "%s", m->str);
-        snprintf(s->optim, sizeof s->optim, "%s", o->str);
-    }
-    mc_json_free(j);
-    return rc;
-}
-
 /* ---- log and plot ---- */
 
 #define LOG_HEADER "step,samples,lr,loss,contrastive,distill,clip_real,clip_syn,distill_real,distill_syn,grad_norm,logit_scale,samples_per_s\n"
@@ -344,35 +278,18 @@ static int plot_curves(const char *path, const mc_train_curve *c, int distill, m
 
 /* ---- checkpoints ---- */
 
-static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
-
-typedef struct state_commit {
-    const char *path;
-    const run_state *st;
-} state_commit;
-
-static int commit_state(void *user, mc_err *e) {
-    const state_commit *c = user;
-    return write_state(c->path, c->st, e);
-}
-
-static int save_all(const char *out, const mc_trainer *t, run_state *st, const mc_train_curve *c, int distill,
+static int save_all(const char *out, const mc_trainer *t, mc_run_state *st, const mc_train_curve *c, int distill,
                     mc_err *e) {
     char p[4096];
-    static run_state prev;
-    join(p, sizeof p, out, "state.json");
-    int had_prev = read_state(p, &prev, NULL) == 0;
-    state_commit sc = {p, st};
-    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->clip->store, st->model, st->optim,
-                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
+    int rc = mc_run_state_save(out, st, &t->opt, &t->clip->store, e);
     if (rc) return rc;
-    join(p, sizeof p, out, "loss.png");
+    mc_train_path(p, sizeof p, out, "loss.png");
     return c->n ? plot_curves(p, c, distill, e) : 0;
 }
 
 static int write_config(const char *out, const mc_clip_config *cfg, mc_err *e) {
     char p[4096];
-    join(p, sizeof p, out, "config.json");
+    mc_train_path(p, sizeof p, out, "config.json");
     mc_atomic_file af;
     int rc = mc_atomic_open(&af, p, e);
     if (rc) return rc;
@@ -468,10 +385,18 @@ int mc_cmd_train(int argc, char **argv) {
     FILE *log = NULL, *evlog = NULL;
     mc_train_eval *ev = NULL;
     bad_report bad = {0};
-    static run_state st;
+    static mc_run_state st;
     char path[4096];
     int rc = o.config ? mc_clip_config_load(o.config, &cfg, &e) : mc_clip_config_builtin(o.arch, &cfg, &e);
     if (rc) goto done;
+    /* the command line wins over the configuration (and config.json records the result) */
+    if (o.drop >= 0) cfg.image_drop.drop = (float)o.drop;
+    if (o.drop_path >= 0) cfg.image_drop.drop_path = (float)o.drop_path;
+    if (cfg.image == MC_IMAGE_VIT && cfg.image_drop.drop > 0 && cfg.image_drop.drop_path > 0) {
+        rc = mc_fail(&e, MC_E_ARG, "ViT image tower: dropout (--drop) and stochastic depth (--drop-path) are mutually "
+                     "exclusive in the reference's TransformerEncoder");
+        goto done;
+    }
     if (rank0 && mkdir(o.out, 0777) && errno != EEXIST) {
         rc = mc_fail(&e, MC_E_IO, "%s: cannot create the folder: %s", o.out, strerror(errno));
         goto done;
@@ -481,15 +406,15 @@ int mc_cmd_train(int argc, char **argv) {
     mc_tensor_map_init(&w);
     const char *wpath = o.init;
     if (o.resume) {
-        join(path, sizeof path, o.out, "state.json");
-        if ((rc = read_state(path, &st, &e))) goto done;
+        mc_train_path(path, sizeof path, o.out, "state.json");
+        if ((rc = mc_run_state_read(path, &st, &e))) goto done;
         if (st.batch != o.batch || st.world != comm.world || st.seed != o.seed || st.groups != o.bn_groups) {
             rc = mc_fail(&e, MC_E_ARG, "%s: the run was saved with --batch %d, --seed %llu, --bn-groups %d on %d processes; "
                          "resume with the same", path, st.batch, st.seed, st.groups, st.world);
             goto done;
         }
         static char mpath[4096];
-        join(mpath, sizeof mpath, o.out, st.model);
+        mc_train_path(mpath, sizeof mpath, o.out, st.model);
         wpath = mpath;
     }
     if (wpath && (rc = mc_checkpoint_load(wpath, &w, &e))) goto done;
@@ -501,7 +426,8 @@ int mc_cmd_train(int argc, char **argv) {
 
     mc_train_config tc = {.adamw = {.beta1 = (float)o.beta1, .beta2 = (float)o.beta2, .eps = (float)o.eps,
                                     .weight_decay = (float)o.wd},
-                          .grad_clip = (float)o.grad_clip, .accum = o.accum, .bn_groups = o.bn_groups};
+                          .grad_clip = (float)o.grad_clip, .accum = o.accum, .bn_groups = o.bn_groups,
+                          .seed = o.seed};
     if (reinforced) {
         tc.loss = mc_drclip_config_default((float)o.lambda);
         tc.loss.n_teachers = o.n_teachers;
@@ -515,13 +441,7 @@ int mc_cmd_train(int argc, char **argv) {
     if ((rc = mc_trainer_init(&tr, &clip, &tc, o.batch, reinforced ? 2 : 1, &comm, &e))) goto done;
     tr_ok = 1;
     if (o.resume) {
-        join(path, sizeof path, o.out, st.optim);
-        if ((rc = mc_adamw_load(&tr.opt, &clip.store, path, &e))) goto done;
-        if (tr.opt.step != st.step) {
-            rc = mc_fail(&e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", path, (long long)tr.opt.step,
-                         st.step);
-            goto done;
-        }
+        if ((rc = mc_run_state_load_optim(o.out, &st, &tr.opt, &clip.store, &e))) goto done;
     } else {
         memset(&st, 0, sizeof st);
         st.seed = o.seed;
@@ -529,8 +449,8 @@ int mc_cmd_train(int argc, char **argv) {
         st.world = comm.world;
         st.groups = o.bn_groups;
         st.n_pos = comm.world * o.bn_groups;
-        if (st.n_pos > MAX_STREAMS) {
-            rc = mc_fail(&e, MC_E_ARG, "more than %d data streams (processes x --bn-groups)", MAX_STREAMS);
+        if (st.n_pos > MC_RUN_MAX_STREAMS) {
+            rc = mc_fail(&e, MC_E_ARG, "more than %d data streams (processes x --bn-groups)", MC_RUN_MAX_STREAMS);
             goto done;
         }
     }
@@ -565,7 +485,7 @@ int mc_cmd_train(int argc, char **argv) {
     long long global_batch = (long long)o.batch * comm.world * o.accum;
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + global_batch - 1) / global_batch : 1000;
     if (rank0) {
-        join(path, sizeof path, o.out, "log.csv");
+        mc_train_path(path, sizeof path, o.out, "log.csv");
         if (o.resume && (rc = mc_train_csv_truncate(path, LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
         if ((rc = write_config(o.out, &cfg, &e))) goto done;
         int fresh = access(path, F_OK) != 0;
@@ -578,7 +498,7 @@ int mc_cmd_train(int argc, char **argv) {
             mc_train_eval_options eo = {.limit = (int)o.eval_limit, .templates = o.eval_templates,
                                         .classes = o.eval_classes};
             if ((rc = mc_train_eval_open(&ev, o.eval, o.n_eval, &eo, &cfg, &e))) goto done;
-            join(path, sizeof path, o.out, "eval.csv");
+            mc_train_path(path, sizeof path, o.out, "eval.csv");
             /* rows past the saved step were written by a killed run: they are evaluated again */
             if (o.resume && (rc = mc_train_csv_truncate(path, EVAL_HEADER, st.step, NULL, NULL, &e))) goto done;
             int efresh = !o.resume || access(path, F_OK) != 0;
@@ -608,7 +528,7 @@ int mc_cmd_train(int argc, char **argv) {
         st.step++;
         done_here++;
         /* every stream's position (all ranks' in a data-parallel run: rank 0 saves them) */
-        double pv[2 * MAX_STREAMS];
+        double pv[2 * MC_RUN_MAX_STREAMS];
         memset(pv, 0, sizeof(double) * 2 * st.n_pos);
         long long bad_here = 0;
         for (int g = 0; g < G; g++) {

@@ -30,6 +30,7 @@
 #include "text/tokenizer.h"
 #include "tools/cli.h"
 #include "tools/plot.h"
+#include "train/run_state.h"
 #include "tools/train_files.h"
 #include "train/coca_step.h"
 #include "train/loader.h"
@@ -165,95 +166,18 @@ static int parse(int argc, char **argv, copts *o) {
     return 0;
 }
 
-/* ---- run state: state.json as `train` writes it (one process, one data stream) ---- */
-
-typedef struct cstate {
-    long long step, samples, bad;
-    unsigned long long seed;
-    int batch;
-    mc_loader_pos pos;
-    char model[64], optim[64];
-} cstate;
-
-static int state_write(const char *path, const cstate *s, mc_err *e) {
-    mc_atomic_file af;
-    int rc = mc_atomic_open(&af, path, e);
-    if (rc) return rc;
-    fprintf(af.f,
-            "{\"step\": %lld, \"seed\": %llu, \"samples\": %lld, \"bad\": %lld, \"batch\": %d, \"world\": 1, "
-            "\"groups\": 1, \"model\": \"%s\", \"optim\": \"%s\", \"positions\": [%lld, %lld], \"kind\": \"coca\"}\n",
-            s->step, s->seed, s->samples, s->bad, s->batch, s->model, s->optim, (long long)s->pos.epoch,
-            (long long)s->pos.index);
-    return mc_atomic_commit(&af, e);
-}
-
-static int count_of(const mc_json *j, const char *key, double *out) {
-    const mc_json *n = mc_json_get(j, key);
-    if (!n || n->type != MC_JSON_NUMBER || !(n->number >= 0) || n->number != floor(n->number) || n->number > 9e15)
-        return -1;
-    *out = n->number;
-    return 0;
-}
-
-static int state_read(const char *path, cstate *s, mc_err *e) {
-    char *text;
-    size_t len;
-    int rc = mc_read_file(path, 1 << 16, &text, &len, e);
-    if (rc) return rc;
-    mc_json *j = mc_json_parse(text, len, e);
-    free(text);
-    if (!j) return mc_err_prefix(e, "%s", path);
-    double v[5];
-    static const char *keys[] = {"step", "seed", "samples", "bad", "batch"};
-    for (int k = 0; k < 5 && !rc; k++)
-        if (count_of(j, keys[k], &v[k])) rc = mc_fail(e, MC_E_FORMAT, "%s: \"%s\" is missing or not a count", path, keys[k]);
-    const mc_json *m = mc_json_get(j, "model"), *o = mc_json_get(j, "optim"), *p = mc_json_get(j, "positions");
-    if (!rc && (!m || m->type != MC_JSON_STRING || !o || o->type != MC_JSON_STRING || strlen(m->str) >= 64 ||
-                strlen(o->str) >= 64 || strchr(m->str, '/') || strchr(o->str, '/')))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"model\" / \"optim\" are missing or not file names", path);
-    if (!rc && (!p || p->type != MC_JSON_ARRAY || p->count != 2 || p->items[0].type != MC_JSON_NUMBER ||
-                p->items[1].type != MC_JSON_NUMBER || !(p->items[0].number >= 0 && p->items[0].number <= 9e15) ||
-                !(p->items[1].number >= 0 && p->items[1].number <= 9e15)))
-        rc = mc_fail(e, MC_E_FORMAT, "%s: \"positions\" is not one (epoch, index) pair (a one-process run)", path);
-    if (!rc) {
-        s->step = (long long)v[0], s->seed = (unsigned long long)v[1], s->samples = (long long)v[2];
-        s->bad = (long long)v[3], s->batch = (int)v[4];
-        s->pos = (mc_loader_pos){(int64_t)p->items[0].number, (int64_t)p->items[1].number};
-        snprintf(s->model, sizeof s->model, "%s", m->str);
-        snprintf(s->optim, sizeof s->optim, "%s", o->str);
-    }
-    mc_json_free(j);
-    return rc;
-}
-
 /* ---- log (log.csv) and curves ---- */
 
 #define COCA_LOG_HEADER "step,samples,lr,loss,contrastive,caption,grad_norm,logit_scale,samples_per_s\n"
 
-static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
-
-typedef struct state_commit {
-    const char *path;
-    const cstate *st;
-} state_commit;
-
-static int commit_state(void *user, mc_err *e) {
-    const state_commit *c = user;
-    return state_write(c->path, c->st, e);
-}
-
-static int save(const char *out, const mc_coca_trainer *t, cstate *st, const mc_train_curve *c, mc_err *e) {
+static int save(const char *out, const mc_coca_trainer *t, mc_run_state *st, const mc_train_curve *c, mc_err *e) {
     char p[4096];
-    cstate prev;
-    join(p, sizeof p, out, "state.json");
-    int had_prev = state_read(p, &prev, NULL) == 0;
-    state_commit sc = {p, st};
-    int rc = mc_train_save_checkpoint(out, st->step, &t->opt, &t->model->store, st->model, st->optim,
-                                      had_prev ? prev.model : NULL, had_prev ? prev.optim : NULL, commit_state, &sc, e);
+    st->kind = "coca";
+    int rc = mc_run_state_save(out, st, &t->opt, &t->model->store, e);
     if (rc || !c->n) return rc;
     mc_plot_series s[3] = {{"total", c->x, c->y[0], c->n}, {"contrastive", c->x, c->y[1], c->n},
                            {"caption", c->x, c->y[2], c->n}};
-    join(p, sizeof p, out, "loss.png");
+    mc_train_path(p, sizeof p, out, "loss.png");
     return mc_plot_lines_png(p, s, 3, "CoCa training loss", "step", "loss", 0, e);
 }
 
@@ -262,7 +186,7 @@ static int copy_config(const char *src, const char *out, mc_err *e) {
     size_t len;
     int rc = mc_read_file(src, 1 << 20, &text, &len, e);
     if (rc) return rc;
-    join(p, sizeof p, out, "config.json");
+    mc_train_path(p, sizeof p, out, "config.json");
     mc_atomic_file af;
     if (!(rc = mc_atomic_open(&af, p, e))) {
         if (fwrite(text, 1, len, af.f) != len) {
@@ -317,8 +241,9 @@ int mc_cmd_train_coca(int argc, char **argv) {
     mc_train_curve cv = {0};
     FILE *log = NULL;
     long long shown = 0;
-    cstate st;
+    static mc_run_state st; /* one process, one data stream */
     memset(&st, 0, sizeof st);
+    st.world = st.groups = st.n_pos = 1;
     char path[4096], mpath[4096];
     int rc = mc_oc_cfg_load(o.config, &cfg, &e);
     if (rc) goto done;
@@ -328,14 +253,18 @@ int mc_cmd_train_coca(int argc, char **argv) {
     }
     const char *wpath = o.init;
     if (o.resume) {
-        join(path, sizeof path, o.out, "state.json");
-        if ((rc = state_read(path, &st, &e))) goto done;
+        mc_train_path(path, sizeof path, o.out, "state.json");
+        if ((rc = mc_run_state_read(path, &st, &e))) goto done;
+        if (st.n_pos != 1) {
+            rc = mc_fail(&e, MC_E_FORMAT, "%s: saved by a run of %d data streams; a CoCa run has one", path, st.n_pos);
+            goto done;
+        }
         if (st.batch != o.batch || st.seed != o.seed) {
             rc = mc_fail(&e, MC_E_ARG, "%s: the run was saved with --batch %d --seed %llu; resume with the same", path,
                          st.batch, st.seed);
             goto done;
         }
-        join(mpath, sizeof mpath, o.out, st.model);
+        mc_train_path(mpath, sizeof mpath, o.out, st.model);
         wpath = mpath;
     }
     mc_tensor_map w;
@@ -352,13 +281,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
     if ((rc = mc_coca_trainer_init(&tr, &model, &tc, o.batch, &e))) goto done;
     tr_ok = 1;
     if (o.resume) {
-        join(path, sizeof path, o.out, st.optim);
-        if ((rc = mc_adamw_load(&tr.opt, &model.store, path, &e))) goto done;
-        if (tr.opt.step != st.step) {
-            rc = mc_fail(&e, MC_E_FORMAT, "%s: optimizer step %lld, state.json step %lld", path, (long long)tr.opt.step,
-                         st.step);
-            goto done;
-        }
+        if ((rc = mc_run_state_load_optim(o.out, &st, &tr.opt, &model.store, &e))) goto done;
     } else {
         st.seed = o.seed;
         st.batch = o.batch;
@@ -370,10 +293,10 @@ int mc_cmd_train_coca(int argc, char **argv) {
     int R = cfg.vision.image_size;
     mc_loader_config lc = {.spec = o.data, .reinforced = 0, .batch = o.batch, .image_size = R,
                            .context = cfg.text.context_length, .tokenizer = tok, .threads = o.loader_threads,
-                           .seed = o.seed, .rank = 0, .world = 1, .start = st.pos, .on_bad = on_bad, .user = &shown};
+                           .seed = o.seed, .rank = 0, .world = 1, .start = st.pos[0], .on_bad = on_bad, .user = &shown};
     if ((rc = mc_loader_open(&loader, &lc, &e)) || (rc = mc_batch_alloc(&batch, loader, &e))) goto done;
     long long steps = o.steps > 0 ? o.steps : o.samples > 0 ? (o.samples + o.batch - 1) / o.batch : 1000;
-    join(path, sizeof path, o.out, "log.csv");
+    mc_train_path(path, sizeof path, o.out, "log.csv");
     if (o.resume && (rc = mc_train_csv_truncate(path, COCA_LOG_HEADER, st.step, mc_train_curve_row, &cv, &e))) goto done;
     if ((rc = copy_config(o.config, o.out, &e))) goto done;
     int fresh = access(path, F_OK) != 0;
@@ -395,7 +318,7 @@ int mc_cmd_train_coca(int argc, char **argv) {
         mc_coca_step_stats ss;
         if ((rc = mc_coca_trainer_step(&tr, batch.images, batch.tokens, lr, &ss, &e))) goto done;
         st.step++, here++;
-        st.pos = batch.next;
+        st.pos[0] = batch.next;
         st.samples += o.batch;
         st.bad = bad0 + mc_loader_get_stats(loader).bad;
         double t = now(), rate = (double)here * o.batch / (t - t0);

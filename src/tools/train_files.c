@@ -69,7 +69,7 @@ int mc_train_csv_truncate(const char *path, const char *header, long long step, 
     return mc_atomic_commit(&af, e);
 }
 
-static void join(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+void mc_train_path(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
 int mc_train_save_checkpoint(const char *out, long long step, const mc_adamw *opt, const mc_param_store *store,
                              char model[64], char optim[64], const char *prev_model, const char *prev_optim,
@@ -77,27 +77,47 @@ int mc_train_save_checkpoint(const char *out, long long step, const mc_adamw *op
     char p[4096], q[4096], fin[4096];
     snprintf(model, 64, "model-%lld.pt", step);
     snprintf(optim, 64, "optim-%lld.pt", step);
-    join(p, sizeof p, out, optim);
+    mc_train_path(p, sizeof p, out, optim);
     int rc = mc_adamw_save(opt, store, p, e);
-    join(p, sizeof p, out, model);
+    mc_train_path(p, sizeof p, out, model);
     if (!rc) rc = mc_param_store_save(store, p, e);
     if (!rc) rc = commit(user, e); /* the commit point */
     if (rc) return rc;
     /* model.pt: the latest model under a fixed name (link, then rename over: atomic) */
-    join(q, sizeof q, out, "model.pt.tmp-link");
-    join(fin, sizeof fin, out, "model.pt");
+    mc_train_path(q, sizeof q, out, "model.pt.tmp-link");
+    mc_train_path(fin, sizeof fin, out, "model.pt");
     unlink(q);
     if (link(p, q) || rename(q, fin)) {
         unlink(q);
         return mc_fail(e, MC_E_IO, "%s: %s", fin, strerror(errno));
     }
     if (prev_model && strcmp(prev_model, model)) {
-        join(p, sizeof p, out, prev_model);
+        mc_train_path(p, sizeof p, out, prev_model);
         unlink(p);
     }
     if (prev_optim && strcmp(prev_optim, optim)) {
-        join(p, sizeof p, out, prev_optim);
+        mc_train_path(p, sizeof p, out, prev_optim);
         unlink(p);
     }
     return 0;
+}
+
+typedef struct state_commit {
+    const char *path;
+    const mc_run_state *st;
+} state_commit;
+
+static int commit_state(void *user, mc_err *e) {
+    const state_commit *c = user;
+    return mc_run_state_write(c->path, c->st, e);
+}
+
+int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e) {
+    char p[4096];
+    static mc_run_state prev; /* (large: the positions) */
+    mc_train_path(p, sizeof p, out, "state.json");
+    int had_prev = mc_run_state_read(p, &prev, NULL) == 0;
+    state_commit sc = {p, s};
+    return mc_train_save_checkpoint(out, s->step, opt, store, s->model, s->optim, had_prev ? prev.model : NULL,
+                                    had_prev ? prev.optim : NULL, commit_state, &sc, e);
 }

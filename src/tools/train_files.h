@@ -7,6 +7,12 @@
 #include "core/error.h"
 #include "models/param_store.h"
 #include "train/optim.h"
+#include "train/run_state.h"
+
+#include <stddef.h>
+
+/* buf = "dir/name" (truncated to n). */
+void mc_train_path(char *buf, size_t n, const char *dir, const char *name);
 
 /* Three loss series over steps (total and two parts). */
 typedef struct mc_train_curve {
@@ -33,5 +39,10 @@ int mc_train_csv_truncate(const char *path, const char *header, long long step, 
 int mc_train_save_checkpoint(const char *out, long long step, const mc_adamw *opt, const mc_param_store *store,
                              char model[64], char optim[64], const char *prev_model, const char *prev_optim,
                              int (*commit)(void *user, mc_err *e), void *user, mc_err *e);
+
+/* The checkpoint of s->step in folder out (mc_train_save_checkpoint: optim-S.pt, model-S.pt,
+ * DIR/state.json as the commit point, model.pt), removing the previous save's files; s->model and
+ * s->optim receive the new names. */
+int mc_run_state_save(const char *out, mc_run_state *s, const mc_adamw *opt, const mc_param_store *store, mc_err *e);
 
 #endif

@@ -9,8 +9,31 @@
 static int fail_comm(mc_err *e, const char *what) { return mc_fail(e, MC_E_IO, "data parallel: %s failed", what); }
 
 static int image_sizes(const mc_clip *c, int b, size_t *tape, size_t *work, mc_err *e) {
-    return c->mci ? mc_mci_train_sizes(c->mci, b, c->config.image_size, tape, work, e)
-                  : mc_vit_train_sizes(c->vit, b, c->config.image_size, tape, work, e);
+    const mc_dropout_rates *r = &c->config.image_drop;
+    return c->mci ? mc_mci_train_sizes(c->mci, b, c->config.image_size, r, tape, work, e)
+                  : mc_vit_train_sizes(c->vit, b, c->config.image_size, r, tape, work, e);
+}
+
+/* The dropout masks of optimizer step `step` on this rank: a generator of its own (seed, step,
+ * rank), so a resumed run draws what the uninterrupted one drew, whatever the thread count. */
+static void seed_step(mc_trainer *t, uint64_t step) {
+    uint64_t rank = t->comm ? (uint64_t)t->comm->rank : 0;
+    mc_rng_init(&t->rng, t->cfg.seed ^ 0x64726f706f7574ull /* "dropout" */, (step << 20) | rank);
+}
+
+/* Feature rows and their gradients for `rows` samples: images x, dx [rows,E], texts y, dy
+ * [ns*rows,E], teacher rows u [rows,Dt], v [ns*rows,Dt] (Dt > 0). 1 when all were allocated. */
+static int alloc_rows(float **x, float **dx, float **y, float **dy, float **u, float **v, size_t rows, size_t ns,
+                      size_t E, int Dt) {
+    *x = malloc(sizeof(float) * rows * E);
+    *dx = malloc(sizeof(float) * rows * E);
+    *y = malloc(sizeof(float) * ns * rows * E);
+    *dy = malloc(sizeof(float) * ns * rows * E);
+    if (Dt) {
+        *u = malloc(sizeof(float) * rows * Dt);
+        *v = malloc(sizeof(float) * ns * rows * Dt);
+    }
+    return *x && *dx && *y && *dy && (!Dt || (*u && *v));
 }
 
 int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, int b, int n_sets, const mc_comm *comm,
@@ -44,7 +67,7 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     /* activation memory: G groups of both towers kept for the backward */
     size_t it, iw, tt, tw;
     if ((rc = image_sizes(clip, t->gb, &it, &iw, e))) return rc;
-    if ((rc = mc_text_train_sizes(clip->text, n_sets * t->gb, &tt, &tw, e))) return rc;
+    if ((rc = mc_text_train_sizes(clip->text, n_sets * t->gb, &clip->config.text_drop, &tt, &tw, e))) return rc;
     /* each take is 16-float aligned; a margin of 16 floats per group covers the tower boundary */
     t->tape_floats = (size_t)G * (it + tt + 32);
     t->work_floats = iw > tw ? iw : tw;
@@ -52,7 +75,9 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->work.cap = t->work_floats;
     t->tape.base = malloc(sizeof(float) * (t->tape_floats ? t->tape_floats : 1));
     t->work.base = malloc(sizeof(float) * (t->work_floats ? t->work_floats : 1));
-    t->ctx = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &t->gm, .train = 1, .bn_momentum = 0.1f};
+    t->ctx = (mc_train_ctx){.tape = &t->tape, .work = &t->work, .grads = &t->gm, .train = 1, .bn_momentum = 0.1f,
+                            .rng = &t->rng};
+    seed_step(t, 0);
     for (int g = 0; g < G && !rc; g++) {
         rc = clip->mci ? mc_mci_train_state_init(&t->mst[g], clip->mci, e) : mc_vit_train_state_init(&t->vst[g], clip->vit, e);
         if (!rc) rc = mc_text_train_state_init(&t->tst[g], clip->text, e);
@@ -74,30 +99,8 @@ int mc_trainer_init(mc_trainer *t, mc_clip *clip, const mc_train_config *cfg, in
     t->gtok = malloc(sizeof(int32_t) * ns * b * t->T); /* G groups: the text backward reads its forward's tokens */
     t->dembed = malloc(sizeof(float) * ns * t->gb * E);
     int ok = t->tape.base && t->work.base && t->x && t->xn && t->dx && t->y && t->yn && t->dy && t->gtok && t->dembed;
-    if (K > 1) {
-        t->xa = malloc(sizeof(float) * Bl * E);
-        t->dxa = malloc(sizeof(float) * Bl * E);
-        t->ya = malloc(sizeof(float) * ns * Bl * E);
-        t->dya = malloc(sizeof(float) * ns * Bl * E);
-        ok = ok && t->xa && t->dxa && t->ya && t->dya;
-        if (t->Dt) {
-            t->ua = malloc(sizeof(float) * Bl * t->Dt);
-            t->va = malloc(sizeof(float) * ns * Bl * t->Dt);
-            ok = ok && t->ua && t->va;
-        }
-    }
-    if (t->comm) {
-        t->x_all = malloc(sizeof(float) * N * E);
-        t->dx_all = malloc(sizeof(float) * N * E);
-        t->y_all = malloc(sizeof(float) * ns * N * E);
-        t->dy_all = malloc(sizeof(float) * ns * N * E);
-        ok = ok && t->x_all && t->dx_all && t->y_all && t->dy_all;
-        if (t->Dt) {
-            t->u_all = malloc(sizeof(float) * N * t->Dt);
-            t->v_all = malloc(sizeof(float) * ns * N * t->Dt);
-            ok = ok && t->u_all && t->v_all;
-        }
-    }
+    if (K > 1) ok = ok && alloc_rows(&t->xa, &t->dxa, &t->ya, &t->dya, &t->ua, &t->va, (size_t)Bl, ns, E, t->Dt);
+    if (t->comm) ok = ok && alloc_rows(&t->x_all, &t->dx_all, &t->y_all, &t->dy_all, &t->u_all, &t->v_all, (size_t)N, ns, E, t->Dt);
     mc_drclip_input in = {.B = Bl, .E = t->E, .Dt = t->Dt, .n_sets = n_sets, .N = t->comm ? N : 0};
     t->scratch_floats = mc_drclip_scratch_size(&in);
     t->scratch = malloc(sizeof(float) * t->scratch_floats);
@@ -134,6 +137,7 @@ static int forward_group(mc_trainer *t, const mc_train_batch *mb, int g, mc_err 
     /* DDP (broadcast_buffers) keeps rank 0's running statistics: only group 0 updates them
      * (momentum 0 leaves r exactly as it was: r = 1.0 r + 0.0 stat) */
     t->ctx.bn_momentum = g == 0 ? 0.1f : 0.0f;
+    t->ctx.rate = c->config.image_drop; /* each tower its own rates */
     if (c->mci) {
         rc = mc_mci_train_forward(&t->ctx, c->mci, &t->mst[g], images, gb, t->R, e);
         emb = t->mst[g].embed;
@@ -148,6 +152,7 @@ static int forward_group(mc_trainer *t, const mc_train_batch *mb, int g, mc_err 
     for (int s = 0; s < ns; s++)
         memcpy(gtok + (size_t)s * gb * T, mb->tokens + ((size_t)s * t->b + (size_t)g * gb) * T,
                sizeof(int32_t) * gb * T);
+    t->ctx.rate = c->config.text_drop;
     if ((rc = mc_text_train_forward(&t->ctx, c->text, &t->tst[g], gtok, ns * gb, e))) return rc;
     for (int s = 0; s < ns; s++) {
         size_t row = (size_t)s * t->b + (size_t)g * gb;
@@ -332,6 +337,7 @@ int mc_trainer_update(mc_trainer *t, float lr, double *grad_norm, mc_err *e) {
 
 int mc_trainer_gradients(mc_trainer *t, const mc_train_batch *mb, mc_drclip_losses *out, mc_err *e) {
     mc_grad_zero(&t->clip->store);
+    seed_step(t, (uint64_t)t->opt.step); /* the optimizer's step count: restored by --resume */
     return t->cfg.accum > 1 ? accum_forward_backward(t, mb, out, e) /* each j's loss is the whole batch's */
                             : mc_trainer_forward_backward(t, mb, 1.0f, out, e);
 }

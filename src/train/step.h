@@ -27,8 +27,15 @@
  * reported loss is the whole batch's.
  * BatchNorm num_batches_tracked counters count training forwards (one per micro-batch, two
  * with accum > 1).
+ * Dropout / stochastic depth: each tower runs with its rates from clip->config (image_drop,
+ * text_drop; 0 = off, the default); the masks of optimizer step s on rank r come from a generator
+ * seeded with (cfg.seed, s, r) at the start of the step (s = the AdamW step count, which --resume
+ * restores), drawn in a fixed order (groups, then micro-batches; serially), so a resumed run and
+ * any thread count give the same masks. With accum > 1 the two forwards of a micro-batch draw
+ * different masks, as open_clip's no-grad feature pass and its recomputation do.
  * Memory: activations of one micro-batch in one tape sized by the towers' measure passes
- * before the first step (mc_trainer_init); nothing is allocated in mc_trainer_step.
+ * (with the configured rates: mask room only when a rate is > 0) before the first step
+ * (mc_trainer_init); nothing is allocated in mc_trainer_step.
  */
 #ifndef MC_TRAIN_STEP_H
 #define MC_TRAIN_STEP_H
@@ -59,6 +66,8 @@ typedef struct mc_train_config {
     float grad_clip;          /* max global norm; <= 0: no clipping */
     int accum;                /* micro-batches per optimizer step (>= 1) */
     int bn_groups;            /* BatchNorm groups per micro-batch (>= 1, divides the batch) */
+    uint64_t seed;            /* dropout masks (the model configuration's rates, off by default): step s
+                               * of rank r draws from its own generator (seed, s, r) */
 } mc_train_config;
 
 /* One micro-batch, as train/loader.h's mc_batch delivers it. */
@@ -85,6 +94,7 @@ typedef struct mc_trainer {
     mc_tape tape, work;
     mc_grad_map gm;
     mc_train_ctx ctx;
+    mc_rng rng;               /* this step's dropout masks (seeded per step: cfg.seed, step, rank) */
     mc_mci_train_state mst[MC_TRAIN_MAX_GROUPS];
     mc_vit_train_state vst[MC_TRAIN_MAX_GROUPS];
     mc_text_train_state tst[MC_TRAIN_MAX_GROUPS];

@@ -15,8 +15,10 @@ import time
 
 import torch
 
-sys.path.insert(0, sys.argv[1])
-from open_clip.coca_model import CoCa  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_common import import_open_clip  # noqa: E402
+
+CoCa, _ = import_open_clip(sys.argv[1])
 
 name, B, method, threads = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 torch.set_num_threads(threads)

@@ -8,12 +8,15 @@ Usage (the throw-away environment of gen_coca_ref.py):
       CAPTIONER.json OUT/model.pt
 """
 import json
+import os
 import sys
 
 import torch
 
-sys.path.insert(0, sys.argv[1])
-from open_clip.coca_model import CoCa  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_common import import_open_clip  # noqa: E402
+
+CoCa, _ = import_open_clip(sys.argv[1])
 
 with open(sys.argv[2]) as f:
     cfg = json.load(f)

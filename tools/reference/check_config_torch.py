@@ -14,31 +14,14 @@ Needs torch (Debian's python3-torch 1.13 works), timm (a venv with --system-site
 image tower ("model_name": "mci") is registered with timm as the reference's FastViT called
 with the configuration's keyword arguments, exactly as mci0/mci1/mci2 call it.
 """
-import argparse, json, subprocess, sys, types
-from functools import partial
+import argparse, json, os, subprocess, sys
 
 import numpy as np
 import torch
 from PIL import Image
 
-
-def register_custom_mci(cfg):
-    """A custom image tower ("model_name": "mci") registered with timm as the reference's FastViT
-    called with the configuration's keyword arguments (the reference package must be importable)."""
-    from timm.models import register_model
-    from mobileclip.models.mci import FastViT, RepCPE
-    img_cfg = cfg["image_cfg"]
-    if img_cfg["model_name"] != "mci":
-        return
-    kw = {k: img_cfg[k] for k in ("layers", "embed_dims", "mlp_ratios", "downsamples", "se_downsamples",
-                                  "token_mixers", "repmixer_kernel_size") if k in img_cfg}
-    kw["token_mixers"] = tuple(kw["token_mixers"])
-    kw["pos_embs"] = [None if p is None else partial(RepCPE, spatial_shape=(7, 7))
-                      for p in img_cfg.get("pos_embs") or [None] * len(kw["layers"])]
-
-    @register_model
-    def mci(pretrained=False, **kwargs):
-        return FastViT(**kw, **kwargs)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_common import import_mobileclip, register_custom_mci  # noqa: E402
 
 
 def main():
@@ -52,9 +35,7 @@ def main():
     ap.add_argument("--text", required=True)
     a = ap.parse_args()
 
-    sys.path.insert(0, a.mobileclip_src)
-    sys.modules.setdefault("open_clip", types.ModuleType("open_clip"))  # only the tokenizer needs it
-    from mobileclip.clip import CLIP
+    CLIP = import_mobileclip(a.mobileclip_src)
 
     cfg = json.load(open(a.config))
     register_custom_mci(cfg)

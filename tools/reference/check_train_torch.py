@@ -31,12 +31,13 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from reference_common import import_mobileclip, register_custom_mci  # noqa: E402
 
 
 def reference_modules(src):
     """The reference's CLIP and its DR transforms (training/dr imports itself as open_clip_train.dr)."""
-    sys.path.insert(0, src)
-    sys.modules.setdefault("open_clip", types.ModuleType("open_clip"))  # only its tokenizer needs it
+    CLIP = import_mobileclip(src)  # (registers mci0/1/2 with timm)
     import importlib.util
     pkg = types.ModuleType("open_clip_train")
     pkg.__path__ = []
@@ -49,13 +50,10 @@ def reference_modules(src):
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
-    from mobileclip.clip import CLIP  # (imports mobileclip.models.mci: registers mci0/1/2 with timm)
     return CLIP, sys.modules["open_clip_train.dr.transforms"]
 
 
 def build_model(CLIP, cfg, seed):
-    sys.path.insert(0, HERE)
-    from check_config_torch import register_custom_mci
     register_custom_mci(cfg)
     torch.manual_seed(seed)
     m = CLIP(cfg)

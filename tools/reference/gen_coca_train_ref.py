@@ -26,32 +26,14 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, sys.argv[1])
-from open_clip.coca_model import CoCa  # noqa: E402
-from open_clip.loss import CoCaLoss  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_common import import_open_clip, rule  # noqa: E402
+
+CoCa, CoCaLoss = import_open_clip(sys.argv[1])
 from safetensors.torch import save_file  # noqa: E402
 
 OUT = sys.argv[2]
 torch.set_num_threads(1)
-M64 = (1 << 64) - 1
-
-
-def fnv1a64(s):
-    h = 0xcbf29ce484222325
-    for c in s.encode():
-        h = ((h ^ c) * 0x100000001b3) & M64
-    return h
-
-
-def rule(name, n, lo, hi):  # shared/golden/README.md section 1
-    with np.errstate(over="ignore"):
-        x = np.uint64(fnv1a64(name)) + np.arange(n, dtype=np.uint64)
-        z = x + np.uint64(0x9e3779b97f4a7c15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xbf58476d1ce4e5b9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94d049bb133111eb)
-        z = z ^ (z >> np.uint64(31))
-    u = (z >> np.uint64(40)).astype(np.float64) * 2.0 ** -24
-    return (lo + (hi - lo) * u).astype(np.float32)
 
 
 with open(os.path.join(OUT, "config.json")) as f:
