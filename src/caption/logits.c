@@ -41,12 +41,14 @@ void mc_logits_top_k(float *scores, int V, int k, float *scratch) {
 
 /* Nucleus filtering without sorting the whole vocabulary. The removed ids are a prefix of the
  * ascending (score, id) order: those whose running probability (self and everything below) is
- * <= 1 - top_p. Probabilities are binned by m - s (quarter-nat bins); the low bins whose total
- * mass is at most the limit are removed whole (every id in them has a running sum no larger
- * than that mass), and only the ids of the remaining high bins (a few for a trained model, the
- * whole row for a flat one) are radix-sorted by (score, id) and walked exactly. Shapes: scores
- * [V]; scratch holds V floats (the probabilities) and 4 V uint32 (keys and ids, twice). */
-enum { TOP_P_BINS = 128, TOP_P_BINS_PER_NAT = 4 };
+ * <= 1 - top_p. Probabilities are binned by m - s (eighth-nat bins, lower bin = higher score).
+ * Walking the bins from the lowest scores, the bins whose running mass stays within the limit are
+ * removed whole (every id in them has a running sum no larger than that mass); the bins above
+ * the first bin that crosses it are kept whole (every id in them has a running sum above the
+ * limit); only the ids of the crossing bin (a handful) are radix-sorted by (score, id) and walked
+ * exactly. Shapes: scores [V]; scratch holds V floats (the probabilities) and 4 V uint32 (keys
+ * and ids, twice). */
+enum { TOP_P_BINS = 512, TOP_P_BINS_PER_NAT = 8 };
 
 size_t mc_logits_top_p_scratch(int V) { return (size_t)V * (sizeof(float) + 4 * sizeof(uint32_t)); }
 
@@ -107,15 +109,12 @@ void mc_logits_top_p(float *scores, int V, float top_p, void *scratch) {
     int cut = TOP_P_BINS;
     double tail = 0;
     while (cut > 1 && tail + bin_mass[cut - 1] <= limit * z * (1 - 1e-9)) tail += bin_mass[--cut];
-    int n = 0;
+    int n = 0, cross = cut - 1; /* the bin whose ids are walked one by one */
     for (int i = 0; i < V; i++) {
         if (scores[i] == -INFINITY) continue;
-        if (top_p_bin(m - scores[i]) >= cut) {
-            scores[i] = -INFINITY;
-            continue;
-        }
-        key[n] = order_key(scores[i]);
-        id[n++] = (uint32_t)i;
+        int b = top_p_bin(m - scores[i]);
+        if (b >= cut) scores[i] = -INFINITY;
+        else if (b == cross) key[n] = order_key(scores[i]), id[n++] = (uint32_t)i;
     }
     radix_sort(key, id, tk, ti, n);
     double cum = tail;

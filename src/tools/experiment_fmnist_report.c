@@ -279,7 +279,7 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
         if (!s->runs[k].ran || !s->runs[0].ran) continue;
         if (at > 0)
             fprintf(f, "- %s reaches plain CLIP's final zero-shot top-1 after %lld seen samples: **%.1fx fewer** "
-                       "(evaluation points are a factor 2 apart, so this is a lower bound); ",
+                       "(evaluation points are a factor 1.41 apart, so this is a lower bound); ",
                     s->runs[k].label, at, ratio);
         else fprintf(f, "- %s does not reach plain CLIP's final zero-shot top-1 within the budget; ", s->runs[k].label);
         fprintf(f, "at the same budget it is **%+.1f points**.\n", 100.0 * gain);

@@ -23,7 +23,7 @@
 #include "models/config.h"
 #include "tools/experiment_fmnist.h"
 
-#define MC_XP_MAX_EVALS 8
+#define MC_XP_MAX_EVALS 12
 
 /* The evaluations of one checkpoint. */
 typedef struct mc_xp_eval {
