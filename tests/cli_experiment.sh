@@ -30,7 +30,8 @@ same() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && (a - b < 
 check "configs --write exits 0" '[ $st -eq 0 ] && [ ! -s "$T/err" ]'
 for f in "$HERE"/../data/configs/*.json; do
     n=$(basename "$f" .json)
-    case $n in *_captioner) continue ;; esac   # open_clip CoCa configurations are not built in
+    case $n in *_captioner)   # an open_clip CoCa configuration: built in and written, not a CLIP model
+        check "$n: written as shipped" 'cmp -s "$f" "$T/cfg/$n.json"'; continue ;; esac
     check "$n: written as shipped" 'cmp -s "$f" "$T/cfg/$n.json" && grep -q "^$n " "$T/out"'
     "$BUILD/make_test_checkpoint" "$f" "$T/$n.safetensors" >/dev/null 2>&1
     dim=$(grep -o '"embed_dim": *[0-9]*' "$f" | sed 's/.*: *//')
@@ -89,8 +90,16 @@ for m in plain dr_lambda1.0 fmnist_teacher_attn; do
 done
 # the seen-sample counts of model NAME's evaluations, space separated
 seen() { awk -v n="\"name\": \"$1\"" 'index($0, n) { f = 1 } f && /test_images/ { sub(/.*"seen_samples": /, ""); sub(/,.*/, ""); printf "%s ", $0 } f && /\]\}/ { exit }' "$R"; }
-check "students: 4 evaluation points, the same for each run" '[ "$(seen plain)" = "16 32 64 128 " ] && [ "$(seen dr_lambda0.7)" = "$(seen plain)" ] &&
-    [ "$(seen dr_lambda1.0)" = "$(seen plain)" ]'
+check "students: evaluation points a factor sqrt(2) apart, the same for each run" '[ "$(seen plain)" = "16 32 48 64 96 128 " ] &&
+    [ "$(seen syn_lambda0)" = "$(seen plain)" ] && [ "$(seen dr_lambda0.7)" = "$(seen plain)" ] && [ "$(seen dr_lambda1.0)" = "$(seen plain)" ]'
+# the synthetic captions: the captioner ran, every train image has num_syn of them in the reinforced
+# shards, and their quality is what caption-quality measures on those shards
+"$CLI" experiment caption-quality --shards "$T/q1/reinforced/train-00000.tar" --member syn.json --json >"$T/sq.json" 2>/dev/null
+check "captioner ran; syn.jsonl has a line for each of the $L train images, 2 captions each in the reinforced shards" 'grep -q "\"captioner\": {\"ran\": true" "$R" &&
+    [ "$(wc -l <"$T/q1/syn.jsonl")" -eq $L ] && [ "$(num "$T/sq.json" captions)" -eq $((2 * L)) ]'
+check "synthetic captions' quality in results.json = caption-quality of the reinforced syn.json" '[ "$(num "$T/sq.json" captions)" = "$(sed -n "s/.*\"synthetic_captions\": {\"captions\": \([0-9]*\).*/\1/p" "$R")" ] &&
+    same "$(num "$T/sq.json" right_fraction)" "$(sed -n "s/.*\"synthetic_captions\": {[^}]*\"right\": \([0-9.]*\).*/\1/p" "$R")"'
+check "syn_lambda0 ran" 'grep -q "\"name\": \"syn_lambda0\", .*\"ran\": true" "$R"'
 check "reinforced shards: images, paug.json, npz and syn.json per sample" '[ "$(tar tf "$T/q1/reinforced/train-00000.tar" | sed "s/^[0-9]*\.//" | sort -u | tr "\n" " ")" = "cls npz paug.json png syn.json txt " ]'
 check "report.md says what did not run" 'grep -q "not run" "$T/q1/report.md" || grep -q "synthetic (CoCa" "$T/q1/report.md"'
 if [ -n "${MC_TEST_SHORT:-}" ]; then
@@ -102,8 +111,9 @@ else
         cmp -s "$T/q1/students/dr_lambda1.0/model.pt" "$T/q2/students/dr_lambda1.0/model.pt" && diff -r "$T/q1/shards" "$T/q2/shards" >/dev/null'
     touch "$T/marker"; sleep 1
     "$CLI" experiment fmnist --limit $L --threads 1 --reuse --out "$T/q2" >/dev/null 2>"$T/err"
-    check "--reuse keeps the shards and teachers, same results" 'grep -q "reusing the shards" "$T/err" && grep -q "reusing teachers/fmnist_teacher_mci" "$T/err" &&
-        [ -z "$(find "$T/q2/shards" "$T/q2/teachers" -name "*.tar" -newer "$T/marker" -o -name "model.pt" -newer "$T/marker")" ] &&
+    check "--reuse keeps the shards, teachers and captioner, same results" 'grep -q "reusing the shards" "$T/err" && grep -q "reusing teachers/fmnist_teacher_mci" "$T/err" &&
+        grep -q "reusing captioner" "$T/err" &&
+        [ -z "$(find "$T/q2/shards" "$T/q2/teachers" "$T/q2/captioner" -name "*.tar" -newer "$T/marker" -o -name "model.pt" -newer "$T/marker")" ] &&
         diff <(grep -v -e _seconds -e ms_per_step -e reused "$R") <(grep -v -e _seconds -e ms_per_step -e reused "$T/q2/results.json") >/dev/null'
 fi
 

@@ -45,47 +45,60 @@ static void test_top_k(void) {
 }
 
 /* Nucleus by definition, in double: a token is removed when the probability of itself and every
- * token ranked below it (ascending (score, id)) is <= 1 - top_p, except the top token. */
-static void test_top_p(void) {
-    enum { V = 50 };
-    unsigned long long x = 12345;
+ * token ranked below it (ascending (score, id)) is <= 1 - top_p, except the top token.
+ * Rows of V scores uniform in [-4, 4) * spread (trial % 3 + 1); quant > 0 rounds them to
+ * multiples of quant (ties), every masked-th id starts at -inf (masked > 0). */
+static void check_top_p(int V, int trials, double spread, double quant, int masked, unsigned long long x) {
     const float ps[] = {0.f, 0.1f, 0.5f, 0.73f, 0.9f, 0.99f, 1.f};
     void *scratch = malloc(mc_logits_top_p_scratch(V));
-    for (int trial = 0; trial < 20; trial++) {
-        float s[V], orig[V];
+    float *s = malloc(sizeof(float) * (size_t)V * 2), *orig = s + V;
+    for (int trial = 0; trial < trials; trial++) {
         for (int i = 0; i < V; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            s[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 8.0 - 4.0) * (trial % 3 + 1);
+            double v = ((double)(x >> 11) / 9007199254740992.0 * 8.0 - 4.0) * spread * (trial % 3 + 1);
+            s[i] = (float)(quant > 0 ? quant * floor(v / quant) : v);
+            if (masked && i % masked == 1) s[i] = -INFINITY;
         }
-        memcpy(orig, s, sizeof s);
+        memcpy(orig, s, sizeof(float) * (size_t)V);
         for (size_t k = 0; k < sizeof ps / sizeof *ps; k++) {
-            memcpy(s, orig, sizeof s);
+            memcpy(s, orig, sizeof(float) * (size_t)V);
             mc_logits_top_p(s, V, ps[k], scratch);
             double m = -INFINITY, z = 0;
             for (int i = 0; i < V; i++) m = orig[i] > m ? orig[i] : m;
             for (int i = 0; i < V; i++) z += exp((double)orig[i] - m);
             int top = 0;
             for (int i = 1; i < V; i++)
-                if (orig[i] > orig[top]) top = i;
+                if (orig[i] >= orig[top]) top = i; /* the last maximum: the top of (score, id) */
             double kept_mass = 0;
             int bad = 0;
             for (int i = 0; i < V; i++) {
                 double below = 0;
                 for (int j = 0; j < V; j++)
                     if (orig[j] < orig[i] || (orig[j] == orig[i] && j <= i)) below += exp((double)orig[j] - m) / z;
-                int removed = i != top && below <= 1.0 - ps[k] + 1e-12;
+                int removed = orig[i] == -INFINITY || (i != top && below <= 1.0 - ps[k] + 1e-12);
                 if (removed != (s[i] == -INFINITY) && fabs(below - (1.0 - ps[k])) > 1e-5) bad++;
                 if (s[i] != -INFINITY) {
                     kept_mass += exp((double)orig[i] - m) / z;
                     if (s[i] != orig[i]) bad++;
                 }
             }
-            CHECK(!bad, "top_p %g trial %d: %d tokens differ from the definition", ps[k], trial, bad);
-            CHECK(kept_mass >= ps[k] - 1e-5, "top_p %g: kept mass %g", ps[k], kept_mass);
+            CHECK(!bad, "top_p %g V %d trial %d: %d tokens differ from the definition", ps[k], V, trial, bad);
+            CHECK(kept_mass >= ps[k] - 1e-5, "top_p %g V %d: kept mass %g", ps[k], V, kept_mass);
         }
     }
+    free(s);
     free(scratch);
+}
+
+static void test_top_p(void) {
+    check_top_p(50, 20, 1.0, 0, 0, 12345);
     printf("ok   top_p against the nucleus definition (20 rows x 7 values)\n");
+    /* a vocabulary-sized spread as a trained model's (scores over ~50 nats, the tail far below
+     * the nucleus), with ties and -inf ids: the binned filter's every branch */
+    check_top_p(2000, 4, 3.0, 0, 0, 777);
+    check_top_p(2000, 3, 0.5, 1.0 / 8, 7, 4242);
+    check_top_p(2000, 2, 0.02, 0, 0, 99); /* nearly flat: thousands of ids in the crossing bin */
+    printf("ok   top_p against the definition: 2000 ids, wide, tied / masked and flat rows\n");
 }
 
 static void test_sample(void) {

@@ -1,6 +1,7 @@
 /* The experiment's configurations and random baseline (src/experiment/configs.c, random_init.c):
  * 1. Every built-in configuration parses into the same model as its file data/configs/NAME.json,
- *    students at 32 px with a 24-token context and teachers larger in every tower.
+ *    students at 32 px with a 24-token context and teachers larger in every tower; the captioner
+ *    (an open_clip CoCa configuration) parses as open_clip's schema.
  * 2. The random initialisation (the trainer's, train/init.h, whose rules test_train_init.c
  *    checks) is a function of the seed only, and the checkpoint it writes loads strictly through
  *    the public API with the configuration and gives finite, distinct unit embeddings.
@@ -16,18 +17,29 @@
 #include "experiment/configs.h"
 #include "experiment/random_init.h"
 #include "models/clip.h"
+#include "models/openclip_config.h"
 
 #define CONFIGS MC_TEST_DATA_DIR "/../../data/configs/"
 
 static void check_configs(void) {
     printf("built-in configurations\n");
-    CHECK(mc_builtin_configs_count == 4, "%d built-in configurations", mc_builtin_configs_count);
+    CHECK(mc_builtin_configs_count == 5, "%d built-in configurations", mc_builtin_configs_count);
+    int captioners = 0;
     for (int i = 0; i < mc_builtin_configs_count; i++) {
         const mc_builtin_config *b = &mc_builtin_configs[i];
         char path[512];
         snprintf(path, sizeof path, CONFIGS "%s.json", b->name);
         mc_clip_config a, f;
         mc_err e = {0};
+        if (mc_builtin_config_is_captioner(b)) { /* an open_clip CoCa configuration, as `caption --arch` reads it */
+            mc_oc_cfg oa, of;
+            CHECK(mc_oc_cfg_parse((const char *)b->json, *b->size, b->name, &oa, &e) == 0, "%s: %s", b->name, e.msg);
+            CHECK(mc_oc_cfg_load(path, &of, &e) == 0, "%s: %s", path, e.msg);
+            CHECK(oa.has_multimodal && of.has_multimodal, "%s: a CoCa configuration", b->name);
+            CHECK(mc_builtin_config_find(b->name) == b, "find %s", b->name);
+            captioners++;
+            continue;
+        }
         CHECK(mc_builtin_config_parse(b, &a, &e) == 0, "%s: %s", b->name, e.msg);
         CHECK(mc_clip_config_load(path, &f, &e) == 0, "%s: %s", path, e.msg);
         CHECK(mc_clip_config_equal(&a, &f), "%s: built in = file", b->name);
@@ -37,6 +49,7 @@ static void check_configs(void) {
         else /* teachers: the student's input size (augmentations are reapplied at it), wider */
             CHECK(a.image_size == 32 && a.embed_dim == 128 && a.mci.nstages >= 3, "%s: teacher size", b->name);
     }
+    CHECK(captioners == 1 && mc_builtin_config_find("fmnist_captioner"), "one captioner: fmnist_captioner");
     CHECK(mc_builtin_config_find("nope") == NULL, "unknown name");
 }
 

@@ -104,8 +104,9 @@ int mc_captioner_run_shards(mc_captioner *c, const char *const *paths, int n, in
                 break;
             }
             if (++m == batch) {
-                if ((r = shard_batch(c, ims, keys, m, &done, sink, e))) break;
+                r = shard_batch(c, ims, keys, m, &done, sink, e); /* frees the batch, even on failure */
                 m = 0;
+                if (r) break;
             }
         } else if (sink->skip) {
             sink->skip(sink->user, se.msg);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "caption/logits.h"
+#include "core/parallel.h"
 
 void mc_caption_params_default(mc_caption_params *p, const mc_coca *m) {
     *p = (mc_caption_params){.method = MC_CAPTION_BEAM, .seq_len = 30, .min_seq_len = 5, .temperature = 1.f,
@@ -41,44 +42,82 @@ static int check_params(const mc_coca *m, const mc_caption_params *p, mc_err *e)
 
 /* ---- sampling ---- */
 
+/* One step's processing of the live rows: row i is sequence seq[i] (out row), its logits row i.
+ * Rows are independent, so they are split over the threads, each chunk with its own top-p /
+ * top-k scratch (chunk = begin / grain). */
+typedef struct sample_job {
+    const mc_caption_params *p;
+    const uint64_t *stream;
+    const int *seq;
+    int32_t *out;
+    float *logits;
+    char *scratch;
+    size_t scratch_size;
+    int V, cur, grain;
+} sample_job;
+
+static void sample_rows(void *arg, int begin, int end) {
+    const sample_job *j = arg;
+    const mc_caption_params *p = j->p;
+    int V = j->V, cur = j->cur, S = p->seq_len;
+    void *scratch = j->scratch + (size_t)(begin / j->grain) * j->scratch_size;
+    for (int i = begin; i < end; i++) {
+        int b = j->seq[i];
+        int32_t *seq = j->out + (size_t)b * S;
+        float *s = j->logits + (size_t)i * V;
+        if (cur + 1 == S) { /* the last position is eot, whatever the scores */
+            seq[cur] = p->eot;
+            continue;
+        }
+        mc_logits_min_length(s, V, cur, p->min_seq_len, p->eot);
+        mc_logits_repetition_penalty(s, V, seq, cur, p->repetition_penalty);
+        if (p->method == MC_CAPTION_TOP_P) mc_logits_top_p(s, V, p->top_p, scratch);
+        else mc_logits_top_k(s, V, p->top_k, scratch);
+        double u = mc_caption_uniform(p->seed, j->stream ? j->stream[b] : (uint64_t)b, (uint64_t)cur);
+        seq[cur] = mc_logits_sample(s, V, p->temperature, u);
+    }
+}
+
+/* Only the unfinished sequences are decoded: after each step the rows whose new id is eot leave
+ * the state (mc_coca_state_keep; so do rows whose new id is pad, which open_clip also treats as
+ * finished), and their remaining ids stay pad, as open_clip pads a finished
+ * sequence. A row's logits do not depend on the other rows, so this changes no id. */
 static int sample(const mc_coca *m, const float *img_tok, int B, const mc_caption_params *p, const uint64_t *stream,
                   int32_t *out, mc_err *e) {
     int V = m->dec.vocab, S = p->seq_len;
-    int *img = malloc(sizeof(int) * (size_t)B);
+    int grain = mc_parallel_grain(B, 1), chunks = (B + grain - 1) / grain;
+    size_t ss = mc_logits_top_p_scratch(V);
+    if (ss < sizeof(float) * (size_t)V) ss = sizeof(float) * (size_t)V; /* top_k's */
+    ss = (ss + 63) & ~(size_t)63;
+    int *seq = malloc(sizeof(int) * (size_t)B * 2);
     int32_t *last = malloc(sizeof(int32_t) * (size_t)B);
     float *logits = malloc(sizeof(float) * (size_t)B * V);
-    void *scratch = malloc(mc_logits_top_p_scratch(V));
-    if (!img || !last || !logits || !scratch) {
-        free(img), free(last), free(logits), free(scratch);
+    char *scratch = malloc(ss * (size_t)chunks);
+    if (!seq || !last || !logits || !scratch) {
+        free(seq), free(last), free(logits), free(scratch);
         return mc_fail(e, MC_E_NOMEM, "caption: out of memory for %d images", B);
     }
-    for (int b = 0; b < B; b++) img[b] = b;
+    int *keep = seq + B;
+    for (int b = 0; b < B; b++) seq[b] = b;
     mc_coca_state st;
-    int r = mc_coca_state_init(&st, m, img_tok, B, img, B, S - 1, e);
+    int r = mc_coca_state_init(&st, m, img_tok, B, seq, B, S - 1, e);
     for (size_t i = 0; i < (size_t)B * S; i++) out[i] = p->pad;
     for (int b = 0; b < B; b++) out[(size_t)b * S] = p->sot;
-    for (int cur = 1; !r && cur < S; cur++) {
-        int active = 0;
-        for (int b = 0; b < B; b++) {
-            last[b] = out[(size_t)b * S + cur - 1];
-            active += last[b] != p->eot && last[b] != p->pad;
-        }
-        if (!active) break; /* every later id is pad */
+    int n = B; /* live rows: row i is sequence seq[i] */
+    for (int cur = 1; !r && n && cur < S; cur++) {
+        for (int i = 0; i < n; i++) last[i] = out[(size_t)seq[i] * S + cur - 1];
         if ((r = mc_coca_state_step(&st, last, logits, e))) break;
-        for (int b = 0; b < B; b++) {
-            if (last[b] == p->eot || last[b] == p->pad) continue;
-            const int32_t *seq = out + (size_t)b * S;
-            float *s = logits + (size_t)b * V;
-            mc_logits_min_length(s, V, cur, p->min_seq_len, p->eot);
-            mc_logits_repetition_penalty(s, V, seq, cur, p->repetition_penalty);
-            if (p->method == MC_CAPTION_TOP_P) mc_logits_top_p(s, V, p->top_p, scratch);
-            else mc_logits_top_k(s, V, p->top_k, scratch);
-            double u = mc_caption_uniform(p->seed, stream ? stream[b] : (uint64_t)b, (uint64_t)cur);
-            out[(size_t)b * S + cur] = cur + 1 == S ? p->eot : mc_logits_sample(s, V, p->temperature, u);
-        }
+        sample_job job = {.p = p, .stream = stream, .seq = seq, .out = out, .logits = logits, .scratch = scratch,
+                          .scratch_size = ss, .V = V, .cur = cur, .grain = grain};
+        mc_parallel_for(n, grain, sample_rows, &job);
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (out[(size_t)seq[i] * S + cur] != p->eot && out[(size_t)seq[i] * S + cur] != p->pad) keep[k] = i, seq[k++] = seq[i];
+        if (k < n && k > 0) r = mc_coca_state_keep(&st, keep, k, e);
+        n = k;
     }
     mc_coca_state_free(&st);
-    free(img), free(last), free(logits), free(scratch);
+    free(seq), free(last), free(logits), free(scratch);
     return r;
 }
 

@@ -11,6 +11,11 @@ const mc_builtin_config *mc_builtin_config_find(const char *name) {
     return NULL;
 }
 
+int mc_builtin_config_is_captioner(const mc_builtin_config *b) {
+    size_t n = strlen(b->name), k = strlen("_captioner");
+    return n >= k && !strcmp(b->name + n - k, "_captioner");
+}
+
 int mc_builtin_config_parse(const mc_builtin_config *b, mc_clip_config *out, mc_err *e) {
     char source[96];
     snprintf(source, sizeof source, "%s.json", b->name);

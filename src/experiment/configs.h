@@ -1,5 +1,5 @@
 /* configs.h - the model configurations built into the library (data/configs/ *.json, compiled
- * in by CMake through mc_bin2c): the Fashion-MNIST experiment's students and teachers.
+ * in by CMake through mc_bin2c): the Fashion-MNIST experiment's students, teachers and captioner.
  * The JSON is the reference's schema (models/config.h); the bytes are the files' exactly. */
 #ifndef MC_EXPERIMENT_CONFIGS_H
 #define MC_EXPERIMENT_CONFIGS_H
@@ -22,6 +22,9 @@ extern const int mc_builtin_configs_count;
 
 /* The entry called name, or NULL. */
 const mc_builtin_config *mc_builtin_config_find(const char *name);
+/* Whether it is an open_clip CoCa configuration (NAME_captioner: `train --config`, `caption
+ * --arch`), not a CLIP student or teacher of the reference's schema. */
+int mc_builtin_config_is_captioner(const mc_builtin_config *b);
 /* Parses it (out->name = its name). */
 int mc_builtin_config_parse(const mc_builtin_config *b, mc_clip_config *out, mc_err *e);
 /* Writes its bytes to path atomically (so a run's output folder holds the file it used). */

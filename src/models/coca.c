@@ -224,6 +224,32 @@ int mc_coca_state_reorder(mc_coca_state *s, const int *src, mc_err *e) {
     return 0;
 }
 
+/* the layers' [R][max_len][W] blocks of cache, rows kept, re-laid at the new R (each move goes
+ * to an offset no later than its source, and moves run in increasing order: none overwrites a
+ * source still to be read) */
+static void keep_rows(float *cache, int layers, const int *rows, int n, int R, int max_len, int W, int pos) {
+    size_t row = (size_t)max_len * W, used = (size_t)pos * W;
+    for (int l = 0; l < layers; l++)
+        for (int i = 0; i < n; i++)
+            memmove(cache + ((size_t)l * n + i) * row, cache + ((size_t)l * R + rows[i]) * row, sizeof(float) * used);
+}
+
+int mc_coca_state_keep(mc_coca_state *s, const int *rows, int n, mc_err *e) {
+    int R = s->R, W = s->m->dec.width;
+    if (n < 1 || n > R) return mc_fail(e, MC_E_ARG, "CoCa decoding: keeping %d of %d rows", n, R);
+    for (int i = 0; i < n; i++)
+        if (rows[i] < 0 || rows[i] >= R || (i && rows[i] <= rows[i - 1]))
+            return mc_fail(e, MC_E_ARG, "CoCa decoding: kept row %d is not ascending in [0, %d)", rows[i], R);
+    int Lt = s->m->clip.text->layers, Ld = s->m->dec.layers;
+    keep_rows(s->text_k, Lt, rows, n, R, s->max_len, W, s->pos);
+    keep_rows(s->text_v, Lt, rows, n, R, s->max_len, W, s->pos);
+    keep_rows(s->dec_k, Ld, rows, n, R, s->max_len, W, s->pos);
+    keep_rows(s->dec_v, Ld, rows, n, R, s->max_len, W, s->pos);
+    for (int i = 0; i < n; i++) s->img_index[i] = s->img_index[rows[i]];
+    s->R = n;
+    return 0;
+}
+
 int mc_coca_logits(const mc_coca *m, const float *img_tok, int n_img, const int *img_index, const int32_t *tokens,
                    int N, int L, float *logits, mc_err *e) {
     mc_coca_state s;

@@ -71,6 +71,9 @@ int mc_coca_state_init(mc_coca_state *s, const mc_coca *m, const float *img_tok,
 int mc_coca_state_step(mc_coca_state *s, const int32_t *tok, float *logits, mc_err *e);
 /* Row r continues from row src[r]'s history (beam search): caches and image are copied. */
 int mc_coca_state_reorder(mc_coca_state *s, const int *src, mc_err *e);
+/* Keeps only rows rows[0..n) (strictly ascending), renumbered 0..n-1, so finished sequences
+ * cost nothing in later steps (sampling); s->R becomes n. */
+int mc_coca_state_keep(mc_coca_state *s, const int *rows, int n, mc_err *e);
 void mc_coca_state_free(mc_coca_state *s);
 
 /* Teacher-forced logits: tokens [N, L] over image img_index[n] of img_tok -> logits [N, L, vocab]

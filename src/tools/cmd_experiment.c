@@ -231,6 +231,12 @@ static int cmd_configs(const opts *o) {
     for (int i = 0; i < mc_builtin_configs_count; i++) {
         const mc_builtin_config *b = &mc_builtin_configs[i];
         mc_clip_config cfg;
+        if (mc_builtin_config_is_captioner(b)) { /* a CoCa configuration: written, not listed as a CLIP model */
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.json", o->write ? o->write : "", b->name);
+            if (o->write && mc_builtin_config_save(b, path, &e)) goto fail;
+            continue;
+        }
         if (mc_builtin_config_parse(b, &cfg, &e)) goto fail;
         long long pi = count_params(&cfg, "image_encoder.", &e), pt = count_params(&cfg, "text_encoder.", &e);
         if (pi < 0 || pt < 0) goto fail;

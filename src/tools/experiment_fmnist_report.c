@@ -112,8 +112,11 @@ int mc_xp_write_results(const mc_xp_state *s, const char *path, mc_err *e) {
         fprintf(f, ", \"synthetic_slot\": \"the real caption\", ");
     } else {
         fprintf(f, "\"config\": \"configs/fmnist_captioner.json\", \"checkpoint\": \"captioner/model.pt\", "
-                   "\"sampling\": \"top_p 0.9\", ");
+                   "\"sampling\": \"top_p 0.9\", \"seq_len\": %d, \"captions_per_image\": %d, ",
+                s->captioner_seq_len, s->num_syn);
     }
+    fprintf(f, "\"steps\": %lld, \"batch\": %d, \"lr\": %s, \"seed\": %llu, \"reused\": %s, ", s->captioner_steps,
+            s->captioner_batch, s->captioner_lr, (unsigned long long)(s->o->seed + 3), s->captioner_reused ? "true" : "false");
     fprintf(f, "\"train_seconds\": %.3f, \"caption_seconds\": %.3f},\n", s->captioner_seconds, s->caption_seconds);
     fprintf(f, "  \"synthetic_captions\": ");
     if (s->captioner_ran) json_quality(f, &s->syn_quality);
@@ -155,10 +158,15 @@ int mc_xp_write_results(const mc_xp_state *s, const char *path, mc_err *e) {
                 k > 2 ? "," : "", s->runs[k].name, at, ratio, gain);
     }
     fprintf(f, "\n  ],\n  \"timings\": {\n    \"shards_seconds\": %.3f,\n    \"student_init_seconds\": %.3f,\n"
-               "    \"untrained_eval_seconds\": %.3f,\n    \"teachers_seconds\": %.3f,\n    \"reinforce_seconds\": %.3f,\n"
-               "    \"students_seconds\": %.3f,\n    \"total_seconds\": %.3f\n  }\n}\n",
-            s->sec_shards, s->sec_init, s->sec_untrained_eval, s->sec_teachers, s->reinforce_seconds, s->sec_students,
-            s->sec_total);
+               "    \"untrained_eval_seconds\": %.3f,\n    \"teachers_seconds\": %.3f,\n    \"captioner_seconds\": %.3f,\n"
+               "    \"caption_seconds\": %.3f,\n    \"reinforce_seconds\": %.3f,\n"
+               "    \"students_seconds\": %.3f,\n    \"total_seconds\": %.3f,\n",
+            s->sec_shards, s->sec_init, s->sec_untrained_eval, s->sec_teachers, s->captioner_seconds, s->caption_seconds,
+            s->reinforce_seconds, s->sec_students, s->sec_total);
+    /* CPU seconds (user + system, all threads): what a stage costs on a shared machine */
+    fprintf(f, "    \"teachers_cpu_seconds\": %.3f,\n    \"captioner_cpu_seconds\": %.3f,\n    \"caption_cpu_seconds\": %.3f,\n"
+               "    \"reinforce_cpu_seconds\": %.3f,\n    \"students_cpu_seconds\": %.3f,\n    \"total_cpu_seconds\": %.3f\n  }\n}\n",
+            s->cpu_teachers, s->captioner_cpu, s->caption_cpu, s->cpu_reinforce, s->cpu_students, s->cpu_total);
     return mc_atomic_commit(&af, e);
 }
 
@@ -203,8 +211,15 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
             MC_FMNIST_P_WRONG, MC_FMNIST_P_NONE, MC_FMNIST_P_MIXED);
     md_quality_row(f, "real, train", &s->st.train.quality);
     md_quality_row(f, "real, held-out", &s->st.heldout.quality);
-    if (s->captioner_ran) md_quality_row(f, "synthetic (CoCa, top-p 0.9), train", &s->syn_quality);
-    else
+    if (s->captioner_ran) {
+        md_quality_row(f, "synthetic (CoCa, top-p 0.9), train", &s->syn_quality);
+        fprintf(f, "\nSynthetic captions: the CoCa captioner `configs/fmnist_captioner.json` trained by `mobileclip train` "
+                   "on the train shards (%lld steps of %d, AdamW lr %s, seed %llu%s, cached under `captioner/`), then "
+                   "`mobileclip caption --method top_p --top-p 0.9 --num %d --seq-len %d` over every train image "
+                   "(`syn.jsonl`; DataCompDR's sampling, never the labels).\n",
+                s->captioner_steps, s->captioner_batch, s->captioner_lr, (unsigned long long)(o->seed + 3),
+                s->captioner_reused ? ", reused" : "", s->num_syn, s->captioner_seq_len);
+    } else
         fprintf(f, "| synthetic | - | not run | | | |\n\n**Captioner not run**: %s. The reinforced shards carry the "
                    "real caption in the synthetic slot, so the DR runs below distil the teachers but see no synthetic "
                    "caption, and the run \"real + synthetic, lambda 0\" is not run.\n",
@@ -264,7 +279,7 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
         if (!s->runs[k].ran || !s->runs[0].ran) continue;
         if (at > 0)
             fprintf(f, "- %s reaches plain CLIP's final zero-shot top-1 after %lld seen samples: **%.1fx fewer** "
-                       "(evaluation points are a factor 2 apart, so this is a lower bound); ",
+                       "(evaluation points are a factor 1.41 apart, so this is a lower bound); ",
                     s->runs[k].label, at, ratio);
         else fprintf(f, "- %s does not reach plain CLIP's final zero-shot top-1 within the budget; ", s->runs[k].label);
         fprintf(f, "at the same budget it is **%+.1f points**.\n", 100.0 * gain);
@@ -273,10 +288,13 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
                "## Per-step time\n\n| run | steps | ms per step |\n|---|---|---|\n");
     for (int k = 0; k < MC_XP_RUNS; k++)
         if (s->runs[k].ran) fprintf(f, "| %s | %lld | %.1f |\n", s->runs[k].label, s->runs[k].steps, ms_per_step(&s->runs[k]));
-    fprintf(f, "\n## Timings (this machine)\n\nshards %.1f s, untrained student %.1f s, teachers %.1f s, captioner %.1f s "
-               "+ captions %.1f s, reinforcement %.1f s, students %.1f s (evaluations included), total %.1f s.\n",
+    fprintf(f, "\n## Timings (this machine)\n\nWall: shards %.1f s, untrained student %.1f s, teachers %.1f s, captioner %.1f s "
+               "+ captions %.1f s, reinforcement %.1f s, students %.1f s (evaluations included), total %.1f s.\n\n"
+               "CPU (user + system, all threads; on a shared machine the better measure of cost): teachers %.1f s, "
+               "captioner %.1f s + captions %.1f s, reinforcement %.1f s, students %.1f s, total %.1f s.\n",
             s->sec_shards, s->sec_init + s->sec_untrained_eval, s->sec_teachers, s->captioner_seconds, s->caption_seconds,
-            s->reinforce_seconds, s->sec_students, s->sec_total);
+            s->reinforce_seconds, s->sec_students, s->sec_total, s->cpu_teachers, s->captioner_cpu, s->caption_cpu,
+            s->cpu_reinforce, s->cpu_students, s->cpu_total);
     return mc_atomic_commit(&af, e);
 }
 

@@ -5,7 +5,8 @@
  * Output folder layout (paths relative to DIR):
  *   teachers/<config>/          `train --data-kind plain --lambda 0` of each teacher (stamp.txt:
  *                               the argv it was trained with, for --reuse)
- *   captioner/                  `train --config configs/fmnist_captioner.json` (when built in)
+ *   captioner/                  `train --config configs/fmnist_captioner.json` (stamp.txt as the
+ *                               teachers')
  *   syn.jsonl                   synthetic captions, {"key": K, "syn_text": [...]} per sample
  *   reinforced/train-NNNNN.tar  `reinforce` of the train shards (images kept: the loader reapplies
  *                               the stored augmentations to them)
@@ -22,7 +23,7 @@
 #include "models/config.h"
 #include "tools/experiment_fmnist.h"
 
-#define MC_XP_MAX_EVALS 8
+#define MC_XP_MAX_EVALS 12
 
 /* The evaluations of one checkpoint. */
 typedef struct mc_xp_eval {
@@ -41,6 +42,10 @@ int mc_xp_evaluate(const char *ckpt, const char *config, const char *held_spec, 
 /* Runs `mobileclip <args[0]> args[1] ...` (NULL-terminated) in-process; returns its exit status.
  * The command line is echoed to stderr (so a user can re-run any stage by hand). */
 int mc_xp_command(const char *const *args);
+
+/* CPU time of the process so far (user + system, all threads), seconds: the stages' cost on a
+ * shared machine, where wall time says little. */
+double mc_xp_cpu_seconds(void);
 
 /* The stamp of a cached stage: DIR/stamp.txt holds the text that produced DIR's contents.
  * 1 when it holds exactly `stamp`, else 0. */
@@ -81,8 +86,9 @@ typedef struct mc_xp_state {
     const mc_fmnist_run_opts *o;
     /* the plan */
     int limit, n_eval, teacher_batch, student_batch, num_aug, num_syn, n_points;
-    long long teacher_samples, student_samples, captioner_samples;
-    const char *student_lr, *teacher_lr, *warmup; /* as passed to train */
+    long long teacher_samples, student_samples, captioner_steps;
+    int captioner_batch, captioner_seq_len;
+    const char *student_lr, *teacher_lr, *captioner_lr, *warmup; /* as passed to train */
     /* data */
     mc_fmnist_shards_stats st;
     char specs[3][128];
@@ -90,10 +96,10 @@ typedef struct mc_xp_state {
     mc_xp_eval untrained;
     mc_xp_model teachers[MC_XP_TEACHERS];
     /* synthetic captions */
-    int captioner_ran;
+    int captioner_ran, captioner_reused;
     char captioner_why[512];
     mc_caption_quality syn_quality;
-    double captioner_seconds, caption_seconds;
+    double captioner_seconds, caption_seconds, captioner_cpu, caption_cpu; /* wall and CPU (all threads) */
     /* reinforcement */
     int reinforce_ran;
     char reinforce_why[512];
@@ -102,6 +108,7 @@ typedef struct mc_xp_state {
     double reinforce_seconds;
     mc_xp_model runs[MC_XP_RUNS];
     double sec_shards, sec_init, sec_untrained_eval, sec_teachers, sec_students, sec_total;
+    double cpu_teachers, cpu_reinforce, cpu_students, cpu_total; /* CPU seconds of the process, all threads */
 } mc_xp_state;
 
 /* DR run k against plain (runs[0]): the first evaluation at which run k's zero-shot top-1 reaches
