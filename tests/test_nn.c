@@ -3,6 +3,7 @@
  * strided, padded), attention (causal and not), layernorm, GELU; each on every instruction
  * set this CPU supports (nn/isa.h), and bitwise equal across thread counts. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -225,6 +226,21 @@ static void test_gelu(void) {
     free(x); free(y);
 }
 
+/* mc_thread_scratch (the GEMM's and depthwise planes' buffers): 64-byte aligned, the same
+ * memory while big enough, slots kept apart, contents kept when not grown */
+static void test_thread_scratch(void) {
+    float *a = mc_thread_scratch(MC_SCRATCH_GEMM, 1000 * sizeof(float));
+    float *b = mc_thread_scratch(MC_SCRATCH_DEPTHWISE, 10 * sizeof(float));
+    CHECK(a && b && a != b && (uintptr_t)a % 64 == 0 && (uintptr_t)b % 64 == 0, "thread scratch: %p %p", (void *)a, (void *)b);
+    if (!a || !b) return;
+    a[999] = 7.f;
+    CHECK(mc_thread_scratch(MC_SCRATCH_GEMM, 500 * sizeof(float)) == a && a[999] == 7.f, "thread scratch not reused");
+    float *c = mc_thread_scratch(MC_SCRATCH_GEMM, (size_t)1 << 22);
+    CHECK(c && (uintptr_t)c % 64 == 0, "thread scratch did not grow");
+    if (c) c[((size_t)1 << 20) - 1] = 1.f; /* all of it is usable */
+    CHECK(!mc_thread_scratch(MC_SCRATCH_SLOTS, 16), "thread scratch: a slot out of range gave memory");
+}
+
 static void run_all(void) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
@@ -268,6 +284,7 @@ static void run_all(void) {
     test_attention(1, 64, 3, 32, 0);
     test_layernorm();
     test_gelu();
+    test_thread_scratch();
 }
 
 int main(void) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/context.h"
+#include "core/parallel.h"
 #include "image/image.h"
 #include "image/preprocess.h"
 #include "nn/ops.h"
@@ -24,22 +25,38 @@ int mobileclip_load_image(mobileclip_ctx *ctx, const char *path, float *chw) {
     return r;
 }
 
+typedef struct load_job {
+    const char *const *paths;
+    float *chw;
+    mc_err *errs;
+    int R;
+} load_job;
+
+/* One file (decode + preprocess); its error goes to errs[i], never stops the others. */
+static int load_one(void *arg, int i, mc_err *unused) {
+    (void)unused;
+    const load_job *j = arg;
+    mc_image img = {0};
+    mc_err *e = &j->errs[i];
+    int r = j->paths[i] ? mc_image_load(j->paths[i], &img, e) : mc_fail(e, MC_E_ARG, "NULL image path");
+    if (!r && (r = mc_image_preprocess(&img, j->R, j->chw + (size_t)i * 3 * j->R * j->R, e)))
+        mc_err_prefix(e, "%s", j->paths[i]);
+    mc_image_free(&img);
+    e->code = r;
+    return 0;
+}
+
 int mobileclip_load_images(mobileclip_ctx *ctx, const char *const *paths, int n, float *chw, int *status) {
     if (!ctx) return MC_E_ARG;
     if (n < 0 || (n > 0 && (!paths || !chw))) return mc_fail(&ctx->err, MC_E_ARG, "load_images: bad arguments");
     mc_err *errs = calloc((size_t)(n ? n : 1), sizeof *errs);
     if (!errs) return mc_fail(&ctx->err, MC_E_NOMEM, "out of memory");
-    int R = mobileclip_image_size(ctx), threads = mc_ctx_threads_begin(ctx);
-    size_t size = (size_t)3 * R * R;
-    /* one file per thread at a time: decoding a large photo is serial work, so files go in parallel */
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n; i++) {
-        mc_image img = {0};
-        int r = paths[i] ? mc_image_load(paths[i], &img, &errs[i]) : mc_fail(&errs[i], MC_E_ARG, "NULL image path");
-        if (!r && (r = mc_image_preprocess(&img, R, chw + (size_t)i * size, &errs[i]))) mc_err_prefix(&errs[i], "%s", paths[i]);
-        mc_image_free(&img);
-        errs[i].code = r;
-    }
+    int threads = mc_ctx_threads_begin(ctx);
+    /* one file per thread at a time: decoding a large photo is serial work, so files go in
+     * parallel, on the library's pool (an OpenMP region here left libgomp's threads spinning
+     * beside the pool's workers when the encoding started) */
+    load_job j = {paths, chw, errs, mobileclip_image_size(ctx)};
+    mc_parallel_items(n, load_one, &j, NULL);
     mc_ctx_threads_end(threads);
     int first = -1, failed = 0;
     for (int i = 0; i < n; i++) {

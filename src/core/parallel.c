@@ -231,3 +231,45 @@ int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e) {
     if (e) *e = first;
     return first.code;
 }
+
+/* ---------------------------------------------------------------- per-thread scratch */
+
+typedef struct scratch {
+    void *p[MC_SCRATCH_SLOTS];
+    size_t cap[MC_SCRATCH_SLOTS];
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *v) {
+    scratch *s = v;
+    for (int i = 0; i < MC_SCRATCH_SLOTS; i++) free(s->p[i]);
+    free(s);
+}
+
+static void scratch_key_make(void) { scratch_key_ok = !pthread_key_create(&scratch_key, scratch_free); }
+
+void *mc_thread_scratch(int slot, size_t bytes) {
+    if (slot < 0 || slot >= MC_SCRATCH_SLOTS) return NULL;
+    pthread_once(&scratch_once, scratch_key_make);
+    if (!scratch_key_ok) return NULL;
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) return NULL;
+        if (pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->cap[slot] < bytes) {
+        size_t cap = (bytes + 4095) / 4096 * 4096; /* a multiple of the alignment, as C11 asks */
+        void *p = aligned_alloc(64, cap);
+        if (!p) return NULL;
+        free(s->p[slot]);
+        s->p[slot] = p;
+        s->cap[slot] = cap;
+    }
+    return s->p[slot];
+}

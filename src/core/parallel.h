@@ -16,6 +16,8 @@
 #ifndef MC_CORE_PARALLEL_H
 #define MC_CORE_PARALLEL_H
 
+#include <stddef.h>
+
 #include "core/error.h"
 
 /* fn(arg, begin, end) for consecutive ranges covering [0, n), `grain` items each (the last
@@ -38,5 +40,13 @@ int mc_parallel_grain(int n, int per_thread);
  * after the other in the caller, each on all the threads. */
 typedef int (*mc_item_fn)(void *arg, int i, mc_err *e);
 int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e);
+
+/* Per-thread scratch memory reused across calls (so kernels run inside tasks need no
+ * allocation per call): at least `bytes`, 64-byte aligned, owned by the calling thread and
+ * valid until its next call with the same slot (contents not kept when it grows); freed
+ * when the thread exits. One slot per kind of kernel, MC_SCRATCH_SLOTS in all, so kernels
+ * that never nest keep their buffers apart. NULL when it cannot be allocated. */
+enum { MC_SCRATCH_GEMM, MC_SCRATCH_GEMM_B, MC_SCRATCH_DEPTHWISE, MC_SCRATCH_SLOTS };
+void *mc_thread_scratch(int slot, size_t bytes);
 
 #endif

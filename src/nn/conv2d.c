@@ -54,7 +54,10 @@ static void dw_task(void *arg, int p0, int p1) {
     const dw_job *j = arg;
     const mc_conv2d_shape *s = j->s;
     int st = s->stride, ph = s->pad_h, pw = s->pad_w, H = j->H, W = j->W;
-    float *buf = j->koff ? calloc(j->scratch, sizeof(float)) : NULL; /* one per task, not per plane */
+    /* one per thread, reused across calls (a calloc per task cost page faults each call);
+     * zeroed once per task, not per plane */
+    float *buf = j->koff ? mc_thread_scratch(MC_SCRATCH_DEPTHWISE, j->scratch * sizeof(float)) : NULL;
+    if (buf) memset(buf, 0, j->scratch * sizeof(float));
     for (int pl = p0; pl < p1; pl++) {
         int b = pl / s->cin, ci = pl % s->cin;
         const float *x = j->in + ((size_t)b * s->cin + ci) * H * W;
@@ -83,7 +86,6 @@ static void dw_task(void *arg, int p0, int p1) {
             j->k->dw_plane(y, buf, w, b0, s->kh, s->kw, st, j->Ho, j->Wo, j->row_stride, j->koff);
         }
     }
-    free(buf);
 }
 
 static void conv_depthwise(float *out, const float *in, const float *weight, const float *bias,
