@@ -72,7 +72,7 @@ void mc_lowp_plan_init(mc_lowp_plan *p, mc_precision precision) {
 
 void mc_lowp_plan_free(mc_lowp_plan *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; i < p->n && !p->borrowed; i++) {
         free(p->w[i].q);
         free(p->w[i].scale);
         free(p->w[i].qsum);
@@ -152,6 +152,11 @@ MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
     }
 }
 
+static size_t packed_bytes(const mc_lowp_plan *p, const mc_lowp_weight *w) {
+    size_t elem = p->precision == MC_PREC_BF16 ? 2 : 1;
+    return (size_t)w->Mp * w->Kp * elem + (p->precision == MC_PREC_INT8 ? (size_t)w->Mp * 8 : 0);
+}
+
 int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
     if (p->failed) return mc_fail(e, MC_E_NOMEM, "out of memory recording the low-precision plan");
     qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_src);
@@ -171,8 +176,16 @@ int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
                            mc_precision_name(p->precision));
         pack_w_job j = {w, p->precision};
         mc_parallel_for(w->M, mc_parallel_grain(w->M, 2), pack_weight_rows, &j);
-        p->bytes += n * elem + (p->precision == MC_PREC_INT8 ? (size_t)w->Mp * 8 : 0);
+        p->bytes += packed_bytes(p, w);
     }
+    return 0;
+}
+
+int mc_lowp_plan_adopt(mc_lowp_plan *p, mc_err *e) {
+    (void)e;
+    qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_src);
+    p->bytes = 0;
+    for (int i = 0; i < p->n; i++) p->bytes += packed_bytes(p, &p->w[i]);
     return 0;
 }
 
