@@ -112,7 +112,7 @@ int mc_cmd_convert(int argc, char **argv) {
     }
     mc_clip *c = &ctx->model;
     printf("%s: %s, %s, %d packed weights (%.1f MB), plan %.1f MB\n", out,
-           c->cfg ? c->cfg->name : c->config.name, mc_precision_name(c->precision), c->lowp.n,
+           c->cfg ? c->cfg->model_name : c->config.name, mc_precision_name(c->precision), c->lowp.n,
            (double)c->lowp.bytes / 1048576.0, (double)mc_clip_plan_bytes(c) / 1048576.0);
     mobileclip_free(ctx);
     return mc_cli_finish_output("convert");
