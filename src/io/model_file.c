@@ -140,8 +140,9 @@ static int parse(mc_model_file *f, const unsigned char *b, size_t len, const cha
     if (strcmp(f->project_version, MC_VERSION))
         BAD("%s: converted by mobileclip %s, this is %s (the plan may differ: re-run mobileclip convert)", n,
             f->project_version, MC_VERSION);
-    f->precision = (int)rd32(b + H_PRECISION);
-    if (f->precision < 0 || f->precision >= MC_PREC_COUNT) BAD("%s: unknown precision %d", n, f->precision);
+    uint32_t prec = rd32(b + H_PRECISION);
+    if (prec >= MC_PREC_COUNT) BAD("%s: unknown precision %u", n, prec);
+    f->precision = (int)prec;
     f->lp_mr = (int)rd32(b + H_MR), f->lp_nr = (int)rd32(b + H_NR), f->lp_kg = (int)rd32(b + H_KG);
     if (f->lp_mr != MC_LP_MR || f->lp_nr != MC_LP_NR || f->lp_kg != MC_LP_KG)
         BAD("%s: packed for %dx%d tiles with depth granule %d, this build packs %dx%d / %d (re-run mobileclip convert)",
@@ -175,10 +176,11 @@ static int parse(mc_model_file *f, const unsigned char *b, size_t len, const cha
         memcpy(x->name, t, MC_MODEL_FILE_NAME);
         if (!x->name[0] || memchr(x->name, 0, MC_MODEL_FILE_NAME) == NULL)
             BAD("%s: corrupt converted model (tensor %u: name not terminated)", n, i);
-        x->dtype = (mc_mf_dtype)rd32(t + 72);
-        x->ndim = (int)rd32(t + 76);
-        if ((unsigned)x->dtype >= MC_MF_DTYPES || x->ndim < 0 || x->ndim > 4)
-            BAD("%s: tensor '%s': unknown dtype %d or %d dimensions", n, x->name, (int)x->dtype, x->ndim);
+        uint32_t dt = rd32(t + 72), nd = rd32(t + 76);
+        if (dt >= MC_MF_DTYPES || nd > 4)
+            BAD("%s: tensor '%s': unknown dtype %u or %u dimensions", n, x->name, dt, nd);
+        x->dtype = (mc_mf_dtype)dt;
+        x->ndim = (int)nd;
         uint64_t numel = 1;
         for (int d = 0; d < 4; d++) {
             x->shape[d] = (int64_t)rd64(t + 80 + 8 * d);
