@@ -61,6 +61,7 @@ typedef enum mobileclip_arch {
  * float32 (the reference's numbers), or opt-in bfloat16 / int8 with weights packed at load
  * (cosine to float32 >= 0.999 / >= 0.995 on the golden inputs; docs/BENCHMARKS.md). */
 typedef enum mobileclip_precision {
+    MOBILECLIP_PRECISION_AUTO = -1, /* the default: a converted model's own precision, else F32 */
     MOBILECLIP_PRECISION_F32 = 0,
     MOBILECLIP_PRECISION_BF16 = 1, /* bf16 weights and GEMM inputs, float32 accumulation */
     MOBILECLIP_PRECISION_INT8 = 2, /* int8 weights (per output channel), dynamic int8 inputs */
@@ -80,14 +81,19 @@ typedef struct mobileclip_params {
     size_t vocab_size;         /* used when vocab_path is NULL and vocab_data is not; copied */
     const char *config_path;   /* model configuration (JSON in the reference's schema, e.g. a custom
                                   small model); NULL: an official variant (arch) */
-    mobileclip_precision precision; /* default MOBILECLIP_PRECISION_F32; others need reparameterize */
+    mobileclip_precision precision; /* default MOBILECLIP_PRECISION_AUTO (f32 for a checkpoint, a converted
+                                       model's own); others need reparameterize. A converted model given
+                                       another precision is repacked from the f32 plan it holds. */
 } mobileclip_params;
 
 typedef struct mobileclip_ctx mobileclip_ctx;
 
 mobileclip_params mobileclip_default_params(void);
 
-/* Loads a checkpoint (PyTorch torch.save zip or safetensors; official tensor names).
+/* Loads a checkpoint (PyTorch torch.save zip or safetensors; official tensor names), or a
+ * converted model (`mobileclip convert`, docs/MODEL_FORMAT.md), recognised by its magic and used
+ * in place from a read-only mapping (its configuration is its own: arch / config_path, if given,
+ * must match it; reparameterize must be 1).
  * Returns NULL on failure with the reason in err[errlen] (err may be NULL). */
 mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mobileclip_params *params,
                                           char *err, size_t errlen);

@@ -265,20 +265,13 @@ static void control_image(mc_clip *c, const float *img, int B, float *out) {
 }
 
 static void test_model(const char *arch) {
-    char rel[64];
     mc_err e = {0};
     mc_tensor_map w, g, pre;
-    mc_tensor_map_init(&w);
-    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
-    if (mc_weights_from_tsv(mc_test_path(rel), &w, NULL, &e)) mc_test_fatal("%s", e.msg);
-    snprintf(rel, sizeof rel, "golden/%s.golden.safetensors", arch);
+    int a = mc_test_load_arch(arch, &w, &g);
     mc_json *hdr = NULL;
-    mc_test_load_golden(rel, &g, &hdr);
-    mc_json_free(hdr);
     mc_test_load_golden("golden/preprocess.safetensors", &pre, &hdr);
     mc_json_free(hdr);
     mc_clip c;
-    int a = !strcmp(arch, "s0") ? MC_ARCH_S0 : !strcmp(arch, "s1") ? MC_ARCH_S1 : !strcmp(arch, "s2") ? MC_ARCH_S2 : MC_ARCH_B;
     if (mc_clip_init(&c, &w, (mc_arch)a, 1, 1, 1, &e)) mc_test_fatal("%s: %s", arch, e.msg);
     int R = c.config.image_size, E = c.config.embed_dim, T = c.config.text.context_length;
     /* images: the golden inputs, then every shared image preprocessed at R */

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "io/checkpoint.h"
+#include "io/model_file.h"
 
 mobileclip_params mobileclip_default_params(void) {
     mobileclip_params p;
@@ -15,6 +16,7 @@ mobileclip_params mobileclip_default_params(void) {
     p.arch = MOBILECLIP_ARCH_AUTO;
     p.n_threads = 0;
     p.reparameterize = 1;
+    p.precision = MOBILECLIP_PRECISION_AUTO;
     p.load_image = 1;
     p.load_text = 1;
     p.vocab_path = NULL;
@@ -34,9 +36,34 @@ void mc_ctx_threads_end(int previous) { omp_set_num_threads(previous); }
 static int bind_model(mobileclip_ctx *ctx, mc_tensor_map *w, const mobileclip_params *p, mc_err *e) {
     int threads = mc_ctx_threads_begin(ctx);
     int r = mc_clip_init(&ctx->model, w, (mc_arch)p->arch, p->load_image, p->load_text, p->reparameterize, e);
-    if (!r && p->precision != MOBILECLIP_PRECISION_F32)
+    if (!r && p->precision > MOBILECLIP_PRECISION_F32)
         r = mc_clip_set_precision(&ctx->model, (mc_precision)p->precision, e);
     mc_ctx_threads_end(threads);
+    return r;
+}
+
+/* A converted model (io/model_file.h): mapped, its plan used in place. The caller's arch or
+ * configuration must be the file's; another precision than the file's is repacked from its f32 plan. */
+static int open_converted(mobileclip_ctx *ctx, const char *path, const mobileclip_params *p, const mc_clip_config *cfg,
+                          mc_err *e) {
+    if (!p->reparameterize)
+        return mc_fail(e, MC_E_UNSUPPORTED, "%s: a converted model holds the reparameterized inference plan only "
+                                            "(the training form needs the checkpoint)", path);
+    int threads = mc_ctx_threads_begin(ctx);
+    int r = mc_clip_open_converted(&ctx->model, path, p->load_image, p->load_text, e);
+    if (!r && cfg && !mc_clip_config_equal(cfg, &ctx->model.config))
+        r = mc_fail(e, MC_E_MODEL, "%s: converted from another configuration than %s", path, cfg->name);
+    if (!r && !cfg && p->arch != MOBILECLIP_ARCH_AUTO && (int)ctx->model.arch != (int)p->arch)
+        r = mc_fail(e, MC_E_MODEL, "%s: converted from %s, not %s", path,
+                    ctx->model.cfg ? ctx->model.cfg->name : ctx->model.config.name, mobileclip_arch_name(p->arch));
+    if (!r && p->precision != MOBILECLIP_PRECISION_AUTO && (int)p->precision != (int)ctx->model.precision)
+        r = mc_clip_set_precision(&ctx->model, (mc_precision)p->precision, e);
+    mc_ctx_threads_end(threads);
+    const uint8_t *id = r ? NULL : mc_clip_mapping_model_id(&ctx->model);
+    if (id) {
+        memcpy(ctx->model_id, id, 32);
+        ctx->has_model_id = 1;
+    }
     return r;
 }
 
@@ -64,7 +91,7 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         mc_fail(&e, MC_E_ARG, "invalid architecture %d", (int)p.arch);
         goto fail;
     }
-    if ((unsigned)p.precision > MOBILECLIP_PRECISION_INT8) {
+    if (p.precision < MOBILECLIP_PRECISION_AUTO || p.precision > MOBILECLIP_PRECISION_INT8) {
         mc_fail(&e, MC_E_ARG, "invalid precision %d", (int)p.precision);
         goto fail;
     }
@@ -74,6 +101,10 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
         goto fail;
     mc_clip_config cfg;
     if (p.config_path && mc_clip_config_load(p.config_path, &cfg, &e)) goto fail;
+    if (mc_model_file_is(checkpoint_path)) {
+        if (open_converted(ctx, checkpoint_path, &p, p.config_path ? &cfg : NULL, &e)) goto fail;
+        return ctx;
+    }
     if (mc_checkpoint_load(checkpoint_path, &w, &e)) goto fail;
     int threads = mc_ctx_threads_begin(ctx);
     /* one tower only: the store will not hold the whole checkpoint, so its identity now */
@@ -86,7 +117,7 @@ mobileclip_ctx *mobileclip_init_from_file(const char *checkpoint_path, const mob
     }
     int r = p.config_path ? mc_clip_init_config(&ctx->model, &cfg, &w, p.load_image, p.load_text, p.reparameterize, &e)
                           : mc_clip_init(&ctx->model, &w, (mc_arch)p.arch, p.load_image, p.load_text, p.reparameterize, &e);
-    if (!r && p.precision != MOBILECLIP_PRECISION_F32)
+    if (!r && p.precision > MOBILECLIP_PRECISION_F32)
         r = mc_clip_set_precision(&ctx->model, (mc_precision)p.precision, &e);
     mc_ctx_threads_end(threads);
     if (r) goto fail;
@@ -104,7 +135,7 @@ mobileclip_ctx *mc_ctx_init_from_map(mc_tensor_map *w, const mobileclip_params *
     if (!ctx) {
         mc_fail(e, MC_E_NOMEM, "out of memory");
     } else if (p.n_threads < 0 || p.arch < MOBILECLIP_ARCH_AUTO || p.arch > MOBILECLIP_ARCH_B ||
-               (unsigned)p.precision > MOBILECLIP_PRECISION_INT8) {
+               p.precision < MOBILECLIP_PRECISION_AUTO || p.precision > MOBILECLIP_PRECISION_INT8) {
         mc_fail(e, MC_E_ARG, "invalid thread count %d, architecture %d or precision %d", p.n_threads, (int)p.arch,
                 (int)p.precision);
     } else {

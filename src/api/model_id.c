@@ -78,6 +78,9 @@ int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e) {
 int mobileclip_model_id(mobileclip_ctx *ctx, uint8_t id[32]) {
     if (!ctx) return MC_E_ARG;
     if (!id) return mc_fail(&ctx->err, MC_E_ARG, "model_id: NULL output");
+    if (!ctx->has_model_id && ctx->model.mapping)
+        return mc_fail(&ctx->err, MC_E_UNSUPPORTED, "%s: the converted model records no model identity",
+                       mc_clip_mapping_path(&ctx->model));
     if (!ctx->has_model_id) {
         mc_tensor_map views;
         int r = mc_param_store_as_map(&ctx->model.store, &views, &ctx->err);

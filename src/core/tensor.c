@@ -234,9 +234,15 @@ int mc_tensor_map_add_zero(mc_tensor_map *m, const char *name, mc_dtype dt, int 
             return mc_fail(e, MC_E_MODEL, "declaring '%s': implausible shape", name);
         n *= shape[i];
     }
-    /* calloc: large zero buffers are untouched pages until written */
-    void *buf = mc_tensor_map_own(m, calloc((size_t)(n ? n : 1), mc_dtype_size(dt)));
-    if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
+    void *buf;
+    if (m->declare_zero) { /* a view of the shared zero region */
+        if ((size_t)n > m->declare_zero_bytes / mc_dtype_size(dt))
+            return mc_fail(e, MC_E_MODEL, "declaring '%s': larger than the zero region", name);
+        buf = (void *)m->declare_zero;
+    } else { /* calloc: large zero buffers are untouched pages until written */
+        buf = mc_tensor_map_own(m, calloc((size_t)(n ? n : 1), mc_dtype_size(dt)));
+        if (!buf) return mc_fail(e, MC_E_NOMEM, "out of memory declaring '%s'", name);
+    }
     mc_tensor t = mc_tensor_view(dt, buf, ndim, shape);
     t.storage_numel = n;
     int r = mc_tensor_map_add(m, name, &t, e);

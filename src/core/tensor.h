@@ -79,6 +79,10 @@ typedef struct mc_tensor_map {
     size_t map_len;
     char *source;                  /* file name for messages (owned) */
     int declare;                   /* declare mode: mc_tensor_map_f32 creates missing tensors */
+    /* declare mode with a zero region (not owned): declared tensors are views of its first bytes
+     * instead of allocations (the structure of a model whose values live elsewhere) */
+    const void *declare_zero;
+    size_t declare_zero_bytes;
 } mc_tensor_map;
 
 void mc_tensor_map_init(mc_tensor_map *m);

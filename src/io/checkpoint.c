@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "io/mapped_file.h"
+#include "io/model_file.h"
 #include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 #include "io/zip.h"
@@ -28,6 +29,9 @@ int mc_checkpoint_parse(const void *buf, size_t len, const char *name, mc_tensor
     case MC_CKPT_TORCH_TAR:
         return mc_fail(e, MC_E_UNSUPPORTED, "%s: the tar-based torch.save format (torch < 0.4) is not supported", name);
     default:
+        if (mc_model_file_sniff(buf, len))
+            return mc_fail(e, MC_E_UNSUPPORTED, "%s: a converted model (mobileclip convert) holds only the inference "
+                                                "plan; this needs the checkpoint it was converted from", name);
         return mc_fail(e, MC_E_FORMAT, "%s: not a PyTorch or safetensors checkpoint", name);
     }
 }

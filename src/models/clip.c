@@ -5,6 +5,7 @@
 
 #include "models/config.h"
 #include "models/mci.h"
+#include "models/plan_tensors.h"
 #include "models/text_encoder.h"
 #include "models/vit.h"
 
@@ -58,17 +59,32 @@ static int bind_towers(mc_clip *c, mc_tensor_map *w, int load_image, int load_te
     return 0;
 }
 
-int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
-                        int reparameterized, mc_err *e) {
-    memset(c, 0, sizeof *c);
+/* c->config, c->arch (the official variant the configuration equals) and c->cfg */
+static void set_config(mc_clip *c, const mc_clip_config *cfg) {
     c->config = *cfg;
-    c->reparameterized = reparameterized;
     c->arch = MC_ARCH_AUTO;
     for (int a = 0; a < MC_ARCH_COUNT; a++) {
         mc_clip_config b;
         if (!mc_clip_config_builtin(a, &b, NULL) && mc_clip_config_equal(&b, cfg)) c->arch = (mc_arch)a;
     }
     c->cfg = mc_arch_get(c->arch);
+}
+
+int mc_clip_init_structure(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *decl, int load_image, int load_text,
+                           mc_err *e) {
+    memset(c, 0, sizeof *c);
+    set_config(c, cfg);
+    mc_param_store_init(&c->store);
+    int r = bind_towers(c, decl, load_image, load_text, e);
+    if (r) free_towers(c);
+    return r;
+}
+
+int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
+                        int reparameterized, mc_err *e) {
+    memset(c, 0, sizeof *c);
+    set_config(c, cfg);
+    c->reparameterized = reparameterized;
     /* declare: the binders list the configuration's tensors (names, shapes) into D */
     mc_tensor_map d;
     mc_tensor_map_init(&d);
@@ -114,6 +130,9 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
 
 int mc_clip_plan_build(mc_clip *c, mc_err *e) {
     int r = 0;
+    if (c->mapping)
+        return mc_fail(e, MC_E_UNSUPPORTED, "%s: a converted model holds its inference plan only; rebuilding it needs "
+                                            "the checkpoint it was made from", mc_clip_mapping_path(c));
     if (c->mci) r = mc_mci_reparameterize(c->mci, e);
     if (!r && c->vit) r = mc_vit_reparameterize(c->vit, e);
     if (!r && c->text) r = mc_text_encoder_reparameterize(c->text, e);
@@ -124,7 +143,9 @@ int mc_clip_plan_build(mc_clip *c, mc_err *e) {
 
 void mc_clip_free(mc_clip *c) {
     if (!c) return;
+    if (c->mapping) mc_clip_plan_detach(c); /* the plan's pointers are the file's: nothing to free */
     free_towers(c);
+    mc_clip_mapping_free(c);
     mc_param_store_free(&c->store);
     mc_lowp_plan_free(&c->lowp);
     memset(c, 0, sizeof *c);

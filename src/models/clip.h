@@ -51,6 +51,8 @@ typedef struct mc_clip {
     int planned;                  /* the inference plan was built (mc_clip_plan_build) */
     mc_precision precision;       /* GEMM precision of the reparameterized forward (default f32) */
     mc_lowp_plan lowp;            /* its packed weights when not f32 (models/clip_lowp.c) */
+    struct mc_clip_mapping *mapping; /* a converted model file the plan points into (models/clip_convert.c),
+                                        or NULL; then the store is empty and the plan cannot be rebuilt */
 } mc_clip;
 
 /* Recognises the architecture from tensor names and shapes; MC_ARCH_AUTO if unknown,
@@ -72,6 +74,25 @@ int mc_clip_init(mc_clip *c, mc_tensor_map *weights, mc_arch arch, int load_imag
  * them before use). Takes ownership of *weights as mc_clip_init does. */
 int mc_clip_init_config(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *weights, int load_image, int load_text,
                         int reparameterized, mc_err *e);
+
+/* The towers' structure only: the binders run on decl, a declaring map (tensor.h) that outlives
+ * the model, so every parameter pointer points into it; no store, no plan. For a converted model
+ * (models/clip_convert.c), whose plan pointers are then set into the file's mapping. */
+int mc_clip_init_structure(mc_clip *c, const mc_clip_config *cfg, mc_tensor_map *decl, int load_image, int load_text,
+                           mc_err *e);
+
+/* Converted model files (models/clip_convert.c, docs/MODEL_FORMAT.md). save: the plan of c (built,
+ * both towers; its precision's packed weights too) with its configuration and model identity
+ * (32 bytes or NULL). open: maps the file read-only and points the requested towers' plan into
+ * it: no parameter store, no reparameterization, no copy; c->precision is the file's. */
+int mc_clip_save_converted(mc_clip *c, const char *path, const uint8_t *model_id, mc_err *e);
+int mc_clip_open_converted(mc_clip *c, const char *path, int load_image, int load_text, mc_err *e);
+/* The mapped file's path and model identity (NULL when none). */
+const char *mc_clip_mapping_path(const mc_clip *c);
+const uint8_t *mc_clip_mapping_model_id(const mc_clip *c);
+/* Bytes of the mapped file (0 when none). */
+size_t mc_clip_mapping_bytes(const mc_clip *c);
+void mc_clip_mapping_free(mc_clip *c);
 
 /* Builds (or rebuilds) the reparameterized inference form of the loaded towers, and every eval-mode
  * cache derived from parameters (BatchNorm scale/shift, transposed kernels), from the current

@@ -1,6 +1,9 @@
 /* The parameter store; see param_store.h. */
 #include "models/param_store.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +234,19 @@ int mc_param_store_from_map(mc_param_store *s, const mc_tensor_map *m, const cha
     return r;
 }
 
+/* After its copy, t's pages of a mapped checkpoint are not needed: they leave the process (a
+ * read-only private file mapping re-reads a page from the file if it is touched again), so the
+ * peak during a load is the store plus a page or two, not the whole file plus the store. */
+static void release_source(const mc_tensor_map *m, const mc_tensor *t) {
+    if (!m->map_addr || !t->data || !mc_tensor_is_contiguous(t)) return;
+    uintptr_t lo = (uintptr_t)t->data, hi = lo + (uintptr_t)mc_tensor_numel(t) * mc_dtype_size(t->dtype);
+    uintptr_t a = (uintptr_t)m->map_addr, b = a + m->map_len, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (lo < a || hi > b || !pg) return;
+    lo = (lo + pg - 1) / pg * pg;
+    hi = hi / pg * pg;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, const char *const *prefixes, mc_err *e) {
     const char *src = m->source ? m->source : "checkpoint";
     if (!s->data) return mc_fail(e, MC_E_ARG, "%s: store not allocated before loading", src);
@@ -249,6 +265,7 @@ int mc_param_store_load_map(mc_param_store *s, const mc_tensor_map *m, const cha
         }
         int r = copy_in(s, p, src, t, e);
         if (r) return r;
+        release_source(m, t);
     }
     for (int i = 0; i < m->count; i++)
         if (wanted(m->items[i].name, prefixes) && !mc_param_store_find(s, m->items[i].name))

@@ -84,7 +84,7 @@ void mc_lowp_plan_init(mc_lowp_plan *p, mc_precision precision) {
 
 void mc_lowp_plan_free(mc_lowp_plan *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; i < p->n && !p->borrowed; i++) {
         free(p->w[i].q);
         free(p->w[i].scale);
         free(p->w[i].qsum);
@@ -179,6 +179,11 @@ MC_HOT_KERNEL static void pack_weight_rows(void *arg, int r0, int r1) {
  * weight packed at a time); they hold ~1% of the multiply-adds. */
 #define LP_INT8_MAX_REL_ERR 0.01
 
+static size_t packed_bytes(const mc_lowp_plan *p, const mc_lowp_weight *w) {
+    size_t elem = p->precision == MC_PREC_BF16 ? 2 : 1;
+    return (size_t)w->Mp * w->Kp * elem + (p->precision == MC_PREC_INT8 ? (size_t)w->Mp * 8 : 0);
+}
+
 int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
     if (p->failed) return mc_fail(e, MC_E_NOMEM, "out of memory recording the low-precision plan");
     p->bytes = 0;
@@ -216,7 +221,7 @@ int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
             w->q = NULL, w->scale = NULL, w->qsum = NULL; /* a later failure frees the slot once */
             continue;
         }
-        p->bytes += n * elem + (p->precision == MC_PREC_INT8 ? (size_t)w->Mp * 8 : 0);
+        p->bytes += packed_bytes(p, w);
         if (kept != i) {
             p->w[kept] = *w;
             w->q = NULL, w->scale = NULL, w->qsum = NULL;
@@ -224,6 +229,14 @@ int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e) {
         kept++;
     }
     p->n = kept;
+    return 0;
+}
+
+int mc_lowp_plan_adopt(mc_lowp_plan *p, mc_err *e) {
+    (void)e;
+    qsort(p->w, (size_t)p->n, sizeof *p->w, cmp_src);
+    p->bytes = 0;
+    for (int i = 0; i < p->n; i++) p->bytes += packed_bytes(p, &p->w[i]);
     return 0;
 }
 

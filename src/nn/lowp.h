@@ -73,6 +73,7 @@ typedef struct mc_lowp_plan {
     int n, cap;
     size_t bytes;           /* packed bytes held */
     int failed;             /* recording ran out of memory */
+    int borrowed;           /* the packed arrays are someone else's (a converted file's mapping) */
 } mc_lowp_plan;
 
 void mc_lowp_plan_init(mc_lowp_plan *p, mc_precision precision);
@@ -82,6 +83,10 @@ void mc_lowp_plan_keep_f32(mc_lowp_plan *p, const float *w, size_t n);
 /* After a recording forward: sorts and merges the recorded weights and packs them from the
  * current values of their f32 matrices. 0 or MC_E_NOMEM. */
 int mc_lowp_plan_pack(mc_lowp_plan *p, mc_err *e);
+
+/* A plan filled from outside (a converted model file: w[0, n) with src, sizes and packed arrays
+ * set, `borrowed`): sorts it for the lookup and counts its bytes. Returns 0. */
+int mc_lowp_plan_adopt(mc_lowp_plan *p, mc_err *e);
 
 /* Makes p (NULL: none, f32) the calling thread's plan; returns the previous one for _end. */
 mc_lowp_plan *mc_lowp_scope_begin(mc_lowp_plan *p);

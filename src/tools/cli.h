@@ -33,6 +33,7 @@ int mc_cmd_version(FILE *f);
  * memory; free() the array (its strings are argv's). */
 char **mc_cli_split_equals(int argc, char **argv, int *out_argc);
 int mc_cmd_bench(int argc, char **argv);
+int mc_cmd_convert(int argc, char **argv);
 
 /* Options shared by the model-loading subcommands. */
 typedef struct mc_model_opts {
@@ -43,6 +44,7 @@ typedef struct mc_model_opts {
     int threads;
     int training_form; /* --training-form: run without reparameterization */
     int precision;     /* --precision f32|bf16|int8: MOBILECLIP_PRECISION_* (default f32) */
+    int precision_given; /* --precision was given (else a converted model runs at its own precision) */
 } mc_model_opts;
 
 /* If argv[*i] is one of --checkpoint/--arch/--config/--threads/--vocab/--precision/--training-form, consumes it (and
@@ -77,13 +79,15 @@ void mc_cli_free_lines(char **lines);
 const char *const *mc_cli_templates(const char *cmd, const char *arg, int *count, char ***owned);
 
 #define MC_CLI_MODEL_OPTS_HELP                                                                   \
-    "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors)\n"           \
+    "  --checkpoint FILE   model checkpoint (.pt from torch.save, or .safetensors), or a model\n" \
+    "                      converted by `mobileclip convert` (used in place, mapped)\n"          \
     "  --arch A            s0 | s1 | s2 | b | auto (default: recognised from the checkpoint)\n" \
     "  --config FILE       model configuration (JSON, the reference's schema) instead of --arch\n" \
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"         \
     "  --vocab V           BPE vocabulary override (default: the built-in bpe_simple_vocab_16e6;\n" \
     "                      also merges.txt, vocab.json + merges.txt, or a folder holding them)\n" \
     "  --training-form     run the training-form model (slower; for checking)\n"              \
-    "  --precision P       f32 (default), bf16 or int8 matrix products (docs/BENCHMARKS.md)\n"
+    "  --precision P       f32 (default; a converted model: its own), bf16 or int8 matrix\n"     \
+    "                      products (docs/BENCHMARKS.md)\n"
 
 #endif

@@ -36,6 +36,7 @@ int mc_cli_model_opt(const char *cmd, int argc, char **argv, int *i, mc_model_op
             return -1;
         }
         o->precision = k;
+        o->precision_given = 1;
     }
     else if (strcmp(a, "--arch") == 0) {
         o->arch = mobileclip_arch_from_name(v);
@@ -82,7 +83,7 @@ mobileclip_ctx *mc_cli_load(const char *cmd, const mc_model_opts *o, int need_im
     p.config_path = o->config;
     p.n_threads = o->threads;
     p.reparameterize = !o->training_form;
-    p.precision = (mobileclip_precision)o->precision;
+    p.precision = o->precision_given ? (mobileclip_precision)o->precision : MOBILECLIP_PRECISION_AUTO;
     p.load_image = need_image;
     p.load_text = need_text;
     p.vocab_path = need_text ? o->vocab : NULL;

@@ -17,7 +17,9 @@
 
 #include "api/context.h"
 #include "core/parallel.h"
+#include "io/model_file.h"
 #include "io/weight_rule.h"
+#include "models/plan_tensors.h"
 #include "nn/isa.h"
 #include "nn/lowp.h"
 #include "tools/cli.h"
@@ -32,13 +34,15 @@ static const char *help =
     "\n"
     "Times the image encoder (batch 1 and batch B) and the text encoder (batch 1, a 20-token\n"
     "caption): median and p90 latency over R runs (default 20) after warm-up, throughput,\n"
-    "peak RSS, model load time, multiply-accumulates per inference and GFLOP/s reached, and\n"
+    "peak RSS (at batch 1, and after the batch runs), model load time (wall and CPU), the\n"
+    "weights' size, multiply-accumulates per inference and GFLOP/s reached, and\n"
     "the FMA peak measured on this machine. Without --checkpoint the model of --arch (default\n"
     "s0; all: every one) is built from the deterministic weight rule of DIR/golden (DIR:\n"
     "--shared, else $MC_SHARED_DIR, else the build's shared folder).\n"
     "\n"
     "options:\n"
-    "  --checkpoint FILE   a checkpoint instead of the weight rule (its architecture is used)\n"
+    "  --checkpoint FILE   a checkpoint or converted model (mobileclip convert) instead of the\n"
+    "                      weight rule (its architecture and, unless --precision, precision)\n"
     "  --threads N         worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
     "  --batch B           images per call for the throughput figure (default 16)\n"
     "  --runs R            timed runs per figure, at least 1 (default 20)\n"
@@ -51,6 +55,9 @@ typedef struct bench_result {
     double load_ms, image_p50, image_p90, text_p50, text_p90, batch_ms, batch_img_per_s, peak_rss_mb;
     double image_macs, text_macs;
     double image_cpu_p50, text_cpu_p50; /* CPU time of all threads per run, ms */
+    double load_cpu_ms;                 /* process CPU time of the load */
+    double peak_rss_batch_mb;           /* after the batch runs too (peak_rss_mb: batch 1 only) */
+    double weights_mb;                  /* the plan's weights: f32 tensors + packed copies */
 } bench_result;
 
 static double clock_s(clockid_t id) {
@@ -113,11 +120,13 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
     mc_err e = {0};
     mobileclip_ctx *ctx = NULL;
     double t0;
+    double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     if (cfg->checkpoint) {
         char err[512];
         t0 = now_s();
         ctx = mobileclip_init_from_file(cfg->checkpoint, &p, err, sizeof err);
         res->load_ms = (now_s() - t0) * 1e3;
+        res->load_cpu_ms = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) * 1e3;
         if (!ctx) snprintf(res->err, sizeof res->err, "%s", err);
     } else {
         char tsv[4096];
@@ -130,11 +139,14 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
             return;
         }
         t0 = now_s(); /* load = binding and reparameterizing the weights (no file to parse) */
+        c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         ctx = mc_ctx_init_from_map(&w, &p, &e);
         res->load_ms = (now_s() - t0) * 1e3;
+        res->load_cpu_ms = (clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) * 1e3;
         if (!ctx) snprintf(res->err, sizeof res->err, "%s", e.msg);
     }
     if (!ctx) return;
+    res->weights_mb = (double)(mc_clip_plan_bytes(&ctx->model) + ctx->model.lowp.bytes) / 1048576.0;
     int R = mobileclip_image_size(ctx), B = cfg->batch, runs = cfg->runs;
     float *img = malloc(sizeof(float) * 3 * R * R * B), *out = malloc(sizeof(float) * 512 * B);
     double *t = malloc(sizeof(double) * runs);
@@ -160,6 +172,9 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
     if (time_runs(ctx, 1, ids, 1, out, runs, t, &res->text_cpu_p50)) goto fail;
     res->text_p50 = pct(t, runs, 0.5);
     res->text_p90 = pct(t, runs, 0.9);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* batch 1 (Linux: kilobytes) */
     int bruns = runs / 4 > 3 ? runs / 4 : 3; /* batches take B times longer */
     double *tb = malloc(sizeof(double) * bruns);
     if (!tb || time_runs(ctx, 0, img, B, out, bruns, tb, NULL)) {
@@ -169,9 +184,8 @@ static void run_arch(const bench_cfg *cfg, bench_result *res) {
     res->batch_ms = pct(tb, bruns, 0.5);
     res->batch_img_per_s = B / (res->batch_ms * 1e-3);
     free(tb);
-    struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+    res->peak_rss_batch_mb = (double)ru.ru_maxrss / 1024.0;
     res->ok = 1;
     goto done;
 fail:
@@ -251,7 +265,7 @@ static double fma_peak(mc_isa isa, int threads) {
 }
 
 int mc_cmd_bench(int argc, char **argv) {
-    bench_cfg cfg = {MOBILECLIP_ARCH_S0, NULL, NULL, 0, 16, 20, MC_PREC_F32};
+    bench_cfg cfg = {MOBILECLIP_ARCH_S0, NULL, NULL, 0, 16, 20, MOBILECLIP_PRECISION_AUTO};
     int json = 0, all = 0;
     const char *shared = getenv("MC_SHARED_DIR");
     for (int i = 1; i < argc; i++) {
@@ -305,6 +319,15 @@ int mc_cmd_bench(int argc, char **argv) {
         return 2;
     }
     if (cfg.checkpoint && cfg.arch == MOBILECLIP_ARCH_S0) cfg.arch = MOBILECLIP_ARCH_AUTO;
+    /* the precision reported: the one asked for, else a converted model's own, else f32 */
+    int run_prec = cfg.precision;
+    if (run_prec < 0 && cfg.checkpoint && mc_model_file_is(cfg.checkpoint)) {
+        mc_model_file f;
+        mc_err e = {0};
+        if (!mc_model_file_open(&f, cfg.checkpoint, &e)) run_prec = f.precision;
+        mc_model_file_close(&f);
+    }
+    if (run_prec < 0) run_prec = MC_PREC_F32;
     cfg.shared = shared && *shared ? shared : MC_SHARED_DIR_DEFAULT;
     mc_threads_set(cfg.threads);
     int threads = mc_threads_get();
@@ -317,8 +340,8 @@ int mc_cmd_bench(int argc, char **argv) {
     int first = cfg.arch == MOBILECLIP_ARCH_AUTO ? -1 : cfg.arch, last = all ? MOBILECLIP_ARCH_B : first;
     int status = 0;
     mc_lowp_kernels lk = mc_lowp_kernels_get();
-    const char *prec = mc_precision_name((mc_precision)cfg.precision);
-    const char *gemm = cfg.precision == MC_PREC_BF16 ? lk.bf16_name : cfg.precision == MC_PREC_INT8 ? lk.int8_name : k->name;
+    const char *prec = mc_precision_name((mc_precision)run_prec);
+    const char *gemm = run_prec == MC_PREC_BF16 ? lk.bf16_name : run_prec == MC_PREC_INT8 ? lk.int8_name : k->name;
     if (json)
         printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"gemm_kernels\":\"%s\",\"fma_peak_gflops\":{",
                threads, k->name, prec, gemm);
@@ -350,12 +373,14 @@ int mc_cmd_bench(int argc, char **argv) {
             printf(",\"%s\":{\"image_ms_p50\":%.3f,\"image_ms_p90\":%.3f,\"text_ms_p50\":%.3f,\"text_ms_p90\":%.3f,"
                    "\"image_batch\":%d,\"image_batch_ms\":%.3f,\"image_batch_img_per_s\":%.3f,\"peak_rss_mb\":%.1f,"
                    "\"load_ms\":%.2f,\"image_gmacs\":%.4f,\"text_gmacs\":%.4f,\"image_gflops\":%.2f,\"text_gflops\":%.2f,"
-                   "\"image_cpu_ms_p50\":%.3f,\"text_cpu_ms_p50\":%.3f}",
+                   "\"image_cpu_ms_p50\":%.3f,\"text_cpu_ms_p50\":%.3f,\"load_cpu_ms\":%.2f,\"weights_mb\":%.1f,"
+                   "\"peak_rss_batch_mb\":%.1f}",
                    name, r.image_p50, r.image_p90, r.text_p50, r.text_p90, cfg.batch, r.batch_ms, r.batch_img_per_s,
                    r.peak_rss_mb, r.load_ms, r.image_macs * 1e-9, r.text_macs * 1e-9, gi, gt, r.image_cpu_p50,
-                   r.text_cpu_p50);
+                   r.text_cpu_p50, r.load_cpu_ms, r.weights_mb, r.peak_rss_batch_mb);
         } else {
-            printf("%s: load %.1f ms, peak RSS %.0f MB\n", name, r.load_ms, r.peak_rss_mb);
+            printf("%s: load %.1f ms (cpu %.1f ms), weights %.0f MB, peak RSS %.0f MB at batch 1, %.0f MB at batch %d\n",
+                   name, r.load_ms, r.load_cpu_ms, r.weights_mb, r.peak_rss_mb, r.peak_rss_batch_mb, cfg.batch);
             printf("  image  p50 %8.2f ms  p90 %8.2f ms  cpu %8.2f ms  %6.3f GMAC  %6.1f GFLOP/s (%.0f%% of peak)  "
                    "batch %d: %.1f img/s\n",
                    r.image_p50, r.image_p90, r.image_cpu_p50, r.image_macs * 1e-9, gi, pk > 0 ? 100 * gi / pk : 0,

@@ -18,6 +18,7 @@ static const struct {
     {"eval", mc_cmd_eval, "zero-shot accuracy and image-text retrieval recall on a dataset"},
     {"reinforce", mc_cmd_reinforce, "dataset reinforcement: DataCompDR shards with teacher embeddings"},
     {"bench", mc_cmd_bench, "latency, throughput and efficiency of the encoders"},
+    {"convert", mc_cmd_convert, "a model's inference plan as a file for instant mapped loading"},
     {"experiment", mc_cmd_experiment, "the Fashion-MNIST experiment: data, caption quality, configurations"},
     {"train", mc_cmd_train, "train a model (reinforced DR loss or plain CLIP) on WebDataset shards"},
     {"caption", mc_cmd_caption, "synthetic captions of images or shards with a CoCa captioner"},

@@ -44,6 +44,23 @@ void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header) {
         mc_test_fatal("golden data missing or unreadable: %s", e.msg);
 }
 
+int mc_test_load_arch(const char *arch, mc_tensor_map *weights, mc_tensor_map *golden) {
+    char rel[64];
+    mc_err e = {0};
+    mc_tensor_map_init(weights);
+    snprintf(rel, sizeof rel, "golden/%s.params.tsv", arch);
+    if (mc_weights_from_tsv(mc_test_path(rel), weights, NULL, &e)) mc_test_fatal("%s", e.msg);
+    snprintf(rel, sizeof rel, "golden/%s.golden.safetensors", arch);
+    mc_json *hdr = NULL;
+    mc_test_load_golden(rel, golden, &hdr);
+    mc_json_free(hdr);
+    static const char *const names[] = {"s0", "s1", "s2", "b"};
+    for (int a = 0; a < 4; a++)
+        if (!strcmp(arch, names[a])) return a;
+    mc_test_fatal("unknown arch '%s'", arch);
+    return -1;
+}
+
 mc_json *mc_test_load_json(const char *rel) {
     mc_err e = {0};
     char *text;

@@ -33,6 +33,10 @@ const char *mc_test_path(const char *rel);
 
 /* Loads a golden safetensors file (relative to shared/) or dies. */
 void mc_test_load_golden(const char *rel, mc_tensor_map *m, mc_json **header);
+/* The weight rule's model of an official arch ("s0".."b": shared/golden/ARCH.params.tsv) into
+ * *weights and its golden outputs (ARCH.golden.safetensors) into *golden, or dies. Returns the
+ * arch as an mc_arch value. */
+int mc_test_load_arch(const char *arch, mc_tensor_map *weights, mc_tensor_map *golden);
 /* Parses a JSON file (relative to shared/) or dies. Free with mc_json_free. */
 mc_json *mc_test_load_json(const char *rel);
 /* The map entry named `name` (to edit it in negative tests), or dies. */
