@@ -78,9 +78,16 @@ static void dw_task(void *arg, int p0, int p1) {
                         continue;
                     }
                     for (int p = 0; p < st; p++) { /* padded columns c = p, p+st, ... inside [pw, c1) */
-                        int c = pw + ((p - pw) % st + st) % st;
-                        float *d = buf + (size_t)p * j->phase_stride + (size_t)r * j->row_stride;
-                        for (; c < j->c1; c += st) d[c / st] = xr[c - pw];
+                        int c = pw + ((p - pw) % st + st) % st, n = c < j->c1 ? (j->c1 - c + st - 1) / st : 0;
+                        float *d = buf + (size_t)p * j->phase_stride + (size_t)r * j->row_stride + c / st;
+                        const float *sx = xr + (c - pw);
+                        /* phase column i is input column c - pw + i*st (a constant stride 2 lets
+                         * the compiler vectorise the de-interleave; a division per element did
+                         * not: 3.5% of an S0 image) */
+                        if (st == 2)
+                            for (int i = 0; i < n; i++) d[i] = sx[2 * i];
+                        else
+                            for (int i = 0; i < n; i++) d[i] = sx[(size_t)i * st];
                     }
                 }
             j->k->dw_plane(y, buf, w, b0, s->kh, s->kw, st, j->Ho, j->Wo, j->row_stride, j->koff);
