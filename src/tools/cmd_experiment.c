@@ -42,12 +42,13 @@ static const char *help =
     "  (ms per image and per text, batches of --n, default 32).\n"
     "fmnist: the experiment (default --out fmnist_experiment): converts the data, trains two\n"
     "  teachers (train), reinforces the train shards (reinforce), trains four students (plain\n"
-    "  CLIP, real + synthetic lambda 0, DR lambda 0.7 and 1.0) evaluated at 5 log-spaced points\n"
-    "  (zero-shot top-1 on the test set and the held-out slice, R@1 both ways on test captions);\n"
-    "  writes results.json, report.md and accuracy.png and prints the table. A stage that cannot\n"
-    "  run (the captioner: see docs/EXPERIMENT.md) is reported as not run.\n"
+    "  CLIP, real + synthetic lambda 0, DR lambda 0.7 and 1.0) evaluated at log-spaced points a\n"
+    "  factor sqrt(2) apart (zero-shot top-1 on the test set and the held-out slice, R@1 both ways\n"
+    "  on test captions); the synthetic captions come from a CoCa captioner it trains (train) and\n"
+    "  samples (caption, top-p 0.9); writes results.json, report.md and accuracy.png and prints\n"
+    "  the table. A stage that cannot run is reported as not run (docs/EXPERIMENT.md).\n"
     "  --quick: 2000 samples per split and 500 evaluation images (--limit overrides).\n"
-    "  --reuse: keep DIR/shards and DIR/teachers when they were made with the same options.\n"
+    "  --reuse: keep DIR/shards, DIR/teachers and DIR/captioner when made with the same options.\n"
     "  --threads N: results do not depend on it.\n";
 
 static int parse_num(const char *opt, const char *v, long long lo, long long hi, long long *out) {
