@@ -1,10 +1,12 @@
 /* Convolution backward passes (NCHW float32), see layers.h.
  *
  * Two paths as the forward:
- *  - depthwise-like (cin/groups == 1, any channel multiplier): direct loops, the weight
- *    gradient parallel over output channels and the input gradient parallel over input
- *    planes (each plane gathers from its `mult` output channels), so no two threads write
- *    the same element and nothing needs scratch;
+ *  - depthwise-like (cin/groups == 1): stride 1 and multiplier 1 (every depthwise layer of
+ *    MCi but the downsampling ones) per channel from padded planes in per-thread scratch
+ *    with register-blocked kernels (dw_channel_s1); other strides and multipliers direct
+ *    loops, the weight gradient parallel over output channels and the input gradient
+ *    parallel over input planes (each plane gathers from its `mult` output channels). No two
+ *    threads write the same element, and each sum has one order whatever the thread count;
  *  - otherwise per image and group, with the packed GEMM:
  *      dW_g [cout_g, K]  += dY_g [cout_g, P] . col^T [P, K]        (K = cin_g*kh*kw, P = Ho*Wo)
  *      dcol [K, P]        = W_g^T [K, cout_g] . dY_g [cout_g, P],   then col2im into dx
@@ -12,7 +14,10 @@
  */
 #include <string.h>
 
+#include "core/parallel.h"
+#include "nn/dwgrad.h"
 #include "nn/gemm.h"
+#include "nn/isa.h"
 #include "nn/layers.h"
 
 static int is_pointwise(const mc_conv2d_shape *s) {
@@ -34,71 +39,167 @@ static void tap_range(int *lo, int *hi, int kx, int st, int pad, int W, int Wo) 
     *hi = h < Wo ? h : Wo;
 }
 
-static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                               const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
+/* Weight (and bias) gradient of output channel co over the batch, any stride or multiplier:
+ * direct loops, one pass over the planes per tap. */
+static void dw_wgrad_direct(float *dw, float *db, const float *dy, const float *x, const mc_conv2d_shape *s, int co,
+                            int B, int H, int W, int Ho, int Wo) {
+    int ci = co / (s->cout / s->groups), st = s->stride, kh = s->kh, kw = s->kw;
+    size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
+    for (int ky = 0; ky < kh && dw; ky++)
+        for (int kx = 0; kx < kw; kx++) {
+            int lo, hi;
+            tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+            double acc = 0;
+            for (int b = 0; b < B; b++) {
+                const float *g = dy + ((size_t)b * s->cout + co) * P, *xp = x + ((size_t)b * s->cin + ci) * HW;
+                for (int oy = 0; oy < Ho; oy++) {
+                    int iy = oy * st - s->pad_h + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
+                    int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
+                    float a = 0;
+#pragma omp simd reduction(+ : a)
+                    for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
+                    acc += a;
+                }
+            }
+            dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
+        }
+    if (db) {
+        double bsum = 0;
+        for (int b = 0; b < B; b++) {
+            const float *g = dy + ((size_t)b * s->cout + co) * P;
+            float a = 0;
+            for (size_t p = 0; p < P; p++) a += g[p];
+            bsum += a;
+        }
+        db[co] += (float)bsum;
+    }
+}
+
+/* Input gradient of plane (b, ci), any stride or multiplier: scatter from its `mult` output
+ * channels, tap by tap. */
+static void dw_dx_direct(float *dx, const float *dy, const float *w, const mc_conv2d_shape *s, int b, int ci, int H,
+                         int W, int Ho, int Wo, int acc_dx) {
     int mult = s->cout / s->groups, st = s->stride, kh = s->kh, kw = s->kw;
     size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
-    if (dw || db)
-#pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) {
-            int ci = co / mult;
-            double bsum = 0;
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) {
-                    int lo, hi;
-                    tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
-                    double acc = 0;
-                    for (int b = 0; b < B; b++) {
-                        const float *g = dy + ((size_t)b * s->cout + co) * P, *xp = x + ((size_t)b * s->cin + ci) * HW;
-                        for (int oy = 0; oy < Ho; oy++) {
-                            int iy = oy * st - s->pad_h + ky;
-                            if (iy < 0 || iy >= H) continue;
-                            const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
-                            int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
-                            float a = 0;
-#pragma omp simd reduction(+ : a)
-                            for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
-                            acc += a;
-                        }
-                    }
-                    if (dw) dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
+    float *d = dx + ((size_t)b * s->cin + ci) * HW;
+    if (!acc_dx) memset(d, 0, HW * sizeof(float));
+    for (int m = 0; m < mult; m++) {
+        int co = ci * mult + m;
+        const float *g = dy + ((size_t)b * s->cout + co) * P, *wk = w + (size_t)co * kh * kw;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                int lo, hi;
+                tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+                float wv = wk[ky * kw + kx];
+                for (int oy = 0; oy < Ho; oy++) {
+                    int iy = oy * st - s->pad_h + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *gr = g + (size_t)oy * Wo;
+                    float *dr = d + (size_t)iy * W;
+                    int o = kx - s->pad_w;
+#pragma omp simd
+                    for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
                 }
-            if (db) {
-                for (int b = 0; b < B; b++) {
-                    const float *g = dy + ((size_t)b * s->cout + co) * P;
-                    float a = 0;
-                    for (size_t p = 0; p < P; p++) a += g[p];
-                    bsum += a;
+            }
+    }
+}
+
+/* Padded-plane geometry of the stride-1, multiplier-1 path (see dw_backward_s1). */
+typedef struct dw_geom {
+    int xrows, xrs;     /* x padded by (pad_h, pad_w): rows H + 2 pad_h, stride W + 2 pad_w + DW_TAIL */
+    int grows, grs;     /* dy padded by (kh-1-pad_h, kw-1-pad_w): rows H + kh - 1, stride W + kw - 1 + DW_TAIL */
+    int gph, gpw;       /* that padding */
+    size_t xsz, gsz, n; /* floats: x plane, dy plane, all (+ a dx plane when accumulating, + flipped taps) */
+} dw_geom;
+#define DW_TAIL 8 /* zero columns after each padded row: the widest vector of dw_plane / dw_grad */
+
+/* One channel c over the batch, stride 1 and multiplier 1, from the thread's padded planes:
+ *  - dx = the depthwise convolution of dy, padded by (k-1-pad), with the flipped kernel: the
+ *    forward's register-blocked plane kernel (dw_plane.inc) computes it;
+ *  - dw = per tap the correlation of the padded x with dy (dw_grad.inc), register-blocked.
+ * Only the interiors are rewritten, so the zero padding written once per call stays. */
+static void dw_channel_s1(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                          const mc_conv2d_shape *s, int c, int B, int H, int W, int Ho, int Wo, int acc_dx,
+                          const dw_geom *gm, float *buf, const mc_kernels *k, mc_dw_wgrad_fn wgrad) {
+    int kh = s->kh, kw = s->kw, C = s->cout;
+    size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
+    float *xp = buf, *gp = buf + gm->xsz, *tmp = gp + gm->gsz, *wf = tmp + (acc_dx ? HW : 0);
+    double wacc[DWG_MAX_TAPS] = {0}, bsum = 0;
+    size_t koff[DWG_MAX_KW];
+    for (int kx = 0; kx < kw; kx++) koff[kx] = (size_t)kx;
+    for (int t = 0; t < kh * kw; t++) wf[t] = w[(size_t)c * kh * kw + kh * kw - 1 - t];
+    const float *g0 = gp + (size_t)gm->gph * gm->grs + gm->gpw; /* dy inside its padded plane */
+    for (int b = 0; b < B; b++) {
+        const float *g = dy + ((size_t)b * C + c) * P;
+        for (int oy = 0; oy < Ho; oy++)
+            memcpy(gp + (size_t)(gm->gph + oy) * gm->grs + gm->gpw, g + (size_t)oy * Wo, (size_t)Wo * sizeof(float));
+        if (dw) {
+            const float *xc = x + ((size_t)b * C + c) * HW;
+            for (int iy = 0; iy < H; iy++)
+                memcpy(xp + (size_t)(s->pad_h + iy) * gm->xrs + s->pad_w, xc + (size_t)iy * W, (size_t)W * sizeof(float));
+            wgrad(wacc, xp, gm->xrs, g0, gm->grs, Ho, Wo, kh, kw);
+        }
+        if (db) {
+            float a = 0;
+            for (size_t p = 0; p < P; p++) a += g[p];
+            bsum += a;
+        }
+        if (dx) {
+            float *d = dx + ((size_t)b * C + c) * HW;
+            k->dw_plane(acc_dx ? tmp : d, gp, wf, 0.f, kh, kw, 1, H, W, gm->grs, koff);
+            if (acc_dx)
+                for (size_t i = 0; i < HW; i++) d[i] += tmp[i];
+        }
+    }
+    if (dw)
+        for (int t = 0; t < kh * kw; t++) dw[(size_t)c * kh * kw + t] += (float)wacc[t];
+    if (db) db[c] += (float)bsum;
+}
+
+static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                               const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
+    int mult = s->cout / s->groups;
+    if (s->stride == 1 && mult == 1 && s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh &&
+        s->pad_w < s->kw) {
+        dw_geom gm;
+        gm.xrows = H + 2 * s->pad_h;
+        gm.xrs = W + 2 * s->pad_w + DW_TAIL;
+        gm.gph = s->kh - 1 - s->pad_h;
+        gm.gpw = s->kw - 1 - s->pad_w;
+        gm.grows = H + s->kh - 1;
+        gm.grs = W + s->kw - 1 + DW_TAIL;
+        gm.xsz = (size_t)gm.xrows * gm.xrs + DW_TAIL;
+        gm.gsz = (size_t)gm.grows * gm.grs + DW_TAIL;
+        gm.n = gm.xsz + gm.gsz + (acc_dx ? (size_t)H * W : 0) + (size_t)s->kh * s->kw;
+        const mc_kernels *k = mc_kernels_get();
+        int dwv;
+        mc_dw_wgrad_fn wgrad = mc_dw_wgrad_get(&dwv);
+#pragma omp parallel
+        {
+            /* one per thread, reused across calls; zeroed once per call, not per plane */
+            float *buf = mc_thread_scratch(MC_SCRATCH_DEPTHWISE, gm.n * sizeof(float));
+            if (buf) memset(buf, 0, gm.n * sizeof(float));
+#pragma omp for schedule(static)
+            for (int c = 0; c < s->cout; c++) {
+                if (buf) { /* else out of memory: the direct loops */
+                    dw_channel_s1(dx, dw, db, dy, x, w, s, c, B, H, W, Ho, Wo, acc_dx, &gm, buf, k, wgrad);
+                    continue;
                 }
-                db[co] += (float)bsum;
+                if (dw || db) dw_wgrad_direct(dw, db, dy, x, s, c, B, H, W, Ho, Wo);
+                for (int b = 0; b < B && dx; b++) dw_dx_direct(dx, dy, w, s, b, c, H, W, Ho, Wo, acc_dx);
             }
         }
+        return;
+    }
+    if (dw || db)
+#pragma omp parallel for schedule(static)
+        for (int co = 0; co < s->cout; co++) dw_wgrad_direct(dw, db, dy, x, s, co, B, H, W, Ho, Wo);
     if (!dx) return;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int ci = 0; ci < s->cin; ci++) {
-            float *d = dx + ((size_t)b * s->cin + ci) * HW;
-            if (!acc_dx) memset(d, 0, HW * sizeof(float));
-            for (int m = 0; m < mult; m++) {
-                int co = ci * mult + m;
-                const float *g = dy + ((size_t)b * s->cout + co) * P, *wk = w + (size_t)co * kh * kw;
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        int lo, hi;
-                        tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
-                        float wv = wk[ky * kw + kx];
-                        for (int oy = 0; oy < Ho; oy++) {
-                            int iy = oy * st - s->pad_h + ky;
-                            if (iy < 0 || iy >= H) continue;
-                            const float *gr = g + (size_t)oy * Wo;
-                            float *dr = d + (size_t)iy * W;
-                            int o = kx - s->pad_w;
-#pragma omp simd
-                            for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
-                        }
-                    }
-            }
-        }
+        for (int ci = 0; ci < s->cin; ci++) dw_dx_direct(dx, dy, w, s, b, ci, H, W, Ho, Wo, acc_dx);
 }
 
 /* col[(ci*kh+ky)*kw+kx, oy*Wo+ox] = x[ci, iy, ix] (0 outside) for one group's channels. */
