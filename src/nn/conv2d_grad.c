@@ -291,27 +291,37 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
 void mc_dwconv_tokens_backward(float *dx, float *dw_t, float *db, const float *dy, const float *x,
                                const float *w_t, int N, int T, int C, int K) {
     int pad = K / 2;
-    /* weight and bias gradients: parallel over channels (each thread owns column c of dw_t) */
+    /* weight and bias gradients: parallel over blocks of TB channels (each thread owns its
+     * columns of dw_t), summed row by row with contiguous loads; per element the order is
+     * that of the plain per-channel loop (float over t per sequence, double over sequences) */
+    enum { TB = 64 };
+    int nb = (C + TB - 1) / TB;
     if (dw_t || db)
 #pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; c++) {
+        for (int blk = 0; blk < nb; blk++) {
+            int c0 = blk * TB, nc = C - c0 < TB ? C - c0 : TB;
+            double acc[TB];
+            float a[TB];
             for (int k = 0; k < K && dw_t; k++) {
-                double acc = 0;
+                for (int c = 0; c < nc; c++) acc[c] = 0;
                 for (int n = 0; n < N; n++) {
-                    const float *g = dy + (size_t)n * T * C, *xs = x + (size_t)n * T * C;
-                    float a = 0;
+                    const float *g = dy + (size_t)n * T * C + c0, *xs = x + (size_t)n * T * C + c0;
+                    for (int c = 0; c < nc; c++) a[c] = 0;
                     for (int t = 0; t < T; t++) {
                         int src = t + k - pad;
-                        if (src >= 0 && src < T) a += g[(size_t)t * C + c] * xs[(size_t)src * C + c];
+                        if (src < 0 || src >= T) continue;
+                        const float *gr = g + (size_t)t * C, *xr = xs + (size_t)src * C;
+                        for (int c = 0; c < nc; c++) a[c] += gr[c] * xr[c];
                     }
-                    acc += a;
+                    for (int c = 0; c < nc; c++) acc[c] += a[c];
                 }
-                dw_t[(size_t)k * C + c] += (float)acc;
+                for (int c = 0; c < nc; c++) dw_t[(size_t)k * C + c0 + c] += (float)acc[c];
             }
             if (db) {
-                double acc = 0;
-                for (size_t i = 0; i < (size_t)N * T; i++) acc += dy[i * C + c];
-                db[c] += (float)acc;
+                for (int c = 0; c < nc; c++) acc[c] = 0;
+                for (size_t i = 0; i < (size_t)N * T; i++)
+                    for (int c = 0; c < nc; c++) acc[c] += dy[i * C + c0 + c];
+                for (int c = 0; c < nc; c++) db[c0 + c] += (float)acc[c];
             }
         }
     /* dx[n, s, c] = sum_k w_t[k, c] * dy[n, s - k + pad, c] */
