@@ -41,8 +41,12 @@ void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, co
         double var = sq / n;
         float m = (float)mean, r = (float)(1.0 / sqrt(var + eps));
         float sc = w ? w[c] * r : r, sh = b ? b[c] : 0.f;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) y[AT(o, c, i)] = (x[AT(o, c, i)] - m) * sc + sh;
+        for (int o = 0; o < outer; o++) {
+            const float *xr = x + AT(o, c, 0);
+            float *yr = y + AT(o, c, 0);
+#pragma omp simd
+            for (int i = 0; i < inner; i++) yr[i] = (xr[i] - m) * sc + sh;
+        }
         save_mean[c] = m;
         save_rstd[c] = r;
         if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
@@ -79,12 +83,16 @@ static void bn_backward(float *dx, float *dw, float *db, const float *dy, const 
         if (!dx) continue;
         float wc = w ? w[c] : 1.f, a = wc * r;
         float k1 = train ? (float)(-a * sdy / n) : 0.f, k2 = train ? (float)(-a * sdyx / n) : 0.f;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) {
-                size_t j = AT(o, c, i);
-                float v = a * dy[j] + k1 + k2 * ((x[j] - m) * r);
-                dx[j] = acc_dx ? dx[j] + v : v;
-            }
+        for (int o = 0; o < outer; o++) {
+            const float *g = dy + AT(o, c, 0), *xr = x + AT(o, c, 0);
+            float *d = dx + AT(o, c, 0);
+            if (acc_dx)
+#pragma omp simd
+                for (int i = 0; i < inner; i++) d[i] += a * g[i] + k1 + k2 * ((xr[i] - m) * r);
+            else
+#pragma omp simd
+                for (int i = 0; i < inner; i++) d[i] = a * g[i] + k1 + k2 * ((xr[i] - m) * r);
+        }
     }
 }
 
