@@ -1,10 +1,9 @@
 /* Convolution backward passes (NCHW float32), see layers.h.
  *
  * Two paths as the forward:
- *  - depthwise-like (cin/groups == 1): stride 1 and multiplier 1 (every depthwise layer of
- *    MCi but the downsampling ones) per channel from padded planes in per-thread scratch
- *    with register-blocked kernels (dw_channel_s1); other strides and multipliers direct
- *    loops, the weight gradient parallel over output channels and the input gradient
+ *  - depthwise-like (cin/groups == 1): multiplier 1 (every depthwise layer of MCi) per
+ *    channel from padded planes in per-thread scratch with register-blocked kernels
+ *    (dw_channel); other multipliers direct loops, the weight gradient parallel over output channels and the input gradient
  *    parallel over input planes (each plane gathers from its `mult` output channels). No two
  *    threads write the same element, and each sum has one order whatever the thread count;
  *  - otherwise per image and group, with the packed GEMM:
@@ -106,52 +105,92 @@ static void dw_dx_direct(float *dx, const float *dy, const float *w, const mc_co
     }
 }
 
-/* Padded-plane geometry of the stride-1, multiplier-1 path (see dw_backward_s1). */
+/* Padded-plane geometry of the multiplier-1 path (see dw_channel). */
 typedef struct dw_geom {
-    int xrows, xrs;     /* x padded by (pad_h, pad_w): rows H + 2 pad_h, stride W + 2 pad_w + DW_TAIL */
-    int grows, grs;     /* dy padded by (kh-1-pad_h, kw-1-pad_w): rows H + kh - 1, stride W + kw - 1 + DW_TAIL */
-    int gph, gpw;       /* that padding */
-    size_t xsz, gsz, n; /* floats: x plane, dy plane, all (+ a dx plane when accumulating, + flipped taps) */
+    int st, xrs, xr1, xc1;  /* x padded by (pad_h, pad_w) in st column phases of row stride xrs; interior rows
+                               [pad_h, xr1), columns [pad_w, xc1) */
+    size_t xps;             /* floats per phase */
+    int grs, gph, gpw;      /* dy: stride 1, padded by (kh-1-pad_h, kw-1-pad_w), rows H + kh - 1 of stride grs;
+                               strided, unpadded rows of stride grs */
+    size_t xsz, gsz, n;     /* floats: x phases, dy plane, all (+ a dx plane when accumulating, + flipped taps) */
+    size_t koff[DWG_MAX_KW]; /* x offset of tap kx: (kx % st) * xps + kx / st */
+    size_t doff[DWG_MAX_KW]; /* padded dy offset of tap kx (stride 1): kx */
 } dw_geom;
 #define DW_TAIL 8 /* zero columns after each padded row: the widest vector of dw_plane / dw_grad */
 
-/* One channel c over the batch, stride 1 and multiplier 1, from the thread's padded planes:
- *  - dx = the depthwise convolution of dy, padded by (k-1-pad), with the flipped kernel: the
- *    forward's register-blocked plane kernel (dw_plane.inc) computes it;
- *  - dw = per tap the correlation of the padded x with dy (dw_grad.inc), register-blocked.
+static void dw_geom_init(dw_geom *gm, const mc_conv2d_shape *s, int H, int W, int Ho, int Wo, int acc_dx) {
+    int st = s->stride, rows = (Ho - 1) * st + s->kh, cols = (Wo - 1) * st + s->kw;
+    gm->st = st;
+    gm->xrs = (cols + st - 1) / st + DW_TAIL;
+    gm->xr1 = s->pad_h + H < rows ? s->pad_h + H : rows;
+    gm->xc1 = s->pad_w + W < cols ? s->pad_w + W : cols;
+    gm->xps = (size_t)rows * gm->xrs;
+    gm->xsz = gm->xps * st + DW_TAIL;
+    if (st == 1) {
+        gm->gph = s->kh - 1 - s->pad_h;
+        gm->gpw = s->kw - 1 - s->pad_w;
+        gm->grs = W + s->kw - 1 + DW_TAIL;
+        gm->gsz = (size_t)(H + s->kh - 1) * gm->grs + DW_TAIL;
+    } else {
+        gm->gph = gm->gpw = 0;
+        gm->grs = Wo + DW_TAIL;
+        gm->gsz = (size_t)Ho * gm->grs;
+    }
+    for (int kx = 0; kx < s->kw; kx++) {
+        gm->koff[kx] = (size_t)(kx % st) * gm->xps + (size_t)(kx / st);
+        gm->doff[kx] = (size_t)kx;
+    }
+    gm->n = gm->xsz + gm->gsz + (acc_dx && st == 1 ? (size_t)H * W : 0) + (size_t)s->kh * s->kw;
+}
+
+/* One channel c over the batch (multiplier 1), from the thread's padded planes:
+ *  - dw = per tap the correlation of the padded x with dy (dw_grad.inc), register-blocked;
+ *  - dx, stride 1: the depthwise convolution of dy, padded by (k-1-pad), with the flipped
+ *    kernel, by the forward's register-blocked plane kernel (dw_plane.inc); other strides: the
+ *    direct scatter.
  * Only the interiors are rewritten, so the zero padding written once per call stays. */
-static void dw_channel_s1(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                          const mc_conv2d_shape *s, int c, int B, int H, int W, int Ho, int Wo, int acc_dx,
-                          const dw_geom *gm, float *buf, const mc_kernels *k, mc_dw_wgrad_fn wgrad) {
-    int kh = s->kh, kw = s->kw, C = s->cout;
+static void dw_channel(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                       const mc_conv2d_shape *s, int c, int B, int H, int W, int Ho, int Wo, int acc_dx,
+                       const dw_geom *gm, float *buf, const mc_kernels *k, mc_dw_wgrad_fn wgrad) {
+    int kh = s->kh, kw = s->kw, C = s->cout, st = gm->st, pw = s->pad_w;
     size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
-    float *xp = buf, *gp = buf + gm->xsz, *tmp = gp + gm->gsz, *wf = tmp + (acc_dx ? HW : 0);
+    float *xp = buf, *gp = buf + gm->xsz, *tmp = gp + gm->gsz, *wf = tmp + (acc_dx && st == 1 ? HW : 0);
     double wacc[DWG_MAX_TAPS] = {0}, bsum = 0;
-    size_t koff[DWG_MAX_KW];
-    for (int kx = 0; kx < kw; kx++) koff[kx] = (size_t)kx;
     for (int t = 0; t < kh * kw; t++) wf[t] = w[(size_t)c * kh * kw + kh * kw - 1 - t];
-    const float *g0 = gp + (size_t)gm->gph * gm->grs + gm->gpw; /* dy inside its padded plane */
+    const float *g0 = gp + (size_t)gm->gph * gm->grs + gm->gpw; /* dy inside its (padded) plane */
     for (int b = 0; b < B; b++) {
         const float *g = dy + ((size_t)b * C + c) * P;
         for (int oy = 0; oy < Ho; oy++)
             memcpy(gp + (size_t)(gm->gph + oy) * gm->grs + gm->gpw, g + (size_t)oy * Wo, (size_t)Wo * sizeof(float));
         if (dw) {
             const float *xc = x + ((size_t)b * C + c) * HW;
-            for (int iy = 0; iy < H; iy++)
-                memcpy(xp + (size_t)(s->pad_h + iy) * gm->xrs + s->pad_w, xc + (size_t)iy * W, (size_t)W * sizeof(float));
-            wgrad(wacc, xp, gm->xrs, g0, gm->grs, Ho, Wo, kh, kw);
+            for (int r = s->pad_h; r < gm->xr1; r++) {
+                const float *xr = xc + (size_t)(r - s->pad_h) * W;
+                if (st == 1) {
+                    if (gm->xc1 > pw) memcpy(xp + (size_t)r * gm->xrs + pw, xr, (size_t)(gm->xc1 - pw) * sizeof(float));
+                    continue;
+                }
+                for (int ph = 0; ph < st; ph++) { /* padded columns cc = ph, ph+st, ... inside [pw, xc1) */
+                    float *d = xp + (size_t)ph * gm->xps + (size_t)r * gm->xrs;
+                    for (int cc = pw + ((ph - pw) % st + st) % st; cc < gm->xc1; cc += st) d[cc / st] = xr[cc - pw];
+                }
+            }
+            wgrad(wacc, xp, gm->xrs, gm->koff, st, g0, gm->grs, Ho, Wo, kh, kw);
         }
         if (db) {
             float a = 0;
             for (size_t p = 0; p < P; p++) a += g[p];
             bsum += a;
         }
-        if (dx) {
-            float *d = dx + ((size_t)b * C + c) * HW;
-            k->dw_plane(acc_dx ? tmp : d, gp, wf, 0.f, kh, kw, 1, H, W, gm->grs, koff);
-            if (acc_dx)
-                for (size_t i = 0; i < HW; i++) d[i] += tmp[i];
+        if (!dx) continue;
+        if (st != 1) {
+            dw_dx_direct(dx, dy, w, s, b, c, H, W, Ho, Wo, acc_dx);
+            continue;
         }
+        float *d = dx + ((size_t)b * C + c) * HW;
+        k->dw_plane(acc_dx ? tmp : d, gp, wf, 0.f, kh, kw, 1, H, W, gm->grs, gm->doff);
+        if (acc_dx)
+            for (size_t i = 0; i < HW; i++) d[i] += tmp[i];
     }
     if (dw)
         for (int t = 0; t < kh * kw; t++) dw[(size_t)c * kh * kw + t] += (float)wacc[t];
@@ -161,18 +200,9 @@ static void dw_channel_s1(float *dx, float *dw, float *db, const float *dy, cons
 static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                                const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
     int mult = s->cout / s->groups;
-    if (s->stride == 1 && mult == 1 && s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh &&
-        s->pad_w < s->kw) {
+    if (mult == 1 && s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh && s->pad_w < s->kw) {
         dw_geom gm;
-        gm.xrows = H + 2 * s->pad_h;
-        gm.xrs = W + 2 * s->pad_w + DW_TAIL;
-        gm.gph = s->kh - 1 - s->pad_h;
-        gm.gpw = s->kw - 1 - s->pad_w;
-        gm.grows = H + s->kh - 1;
-        gm.grs = W + s->kw - 1 + DW_TAIL;
-        gm.xsz = (size_t)gm.xrows * gm.xrs + DW_TAIL;
-        gm.gsz = (size_t)gm.grows * gm.grs + DW_TAIL;
-        gm.n = gm.xsz + gm.gsz + (acc_dx ? (size_t)H * W : 0) + (size_t)s->kh * s->kw;
+        dw_geom_init(&gm, s, H, W, Ho, Wo, acc_dx);
         const mc_kernels *k = mc_kernels_get();
         int dwv;
         mc_dw_wgrad_fn wgrad = mc_dw_wgrad_get(&dwv);
@@ -184,7 +214,7 @@ static void depthwise_backward(float *dx, float *dw, float *db, const float *dy,
 #pragma omp for schedule(static)
             for (int c = 0; c < s->cout; c++) {
                 if (buf) { /* else out of memory: the direct loops */
-                    dw_channel_s1(dx, dw, db, dy, x, w, s, c, B, H, W, Ho, Wo, acc_dx, &gm, buf, k, wgrad);
+                    dw_channel(dx, dw, db, dy, x, w, s, c, B, H, W, Ho, Wo, acc_dx, &gm, buf, k, wgrad);
                     continue;
                 }
                 if (dw || db) dw_wgrad_direct(dw, db, dy, x, s, c, B, H, W, Ho, Wo);

@@ -10,15 +10,15 @@
 #define DWG_MAX_KW 16
 #define DWG_MAX_TAPS 256
 
-/* See dw_grad.inc: acc[kh*kw] += the weight gradient of one stride-1 plane. */
-typedef void (*mc_dw_wgrad_fn)(double *acc, const float *xp, int rs, const float *g, int gs, int Ho, int Wo, int kh,
+/* See dw_grad.inc: acc[kh*kw] += the weight gradient of one plane. */
+typedef void (*mc_dw_wgrad_fn)(double *acc, const float *xp, int rs, const size_t *koff, int st, const float *g, int gs, int Ho, int Wo, int kh,
                                int kw);
 
 /* The kernel for the active instruction set and its vector width in floats (*dwv). */
 mc_dw_wgrad_fn mc_dw_wgrad_get(int *dwv);
 
-void mc_dw_wgrad_portable(double *acc, const float *xp, int rs, const float *g, int gs, int Ho, int Wo, int kh,
+void mc_dw_wgrad_portable(double *acc, const float *xp, int rs, const size_t *koff, int st, const float *g, int gs, int Ho, int Wo, int kh,
                           int kw);
-void mc_dw_wgrad_avx2(double *acc, const float *xp, int rs, const float *g, int gs, int Ho, int Wo, int kh, int kw);
+void mc_dw_wgrad_avx2(double *acc, const float *xp, int rs, const size_t *koff, int st, const float *g, int gs, int Ho, int Wo, int kh, int kw);
 
 #endif

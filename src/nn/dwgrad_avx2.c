@@ -9,7 +9,7 @@ typedef float dvf __attribute__((vector_size(32), aligned(4), may_alias));
 #define DWV 8
 #include "nn/dw_grad.inc"
 
-void mc_dw_wgrad_avx2(double *acc, const float *xp, int rs, const float *g, int gs, int Ho, int Wo, int kh, int kw) {
-    dw_wgrad_plane(acc, xp, rs, g, gs, Ho, Wo, kh, kw);
+void mc_dw_wgrad_avx2(double *acc, const float *xp, int rs, const size_t *koff, int st, const float *g, int gs, int Ho, int Wo, int kh, int kw) {
+    dw_wgrad_plane(acc, xp, rs, koff, st, g, gs, Ho, Wo, kh, kw);
 }
 #endif

@@ -9,9 +9,9 @@ typedef float dvf __attribute__((vector_size(16), aligned(4), may_alias));
 #define DWV 4
 #include "nn/dw_grad.inc"
 
-void mc_dw_wgrad_portable(double *acc, const float *xp, int rs, const float *g, int gs, int Ho, int Wo, int kh,
+void mc_dw_wgrad_portable(double *acc, const float *xp, int rs, const size_t *koff, int st, const float *g, int gs, int Ho, int Wo, int kh,
                           int kw) {
-    dw_wgrad_plane(acc, xp, rs, g, gs, Ho, Wo, kh, kw);
+    dw_wgrad_plane(acc, xp, rs, koff, st, g, gs, Ho, Wo, kh, kw);
 }
 
 mc_dw_wgrad_fn mc_dw_wgrad_get(int *dwv) {
