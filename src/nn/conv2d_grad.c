@@ -38,6 +38,18 @@ static void tap_range(int *lo, int *hi, int kx, int st, int pad, int W, int Wo) 
     *hi = h < Wo ? h : Wo;
 }
 
+/* sum over the batch of output channel co's plane dy[b, co, :P]: float per plane, double across */
+static float bias_grad(const float *dy, int co, int cout, int B, size_t P) {
+    double acc = 0;
+    for (int b = 0; b < B; b++) {
+        const float *g = dy + ((size_t)b * cout + co) * P;
+        float a = 0;
+        for (size_t p = 0; p < P; p++) a += g[p];
+        acc += a;
+    }
+    return (float)acc;
+}
+
 /* Weight (and bias) gradient of output channel co over the batch, any stride or multiplier:
  * direct loops, one pass over the planes per tap. */
 static void dw_wgrad_direct(float *dw, float *db, const float *dy, const float *x, const mc_conv2d_shape *s, int co,
@@ -64,16 +76,7 @@ static void dw_wgrad_direct(float *dw, float *db, const float *dy, const float *
             }
             dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
         }
-    if (db) {
-        double bsum = 0;
-        for (int b = 0; b < B; b++) {
-            const float *g = dy + ((size_t)b * s->cout + co) * P;
-            float a = 0;
-            for (size_t p = 0; p < P; p++) a += g[p];
-            bsum += a;
-        }
-        db[co] += (float)bsum;
-    }
+    if (db) db[co] += bias_grad(dy, co, s->cout, B, P);
 }
 
 /* Input gradient of plane (b, ci), any stride or multiplier: scatter from its `mult` output
@@ -285,16 +288,7 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     float *col = scratch, *dcol = pw ? NULL : scratch + (size_t)K * P;
     if (db)
 #pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) {
-            double acc = 0;
-            for (int b = 0; b < B; b++) {
-                const float *g = dy + ((size_t)b * s->cout + co) * P;
-                float a = 0;
-                for (int p = 0; p < P; p++) a += g[p];
-                acc += a;
-            }
-            db[co] += (float)acc;
-        }
+        for (int co = 0; co < s->cout; co++) db[co] += bias_grad(dy, co, s->cout, B, (size_t)P);
     for (int b = 0; b < B; b++)
         for (int g = 0; g < s->groups; g++) {
             const float *xg = x + ((size_t)b * s->cin + (size_t)g * cin_g) * HW;
