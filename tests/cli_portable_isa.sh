@@ -31,6 +31,9 @@ for o in "${objs[@]}"; do
     *kernels_avx2.c.o|*kernels_avx512.c.o)
         n=$(vec_count "$o" all)
         if [ "$n" -lt 100 ]; then echo "FAIL $o: only $n AVX instructions in an AVX kernel file"; fail=1; fi ;;
+    *dwgrad_avx2.c.o) # the depthwise weight-gradient kernel (src/nn/dwgrad.h), built for AVX2
+        n=$(vec_count "$o" all)
+        if [ "$n" -lt 10 ]; then echo "FAIL $o: only $n AVX instructions in an AVX kernel file"; fail=1; fi ;;
     *)
         n=$(vec_count "$o")
         checked=$((checked + 1))

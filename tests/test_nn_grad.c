@@ -521,6 +521,12 @@ int main(void) {
     test_conv(1, 4, 6, 2, 3, 2, 1, 6, 7);
     test_conv(2, 4, 8, 4, 7, 2, 3, 9, 8);
     test_conv(2, 5, 5, 5, 3, 1, 1, 5, 4);
+    /* stride-1 depthwise (the padded-plane path): 7x7 / 5x5 / unpadded 3x3, rows wider than a
+     * vector with a partial last one */
+    test_conv(2, 3, 3, 3, 7, 1, 3, 9, 19);
+    test_conv(3, 2, 2, 2, 5, 1, 2, 11, 10);
+    test_conv(2, 3, 3, 3, 3, 1, 0, 6, 12);
+    test_conv(2, 3, 3, 3, 7, 2, 3, 12, 21); /* strided: phase-split x */
     test_conv(2, 4, 4, 4, 3, 2, 1, 7, 7);
     test_conv(2, 6, 4, 1, 1, 1, 0, 3, 5);
     test_conv(2, 4, 4, 4, 1, 2, 0, 5, 5);

@@ -1,10 +1,11 @@
 /* Convolution backward passes (NCHW float32), see layers.h.
  *
  * Two paths as the forward:
- *  - depthwise-like (cin/groups == 1, any channel multiplier): direct loops, the weight
- *    gradient parallel over output channels and the input gradient parallel over input
- *    planes (each plane gathers from its `mult` output channels), so no two threads write
- *    the same element and nothing needs scratch;
+ *  - depthwise-like (cin/groups == 1): multiplier 1 (every depthwise layer of MCi) per
+ *    channel from padded planes in per-thread scratch with register-blocked kernels
+ *    (dw_channel); other multipliers direct loops, the weight gradient parallel over output channels and the input gradient
+ *    parallel over input planes (each plane gathers from its `mult` output channels). No two
+ *    threads write the same element, and each sum has one order whatever the thread count;
  *  - otherwise per image and group, with the packed GEMM:
  *      dW_g [cout_g, K]  += dY_g [cout_g, P] . col^T [P, K]        (K = cin_g*kh*kw, P = Ho*Wo)
  *      dcol [K, P]        = W_g^T [K, cout_g] . dY_g [cout_g, P],   then col2im into dx
@@ -12,7 +13,10 @@
  */
 #include <string.h>
 
+#include "core/parallel.h"
+#include "nn/dwgrad.h"
 #include "nn/gemm.h"
+#include "nn/isa.h"
 #include "nn/layers.h"
 
 static int is_pointwise(const mc_conv2d_shape *s) {
@@ -34,71 +38,201 @@ static void tap_range(int *lo, int *hi, int kx, int st, int pad, int W, int Wo) 
     *hi = h < Wo ? h : Wo;
 }
 
-static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                               const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
+/* sum over the batch of output channel co's plane dy[b, co, :P]: float per plane, double across */
+static float bias_grad(const float *dy, int co, int cout, int B, size_t P) {
+    double acc = 0;
+    for (int b = 0; b < B; b++) {
+        const float *g = dy + ((size_t)b * cout + co) * P;
+        float a = 0;
+        for (size_t p = 0; p < P; p++) a += g[p];
+        acc += a;
+    }
+    return (float)acc;
+}
+
+/* Weight (and bias) gradient of output channel co over the batch, any stride or multiplier:
+ * direct loops, one pass over the planes per tap. */
+static void dw_wgrad_direct(float *dw, float *db, const float *dy, const float *x, const mc_conv2d_shape *s, int co,
+                            int B, int H, int W, int Ho, int Wo) {
+    int ci = co / (s->cout / s->groups), st = s->stride, kh = s->kh, kw = s->kw;
+    size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
+    for (int ky = 0; ky < kh && dw; ky++)
+        for (int kx = 0; kx < kw; kx++) {
+            int lo, hi;
+            tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+            double acc = 0;
+            for (int b = 0; b < B; b++) {
+                const float *g = dy + ((size_t)b * s->cout + co) * P, *xp = x + ((size_t)b * s->cin + ci) * HW;
+                for (int oy = 0; oy < Ho; oy++) {
+                    int iy = oy * st - s->pad_h + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
+                    int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
+                    float a = 0;
+#pragma omp simd reduction(+ : a)
+                    for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
+                    acc += a;
+                }
+            }
+            dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
+        }
+    if (db) db[co] += bias_grad(dy, co, s->cout, B, P);
+}
+
+/* Input gradient of plane (b, ci), any stride or multiplier: scatter from its `mult` output
+ * channels, tap by tap. */
+static void dw_dx_direct(float *dx, const float *dy, const float *w, const mc_conv2d_shape *s, int b, int ci, int H,
+                         int W, int Ho, int Wo, int acc_dx) {
     int mult = s->cout / s->groups, st = s->stride, kh = s->kh, kw = s->kw;
     size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
-    if (dw || db)
-#pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) {
-            int ci = co / mult;
-            double bsum = 0;
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) {
-                    int lo, hi;
-                    tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
-                    double acc = 0;
-                    for (int b = 0; b < B; b++) {
-                        const float *g = dy + ((size_t)b * s->cout + co) * P, *xp = x + ((size_t)b * s->cin + ci) * HW;
-                        for (int oy = 0; oy < Ho; oy++) {
-                            int iy = oy * st - s->pad_h + ky;
-                            if (iy < 0 || iy >= H) continue;
-                            const float *gr = g + (size_t)oy * Wo, *xr = xp + (size_t)iy * W;
-                            int o = kx - s->pad_w; /* x column of output column ox: ox*st + o >= 0 */
-                            float a = 0;
-#pragma omp simd reduction(+ : a)
-                            for (int ox = lo; ox < hi; ox++) a += gr[ox] * xr[ox * st + o];
-                            acc += a;
-                        }
-                    }
-                    if (dw) dw[(size_t)co * kh * kw + ky * kw + kx] += (float)acc;
+    float *d = dx + ((size_t)b * s->cin + ci) * HW;
+    if (!acc_dx) memset(d, 0, HW * sizeof(float));
+    for (int m = 0; m < mult; m++) {
+        int co = ci * mult + m;
+        const float *g = dy + ((size_t)b * s->cout + co) * P, *wk = w + (size_t)co * kh * kw;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                int lo, hi;
+                tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
+                float wv = wk[ky * kw + kx];
+                for (int oy = 0; oy < Ho; oy++) {
+                    int iy = oy * st - s->pad_h + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    const float *gr = g + (size_t)oy * Wo;
+                    float *dr = d + (size_t)iy * W;
+                    int o = kx - s->pad_w;
+#pragma omp simd
+                    for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
                 }
-            if (db) {
-                for (int b = 0; b < B; b++) {
-                    const float *g = dy + ((size_t)b * s->cout + co) * P;
-                    float a = 0;
-                    for (size_t p = 0; p < P; p++) a += g[p];
-                    bsum += a;
+            }
+    }
+}
+
+/* Padded-plane geometry of the multiplier-1 path (see dw_channel). */
+typedef struct dw_geom {
+    int st, xrs, xr1, xc1;  /* x padded by (pad_h, pad_w) in st column phases of row stride xrs; interior rows
+                               [pad_h, xr1), columns [pad_w, xc1) */
+    size_t xps;             /* floats per phase */
+    int grs, gph, gpw;      /* dy: stride 1, padded by (kh-1-pad_h, kw-1-pad_w), rows H + kh - 1 of stride grs;
+                               strided, unpadded rows of stride grs */
+    size_t xsz, gsz, n;     /* floats: x phases, dy plane, all (+ a dx plane when accumulating, + flipped taps) */
+    size_t koff[DWG_MAX_KW]; /* x offset of tap kx: (kx % st) * xps + kx / st */
+    size_t doff[DWG_MAX_KW]; /* padded dy offset of tap kx (stride 1): kx */
+} dw_geom;
+#define DW_TAIL 8 /* zero columns after each padded row: the widest vector of dw_plane / dw_grad */
+
+static void dw_geom_init(dw_geom *gm, const mc_conv2d_shape *s, int H, int W, int Ho, int Wo, int acc_dx) {
+    int st = s->stride, rows = (Ho - 1) * st + s->kh, cols = (Wo - 1) * st + s->kw;
+    gm->st = st;
+    gm->xrs = (cols + st - 1) / st + DW_TAIL;
+    gm->xr1 = s->pad_h + H < rows ? s->pad_h + H : rows;
+    gm->xc1 = s->pad_w + W < cols ? s->pad_w + W : cols;
+    gm->xps = (size_t)rows * gm->xrs;
+    gm->xsz = gm->xps * st + DW_TAIL;
+    if (st == 1) {
+        gm->gph = s->kh - 1 - s->pad_h;
+        gm->gpw = s->kw - 1 - s->pad_w;
+        gm->grs = W + s->kw - 1 + DW_TAIL;
+        gm->gsz = (size_t)(H + s->kh - 1) * gm->grs + DW_TAIL;
+    } else {
+        gm->gph = gm->gpw = 0;
+        gm->grs = Wo + DW_TAIL;
+        gm->gsz = (size_t)Ho * gm->grs;
+    }
+    for (int kx = 0; kx < s->kw; kx++) {
+        gm->koff[kx] = (size_t)(kx % st) * gm->xps + (size_t)(kx / st);
+        gm->doff[kx] = (size_t)kx;
+    }
+    gm->n = gm->xsz + gm->gsz + (acc_dx && st == 1 ? (size_t)H * W : 0) + (size_t)s->kh * s->kw;
+}
+
+/* One channel c over the batch (multiplier 1), from the thread's padded planes:
+ *  - dw = per tap the correlation of the padded x with dy (dw_grad.inc), register-blocked;
+ *  - dx, stride 1: the depthwise convolution of dy, padded by (k-1-pad), with the flipped
+ *    kernel, by the forward's register-blocked plane kernel (dw_plane.inc); other strides: the
+ *    direct scatter.
+ * Only the interiors are rewritten, so the zero padding written once per call stays. */
+static void dw_channel(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                       const mc_conv2d_shape *s, int c, int B, int H, int W, int Ho, int Wo, int acc_dx,
+                       const dw_geom *gm, float *buf, const mc_kernels *k, mc_dw_wgrad_fn wgrad) {
+    int kh = s->kh, kw = s->kw, C = s->cout, st = gm->st, pw = s->pad_w;
+    size_t HW = (size_t)H * W, P = (size_t)Ho * Wo;
+    float *xp = buf, *gp = buf + gm->xsz, *tmp = gp + gm->gsz, *wf = tmp + (acc_dx && st == 1 ? HW : 0);
+    double wacc[DWG_MAX_TAPS] = {0}, bsum = 0;
+    for (int t = 0; t < kh * kw; t++) wf[t] = w[(size_t)c * kh * kw + kh * kw - 1 - t];
+    const float *g0 = gp + (size_t)gm->gph * gm->grs + gm->gpw; /* dy inside its (padded) plane */
+    for (int b = 0; b < B; b++) {
+        const float *g = dy + ((size_t)b * C + c) * P;
+        for (int oy = 0; oy < Ho; oy++)
+            memcpy(gp + (size_t)(gm->gph + oy) * gm->grs + gm->gpw, g + (size_t)oy * Wo, (size_t)Wo * sizeof(float));
+        if (dw) {
+            const float *xc = x + ((size_t)b * C + c) * HW;
+            for (int r = s->pad_h; r < gm->xr1; r++) {
+                const float *xr = xc + (size_t)(r - s->pad_h) * W;
+                if (st == 1) {
+                    if (gm->xc1 > pw) memcpy(xp + (size_t)r * gm->xrs + pw, xr, (size_t)(gm->xc1 - pw) * sizeof(float));
+                    continue;
                 }
-                db[co] += (float)bsum;
+                for (int ph = 0; ph < st; ph++) { /* padded columns cc = ph, ph+st, ... inside [pw, xc1) */
+                    float *d = xp + (size_t)ph * gm->xps + (size_t)r * gm->xrs;
+                    for (int cc = pw + ((ph - pw) % st + st) % st; cc < gm->xc1; cc += st) d[cc / st] = xr[cc - pw];
+                }
+            }
+            wgrad(wacc, xp, gm->xrs, gm->koff, st, g0, gm->grs, Ho, Wo, kh, kw);
+        }
+        if (db) {
+            float a = 0;
+            for (size_t p = 0; p < P; p++) a += g[p];
+            bsum += a;
+        }
+        if (!dx) continue;
+        if (st != 1) {
+            dw_dx_direct(dx, dy, w, s, b, c, H, W, Ho, Wo, acc_dx);
+            continue;
+        }
+        float *d = dx + ((size_t)b * C + c) * HW;
+        k->dw_plane(acc_dx ? tmp : d, gp, wf, 0.f, kh, kw, 1, H, W, gm->grs, gm->doff);
+        if (acc_dx)
+            for (size_t i = 0; i < HW; i++) d[i] += tmp[i];
+    }
+    if (dw)
+        for (int t = 0; t < kh * kw; t++) dw[(size_t)c * kh * kw + t] += (float)wacc[t];
+    if (db) db[c] += (float)bsum;
+}
+
+static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                               const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
+    int mult = s->cout / s->groups;
+    if (mult == 1 && s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh && s->pad_w < s->kw) {
+        dw_geom gm;
+        dw_geom_init(&gm, s, H, W, Ho, Wo, acc_dx);
+        const mc_kernels *k = mc_kernels_get();
+        int dwv;
+        mc_dw_wgrad_fn wgrad = mc_dw_wgrad_get(&dwv);
+#pragma omp parallel
+        {
+            /* one per thread, reused across calls; zeroed once per call, not per plane */
+            float *buf = mc_thread_scratch(MC_SCRATCH_DEPTHWISE, gm.n * sizeof(float));
+            if (buf) memset(buf, 0, gm.n * sizeof(float));
+#pragma omp for schedule(static)
+            for (int c = 0; c < s->cout; c++) {
+                if (buf) { /* else out of memory: the direct loops */
+                    dw_channel(dx, dw, db, dy, x, w, s, c, B, H, W, Ho, Wo, acc_dx, &gm, buf, k, wgrad);
+                    continue;
+                }
+                if (dw || db) dw_wgrad_direct(dw, db, dy, x, s, c, B, H, W, Ho, Wo);
+                for (int b = 0; b < B && dx; b++) dw_dx_direct(dx, dy, w, s, b, c, H, W, Ho, Wo, acc_dx);
             }
         }
+        return;
+    }
+    if (dw || db)
+#pragma omp parallel for schedule(static)
+        for (int co = 0; co < s->cout; co++) dw_wgrad_direct(dw, db, dy, x, s, co, B, H, W, Ho, Wo);
     if (!dx) return;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int ci = 0; ci < s->cin; ci++) {
-            float *d = dx + ((size_t)b * s->cin + ci) * HW;
-            if (!acc_dx) memset(d, 0, HW * sizeof(float));
-            for (int m = 0; m < mult; m++) {
-                int co = ci * mult + m;
-                const float *g = dy + ((size_t)b * s->cout + co) * P, *wk = w + (size_t)co * kh * kw;
-                for (int ky = 0; ky < kh; ky++)
-                    for (int kx = 0; kx < kw; kx++) {
-                        int lo, hi;
-                        tap_range(&lo, &hi, kx, st, s->pad_w, W, Wo);
-                        float wv = wk[ky * kw + kx];
-                        for (int oy = 0; oy < Ho; oy++) {
-                            int iy = oy * st - s->pad_h + ky;
-                            if (iy < 0 || iy >= H) continue;
-                            const float *gr = g + (size_t)oy * Wo;
-                            float *dr = d + (size_t)iy * W;
-                            int o = kx - s->pad_w;
-#pragma omp simd
-                            for (int ox = lo; ox < hi; ox++) dr[ox * st + o] += wv * gr[ox];
-                        }
-                    }
-            }
-        }
+        for (int ci = 0; ci < s->cin; ci++) dw_dx_direct(dx, dy, w, s, b, ci, H, W, Ho, Wo, acc_dx);
 }
 
 /* col[(ci*kh+ky)*kw+kx, oy*Wo+ox] = x[ci, iy, ix] (0 outside) for one group's channels. */
@@ -154,16 +288,7 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     float *col = scratch, *dcol = pw ? NULL : scratch + (size_t)K * P;
     if (db)
 #pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) {
-            double acc = 0;
-            for (int b = 0; b < B; b++) {
-                const float *g = dy + ((size_t)b * s->cout + co) * P;
-                float a = 0;
-                for (int p = 0; p < P; p++) a += g[p];
-                acc += a;
-            }
-            db[co] += (float)acc;
-        }
+        for (int co = 0; co < s->cout; co++) db[co] += bias_grad(dy, co, s->cout, B, (size_t)P);
     for (int b = 0; b < B; b++)
         for (int g = 0; g < s->groups; g++) {
             const float *xg = x + ((size_t)b * s->cin + (size_t)g * cin_g) * HW;
@@ -190,27 +315,37 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
 void mc_dwconv_tokens_backward(float *dx, float *dw_t, float *db, const float *dy, const float *x,
                                const float *w_t, int N, int T, int C, int K) {
     int pad = K / 2;
-    /* weight and bias gradients: parallel over channels (each thread owns column c of dw_t) */
+    /* weight and bias gradients: parallel over blocks of TB channels (each thread owns its
+     * columns of dw_t), summed row by row with contiguous loads; per element the order is
+     * that of the plain per-channel loop (float over t per sequence, double over sequences) */
+    enum { TB = 64 };
+    int nb = (C + TB - 1) / TB;
     if (dw_t || db)
 #pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; c++) {
+        for (int blk = 0; blk < nb; blk++) {
+            int c0 = blk * TB, nc = C - c0 < TB ? C - c0 : TB;
+            double acc[TB];
+            float a[TB];
             for (int k = 0; k < K && dw_t; k++) {
-                double acc = 0;
+                for (int c = 0; c < nc; c++) acc[c] = 0;
                 for (int n = 0; n < N; n++) {
-                    const float *g = dy + (size_t)n * T * C, *xs = x + (size_t)n * T * C;
-                    float a = 0;
+                    const float *g = dy + (size_t)n * T * C + c0, *xs = x + (size_t)n * T * C + c0;
+                    for (int c = 0; c < nc; c++) a[c] = 0;
                     for (int t = 0; t < T; t++) {
                         int src = t + k - pad;
-                        if (src >= 0 && src < T) a += g[(size_t)t * C + c] * xs[(size_t)src * C + c];
+                        if (src < 0 || src >= T) continue;
+                        const float *gr = g + (size_t)t * C, *xr = xs + (size_t)src * C;
+                        for (int c = 0; c < nc; c++) a[c] += gr[c] * xr[c];
                     }
-                    acc += a;
+                    for (int c = 0; c < nc; c++) acc[c] += a[c];
                 }
-                dw_t[(size_t)k * C + c] += (float)acc;
+                for (int c = 0; c < nc; c++) dw_t[(size_t)k * C + c0 + c] += (float)acc[c];
             }
             if (db) {
-                double acc = 0;
-                for (size_t i = 0; i < (size_t)N * T; i++) acc += dy[i * C + c];
-                db[c] += (float)acc;
+                for (int c = 0; c < nc; c++) acc[c] = 0;
+                for (size_t i = 0; i < (size_t)N * T; i++)
+                    for (int c = 0; c < nc; c++) acc[c] += dy[i * C + c0 + c];
+                for (int c = 0; c < nc; c++) db[c0 + c] += (float)acc[c];
             }
         }
     /* dx[n, s, c] = sum_k w_t[k, c] * dy[n, s - k + pad, c] */

@@ -1,8 +1,8 @@
 /* BatchNorm (training and eval mode) and LayerNorm forward/backward, see layers.h.
  *
  * BatchNorm works on x[outer, C, inner]: channel c's values are x[o*C*inner + c*inner + i].
- * Per-channel reductions run in double (the tensors are at most a few 1e5 values per
- * channel), parallel over channels. With xh = (x - mean) * rstd, n = outer * inner:
+ * Per-channel reductions: float (vectorised) within each contiguous run of `inner` values,
+ * double across runs (a channel has up to a few 1e5 values), parallel over channels. With xh = (x - mean) * rstd, n = outer * inner:
  *   y  = w xh + b
  *   dw += sum dy xh,  db += sum dy
  *   dx = w rstd (dy - sum(dy)/n - xh sum(dy xh)/n)          (training: mean, var depend on x)
@@ -22,19 +22,31 @@ void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, co
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         double sum = 0, sq = 0;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) sum += x[AT(o, c, i)];
+        for (int o = 0; o < outer; o++) {
+            const float *xr = x + AT(o, c, 0);
+            float a = 0;
+#pragma omp simd reduction(+ : a)
+            for (int i = 0; i < inner; i++) a += xr[i];
+            sum += a;
+        }
         double mean = sum / n;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) {
-                double d = x[AT(o, c, i)] - mean;
-                sq += d * d;
-            }
+        float mf = (float)mean;
+        for (int o = 0; o < outer; o++) {
+            const float *xr = x + AT(o, c, 0);
+            float a = 0;
+#pragma omp simd reduction(+ : a)
+            for (int i = 0; i < inner; i++) a += (xr[i] - mf) * (xr[i] - mf);
+            sq += a;
+        }
         double var = sq / n;
         float m = (float)mean, r = (float)(1.0 / sqrt(var + eps));
         float sc = w ? w[c] * r : r, sh = b ? b[c] : 0.f;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) y[AT(o, c, i)] = (x[AT(o, c, i)] - m) * sc + sh;
+        for (int o = 0; o < outer; o++) {
+            const float *xr = x + AT(o, c, 0);
+            float *yr = y + AT(o, c, 0);
+#pragma omp simd
+            for (int i = 0; i < inner; i++) yr[i] = (xr[i] - m) * sc + sh;
+        }
         save_mean[c] = m;
         save_rstd[c] = r;
         if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
@@ -55,24 +67,32 @@ static void bn_backward(float *dx, float *dw, float *db, const float *dy, const 
     for (int c = 0; c < C; c++) {
         float m = mean[c], r = rstd ? rstd[c] : (float)(1.0 / sqrt((double)var[c] + eps));
         double sdy = 0, sdyx = 0;
-        for (int o = 0; o < outer; o++)
+        for (int o = 0; o < outer; o++) {
+            const float *g = dy + AT(o, c, 0), *xr = x + AT(o, c, 0);
+            float a = 0, ax = 0;
+#pragma omp simd reduction(+ : a, ax)
             for (int i = 0; i < inner; i++) {
-                size_t j = AT(o, c, i);
-                double g = dy[j];
-                sdy += g;
-                sdyx += g * ((x[j] - m) * r);
+                a += g[i];
+                ax += g[i] * ((xr[i] - m) * r);
             }
+            sdy += a;
+            sdyx += ax;
+        }
         if (dw) dw[c] += (float)sdyx;
         if (db) db[c] += (float)sdy;
         if (!dx) continue;
         float wc = w ? w[c] : 1.f, a = wc * r;
         float k1 = train ? (float)(-a * sdy / n) : 0.f, k2 = train ? (float)(-a * sdyx / n) : 0.f;
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) {
-                size_t j = AT(o, c, i);
-                float v = a * dy[j] + k1 + k2 * ((x[j] - m) * r);
-                dx[j] = acc_dx ? dx[j] + v : v;
-            }
+        for (int o = 0; o < outer; o++) {
+            const float *g = dy + AT(o, c, 0), *xr = x + AT(o, c, 0);
+            float *d = dx + AT(o, c, 0);
+            if (acc_dx)
+#pragma omp simd
+                for (int i = 0; i < inner; i++) d[i] += a * g[i] + k1 + k2 * ((xr[i] - m) * r);
+            else
+#pragma omp simd
+                for (int i = 0; i < inner; i++) d[i] = a * g[i] + k1 + k2 * ((xr[i] - m) * r);
+        }
     }
 }
 
