@@ -38,7 +38,6 @@ typedef vf dvf;
 #undef NV
 #undef NAME
 
-
 #define MR 8
 #define NV 1
 #define NAME(x) avx2q_##x
@@ -53,8 +52,6 @@ typedef vf dvf;
 /* The shape with the least padded work; on a tie the 6x16 one. */
 static int gemm(const mc_gemm_args *g) {
     double d = avx2_padded(g->M, g->N), w = avx2w_padded(g->M, g->N), q = 1.25 * avx2q_padded(g->M, g->N);
-    const char *f = getenv("MCT");
-    if (f) return *f == '6' ? avx2_gemm(g) : *f == '4' ? avx2w_gemm(g) :  avx2q_gemm(g);
     if (d <= w && d <= q) return avx2_gemm(g);
     return w <= q ? avx2w_gemm(g) : avx2q_gemm(g);
 }
