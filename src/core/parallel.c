@@ -197,6 +197,62 @@ void mc_parallel_for(int n, int grain, mc_range_fn fn, void *arg) {
     pthread_mutex_unlock(&pool.lock);
 }
 
+typedef struct span_job {
+    mc_span_fn fn;
+    void *arg;
+    size_t n, span;
+} span_job;
+
+static void span_range(void *arg, int i0, int i1) {
+    span_job *j = arg;
+    size_t b = (size_t)i0 * j->span, e = (size_t)i1 * j->span;
+    j->fn(j->arg, b, e < j->n ? e : j->n);
+}
+
+void mc_parallel_span(size_t n, size_t min_block, mc_span_fn fn, void *arg) {
+    if (!n) return;
+    if (min_block < 1) min_block = 1;
+    size_t want = (size_t)mc_threads_get() * 4, span = (n + want - 1) / want;
+    if (span < min_block) span = min_block;
+    size_t spans = (n + span - 1) / span;
+    if (spans <= 1 || spans > INT_MAX) {
+        fn(arg, 0, n);
+        return;
+    }
+    span_job j = {fn, arg, n, span};
+    mc_parallel_for((int)spans, 1, span_range, &j);
+}
+
+enum { SUM_BLOCKS = 64 };
+
+typedef struct sum_job {
+    mc_sum_fn fn;
+    void *arg;
+    size_t n, block;
+    double part[SUM_BLOCKS];
+} sum_job;
+
+static void sum_range(void *arg, int i0, int i1) {
+    sum_job *j = arg;
+    for (int i = i0; i < i1; i++) {
+        size_t b = (size_t)i * j->block, e = b + j->block < j->n ? b + j->block : j->n;
+        j->part[i] = j->fn(j->arg, b, e);
+    }
+}
+
+double mc_parallel_sum(size_t n, size_t min_block, mc_sum_fn fn, void *arg) {
+    if (!n) return 0;
+    if (min_block < 1) min_block = 1;
+    size_t blocks = (n + min_block - 1) / min_block;
+    if (blocks > SUM_BLOCKS) blocks = SUM_BLOCKS;
+    sum_job j = {.fn = fn, .arg = arg, .n = n, .block = (n + blocks - 1) / blocks};
+    blocks = (n + j.block - 1) / j.block;
+    mc_parallel_for((int)blocks, 1, sum_range, &j);
+    double total = 0;
+    for (size_t i = 0; i < blocks; i++) total += j.part[i];
+    return total;
+}
+
 typedef struct items_job {
     mc_item_fn fn;
     void *arg;

@@ -32,6 +32,19 @@ int mc_threads_get(void);
 /* Grain that gives about `per_thread` chunks per thread for n items (at least 1). */
 int mc_parallel_grain(int n, int per_thread);
 
+/* Loops over whole tensors (elementwise layers, optimizer updates): fn(arg, begin, end) over
+ * consecutive spans covering [0, n), about 4 per thread but none shorter than min_block items,
+ * so a small tensor runs in the caller with no hand-off. Spans depend on the thread count:
+ * use it where each item's result does not depend on which span holds it. */
+typedef void (*mc_span_fn)(void *arg, size_t begin, size_t end);
+void mc_parallel_span(size_t n, size_t min_block, mc_span_fn fn, void *arg);
+
+/* Sum over [0, n) in an order fixed by n alone, whatever the thread count: [0, n) is cut into
+ * at most 64 equal blocks of at least min_block items, fn(arg, begin, end) returns one block's
+ * sum, and the block sums are added in block order (double). */
+typedef double (*mc_sum_fn)(void *arg, size_t begin, size_t end);
+double mc_parallel_sum(size_t n, size_t min_block, mc_sum_fn fn, void *arg);
+
 /* Independent items (e.g. the images of a batch) spread over the threads, one whole item per
  * task, each computed serially inside: no synchronisation inside an item, so small layers
  * cost nothing extra. fn(arg, i, e) returns 0 or an MC_E_* code with its reason in e.
@@ -46,7 +59,7 @@ int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e);
  * valid until its next call with the same slot (contents not kept when it grows); freed
  * when the thread exits. One slot per kind of kernel, MC_SCRATCH_SLOTS in all, so kernels
  * that never nest keep their buffers apart. NULL when it cannot be allocated. */
-enum { MC_SCRATCH_GEMM, MC_SCRATCH_GEMM_B, MC_SCRATCH_GEMM_A, MC_SCRATCH_DEPTHWISE, MC_SCRATCH_SLOTS };
+enum { MC_SCRATCH_GEMM, MC_SCRATCH_GEMM_B, MC_SCRATCH_GEMM_A, MC_SCRATCH_DEPTHWISE, MC_SCRATCH_ATTEND, MC_SCRATCH_SLOTS };
 void *mc_thread_scratch(int slot, size_t bytes);
 
 #endif

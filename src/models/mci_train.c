@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
 #define TAKE(c, n) mc_tape_take((c)->tape, (size_t)(n))
@@ -31,9 +32,15 @@ static void conv_bwd(mc_train_ctx *c, float *dx, const float *w, const float *b,
     mc_tape_release(c->work, mk);
 }
 
-static void add(float *y, const float *a, const float *b, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+/* t = m - t elementwise (the RepMixer's mixer minus its norm), on the library's pool */
+typedef struct sub_job {
+    float *t;
+    const float *m;
+} sub_job;
+
+static void rsub_span(void *arg, size_t b, size_t e) {
+    const sub_job *j = arg;
+    for (size_t i = b; i < e; i++) j->t[i] = j->m[i] - j->t[i];
 }
 
 /* Stochastic depth on a residual branch f[B, per] in place (train mode, this block's rate
@@ -130,11 +137,11 @@ float *mc_mci_mobileone_train_forward(mc_train_ctx *c, const mc_mci_mobileone *b
     if (blk->has_scale) {
         if (FLIVE(c)) mc_conv2d_forward(s->scale, x, blk->scale.w, NULL, &s1, B, H, W);
         mc_train_bn_forward(c, &s->bn_scale, tmp, s->scale, &blk->scale.bn, B, C, HWo);
-        if (FLIVE(c)) add(s->sum, s->sum, tmp, n);
+        if (FLIVE(c)) mc_add_forward(s->sum, tmp, n);
     }
     if (blk->has_skip) {
         mc_train_bn_forward(c, &s->bn_skip, tmp, x, &blk->skip, B, C, HWo);
-        if (FLIVE(c)) add(s->sum, s->sum, tmp, n);
+        if (FLIVE(c)) mc_add_forward(s->sum, tmp, n);
     }
     mc_tape_release(c->work, mk);
     float *cur = s->sum;
@@ -256,8 +263,8 @@ float *mc_mci_repmixer_train_forward(mc_train_ctx *c, const mc_mci_repmixer_bloc
     mc_train_bn_forward(c, &s->norm, s->t, x, &blk->norm.skip, B, C, HW);
     s->x1 = TAKE(c, n);
     if (FLIVE(c)) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) s->t[i] = m[i] - s->t[i];
+        sub_job j = {s->t, m};
+        mc_parallel_span(n, 16384, rsub_span, &j);
         memcpy(s->x1, x, n * sizeof(float));
         mc_add_scaled_channels(s->x1, s->t, blk->mix_ls, B, C, HW);
     }
@@ -281,7 +288,7 @@ void mc_mci_repmixer_train_backward(mc_train_ctx *c, const mc_mci_repmixer_block
     if (BLIVE(c)) mc_layer_scale_backward(dt, G(c, blk->mix_ls), dx1, s->t, blk->mix_ls, B, C, HW);
     mc_mci_mobileone_train_backward(c, &blk->mixer, &s->mixer, dx, dt);
     if (BLIVE(c)) {
-        add(dx, dx, dx1, n);
+        mc_add_forward(dx, dx1, n);
         for (size_t i = 0; i < n; i++) dt[i] = -dt[i];
     }
     mc_train_bn_backward(c, &s->norm, dx, dt, s->x, &blk->norm.skip, B, C, HW, 1);
@@ -364,7 +371,7 @@ float *mc_mci_patch_embed_train_forward(mc_train_ctx *c, const mc_mci_patch_embe
     }
     mc_train_bn_forward(c, &s->bn_lk, s->sum, s->lk, &pe->lk.bn, B, C, HWo);
     mc_train_bn_forward(c, &s->bn_sm, tmp, s->sm, &pe->small.bn, B, C, HWo);
-    if (FLIVE(c)) add(s->sum, s->sum, tmp, n);
+    if (FLIVE(c)) mc_add_forward(s->sum, tmp, n);
     mc_tape_release(c->work, mk);
     s->pre = pe->has_se ? se_fwd(c, &pe->se, &s->se, s->sum, B, HWo) : s->sum;
     s->g = TAKE(c, n);

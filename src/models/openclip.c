@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "augment/augment.h"
+#include "core/parallel.h"
 #include "image/preprocess.h"
 #include "io/checkpoint.h"
 #include "nn/ops.h"
@@ -176,6 +177,48 @@ void mc_oc_text_release(mc_oc_text *t) {
 
 /* ---- forward ---- */
 
+/* The token tables of both towers, built as tasks on the library's pool (core/parallel.h):
+ * task i writes token row i only. */
+typedef struct oc_tokens_job {
+    const mc_oc_vision *v;
+    const mc_oc_text *t;
+    float *x;
+    const float *patches;
+    const int32_t *tokens;
+    int T, C, P, L;
+} oc_tokens_job;
+
+/* vision: row b * T + t = class token (t = 0) or patch t - 1 of image b, + position t */
+static void oc_vision_rows(void *arg, int r0, int r1) {
+    const oc_tokens_job *j = arg;
+    int T = j->T, C = j->C, P = j->P;
+    for (int r = r0; r < r1; r++) {
+        int b = r / T, t = r % T;
+        float *xt = j->x + (size_t)r * C;
+        const float *pe = j->v->pos + (size_t)t * C;
+        if (t == 0) {
+            for (int c = 0; c < C; c++) xt[c] = j->v->cls[c] + pe[c];
+        } else {
+            const float *src = j->patches + (size_t)b * C * P + (t - 1);
+            for (int c = 0; c < C; c++) xt[c] = src[(size_t)c * P] + pe[c];
+        }
+    }
+}
+
+/* text: row n * S + s = token s of sequence n (s = L: the class embedding), + position s */
+static void oc_text_rows(void *arg, int r0, int r1) {
+    const oc_tokens_job *j = arg;
+    const mc_oc_text *t = j->t;
+    int S = j->T, W = j->C, L = j->L;
+    for (int i = r0; i < r1; i++) {
+        int n = i / S, s = i % S;
+        const float *te = s < L ? t->tok_emb + (size_t)j->tokens[(size_t)n * L + s] * W : t->cls_emb;
+        const float *pe = t->pos_emb + (size_t)s * W;
+        float *xi = j->x + (size_t)i * W;
+        for (int c = 0; c < W; c++) xi[c] = te[c] + pe[c];
+    }
+}
+
 int mc_oc_vision_tokens(const mc_oc_vision *v, const float *images, int B, float *x, const mc_trace *trace,
                         mc_err *e) {
     if (B < 1) return mc_fail(e, MC_E_ARG, "open_clip ViT: batch size %d", B);
@@ -189,18 +232,8 @@ int mc_oc_vision_tokens(const mc_oc_vision *v, const float *images, int B, float
     mc_conv2d_shape cs = {3, C, p, p, p, 0, 0, 1};
     mc_conv2d_forward(buf, images, v->conv1, NULL, &cs, B, R, R);
     /* tokens [B, T, C]: class token, then the patches row-major; + positional embedding */
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *xt = x + ((size_t)b * T + t) * C;
-            const float *pe = v->pos + (size_t)t * C;
-            if (t == 0) {
-                for (int c = 0; c < C; c++) xt[c] = v->cls[c] + pe[c];
-            } else {
-                const float *src = buf + (size_t)b * C * P + (t - 1);
-                for (int c = 0; c < C; c++) xt[c] = src[(size_t)c * P] + pe[c];
-            }
-        }
+    oc_tokens_job j = {.v = v, .x = x, .patches = buf, .T = T, .C = C, .P = P};
+    mc_parallel_for(B * T, mc_parallel_grain(B * T, 4), oc_vision_rows, &j);
     int64_t shape[3] = {B, T, C};
     mc_trace_emit(trace, "embed", x, 3, shape);
     if (v->ln_pre_w) {
@@ -333,14 +366,8 @@ int mc_oc_text_tokens_len(const mc_oc_text *t, const int32_t *tokens, int N, int
         free(mask);
         return mc_fail(e, MC_E_NOMEM, "open_clip text: out of memory for %d sequences", N);
     }
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < M; i++) {
-        int n = (int)(i / S), s = (int)(i % S);
-        const float *te = s < L ? t->tok_emb + (size_t)tokens[(size_t)n * L + s] * W : t->cls_emb;
-        const float *pe = t->pos_emb + (size_t)s * W;
-        float *xi = x + i * W;
-        for (int c = 0; c < W; c++) xi[c] = te[c] + pe[c];
-    }
+    oc_tokens_job j = {.t = t, .x = x, .tokens = tokens, .T = S, .C = W, .L = L};
+    mc_parallel_for((int)M, mc_parallel_grain((int)M, 4), oc_text_rows, &j);
     if (mask) mc_oc_text_cls_mask(t, tokens, N, L, mask);
     int64_t shape[3] = {N, S, W};
     mc_trace_emit(trace, "embed", x, 3, shape);

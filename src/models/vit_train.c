@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
 #define TAKE(c, n) mc_tape_take((c)->tape, (size_t)(n))
@@ -32,6 +33,41 @@ static void pos_taps(int i, int n_pos, int P, int *i0, int *i1, float *l0, float
     *l1 = (float)(s - *i0);
     *l0 = 1.f - *l1;
     if (P == n_pos) *i0 = *i1 = i, *l0 = 1.f, *l1 = 0.f;
+}
+
+/* The token map's layout changes, as tasks on the library's pool (core/parallel.h): task
+ * bp = b * P + p writes token 1 + p of image b (forward); task bc = b * C + ch writes plane
+ * ch of image b (backward). */
+typedef struct tokens_job {
+    const mc_vit *m;
+    float *out;
+    const float *in;
+    int P, T, C;
+} tokens_job;
+
+/* x0[b, 1 + p, :] = patch[b, :, p] + the (interpolated) position embedding of p */
+static void patch_tokens(void *arg, int q0, int q1) {
+    const tokens_job *j = arg;
+    const mc_vit *m = j->m;
+    int P = j->P, T = j->T, C = j->C;
+    for (int q = q0; q < q1; q++) {
+        int b = q / P, p = q % P, i0, i1;
+        float l0, l1;
+        pos_taps(p, m->n_pos, P, &i0, &i1, &l0, &l1);
+        float *xt = j->out + ((size_t)b * T + 1 + p) * C;
+        const float *src = j->in + (size_t)b * C * P + p, *p0 = m->pos + (size_t)i0 * C, *p1 = m->pos + (size_t)i1 * C;
+        for (int ch = 0; ch < C; ch++) xt[ch] = src[(size_t)ch * P] + (P == m->n_pos ? p0[ch] : l0 * p0[ch] + l1 * p1[ch]);
+    }
+}
+
+/* db[b, ch, p] = da[b, 1 + p, ch] */
+static void patch_planes(void *arg, int q0, int q1) {
+    const tokens_job *j = arg;
+    int P = j->P, T = j->T, C = j->C;
+    for (int q = q0; q < q1; q++) {
+        int b = q / C, ch = q % C;
+        for (int p = 0; p < P; p++) j->out[(size_t)q * P + p] = j->in[((size_t)b * T + 1 + p) * C + ch];
+    }
 }
 
 int mc_vit_train_state_init(mc_vit_train_state *st, const mc_vit *m, mc_err *e) {
@@ -74,18 +110,8 @@ int mc_vit_train_forward(mc_train_ctx *c, const mc_vit *m, mc_vit_train_state *s
     st->x0 = TAKE(c, (size_t)B * T * C);
     if (FLIVE(c)) {
         mc_conv2d_forward(st->patch, st->g2, m->stem_w[2], m->stem_b2, &cs[2], B, st->h[2], st->h[2]);
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int p = 0; p < P; p++) {
-                int i0, i1;
-                float l0, l1;
-                pos_taps(p, m->n_pos, P, &i0, &i1, &l0, &l1);
-                float *xt = st->x0 + ((size_t)b * T + 1 + p) * C;
-                const float *src = st->patch + (size_t)b * C * P + p, *p0 = m->pos + (size_t)i0 * C,
-                            *p1 = m->pos + (size_t)i1 * C;
-                for (int ch = 0; ch < C; ch++)
-                    xt[ch] = src[(size_t)ch * P] + (P == m->n_pos ? p0[ch] : l0 * p0[ch] + l1 * p1[ch]);
-            }
+        tokens_job j = {m, st->x0, st->patch, P, T, C};
+        mc_parallel_for(B * P, mc_parallel_grain(B * P, 4), patch_tokens, &j);
         for (int b = 0; b < B; b++) memcpy(st->x0 + (size_t)b * T * C, m->cls, sizeof(float) * C);
     }
     const float *x = st->x0;
@@ -146,11 +172,8 @@ int mc_vit_train_backward(mc_train_ctx *c, const mc_vit *m, mc_vit_train_state *
                 }
             }
         }
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int ch = 0; ch < C; ch++)
-                for (int p = 0; p < P; p++)
-                    db[((size_t)b * C + ch) * P + p] = da[((size_t)b * T + 1 + p) * C + ch];
+        tokens_job j = {m, db, da, P, T, C};
+        mc_parallel_for(B * C, mc_parallel_grain(B * C, 4), patch_planes, &j);
     }
     /* stem, in reverse: conv3 (bias) <- GELU <- BN <- conv2 <- GELU <- BN <- conv1 */
     size_t mk2 = mc_tape_mark(c->work);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
 #define PUT(dst, i, v) ((dst)[i] = acc_dx ? (dst)[i] + (v) : (v))
@@ -24,88 +25,145 @@ static inline float gelu_grad(float v) {
     return 0.5f * (1.f + erff(v * 0.70710678118654752f)) + v * 0.39894228040143268f * expf(-0.5f * v * v);
 }
 
-void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
+/* Arguments of the loops below, which run on the library's pool (core/parallel.h); each item's
+ * result depends only on its own inputs, so the split over threads changes nothing. */
+typedef struct act_job {
+    float *dx, *dg;
+    const float *dy, *x, *g;
+    int B, C, HW, cols, acc_dx;
+    float inv;
+} act_job;
+
+/* a span of elements per hand-off: below this an elementwise loop is not worth waking a thread */
+#define ELEM_BLOCK 16384
+
+static void gelu_span(void *arg, size_t b, size_t e) {
+    const act_job *j = arg;
+    float *dx = j->dx;
+    const float *dy = j->dy, *x = j->x;
     /* two loops rather than a branch inside, so both vectorise */
-    if (acc_dx) {
+    if (j->acc_dx) {
 #ifdef GELU_GRAD_SIMD
-#pragma omp parallel for simd schedule(static)
-#else
-#pragma omp parallel for schedule(static)
+#pragma omp simd
 #endif
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_grad(x[i]);
+        for (size_t i = b; i < e; i++) dx[i] += dy[i] * gelu_grad(x[i]);
     } else {
 #ifdef GELU_GRAD_SIMD
-#pragma omp parallel for simd schedule(static)
-#else
-#pragma omp parallel for schedule(static)
+#pragma omp simd
 #endif
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_grad(x[i]);
+        for (size_t i = b; i < e; i++) dx[i] = dy[i] * gelu_grad(x[i]);
     }
 }
 
+void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
+    act_job j = {.dx = dx, .dy = dy, .x = x, .acc_dx = acc_dx};
+    mc_parallel_span(n, ELEM_BLOCK, gelu_span, &j);
+}
+
+static void relu_span(void *arg, size_t b, size_t e) {
+    const act_job *j = arg;
+    float *dx = j->dx;
+    int acc_dx = j->acc_dx;
+    for (size_t i = b; i < e; i++) PUT(dx, i, j->x[i] > 0.f ? j->dy[i] : 0.f);
+}
+
 void mc_relu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) PUT(dx, i, x[i] > 0.f ? dy[i] : 0.f);
+    act_job j = {.dx = dx, .dy = dy, .x = x, .acc_dx = acc_dx};
+    mc_parallel_span(n, ELEM_BLOCK, relu_span, &j);
+}
+
+static void sigmoid_span(void *arg, size_t b, size_t e) {
+    const act_job *j = arg;
+    float *dx = j->dx;
+    const float *y = j->x;
+    int acc_dx = j->acc_dx;
+    for (size_t i = b; i < e; i++) PUT(dx, i, j->dy[i] * y[i] * (1.f - y[i]));
 }
 
 void mc_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n, int acc_dx) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) PUT(dx, i, dy[i] * y[i] * (1.f - y[i]));
+    act_job j = {.dx = dx, .dy = dy, .x = y, .acc_dx = acc_dx};
+    mc_parallel_span(n, ELEM_BLOCK, sigmoid_span, &j);
+}
+
+static void softmax_rows(void *arg, int r0, int r1) {
+    const act_job *j = arg;
+    int cols = j->cols;
+    for (int r = r0; r < r1; r++) {
+        const float *g = j->dy + (size_t)r * cols, *p = j->x + (size_t)r * cols;
+        float *d = j->dx + (size_t)r * cols;
+        double dot = 0;
+        for (int c = 0; c < cols; c++) dot += (double)g[c] * p[c];
+        for (int c = 0; c < cols; c++) d[c] = p[c] * (g[c] - (float)dot);
+    }
 }
 
 void mc_softmax_backward(float *dx, const float *dy, const float *y, int rows, int cols) {
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        const float *g = dy + (size_t)r * cols, *p = y + (size_t)r * cols;
-        float *d = dx + (size_t)r * cols;
-        double dot = 0;
-        for (int j = 0; j < cols; j++) dot += (double)g[j] * p[j];
-        for (int j = 0; j < cols; j++) d[j] = p[j] * (g[j] - (float)dot);
+    act_job j = {.dx = dx, .dy = dy, .x = y, .cols = cols};
+    mc_parallel_for(rows, mc_parallel_grain(rows, 4), softmax_rows, &j);
+}
+
+/* dls[c] += sum over b, i of dy f */
+static void layer_scale_dls(void *arg, int c0, int c1) {
+    const act_job *j = arg;
+    int B = j->B, C = j->C, HW = j->HW;
+    for (int c = c0; c < c1; c++) {
+        double acc = 0;
+        for (int b = 0; b < B; b++) {
+            const float *g = j->dy + ((size_t)b * C + c) * HW, *v = j->x + ((size_t)b * C + c) * HW;
+            float a = 0;
+            for (int i = 0; i < HW; i++) a += g[i] * v[i];
+            acc += a;
+        }
+        j->dg[c] += (float)acc;
+    }
+}
+
+/* df[b, c] = ls[c] dy[b, c] over planes bc = b * C + c */
+static void layer_scale_df(void *arg, int p0, int p1) {
+    const act_job *j = arg;
+    for (int p = p0; p < p1; p++) {
+        size_t o = (size_t)p * j->HW;
+        float l = j->g[p % j->C];
+        for (int i = 0; i < j->HW; i++) j->dx[o + i] = l * j->dy[o + i];
     }
 }
 
 void mc_layer_scale_backward(float *df, float *dls, const float *dy, const float *f, const float *ls, int B, int C,
                              int HW) {
-    if (dls)
-#pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; c++) {
-            double acc = 0;
-            for (int b = 0; b < B; b++) {
-                const float *g = dy + ((size_t)b * C + c) * HW, *v = f + ((size_t)b * C + c) * HW;
-                float a = 0;
-                for (int i = 0; i < HW; i++) a += g[i] * v[i];
-                acc += a;
-            }
-            dls[c] += (float)acc;
-        }
-    if (df)
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int c = 0; c < C; c++) {
-                size_t o = ((size_t)b * C + c) * HW;
-                for (int i = 0; i < HW; i++) df[o + i] = ls[c] * dy[o + i];
-            }
+    act_job j = {.dx = df, .dg = dls, .dy = dy, .x = f, .g = ls, .B = B, .C = C, .HW = HW};
+    if (dls) mc_parallel_for(C, mc_parallel_grain(C, 4), layer_scale_dls, &j);
+    if (df) mc_parallel_for(B * C, mc_parallel_grain(B * C, 4), layer_scale_df, &j);
+}
+
+static void scale_channels_planes(void *arg, int p0, int p1) {
+    const act_job *j = arg;
+    for (int p = p0; p < p1; p++) {
+        size_t o = (size_t)p * j->HW;
+        float gate = j->g[p], a = 0;
+        for (int i = 0; i < j->HW; i++) a += j->dy[o + i] * j->x[o + i];
+        if (j->dg) j->dg[p] = a;
+        if (j->dx)
+            for (int i = 0; i < j->HW; i++) j->dx[o + i] = j->dy[o + i] * gate;
+    }
 }
 
 void mc_scale_channels_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, int B, int C,
                                 int HW) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            size_t o = ((size_t)b * C + c) * HW;
-            float gate = g[(size_t)b * C + c], a = 0;
-            for (int i = 0; i < HW; i++) a += dy[o + i] * x[o + i];
-            if (dg) dg[(size_t)b * C + c] = a;
-            if (dx)
-                for (int i = 0; i < HW; i++) dx[o + i] = dy[o + i] * gate;
-        }
+    act_job j = {.dx = dx, .dg = dg, .dy = dy, .x = x, .g = g, .B = B, .C = C, .HW = HW};
+    mc_parallel_for(B * C, mc_parallel_grain(B * C, 4), scale_channels_planes, &j);
+}
+
+static void mean_hw_planes(void *arg, int p0, int p1) {
+    const act_job *j = arg;
+    float *dx = j->dx;
+    int acc_dx = j->acc_dx;
+    for (int p = p0; p < p1; p++) {
+        float v = j->dy[p] * j->inv;
+        for (int i = 0; i < j->HW; i++) PUT(dx, (size_t)p * j->HW + i, v);
+    }
 }
 
 void mc_mean_hw_backward(float *dx, const float *dy, int B, int C, int HW, int acc_dx) {
-    float inv = 1.f / (float)HW;
-#pragma omp parallel for schedule(static)
-    for (size_t bc = 0; bc < (size_t)B * C; bc++) {
-        float v = dy[bc] * inv;
-        for (int i = 0; i < HW; i++) PUT(dx, bc * HW + i, v);
-    }
+    act_job j = {.dx = dx, .dy = dy, .HW = HW, .acc_dx = acc_dx, .inv = 1.f / (float)HW};
+    mc_parallel_for(B * C, mc_parallel_grain(B * C, 4), mean_hw_planes, &j);
 }

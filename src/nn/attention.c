@@ -3,9 +3,10 @@
  * See mc_attention_general in ops.h. */
 #include <limits.h>
 #include <math.h>
-#include <stdlib.h>
+#include <stdatomic.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/ops.h"
 
 /* One (sequence, head): out[Tq, D] (row stride ldo) from q rows scaled by `scale`. */
@@ -49,20 +50,31 @@ static void attend(float *out, size_t ldo, const mc_attention_args *a, int n, in
     }
 }
 
-int mc_attention_general(float *out, const mc_attention_args *a, int N) {
-    int C = a->H * a->D, failed = 0;
-#pragma omp parallel
-    {
-        float *sc = malloc(sizeof(float) * (size_t)(a->Tk > 0 ? a->Tk : 1));
-        if (!sc) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for collapse(2) schedule(static)
-        for (int n = 0; n < N; n++)
-            for (int h = 0; h < a->H; h++)
-                if (sc) attend(out + (size_t)n * a->Tq * C + (size_t)h * a->D, (size_t)C, a, n, h, sc);
-        free(sc);
+typedef struct attend_job {
+    float *out;
+    const mc_attention_args *a;
+    _Atomic int failed;
+} attend_job;
+
+/* tasks nh = n * H + h on the library's pool (core/parallel.h), each writing its own head's
+ * columns; the score row is this thread's scratch */
+static void attend_heads(void *arg, int nh0, int nh1) {
+    attend_job *j = arg;
+    const mc_attention_args *a = j->a;
+    int C = a->H * a->D;
+    float *sc = mc_thread_scratch(MC_SCRATCH_ATTEND, sizeof(float) * (size_t)(a->Tk > 0 ? a->Tk : 1));
+    if (!sc) {
+        atomic_store(&j->failed, 1);
+        return;
     }
-    return failed ? MC_E_NOMEM : 0;
+    for (int nh = nh0; nh < nh1; nh++) {
+        int n = nh / a->H, h = nh % a->H;
+        attend(j->out + (size_t)n * a->Tq * C + (size_t)h * a->D, (size_t)C, a, n, h, sc);
+    }
+}
+
+int mc_attention_general(float *out, const mc_attention_args *a, int N) {
+    attend_job j = {.out = out, .a = a};
+    mc_parallel_for(N * a->H, mc_parallel_grain(N * a->H, 4), attend_heads, &j);
+    return atomic_load(&j.failed) ? MC_E_NOMEM : 0;
 }

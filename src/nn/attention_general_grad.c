@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
 /* Key j visible to query i (mc_attention_general's rule). */
@@ -13,11 +14,23 @@ static int visible(const mc_attention_args *a, int n, int i, int j) {
     return !a->mask || a->mask[((size_t)n * a->Tq + i) * a->Tk + j];
 }
 
-void mc_attention_general_train_forward(float *out, float *save_p, const mc_attention_args *a, int N) {
+/* One call's arguments, shared by its tasks on the library's pool (core/parallel.h). */
+typedef struct general_job {
+    float *out, *save_p, *dq, *dk, *dv, *scratch;
+    const float *dout, *cp;
+    const mc_attention_args *a;
+    int N;
+} general_job;
+
+/* tasks nh = n * H + h: each writes its own head's columns of out and its own P */
+static void general_forward_heads(void *arg, int nh0, int nh1) {
+    const general_job *job = arg;
+    const mc_attention_args *a = job->a;
+    float *out = job->out, *save_p = job->save_p;
     int Tq = a->Tq, Tk = a->Tk, H = a->H, D = a->D, C = H * D;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int h = 0; h < H; h++) {
+    for (int nh = nh0; nh < nh1; nh++) {
+        int n = nh / H, h = nh % H;
+        {
             const float *qb = a->q + (size_t)n * a->q_batch + (size_t)h * D;
             const float *kb = a->k + (size_t)n * a->kv_batch + (size_t)h * D;
             const float *vb = a->v + (size_t)n * a->kv_batch + (size_t)h * D;
@@ -46,17 +59,25 @@ void mc_attention_general_train_forward(float *out, float *save_p, const mc_atte
                 }
             }
         }
+    }
+}
+
+void mc_attention_general_train_forward(float *out, float *save_p, const mc_attention_args *a, int N) {
+    general_job job = {.out = out, .save_p = save_p, .a = a, .N = N};
+    mc_parallel_for(N * a->H, mc_parallel_grain(N * a->H, 4), general_forward_heads, &job);
 }
 
 size_t mc_attention_general_backward_scratch(const mc_attention_args *a) { return (size_t)a->H * a->Tk; }
 
-void mc_attention_general_backward(float *dq, float *dk, float *dv, const float *dout, const mc_attention_args *a,
-                                   const float *save_p, int N, float *scratch) {
-    int Tq = a->Tq, Tk = a->Tk, H = a->H, D = a->D, C = H * D;
-    /* one thread per head: heads own disjoint columns of dq, dk, dv, so sequences that share
-     * their queries (q_batch 0) or keys (kv_batch 0) accumulate without races */
-#pragma omp parallel for schedule(static)
-    for (int h = 0; h < H; h++) {
+/* one task per head: heads own disjoint columns of dq, dk, dv, so sequences that share
+ * their queries (q_batch 0) or keys (kv_batch 0) accumulate without races */
+static void general_backward_heads(void *arg, int h0, int h1) {
+    const general_job *job = arg;
+    const mc_attention_args *a = job->a;
+    float *dq = job->dq, *dk = job->dk, *dv = job->dv, *scratch = job->scratch;
+    const float *dout = job->dout, *save_p = job->cp;
+    int N = job->N, Tq = a->Tq, Tk = a->Tk, H = a->H, D = a->D, C = H * D;
+    for (int h = h0; h < h1; h++) {
         float *ds = scratch + (size_t)h * Tk;
         for (int n = 0; n < N; n++) {
             const float *qb = a->q + (size_t)n * a->q_batch + (size_t)h * D;
@@ -94,4 +115,10 @@ void mc_attention_general_backward(float *dq, float *dk, float *dv, const float 
             }
         }
     }
+}
+
+void mc_attention_general_backward(float *dq, float *dk, float *dv, const float *dout, const mc_attention_args *a,
+                                   const float *save_p, int N, float *scratch) {
+    general_job job = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .cp = save_p, .a = a, .N = N};
+    mc_parallel_for(a->H, 1, general_backward_heads, &job);
 }

@@ -8,23 +8,34 @@
  * With attention dropout (the reference MHA's attn_dropout) a mask m [N,H,T,T] (0 or 1/(1-p))
  * multiplies p before v: o_t = sum_j m p v_j; then dp[t, j] = m (do_t . v_j), dv_j = sum_t m p do_t
  * and ds as above (p kept undropped: the softmax backward needs it).
- * One task per (n, h): every task writes only its own head's columns, so no two threads
+ * One task per (n, h) on the library's pool (core/parallel.h): every task writes only its own head's columns, so no two threads
  * touch the same element. T is at most a few hundred here, so plain loops do, vectorised
  * over the head dimension D (omp simd: the dot products become lane-wise partial sums; q, k,
  * v and their gradients are disjoint columns of one row, which the compiler cannot prove). */
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
+/* The arguments of one call, shared by its (n, h) tasks. */
+typedef struct attn_job {
+    float *out, *save_p, *dqkv, *scratch;
+    const float *pmask, *qkv, *dout, *cp;
+    int N, T, H, D, causal;
+    float scale;
+} attn_job;
+
 /* pmask [N,H,T,T] (NULL: none): o_t = sum_j p[t,j] pmask[t,j] v_j, p kept undropped */
-static void attention_forward(float *out, float *save_p, const float *pmask, const float *qkv, int N, int T, int H,
-                              int D, float scale, int causal) {
-    int C = H * D;
+static void attention_forward_heads(void *arg, int nh0, int nh1) {
+    const attn_job *a = arg;
+    float *out = a->out, *save_p = a->save_p, scale = a->scale;
+    const float *pmask = a->pmask, *qkv = a->qkv;
+    int T = a->T, H = a->H, D = a->D, causal = a->causal, C = H * D;
     size_t ld = 3 * (size_t)C;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int h = 0; h < H; h++) {
+    for (int nh = nh0; nh < nh1; nh++) {
+        int n = nh / H, h = nh % H;
+        {
             const float *base = qkv + (size_t)n * T * ld + (size_t)h * D;
             float *P = save_p + ((size_t)n * H + h) * T * T;
             for (int t = 0; t < T; t++) {
@@ -55,6 +66,14 @@ static void attention_forward(float *out, float *save_p, const float *pmask, con
                 }
             }
         }
+    }
+}
+
+static void attention_forward(float *out, float *save_p, const float *pmask, const float *qkv, int N, int T, int H,
+                              int D, float scale, int causal) {
+    attn_job a = {.out = out, .save_p = save_p, .pmask = pmask, .qkv = qkv, .N = N, .T = T, .H = H, .D = D,
+                  .causal = causal, .scale = scale};
+    mc_parallel_for(N * H, mc_parallel_grain(N * H, 4), attention_forward_heads, &a);
 }
 
 void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int N, int T, int H, int D, float scale,
@@ -75,13 +94,15 @@ void mc_attention_dropout_train_forward(float *out, float *save_p, float *save_m
 size_t mc_attention_backward_scratch(int N, int T, int H) { return (size_t)N * H * T; }
 
 /* dp[t,j] = pmask[t,j] (do_t . v_j), dv_j += p[t,j] pmask[t,j] do_t (pmask NULL: 1) */
-static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, const float *pmask,
-                               int N, int T, int H, int D, float scale, int causal, float *scratch) {
-    int C = H * D;
+static void attention_backward_heads(void *arg, int nh0, int nh1) {
+    const attn_job *a = arg;
+    float *dqkv = a->dqkv, *scratch = a->scratch, scale = a->scale;
+    const float *dout = a->dout, *qkv = a->qkv, *save_p = a->cp, *pmask = a->pmask;
+    int T = a->T, H = a->H, D = a->D, causal = a->causal, C = H * D;
     size_t ld = 3 * (size_t)C;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int h = 0; h < H; h++) {
+    for (int nh = nh0; nh < nh1; nh++) {
+        int n = nh / H, h = nh % H;
+        {
             const float *base = qkv + (size_t)n * T * ld + (size_t)h * D;
             float *dbase = dqkv + (size_t)n * T * ld + (size_t)h * D;
             const float *P = save_p + ((size_t)n * H + h) * T * T;
@@ -118,6 +139,14 @@ static void attention_backward(float *dqkv, const float *dout, const float *qkv,
                 }
             }
         }
+    }
+}
+
+static void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, const float *pmask,
+                               int N, int T, int H, int D, float scale, int causal, float *scratch) {
+    attn_job a = {.dqkv = dqkv, .scratch = scratch, .dout = dout, .qkv = qkv, .cp = save_p, .pmask = pmask, .N = N,
+                  .T = T, .H = H, .D = D, .causal = causal, .scale = scale};
+    mc_parallel_for(N * H, mc_parallel_grain(N * H, 4), attention_backward_heads, &a);
 }
 
 void mc_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *save_p, int N, int T, int H,

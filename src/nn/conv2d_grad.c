@@ -151,7 +151,7 @@ static void dw_geom_init(dw_geom *gm, const mc_conv2d_shape *s, int H, int W, in
  *  - dx, stride 1: the depthwise convolution of dy, padded by (k-1-pad), with the flipped
  *    kernel, by the forward's register-blocked plane kernel (dw_plane.inc); other strides: the
  *    direct scatter.
- * Only the interiors are rewritten, so the zero padding written once per call stays. */
+ * Only the interiors are rewritten, so the zero padding written once per task stays. */
 static void dw_channel(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                        const mc_conv2d_shape *s, int c, int B, int H, int W, int Ho, int Wo, int acc_dx,
                        const dw_geom *gm, float *buf, const mc_kernels *k, mc_dw_wgrad_fn wgrad) {
@@ -200,78 +200,125 @@ static void dw_channel(float *dx, float *dw, float *db, const float *dy, const f
     if (db) db[c] += (float)bsum;
 }
 
+/* One call's arguments, shared by its tasks on the library's pool (core/parallel.h): every
+ * task writes only its own channels (or planes, or rows), so no two threads write the same
+ * element and the results do not depend on the thread count. */
+typedef struct conv_job {
+    float *dx, *dw, *db, *col;
+    const float *dy, *x, *w, *src;
+    const mc_conv2d_shape *s;
+    const dw_geom *gm;
+    const mc_kernels *k;
+    mc_dw_wgrad_fn wgrad;
+    int B, H, W, Ho, Wo, cin_g, acc_dx;
+    size_t P;
+} conv_job;
+
+#define GRAIN(n) mc_parallel_grain((n), 4)
+
+/* multiplier 1, channels [c0, c1): padded planes in this thread's scratch, zeroed once per task */
+static void dw_channels(void *arg, int c0, int c1) {
+    const conv_job *j = arg;
+    const mc_conv2d_shape *s = j->s;
+    float *buf = mc_thread_scratch(MC_SCRATCH_DEPTHWISE, j->gm->n * sizeof(float));
+    if (buf) memset(buf, 0, j->gm->n * sizeof(float));
+    for (int c = c0; c < c1; c++) {
+        if (buf) { /* else out of memory: the direct loops */
+            dw_channel(j->dx, j->dw, j->db, j->dy, j->x, j->w, s, c, j->B, j->H, j->W, j->Ho, j->Wo, j->acc_dx, j->gm,
+                       buf, j->k, j->wgrad);
+            continue;
+        }
+        if (j->dw || j->db) dw_wgrad_direct(j->dw, j->db, j->dy, j->x, s, c, j->B, j->H, j->W, j->Ho, j->Wo);
+        for (int b = 0; b < j->B && j->dx; b++) dw_dx_direct(j->dx, j->dy, j->w, s, b, c, j->H, j->W, j->Ho, j->Wo, j->acc_dx);
+    }
+}
+
+static void dw_wgrad_channels(void *arg, int c0, int c1) {
+    const conv_job *j = arg;
+    for (int co = c0; co < c1; co++) dw_wgrad_direct(j->dw, j->db, j->dy, j->x, j->s, co, j->B, j->H, j->W, j->Ho, j->Wo);
+}
+
+/* planes bc = b * cin + ci of dx */
+static void dw_dx_planes(void *arg, int p0, int p1) {
+    const conv_job *j = arg;
+    int cin = j->s->cin;
+    for (int p = p0; p < p1; p++) dw_dx_direct(j->dx, j->dy, j->w, j->s, p / cin, p % cin, j->H, j->W, j->Ho, j->Wo, j->acc_dx);
+}
+
 static void depthwise_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                                const mc_conv2d_shape *s, int B, int H, int W, int Ho, int Wo, int acc_dx) {
     int mult = s->cout / s->groups;
+    conv_job j = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .w = w, .s = s, .B = B, .H = H, .W = W, .Ho = Ho,
+                  .Wo = Wo, .acc_dx = acc_dx};
     if (mult == 1 && s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh && s->pad_w < s->kw) {
         dw_geom gm;
         dw_geom_init(&gm, s, H, W, Ho, Wo, acc_dx);
-        const mc_kernels *k = mc_kernels_get();
         int dwv;
-        mc_dw_wgrad_fn wgrad = mc_dw_wgrad_get(&dwv);
-#pragma omp parallel
-        {
-            /* one per thread, reused across calls; zeroed once per call, not per plane */
-            float *buf = mc_thread_scratch(MC_SCRATCH_DEPTHWISE, gm.n * sizeof(float));
-            if (buf) memset(buf, 0, gm.n * sizeof(float));
-#pragma omp for schedule(static)
-            for (int c = 0; c < s->cout; c++) {
-                if (buf) { /* else out of memory: the direct loops */
-                    dw_channel(dx, dw, db, dy, x, w, s, c, B, H, W, Ho, Wo, acc_dx, &gm, buf, k, wgrad);
-                    continue;
-                }
-                if (dw || db) dw_wgrad_direct(dw, db, dy, x, s, c, B, H, W, Ho, Wo);
-                for (int b = 0; b < B && dx; b++) dw_dx_direct(dx, dy, w, s, b, c, H, W, Ho, Wo, acc_dx);
-            }
-        }
+        j.gm = &gm;
+        j.k = mc_kernels_get();
+        j.wgrad = mc_dw_wgrad_get(&dwv);
+        mc_parallel_for(s->cout, GRAIN(s->cout), dw_channels, &j);
         return;
     }
-    if (dw || db)
-#pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) dw_wgrad_direct(dw, db, dy, x, s, co, B, H, W, Ho, Wo);
-    if (!dx) return;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int ci = 0; ci < s->cin; ci++) dw_dx_direct(dx, dy, w, s, b, ci, H, W, Ho, Wo, acc_dx);
+    if (dw || db) mc_parallel_for(s->cout, GRAIN(s->cout), dw_wgrad_channels, &j);
+    if (dx) mc_parallel_for(B * s->cin, GRAIN(B * s->cin), dw_dx_planes, &j);
 }
 
 /* col[(ci*kh+ky)*kw+kx, oy*Wo+ox] = x[ci, iy, ix] (0 outside) for one group's channels. */
-static void gather_cols(float *col, const float *x, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
-                        int Wo) {
-    int kk = s->kh * s->kw;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < cin_g * kk; r++) {
+static void gather_rows(void *arg, int r0, int r1) {
+    const conv_job *j = arg;
+    const mc_conv2d_shape *s = j->s;
+    int kk = s->kh * s->kw, H = j->H, W = j->W, Ho = j->Ho, Wo = j->Wo;
+    for (int r = r0; r < r1; r++) {
         int ci = r / kk, ky = r % kk / s->kw, kx = r % s->kw, lo, hi;
         tap_range(&lo, &hi, kx, s->stride, s->pad_w, W, Wo);
-        float *c = col + (size_t)r * Ho * Wo;
+        float *c = j->col + (size_t)r * Ho * Wo;
         memset(c, 0, (size_t)Ho * Wo * sizeof(float));
         for (int oy = 0; oy < Ho; oy++) {
             int iy = oy * s->stride - s->pad_h + ky;
             if (iy < 0 || iy >= H) continue;
-            const float *xr = x + ((size_t)ci * H + iy) * W;
+            const float *xr = j->x + ((size_t)ci * H + iy) * W;
             for (int ox = lo; ox < hi; ox++) c[(size_t)oy * Wo + ox] = xr[ox * s->stride + kx - s->pad_w];
         }
     }
 }
 
+static void gather_cols(float *col, const float *x, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
+                        int Wo) {
+    int rows = cin_g * s->kh * s->kw;
+    conv_job j = {.col = col, .x = x, .s = s, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
+    mc_parallel_for(rows, GRAIN(rows), gather_rows, &j);
+}
+
 /* dx[ci] += sum over taps of dcol rows of channel ci (the adjoint of gather_cols); parallel
  * over input channels, each owning its plane. */
-static void scatter_cols(float *dx, const float *dcol, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
-                         int Wo) {
-    int kk = s->kh * s->kw;
-#pragma omp parallel for schedule(static)
-    for (int ci = 0; ci < cin_g; ci++)
+static void scatter_channels(void *arg, int c0, int c1) {
+    const conv_job *j = arg;
+    const mc_conv2d_shape *s = j->s;
+    int kk = s->kh * s->kw, H = j->H, W = j->W, Ho = j->Ho, Wo = j->Wo;
+    for (int ci = c0; ci < c1; ci++)
         for (int t = 0; t < kk; t++) {
             int ky = t / s->kw, kx = t % s->kw, lo, hi;
             tap_range(&lo, &hi, kx, s->stride, s->pad_w, W, Wo);
-            const float *c = dcol + ((size_t)ci * kk + t) * Ho * Wo;
+            const float *c = j->src + ((size_t)ci * kk + t) * Ho * Wo;
             for (int oy = 0; oy < Ho; oy++) {
                 int iy = oy * s->stride - s->pad_h + ky;
                 if (iy < 0 || iy >= H) continue;
-                float *dr = dx + ((size_t)ci * H + iy) * W;
+                float *dr = j->dx + ((size_t)ci * H + iy) * W;
                 for (int ox = lo; ox < hi; ox++) dr[ox * s->stride + kx - s->pad_w] += c[(size_t)oy * Wo + ox];
             }
         }
+}
+
+static void scatter_cols(float *dx, const float *dcol, int cin_g, int H, int W, const mc_conv2d_shape *s, int Ho,
+                         int Wo) {
+    conv_job j = {.dx = dx, .src = dcol, .s = s, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
+    mc_parallel_for(cin_g, GRAIN(cin_g), scatter_channels, &j);
+}
+
+static void bias_grad_channels(void *arg, int c0, int c1) {
+    const conv_job *j = arg;
+    for (int co = c0; co < c1; co++) j->db[co] += bias_grad(j->dy, co, j->s->cout, j->B, j->P);
 }
 
 void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
@@ -286,9 +333,10 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     int K = cin_g * s->kh * s->kw, P = Ho * Wo, pw = is_pointwise(s);
     size_t HW = (size_t)H * W;
     float *col = scratch, *dcol = pw ? NULL : scratch + (size_t)K * P;
-    if (db)
-#pragma omp parallel for schedule(static)
-        for (int co = 0; co < s->cout; co++) db[co] += bias_grad(dy, co, s->cout, B, (size_t)P);
+    if (db) {
+        conv_job j = {.db = db, .dy = dy, .s = s, .B = B, .P = (size_t)P};
+        mc_parallel_for(s->cout, GRAIN(s->cout), bias_grad_channels, &j);
+    }
     for (int b = 0; b < B; b++)
         for (int g = 0; g < s->groups; g++) {
             const float *xg = x + ((size_t)b * s->cin + (size_t)g * cin_g) * HW;
@@ -312,54 +360,73 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         }
 }
 
+/* mc_dwconv_tokens_backward's arguments (dw_t, w_t: [K, C]) */
+typedef struct tokens_job {
+    float *dx, *dw_t, *db;
+    const float *dy, *x, *w_t;
+    int N, T, C, K;
+} tokens_job;
+
+/* weight and bias gradients: tasks over blocks of TB channels (each owns its columns of dw_t),
+ * summed row by row with contiguous loads; per element the order is that of the plain
+ * per-channel loop (float over t per sequence, double over sequences) */
+enum { TB = 64 };
+
+static void tokens_wgrad_blocks(void *arg, int b0, int b1) {
+    const tokens_job *j = arg;
+    const float *dy = j->dy, *x = j->x;
+    float *dw_t = j->dw_t, *db = j->db;
+    int N = j->N, T = j->T, C = j->C, K = j->K, pad = K / 2;
+    for (int blk = b0; blk < b1; blk++) {
+        int c0 = blk * TB, nc = C - c0 < TB ? C - c0 : TB;
+        double acc[TB];
+        float a[TB];
+        for (int k = 0; k < K && dw_t; k++) {
+            for (int c = 0; c < nc; c++) acc[c] = 0;
+            for (int n = 0; n < N; n++) {
+                const float *g = dy + (size_t)n * T * C + c0, *xs = x + (size_t)n * T * C + c0;
+                for (int c = 0; c < nc; c++) a[c] = 0;
+                for (int t = 0; t < T; t++) {
+                    int src = t + k - pad;
+                    if (src < 0 || src >= T) continue;
+                    const float *gr = g + (size_t)t * C, *xr = xs + (size_t)src * C;
+                    for (int c = 0; c < nc; c++) a[c] += gr[c] * xr[c];
+                }
+                for (int c = 0; c < nc; c++) acc[c] += a[c];
+            }
+            for (int c = 0; c < nc; c++) dw_t[(size_t)k * C + c0 + c] += (float)acc[c];
+        }
+        if (db) {
+            for (int c = 0; c < nc; c++) acc[c] = 0;
+            for (size_t i = 0; i < (size_t)N * T; i++)
+                for (int c = 0; c < nc; c++) acc[c] += dy[i * C + c0 + c];
+            for (int c = 0; c < nc; c++) db[c0 + c] += (float)acc[c];
+        }
+    }
+}
+
+/* dx[n, s, c] = sum_k w_t[k, c] * dy[n, s - k + pad, c], rows ns = n * T + s */
+static void tokens_dx_rows(void *arg, int r0, int r1) {
+    const tokens_job *j = arg;
+    int T = j->T, C = j->C, K = j->K, pad = K / 2;
+    for (int r = r0; r < r1; r++) {
+        int n = r / T, s = r % T;
+        float *d = j->dx + (size_t)r * C;
+        memset(d, 0, (size_t)C * sizeof(float));
+        for (int k = 0; k < K; k++) {
+            int t = s - k + pad;
+            if (t < 0 || t >= T) continue;
+            const float *g = j->dy + ((size_t)n * T + t) * C, *wk = j->w_t + (size_t)k * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) d[c] += wk[c] * g[c];
+        }
+    }
+}
+
 void mc_dwconv_tokens_backward(float *dx, float *dw_t, float *db, const float *dy, const float *x,
                                const float *w_t, int N, int T, int C, int K) {
-    int pad = K / 2;
-    /* weight and bias gradients: parallel over blocks of TB channels (each thread owns its
-     * columns of dw_t), summed row by row with contiguous loads; per element the order is
-     * that of the plain per-channel loop (float over t per sequence, double over sequences) */
-    enum { TB = 64 };
+    tokens_job j = {dx, dw_t, db, dy, x, w_t, N, T, C, K};
     int nb = (C + TB - 1) / TB;
-    if (dw_t || db)
-#pragma omp parallel for schedule(static)
-        for (int blk = 0; blk < nb; blk++) {
-            int c0 = blk * TB, nc = C - c0 < TB ? C - c0 : TB;
-            double acc[TB];
-            float a[TB];
-            for (int k = 0; k < K && dw_t; k++) {
-                for (int c = 0; c < nc; c++) acc[c] = 0;
-                for (int n = 0; n < N; n++) {
-                    const float *g = dy + (size_t)n * T * C + c0, *xs = x + (size_t)n * T * C + c0;
-                    for (int c = 0; c < nc; c++) a[c] = 0;
-                    for (int t = 0; t < T; t++) {
-                        int src = t + k - pad;
-                        if (src < 0 || src >= T) continue;
-                        const float *gr = g + (size_t)t * C, *xr = xs + (size_t)src * C;
-                        for (int c = 0; c < nc; c++) a[c] += gr[c] * xr[c];
-                    }
-                    for (int c = 0; c < nc; c++) acc[c] += a[c];
-                }
-                for (int c = 0; c < nc; c++) dw_t[(size_t)k * C + c0 + c] += (float)acc[c];
-            }
-            if (db) {
-                for (int c = 0; c < nc; c++) acc[c] = 0;
-                for (size_t i = 0; i < (size_t)N * T; i++)
-                    for (int c = 0; c < nc; c++) acc[c] += dy[i * C + c0 + c];
-                for (int c = 0; c < nc; c++) db[c0 + c] += (float)acc[c];
-            }
-        }
-    /* dx[n, s, c] = sum_k w_t[k, c] * dy[n, s - k + pad, c] */
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int s = 0; s < T; s++) {
-            float *d = dx + ((size_t)n * T + s) * C;
-            memset(d, 0, (size_t)C * sizeof(float));
-            for (int k = 0; k < K; k++) {
-                int t = s - k + pad;
-                if (t < 0 || t >= T) continue;
-                const float *g = dy + ((size_t)n * T + t) * C, *wk = w_t + (size_t)k * C;
-#pragma omp simd
-                for (int c = 0; c < C; c++) d[c] += wk[c] * g[c];
-            }
-        }
+    if (dw_t || db) mc_parallel_for(nb, 1, tokens_wgrad_blocks, &j);
+    mc_parallel_for(N * T, GRAIN(N * T), tokens_dx_rows, &j);
 }

@@ -2,24 +2,37 @@
  * Both are two GEMMs and a column sum:
  *   nn.Linear  y = x W^T + b:  dW [out,in] += dy^T x,  db += colsum(dy),  dx = dy W
  *   projection y = x P:        dP [in,out] += x^T dy,                     dx = dy P^T */
+#include "core/parallel.h"
 #include "nn/gemm.h"
 #include "nn/layers.h"
 
-/* db[j] += sum_n dy[n, j], in double, n in order; parallel over blocks of CB columns, each
- * block summed row by row (contiguous loads, instead of one strided pass per column). */
+/* db[j] += sum_n dy[n, j], in double, n in order; parallel (core/parallel.h) over blocks of
+ * CB columns, each block summed row by row (contiguous loads, instead of one strided pass per
+ * column). */
 #define CB 64
-static void colsum_acc(float *db, const float *dy, int N, int cols) {
-    int nb = (cols + CB - 1) / CB;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < nb; blk++) {
-        int j0 = blk * CB, nj = cols - j0 < CB ? cols - j0 : CB;
+typedef struct colsum_job {
+    float *db;
+    const float *dy;
+    int N, cols;
+} colsum_job;
+
+static void colsum_blocks(void *arg, int b0, int b1) {
+    const colsum_job *c = arg;
+    for (int blk = b0; blk < b1; blk++) {
+        int j0 = blk * CB, nj = c->cols - j0 < CB ? c->cols - j0 : CB;
         double acc[CB] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *r = dy + (size_t)n * cols + j0;
+        for (int n = 0; n < c->N; n++) {
+            const float *r = c->dy + (size_t)n * c->cols + j0;
             for (int j = 0; j < nj; j++) acc[j] += r[j];
         }
-        for (int j = 0; j < nj; j++) db[j0 + j] += (float)acc[j];
+        for (int j = 0; j < nj; j++) c->db[j0 + j] += (float)acc[j];
     }
+}
+
+static void colsum_acc(float *db, const float *dy, int N, int cols) {
+    int nb = (cols + CB - 1) / CB;
+    colsum_job c = {db, dy, N, cols};
+    mc_parallel_for(nb, mc_parallel_grain(nb, 4), colsum_blocks, &c);
 }
 #undef CB
 

@@ -11,16 +11,31 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/layers.h"
 
 #define AT(o, c, i) ((size_t)(o) * C * inner + (size_t)(c) * inner + (size_t)(i))
 
-void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
-                                const float *b, float *running_mean, float *running_var, int64_t *counter,
-                                float momentum, float eps, int outer, int C, int inner) {
+/* Arguments of the per-channel (BatchNorm) and per-row (LayerNorm) loops, which run on the
+ * library's pool (core/parallel.h); each channel or row is computed whole by one thread, so
+ * the results do not depend on the thread count. */
+typedef struct norm_job {
+    float *y, *dx, *dw, *db, *save_mean, *save_rstd, *running_mean, *running_var;
+    const float *x, *dy, *w, *b, *mean, *rstd, *var;
+    float momentum, eps;
+    int outer, C, inner, N, train, acc_dx;
+} norm_job;
+
+#define GRAIN(n) mc_parallel_grain((n), 4)
+
+static void bn_train_forward_channels(void *arg, int c0, int c1) {
+    const norm_job *j = arg;
+    const float *x = j->x, *w = j->w, *b = j->b;
+    float *y = j->y, *save_mean = j->save_mean, *save_rstd = j->save_rstd;
+    float *running_mean = j->running_mean, *running_var = j->running_var, momentum = j->momentum, eps = j->eps;
+    int outer = j->outer, C = j->C, inner = j->inner;
     double n = (double)outer * inner;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         double sum = 0, sq = 0;
         for (int o = 0; o < outer; o++) {
             const float *xr = x + AT(o, c, 0);
@@ -55,16 +70,26 @@ void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, co
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
         }
     }
+}
+
+void mc_batchnorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
+                                const float *b, float *running_mean, float *running_var, int64_t *counter,
+                                float momentum, float eps, int outer, int C, int inner) {
+    norm_job j = {.y = y, .save_mean = save_mean, .save_rstd = save_rstd, .running_mean = running_mean,
+                  .running_var = running_var, .x = x, .w = w, .b = b, .momentum = momentum, .eps = eps,
+                  .outer = outer, .C = C, .inner = inner};
+    mc_parallel_for(C, GRAIN(C), bn_train_forward_channels, &j);
     if (counter) *counter += 1;
 }
 
 /* dx = a dy + k1 + k2 xh per channel (a = w rstd; k1, k2 from the training-mode sums) */
-static void bn_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
-                        const float *rstd, const float *var, float eps, const float *w, int outer, int C, int inner,
-                        int train, int acc_dx) {
+static void bn_backward_channels(void *arg, int c0, int c1) {
+    const norm_job *j = arg;
+    const float *dy = j->dy, *x = j->x, *mean = j->mean, *rstd = j->rstd, *var = j->var, *w = j->w;
+    float *dx = j->dx, *dw = j->dw, *db = j->db, eps = j->eps;
+    int outer = j->outer, C = j->C, inner = j->inner, train = j->train, acc_dx = j->acc_dx;
     double n = (double)outer * inner;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
+    for (int c = c0; c < c1; c++) {
         float m = mean[c], r = rstd ? rstd[c] : (float)(1.0 / sqrt((double)var[c] + eps));
         double sdy = 0, sdyx = 0;
         for (int o = 0; o < outer; o++) {
@@ -96,23 +121,38 @@ static void bn_backward(float *dx, float *dw, float *db, const float *dy, const 
     }
 }
 
+static void bn_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *mean,
+                        const float *rstd, const float *var, float eps, const float *w, int outer, int C, int inner,
+                        int train, int acc_dx) {
+    norm_job j = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .mean = mean, .rstd = rstd, .var = var, .eps = eps,
+                  .w = w, .outer = outer, .C = C, .inner = inner, .train = train, .acc_dx = acc_dx};
+    mc_parallel_for(C, GRAIN(C), bn_backward_channels, &j);
+}
+
 void mc_batchnorm_train_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                                  const float *save_mean, const float *save_rstd, const float *w, int outer, int C,
                                  int inner, int acc_dx) {
     bn_backward(dx, dw, db, dy, x, save_mean, save_rstd, NULL, 0.f, w, outer, C, inner, 1, acc_dx);
 }
 
+static void bn_eval_forward_channels(void *arg, int c0, int c1) {
+    const norm_job *j = arg;
+    int outer = j->outer, C = j->C, inner = j->inner;
+    for (int c = c0; c < c1; c++) {
+        float sc, sh, one = 1.f, zero = 0.f;
+        mc_batchnorm_eval_coeffs(&sc, &sh, j->w ? j->w + c : &one, j->b ? j->b + c : &zero, j->mean + c, j->var + c,
+                                 j->eps, 1);
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++) j->y[AT(o, c, i)] = j->x[AT(o, c, i)] * sc + sh;
+    }
+}
+
 void mc_batchnorm_eval_forward(float *y, const float *x, const float *w, const float *b, const float *running_mean,
                                const float *running_var, float eps, int outer, int C, int inner) {
     /* the inference kernels' arithmetic (mc_batchnorm_eval_coeffs: x * scale + shift) */
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        float sc, sh, one = 1.f, zero = 0.f;
-        mc_batchnorm_eval_coeffs(&sc, &sh, w ? w + c : &one, b ? b + c : &zero, running_mean + c, running_var + c,
-                                 eps, 1);
-        for (int o = 0; o < outer; o++)
-            for (int i = 0; i < inner; i++) y[AT(o, c, i)] = x[AT(o, c, i)] * sc + sh;
-    }
+    norm_job j = {.y = y, .x = x, .w = w, .b = b, .mean = running_mean, .var = running_var, .eps = eps,
+                  .outer = outer, .C = C, .inner = inner};
+    mc_parallel_for(C, GRAIN(C), bn_eval_forward_channels, &j);
 }
 
 void mc_batchnorm_eval_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
@@ -123,54 +163,71 @@ void mc_batchnorm_eval_backward(float *dx, float *dw, float *db, const float *dy
 
 /* ---------------------------------------------------------------- LayerNorm */
 
+static void ln_stats_rows(void *arg, int n0, int n1) {
+    const norm_job *j = arg;
+    int C = j->C;
+    for (int n = n0; n < n1; n++) {
+        const float *v = j->x + (size_t)n * C;
+        double mean = 0, var = 0;
+        for (int c = 0; c < C; c++) mean += v[c];
+        mean /= C;
+        for (int c = 0; c < C; c++) var += (v[c] - mean) * (v[c] - mean);
+        j->save_mean[n] = (float)mean;
+        j->save_rstd[n] = (float)(1.0 / sqrt(var / C + j->eps));
+    }
+}
+
 void mc_layernorm_train_forward(float *y, float *save_mean, float *save_rstd, const float *x, const float *w,
                                 const float *b, int N, int C, float eps) {
     /* the inference kernel computes y; the statistics it used (the same double arithmetic,
      * rounded the same way) are saved for backward */
     mc_layernorm_forward(y, x, w, b, N, C, eps);
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *v = x + (size_t)n * C;
-        double mean = 0, var = 0;
-        for (int c = 0; c < C; c++) mean += v[c];
-        mean /= C;
-        for (int c = 0; c < C; c++) var += (v[c] - mean) * (v[c] - mean);
-        save_mean[n] = (float)mean;
-        save_rstd[n] = (float)(1.0 / sqrt(var / C + eps));
+    norm_job j = {.save_mean = save_mean, .save_rstd = save_rstd, .x = x, .eps = eps, .C = C};
+    mc_parallel_for(N, GRAIN(N), ln_stats_rows, &j);
+}
+
+/* dx = rstd (g - mean(g) - xh mean(g xh)), g = dy * w, per row */
+static void ln_dx_rows(void *arg, int n0, int n1) {
+    const norm_job *j = arg;
+    int C = j->C;
+    const float *w = j->w;
+    for (int n = n0; n < n1; n++) {
+        const float *v = j->x + (size_t)n * C, *g = j->dy + (size_t)n * C;
+        float *d = j->dx + (size_t)n * C, m = j->mean[n], r = j->rstd[n];
+        double s1 = 0, s2 = 0;
+        for (int c = 0; c < C; c++) {
+            double gw = (double)g[c] * w[c];
+            s1 += gw;
+            s2 += gw * ((v[c] - m) * r);
+        }
+        float k1 = (float)(s1 / C), k2 = (float)(s2 / C);
+        for (int c = 0; c < C; c++) {
+            float val = r * (g[c] * w[c] - k1 - ((v[c] - m) * r) * k2);
+            d[c] = j->acc_dx ? d[c] + val : val;
+        }
+    }
+}
+
+/* dw, db: column sums over the rows, per channel */
+static void ln_dw_channels(void *arg, int c0, int c1) {
+    const norm_job *j = arg;
+    int C = j->C, N = j->N;
+    for (int c = c0; c < c1; c++) {
+        double sw = 0, sb = 0;
+        for (int n = 0; n < N; n++) {
+            float g = j->dy[(size_t)n * C + c];
+            sw += (double)g * ((j->x[(size_t)n * C + c] - j->mean[n]) * j->rstd[n]);
+            sb += g;
+        }
+        if (j->dw) j->dw[c] += (float)sw;
+        if (j->db) j->db[c] += (float)sb;
     }
 }
 
 void mc_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *save_mean,
                            const float *save_rstd, const float *w, int N, int C, int acc_dx) {
-    /* dx = rstd (g - mean(g) - xh mean(g xh)), g = dy * w: parallel over rows */
-    if (dx)
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) {
-            const float *v = x + (size_t)n * C, *g = dy + (size_t)n * C;
-            float *d = dx + (size_t)n * C, m = save_mean[n], r = save_rstd[n];
-            double s1 = 0, s2 = 0;
-            for (int c = 0; c < C; c++) {
-                double gw = (double)g[c] * w[c];
-                s1 += gw;
-                s2 += gw * ((v[c] - m) * r);
-            }
-            float k1 = (float)(s1 / C), k2 = (float)(s2 / C);
-            for (int c = 0; c < C; c++) {
-                float val = r * (g[c] * w[c] - k1 - ((v[c] - m) * r) * k2);
-                d[c] = acc_dx ? d[c] + val : val;
-            }
-        }
-    /* dw, db: column sums, parallel over channels */
-    if (dw || db)
-#pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; c++) {
-            double sw = 0, sb = 0;
-            for (int n = 0; n < N; n++) {
-                float g = dy[(size_t)n * C + c];
-                sw += (double)g * ((x[(size_t)n * C + c] - save_mean[n]) * save_rstd[n]);
-                sb += g;
-            }
-            if (dw) dw[c] += (float)sw;
-            if (db) db[c] += (float)sb;
-        }
+    norm_job j = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .mean = save_mean, .rstd = save_rstd, .w = w,
+                  .N = N, .C = C, .acc_dx = acc_dx};
+    if (dx) mc_parallel_for(N, GRAIN(N), ln_dx_rows, &j);
+    if (dw || db) mc_parallel_for(C, GRAIN(C), ln_dw_channels, &j);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 
 typedef enum rule_kind { R_CONST, R_UNIFORM, R_NORMAL, R_TRUNC } rule_kind;
@@ -75,13 +76,19 @@ static double normal(mc_rng *r) {
     return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
-void mc_train_init_params(mc_param_store *s, uint64_t seed) {
-    int L = 0;
-    for (int i = 0; i < s->count; i++)
-        L += starts(s->params[i].name, "text_encoder.") && ends(s->params[i].name, ".qkv_proj.weight");
-    /* one stream per tensor: the same values for any thread count */
-#pragma omp parallel for schedule(dynamic)
-    for (int i = 0; i < s->count; i++) {
+/* tensors [i0, i1) of the store, a task on the library's pool (core/parallel.h) */
+typedef struct init_job {
+    mc_param_store *s;
+    uint64_t seed;
+    int L;
+} init_job;
+
+static void init_tensors(void *arg, int i0, int i1) {
+    const init_job *job = arg;
+    mc_param_store *s = job->s;
+    uint64_t seed = job->seed;
+    int L = job->L;
+    for (int i = i0; i < i1; i++) {
         const mc_param *p = &s->params[i];
         if (p->flags & MC_PARAM_COUNTER) {
             s->counters[p->offset] = 0;
@@ -100,4 +107,13 @@ void mc_train_init_params(mc_param_store *s, uint64_t seed) {
             d[j] = (float)x;
         }
     }
+}
+
+void mc_train_init_params(mc_param_store *s, uint64_t seed) {
+    int L = 0;
+    for (int i = 0; i < s->count; i++)
+        L += starts(s->params[i].name, "text_encoder.") && ends(s->params[i].name, ".qkv_proj.weight");
+    /* one stream per tensor: the same values for any thread count */
+    init_job j = {s, seed, L};
+    mc_parallel_for(s->count, 1, init_tensors, &j);
 }

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
+
 #define SAVED 6 /* matrices saved per caption set: G_A, S_A, P_A, G_B, S_B, P_B */
 
 mc_drclip_config mc_drclip_config_default(float lambda) {
@@ -76,16 +78,50 @@ int mc_drclip_check(const mc_drclip_config *cfg, const mc_drclip_input *in, mc_e
     return 0;
 }
 
+/* Arguments of the Gram products and their backward, whose rows run as tasks on the library's
+ * pool (core/parallel.h): every output element is one task's double sum in a fixed order. */
+typedef struct gram_job {
+    float *out;
+    const float *a, *b, *dG;
+    int B, N, ld, off, D;
+    float scale;
+} gram_job;
+
+static void gram_rows(void *arg, int i0, int i1) {
+    const gram_job *g = arg;
+    for (int i = i0; i < i1; i++)
+        for (int j = 0; j < g->N; j++) {
+            const float *x = g->a + (size_t)i * g->ld + g->off, *y = g->b + (size_t)j * g->ld + g->off;
+            double acc = 0;
+            for (int d = 0; d < g->D; d++) acc += (double)x[d] * y[d];
+            g->out[(size_t)i * g->N + j] = (float)(acc * g->scale);
+        }
+}
+
+/* rows i0..i1 of out[rows, E] += dG[rows, cols] b[cols, E], dG read with strides (si, sj) so
+ * the same loop serves dG (rows = B) and dG^T (rows = N) */
+static void gram_grad_rows(void *arg, int i0, int i1) {
+    const gram_job *g = arg;
+    int E = g->D, cols = g->N, si = g->ld, sj = g->off;
+    for (int i = i0; i < i1; i++)
+        for (int e2 = 0; e2 < E; e2++) {
+            double acc = 0;
+            for (int j = 0; j < cols; j++) acc += (double)g->dG[(size_t)i * si + (size_t)j * sj] * g->b[(size_t)j * E + e2];
+            g->out[(size_t)i * E + e2] += (float)acc;
+        }
+}
+
+/* tasks of about `work` multiply-adds at least, so small products run in the caller */
+static int rows_grain(int rows, long per_row) {
+    long min_rows = (4096L * 64 + per_row - 1) / (per_row > 0 ? per_row : 1);
+    int g = mc_parallel_grain(rows, 4);
+    return g < min_rows ? (int)(min_rows < rows ? min_rows : rows) : g;
+}
+
 /* G[i,j] = scale * sum_d a[i, off + d] * b[j, off + d] over d < D; a [B, ld], b [N, ld], G [B,N]. */
 static void gram(float *G, const float *a, const float *b, int B, int N, int ld, int off, int D, float scale) {
-#pragma omp parallel for schedule(static) if ((long)B * N >= 4096)
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < N; j++) {
-            const float *x = a + (size_t)i * ld + off, *y = b + (size_t)j * ld + off;
-            double acc = 0;
-            for (int d = 0; d < D; d++) acc += (double)x[d] * y[d];
-            G[(size_t)i * N + j] = (float)(acc * scale);
-        }
+    gram_job g = {.out = G, .a = a, .b = b, .B = B, .N = N, .ld = ld, .off = off, .D = D, .scale = scale};
+    mc_parallel_for(B, rows_grain(B, (long)N * D), gram_rows, &g);
 }
 
 /* log-sum-exp of z[N] */
@@ -205,22 +241,13 @@ static double direction_backward(float *dG, const float *G, const float *S, cons
 static void gram_backward(float *d_rows, float *d_cols, const float *dG, const float *rows, const float *cols, int B,
                           int N, int E) {
     if (d_rows) {
-#pragma omp parallel for schedule(static) if ((long)B * E >= 65536)
-    for (int i = 0; i < B; i++)
-        for (int e2 = 0; e2 < E; e2++) {
-            double acc = 0;
-            for (int j = 0; j < N; j++) acc += (double)dG[(size_t)i * N + j] * cols[(size_t)j * E + e2];
-            d_rows[(size_t)i * E + e2] += (float)acc;
-        }
+        gram_job g = {.out = d_rows, .b = cols, .dG = dG, .N = N, .D = E, .ld = N, .off = 1};
+        mc_parallel_for(B, rows_grain(B, (long)N * E), gram_grad_rows, &g);
     }
-    if (!d_cols) return;
-#pragma omp parallel for schedule(static) if ((long)N * E >= 65536)
-    for (int j = 0; j < N; j++)
-        for (int e2 = 0; e2 < E; e2++) {
-            double acc = 0;
-            for (int i = 0; i < B; i++) acc += (double)dG[(size_t)i * N + j] * rows[(size_t)i * E + e2];
-            d_cols[(size_t)j * E + e2] += (float)acc;
-        }
+    if (d_cols) {
+        gram_job g = {.out = d_cols, .b = rows, .dG = dG, .N = B, .D = E, .ld = 1, .off = N};
+        mc_parallel_for(N, rows_grain(N, (long)B * E), gram_grad_rows, &g);
+    }
 }
 
 void mc_drclip_loss_backward(const mc_drclip_config *cfg, const mc_drclip_input *in, float *scratch, float dloss,

@@ -6,8 +6,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "io/checkpoint.h"
 #include "io/torch_writer.h"
+
+/* The loops over the arenas run on the library's pool (core/parallel.h) in spans of at least
+ * MIN_SPAN floats (a smaller tensor is updated in the caller); every element's update is its
+ * own, and the squared norm is summed in blocks fixed by the tensor size, so no result depends
+ * on the thread count. */
+#define MIN_SPAN 65536
+
+typedef struct adamw_job {
+    float *x, *m, *v;
+    const float *g;
+    float decay, b1, b2, a1, a2, bc2_sqrt, eps, step_size;
+} adamw_job;
+
+static void adamw_span(void *arg, size_t b, size_t e) {
+    const adamw_job *j = arg;
+    float *x = j->x, *m = j->m, *v = j->v;
+    const float *g = j->g;
+    /* locals: stores to x, m, v could alias the job's floats */
+    const float decay = j->decay, b1 = j->b1, b2 = j->b2, a1 = j->a1, a2 = j->a2, bc2_sqrt = j->bc2_sqrt;
+    const float eps = j->eps, step_size = j->step_size;
+    for (size_t k = b; k < e; k++) {
+        x[k] *= decay;
+        m[k] = m[k] * b1 + a1 * g[k];
+        v[k] = v[k] * b2 + a2 * g[k] * g[k];
+        float denom = sqrtf(v[k]) / bc2_sqrt + eps;
+        x[k] += -step_size * (m[k] / denom);
+    }
+}
+
+typedef struct scale_job {
+    float *g;
+    float factor;
+} scale_job;
+
+static void scale_span(void *arg, size_t b, size_t e) {
+    const scale_job *j = arg;
+    float *g = j->g, f = j->factor;
+    for (size_t k = b; k < e; k++) g[k] *= f;
+}
+
+static double sumsq_block(void *arg, size_t b, size_t e) {
+    const float *g = arg;
+    double ss = 0;
+    for (size_t k = b; k < e; k++) ss += (double)g[k] * g[k];
+    return ss;
+}
 
 mc_adamw_config mc_adamw_config_default(int vit) {
     mc_adamw_config c = {0.9f, vit ? 0.98f : 0.999f, vit ? 1e-6f : 1e-8f, 0.2f};
@@ -34,15 +81,8 @@ int mc_adamw_step(mc_adamw *o, mc_param_store *s, float lr, mc_err *e) {
         const float decay = (float)(1.0 - (double)lr * (p->flags & MC_PARAM_NO_DECAY ? 0.0 : (double)c->weight_decay));
         float *x = s->data + p->offset, *m = s->m + p->offset, *v = s->v + p->offset;
         const float *g = s->grad + p->offset;
-        size_t n = p->numel;
-#pragma omp parallel for schedule(static) if (n >= 65536)
-        for (size_t k = 0; k < n; k++) {
-            x[k] *= decay;
-            m[k] = m[k] * b1 + a1 * g[k];
-            v[k] = v[k] * b2 + a2 * g[k] * g[k];
-            float denom = sqrtf(v[k]) / bc2_sqrt + eps;
-            x[k] += -step_size * (m[k] / denom);
-        }
+        adamw_job j = {x, m, v, g, decay, b1, b2, a1, a2, bc2_sqrt, eps, step_size};
+        mc_parallel_span(p->numel, MIN_SPAN, adamw_span, &j);
     }
     return 0;
 }
@@ -54,8 +94,8 @@ void mc_grad_zero(mc_param_store *s) {
 void mc_grad_scale(mc_param_store *s, float factor) {
     if (!s->grad) return;
     size_t n = s->total;
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t k = 0; k < n; k++) s->grad[k] *= factor;
+    scale_job j = {s->grad, factor};
+    mc_parallel_span(n, MIN_SPAN, scale_span, &j);
 }
 
 double mc_grad_global_norm(const mc_param_store *s) {
@@ -65,11 +105,7 @@ double mc_grad_global_norm(const mc_param_store *s) {
         const mc_param *p = &s->params[i];
         if (p->flags & MC_PARAM_BUFFER) continue;
         const float *g = s->grad + p->offset;
-        double ss = 0;
-        size_t n = p->numel;
-#pragma omp parallel for reduction(+ : ss) schedule(static) if (n >= 65536)
-        for (size_t k = 0; k < n; k++) ss += (double)g[k] * g[k];
-        total += ss;
+        total += mc_parallel_sum(p->numel, MIN_SPAN, sumsq_block, (void *)g);
     }
     return sqrt(total);
 }
