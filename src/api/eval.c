@@ -1,10 +1,12 @@
 /* Zero-shot accuracy and image-text retrieval recall over embeddings (the public API's
  * mobileclip_eval_*), shared by `mobileclip eval`, training and the experiment. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mobileclip.h"
+#include "core/parallel.h"
 #include "index/search.h"
 
 /* score a (row a) ranks before score b (row b): higher first, NaN last, ties by row number */
@@ -64,6 +66,60 @@ int mobileclip_eval_zeroshot(const float *image_embeds, int n_images, const int 
     return 0;
 }
 
+/* The rank counts of a retrieval evaluation, summed by tasks on the library's pool
+ * (core/parallel.h): integer counts, so the order of the tasks does not matter. */
+typedef struct retrieval_job {
+    const float *image_embeds, *text_embeds;
+    const int *text_image, *first, *caps;
+    int n_images, n_texts, dim;
+    _Atomic int64_t i2t[3], t2i[3], with_caps;
+    _Atomic int failed;
+} retrieval_job;
+
+static const int K[3] = {1, 5, 10};
+
+/* images [i0, i1): the rank of their best caption among all texts */
+static void retrieval_images(void *arg, int i0, int i1) {
+    retrieval_job *j = arg;
+    float *s = malloc(sizeof(float) * (size_t)(j->n_texts > 0 ? j->n_texts : 1));
+    if (!s) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    int64_t hits[3] = {0}, with = 0;
+    for (int i = i0; i < i1; i++) {
+        if (j->first[i] == j->first[i + 1]) continue;
+        mc_search_scores(j->image_embeds + (size_t)i * j->dim, j->text_embeds, MC_INDEX_F32, j->n_texts, j->dim, s);
+        int best = j->caps[j->first[i]];
+        for (int c = j->first[i] + 1; c < j->first[i + 1]; c++)
+            if (ranks_before(s[j->caps[c]], j->caps[c], s[best], best)) best = j->caps[c];
+        int64_t r = rank_of(s, j->n_texts, best);
+        with++;
+        for (int k = 0; k < 3; k++) hits[k] += r < K[k];
+    }
+    free(s);
+    atomic_fetch_add(&j->with_caps, with);
+    for (int k = 0; k < 3; k++) atomic_fetch_add(&j->i2t[k], hits[k]);
+}
+
+/* texts [t0, t1): the rank of their image among all images */
+static void retrieval_texts(void *arg, int t0, int t1) {
+    retrieval_job *j = arg;
+    float *s = malloc(sizeof(float) * (size_t)(j->n_images > 0 ? j->n_images : 1));
+    if (!s) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    int64_t hits[3] = {0};
+    for (int t = t0; t < t1; t++) {
+        mc_search_scores(j->text_embeds + (size_t)t * j->dim, j->image_embeds, MC_INDEX_F32, j->n_images, j->dim, s);
+        int64_t r = rank_of(s, j->n_images, j->text_image[t]);
+        for (int k = 0; k < 3; k++) hits[k] += r < K[k];
+    }
+    free(s);
+    for (int k = 0; k < 3; k++) atomic_fetch_add(&j->t2i[k], hits[k]);
+}
+
 int mobileclip_eval_retrieval(const float *image_embeds, int n_images, const float *text_embeds, int n_texts,
                               const int *text_image, int dim, mobileclip_retrieval_result *res) {
     if (!res || n_images < 1 || n_texts < 1 || dim < 1 || !image_embeds || !text_embeds || !text_image)
@@ -83,34 +139,13 @@ int mobileclip_eval_retrieval(const float *image_embeds, int n_images, const flo
     memset(fill, 0, sizeof(int) * ((size_t)n_images + 1));
     for (int t = 0; t < n_texts; t++) caps[first[text_image[t]] + fill[text_image[t]]++] = t;
 
-    int64_t i2t[3] = {0}, t2i[3] = {0}, with_caps = 0;
-    int failed = 0;
-    static const int K[3] = {1, 5, 10};
-#pragma omp parallel reduction(+ : i2t[:3], t2i[:3], with_caps) reduction(| : failed)
-    {
-        int big = n_images > n_texts ? n_images : n_texts;
-        float *s = malloc(sizeof(float) * (size_t)big);
-        if (!s) failed = 1;
-#pragma omp for schedule(dynamic, 16)
-        for (int i = 0; i < n_images; i++) {
-            if (!s || first[i] == first[i + 1]) continue;
-            mc_search_scores(image_embeds + (size_t)i * dim, text_embeds, MC_INDEX_F32, n_texts, dim, s);
-            int best = caps[first[i]];
-            for (int c = first[i] + 1; c < first[i + 1]; c++)
-                if (ranks_before(s[caps[c]], caps[c], s[best], best)) best = caps[c];
-            int64_t r = rank_of(s, n_texts, best);
-            with_caps++;
-            for (int k = 0; k < 3; k++) i2t[k] += r < K[k];
-        }
-#pragma omp for schedule(dynamic, 16)
-        for (int t = 0; t < n_texts; t++) {
-            if (!s) continue;
-            mc_search_scores(text_embeds + (size_t)t * dim, image_embeds, MC_INDEX_F32, n_images, dim, s);
-            int64_t r = rank_of(s, n_images, text_image[t]);
-            for (int k = 0; k < 3; k++) t2i[k] += r < K[k];
-        }
-        free(s);
-    }
+    retrieval_job j = {.image_embeds = image_embeds, .text_embeds = text_embeds, .text_image = text_image,
+                       .first = first, .caps = caps, .n_images = n_images, .n_texts = n_texts, .dim = dim};
+    mc_parallel_for(n_images, mc_parallel_grain(n_images, 4), retrieval_images, &j);
+    mc_parallel_for(n_texts, mc_parallel_grain(n_texts, 4), retrieval_texts, &j);
+    int64_t i2t[3], t2i[3], with_caps = atomic_load(&j.with_caps);
+    for (int k = 0; k < 3; k++) i2t[k] = atomic_load(&j.i2t[k]), t2i[k] = atomic_load(&j.t2i[k]);
+    int failed = atomic_load(&j.failed);
     free(first), free(caps), free(fill);
     if (failed) return MOBILECLIP_E_NOMEM;
     res->n_images = (int)with_caps;

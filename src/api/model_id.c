@@ -7,10 +7,12 @@
  * XXH3 (Debian libxxhash-dev, used header-only) reads the ~200-600 MB of values at memory speed,
  * where SHA-256 over all of them cost seconds per command; the per-tensor hash guards against
  * accidents, not adversaries. Integer tensors (BatchNorm counters) are not weights. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/context.h"
+#include "core/parallel.h"
 #include "core/sha256.h"
 
 #define XXH_INLINE_ALL
@@ -38,6 +40,20 @@ static int tensor_digest(const mc_tensor *t, uint8_t out[16]) {
     return 0;
 }
 
+/* The tensors' digests as tasks on the library's pool (core/parallel.h), each into its slot. */
+typedef struct digest_job {
+    const mc_tensor_map *m;
+    const int *order;
+    uint8_t (*digests)[16];
+    _Atomic int failed;
+} digest_job;
+
+static void digest_items(void *arg, int i0, int i1) {
+    digest_job *j = arg;
+    for (int i = i0; i < i1; i++)
+        if (tensor_digest(&j->m->items[j->order[i]].t, j->digests[i])) atomic_store(&j->failed, 1);
+}
+
 int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e) {
     int *order = malloc(sizeof(int) * (size_t)(m->count ? m->count : 1));
     uint8_t (*digests)[16] = malloc(16 * (size_t)(m->count ? m->count : 1));
@@ -52,8 +68,9 @@ int mc_model_id_of_map(const mc_tensor_map *m, uint8_t id[32], mc_err *e) {
         for (int j = i; j > 0 && strcmp(m->items[order[j - 1]].name, m->items[order[j]].name) > 0; j--) {
             int t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
         }
-#pragma omp parallel for schedule(dynamic) reduction(| : failed)
-    for (int i = 0; i < n; i++) failed |= tensor_digest(&m->items[order[i]].t, digests[i]) != 0;
+    digest_job dj = {m, order, digests, 0};
+    mc_parallel_for(n, 1, digest_items, &dj);
+    failed = atomic_load(&dj.failed);
     if (!failed) {
         mc_sha256 h;
         mc_sha256_init(&h);

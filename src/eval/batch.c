@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/context.h"
+#include "core/parallel.h"
 #include "image/image.h"
 #include "image/preprocess.h"
 
@@ -38,6 +39,26 @@ int mc_batch_load_gray(void *user, int i, int R, float *chw, mc_err *e) {
     return r;
 }
 
+/* One batch's images decoded and preprocessed as tasks on the library's pool (core/parallel.h),
+ * item k into its own plane, code and error. */
+typedef struct load_job {
+    mc_batch_load_fn load;
+    void *user;
+    int start, R;
+    size_t plane;
+    float *chw;
+    mc_err *errs;
+    int *codes;
+} load_job;
+
+static void load_items(void *arg, int k0, int k1) {
+    const load_job *j = arg;
+    for (int k = k0; k < k1; k++) {
+        mc_err_clear(&j->errs[k]);
+        j->codes[k] = j->load(j->user, j->start + k, j->R, j->chw + j->plane * (size_t)k, &j->errs[k]);
+    }
+}
+
 int mc_batch_embed_images(mobileclip_ctx *ctx, int n, int batch, mc_batch_load_fn load, void *load_user, float *out,
                           uint8_t *ok, const mc_batch_hooks *hooks, mc_err *e) {
     if (batch <= 0) batch = 16;
@@ -51,11 +72,8 @@ int mc_batch_embed_images(mobileclip_ctx *ctx, int n, int batch, mc_batch_load_f
     for (int start = 0; start < n && !r; start += batch) {
         int b = n - start < batch ? n - start : batch;
         int threads = mc_ctx_threads_begin(ctx); /* the context's --threads for decoding too */
-#pragma omp parallel for schedule(dynamic)
-        for (int k = 0; k < b; k++) {
-            mc_err_clear(&errs[k]);
-            codes[k] = load(load_user, start + k, R, chw + plane * (size_t)k, &errs[k]);
-        }
+        load_job lj = {load, load_user, start, R, plane, chw, errs, codes};
+        mc_parallel_for(b, 1, load_items, &lj);
         mc_ctx_threads_end(threads);
         /* move the good items together, in order */
         int good = 0;

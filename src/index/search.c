@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 typedef void (*row_dot_fn)(const float *q, const void *rows, int64_t first, int64_t count, int dim, float *scores);
@@ -156,15 +157,24 @@ static row_dot_fn pick(const char *kernel, mc_index_dtype dtype) {
     return f16 ? dot_f16_portable : dot_f32_portable;
 }
 
+/* rows scored as spans on the library's pool (core/parallel.h); each row's score is its own */
+typedef struct scores_job {
+    row_dot_fn fn;
+    const float *q;
+    const void *rows;
+    int dim;
+    float *scores;
+} scores_job;
+
+static void scores_span(void *arg, size_t b, size_t e) {
+    const scores_job *j = arg;
+    j->fn(j->q, j->rows, (int64_t)b, (int64_t)(e - b), j->dim, j->scores);
+}
+
 void mc_search_scores_with(const char *kernel, const float *q, const void *rows, mc_index_dtype dtype, int64_t n,
                            int dim, float *scores) {
-    row_dot_fn fn = pick(kernel, dtype);
-    const int64_t chunk = 4096;
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < (n + chunk - 1) / chunk; c++) {
-        int64_t first = c * chunk;
-        fn(q, rows, first, n - first < chunk ? n - first : chunk, dim, scores);
-    }
+    scores_job j = {pick(kernel, dtype), q, rows, dim, scores};
+    if (n > 0) mc_parallel_span((size_t)n, 4096, scores_span, &j);
 }
 
 void mc_search_scores(const float *q, const void *rows, mc_index_dtype dtype, int64_t n, int dim, float *scores) {

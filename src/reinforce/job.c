@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/parallel.h"
 #include "io/braceexpand.h"
 #include "io/dr_sample.h"
 #include "io/wds.h"
@@ -238,19 +239,44 @@ static int write_pending(const mc_reinforce_opts *o, mc_tar_writer *w, const pen
     return r;
 }
 
+/* The batch's decoding and augmentation, as tasks on the library's pool (core/parallel.h):
+ * item j decodes sample j into its own slot; item i augments image i (sample idx[i / num_aug]). */
+typedef struct decode_job {
+    pending *b;
+    const char *shard;
+} decode_job;
+
+static void decode_items(void *arg, int j0, int j1) {
+    const decode_job *d = arg;
+    for (int j = j0; j < j1; j++) {
+        pending *p = &d->b[j];
+        mc_err_clear(&p->err);
+        const mc_wds_member *m = &p->members[p->image];
+        char name[1200];
+        snprintf(name, sizeof name, "%s: sample '%s': %s", d->shard, p->key, m->ext);
+        if (mc_image_decode(m->data, m->size, name, &p->img, &p->err)) p->bad = 1;
+    }
+}
+
+typedef struct augment_job {
+    const mc_reinforce_opts *o;
+    pending *b;
+    const int *idx;
+    mc_image *aug;
+} augment_job;
+
+static int augment_item(void *arg, int i, mc_err *e) {
+    const augment_job *a = arg;
+    pending *p = &a->b[a->idx[i / a->o->num_aug]];
+    return mc_augment_apply_u8(&a->o->aug, &p->params[i % a->o->num_aug], &p->img, 0, 0, &a->aug[i], e);
+}
+
 /* Decodes, augments, embeds and writes the batch; frees its samples. */
 static int run_batch(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const mc_tokenizer *tok, const char *shard,
                      pending *b, int nb, mc_tar_writer *w, mc_reinforce_stats *st, mc_err *e) {
     int r = 0;
-#pragma omp parallel for schedule(dynamic)
-    for (int j = 0; j < nb; j++) {
-        pending *p = &b[j];
-        mc_err_clear(&p->err);
-        const mc_wds_member *m = &p->members[p->image];
-        char name[1200];
-        snprintf(name, sizeof name, "%s: sample '%s': %s", shard, p->key, m->ext);
-        if (mc_image_decode(m->data, m->size, name, &p->img, &p->err)) p->bad = 1;
-    }
+    decode_job dj = {b, shard};
+    mc_parallel_for(nb, 1, decode_items, &dj);
     int good = 0, ntext = 0;
     for (int j = 0; j < nb && !r; j++) {
         if (b[j].bad) {
@@ -283,21 +309,9 @@ static int run_batch(const mc_reinforce_opts *o, mc_teacher_ensemble *ens, const
             idx[g++] = j;
             for (int k = 0; k < b[j].ntext; k++) texts[t++] = b[j].texts[k];
         }
-        int failed = 0;
+        augment_job aj = {o, b, idx, aug};
         mc_err aerr = {0};
-#pragma omp parallel for schedule(dynamic)
-        for (int i = 0; i < nimg; i++) {
-            pending *p = &b[idx[i / o->num_aug]];
-            mc_err le = {0};
-            if (mc_augment_apply_u8(&o->aug, &p->params[i % o->num_aug], &p->img, 0, 0, &aug[i], &le)) {
-#pragma omp critical
-                if (!failed) {
-                    failed = 1;
-                    aerr = le;
-                }
-            }
-        }
-        if (failed) {
+        if (mc_parallel_items(nimg, augment_item, &aj, &aerr)) {
             r = aerr.code ? aerr.code : MC_E_ARG;
             if (e) *e = aerr;
         }

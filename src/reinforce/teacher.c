@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "augment/augment.h"
+#include "core/parallel.h"
 #include "image/preprocess.h"
 #include "io/checkpoint.h"
 #include "nn/ops.h"
@@ -182,6 +183,31 @@ static void put_block(float *out, int ld, float *block, int n, int d) {
     for (int i = 0; i < n; i++) memcpy(out + (size_t)i * ld, block + (size_t)i * d, sizeof(float) * (size_t)d);
 }
 
+/* One block's preprocessing as tasks on the library's pool (core/parallel.h): image j into
+ * its own plane, scratch, code and error. */
+typedef struct prep_job {
+    const mc_teacher *t;
+    const mc_image *images;
+    int augmented;
+    float *chw;
+    size_t plane;
+    float *scratch;
+    size_t scratch_len;
+    mc_err *errs;
+    int *rs;
+} prep_job;
+
+static void prep_items(void *arg, int j0, int j1) {
+    const prep_job *p = arg;
+    for (int j = j0; j < j1; j++) {
+        mc_err_clear(&p->errs[j]);
+        float *out = p->chw + (size_t)j * p->plane;
+        p->rs[j] = p->augmented ? mc_teacher_preprocess_augmented(p->t, &p->images[j], out,
+                                                                  p->scratch + (size_t)j * p->scratch_len, &p->errs[j])
+                                : mc_teacher_preprocess(p->t, &p->images[j], out, &p->errs[j]);
+    }
+}
+
 /* images -> ensemble rows; augmented: mc_teacher_preprocess_augmented instead of the eval transform */
 static int embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n, int augmented, float *out, mc_err *e) {
     if (ens->count < 1) return mc_fail(e, MC_E_ARG, "teacher ensemble: no teachers");
@@ -210,13 +236,8 @@ static int embed_images(mc_teacher_ensemble *ens, const mc_image *images, int n,
         for (int k = 0, off = 0; k < ens->count && !r; off += ens->teachers[k].dim, k++) {
             mc_teacher *t = &ens->teachers[k];
             size_t s = (size_t)3 * t->image_size * t->image_size;
-#pragma omp parallel for schedule(dynamic)
-            for (int j = 0; j < b; j++) {
-                mc_err_clear(&errs[j]);
-                rs[j] = augmented ? mc_teacher_preprocess_augmented(t, &images[i0 + j], chw + (size_t)j * s,
-                                                                    scratch + (size_t)j * scratch_len, &errs[j])
-                                  : mc_teacher_preprocess(t, &images[i0 + j], chw + (size_t)j * s, &errs[j]);
-            }
+            prep_job pj = {t, images + i0, augmented, chw, s, scratch, scratch_len, errs, rs};
+            mc_parallel_for(b, 1, prep_items, &pj);
             for (int j = 0; j < b && !r; j++)
                 if (rs[j]) {
                     r = rs[j];

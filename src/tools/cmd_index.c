@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/parallel.h"
 #include "core/sha256.h"
 #include "core/tensor.h"
 #include "eval/batch.h"
@@ -82,6 +83,40 @@ static int parse_count(const char *cmd, const char *opt, const char *v, int max,
     }
     *out = (int)k;
     return 0;
+}
+
+/* What changed since the old index, file by file, as tasks on the library's pool
+ * (core/parallel.h): task i stats (and when needed hashes) file i into its own slots. */
+typedef struct scan_job {
+    const mc_strlist *files;
+    const mc_index *old;
+    mc_index_item *items;
+    int64_t *prev;
+    int *hash_err;
+} scan_job;
+
+static void scan_files(void *arg, int i0, int i1) {
+    const scan_job *j = arg;
+    for (int i = i0; i < i1; i++) {
+        mc_index_item *it = &j->items[i];
+        struct stat st;
+        it->path = j->files->items[i];
+        j->prev[i] = j->old->count ? mc_index_find(j->old, it->path) : -1;
+        if (stat(it->path, &st)) { j->hash_err[i] = 1; continue; }
+        it->size = (uint64_t)st.st_size;
+        it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        mc_index_item was = {0};
+        if (j->prev[i] >= 0) {
+            mc_index_get(j->old, (uint64_t)j->prev[i], &was);
+            if (was.size == it->size && was.mtime_ns == it->mtime_ns) {
+                memcpy(it->sha256, was.sha256, 32);
+                continue;
+            }
+        }
+        mc_err he = {0};
+        if (hash_file(it->path, it->sha256, &he)) { j->hash_err[i] = 1; continue; }
+        if (j->prev[i] >= 0 && (was.size != it->size || memcmp(was.sha256, it->sha256, 32))) j->prev[i] = -1;
+    }
 }
 
 int mc_cmd_index(int argc, char **argv) {
@@ -182,27 +217,8 @@ int mc_cmd_index(int argc, char **argv) {
     int n_todo = 0, unchanged = 0, unreadable = 0;
     int64_t *prev = malloc(sizeof *prev * (size_t)files.count);
     if (!prev) { free(hash_err); fprintf(stderr, "mobileclip index: out of memory\n"); goto done; }
-#pragma omp parallel for schedule(dynamic, 8)
-    for (int i = 0; i < files.count; i++) {
-        mc_index_item *it = &items[i];
-        struct stat st;
-        it->path = files.items[i];
-        prev[i] = old.count ? mc_index_find(&old, it->path) : -1;
-        if (stat(it->path, &st)) { hash_err[i] = 1; continue; }
-        it->size = (uint64_t)st.st_size;
-        it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        mc_index_item was = {0};
-        if (prev[i] >= 0) {
-            mc_index_get(&old, (uint64_t)prev[i], &was);
-            if (was.size == it->size && was.mtime_ns == it->mtime_ns) {
-                memcpy(it->sha256, was.sha256, 32);
-                continue;
-            }
-        }
-        mc_err he = {0};
-        if (hash_file(it->path, it->sha256, &he)) { hash_err[i] = 1; continue; }
-        if (prev[i] >= 0 && (was.size != it->size || memcmp(was.sha256, it->sha256, 32))) prev[i] = -1;
-    }
+    scan_job sj = {&files, &old, items, prev, hash_err};
+    mc_parallel_for(files.count, 8, scan_files, &sj);
     for (int i = 0; i < files.count; i++) {
         if (hash_err[i]) {
             fprintf(stderr, "mobileclip index: skipped: %s: cannot read\n", files.items[i]);
