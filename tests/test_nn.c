@@ -249,6 +249,7 @@ static void run_all(void) {
             test_gemm(ta, tb, 64, 300, 257);
             test_gemm(ta, tb, 13, 1100, 600);
             test_gemm(ta, tb, 77, 130, 1100); /* tokens x features, deep K (transposed passes) */
+            test_gemm(ta, tb, 20, 100, 1700); /* the 4x24 tiles (AVX2, AVX-512): two passes when transposed */
         }
     /* N just above 16 / 32 / 64 (each tile shape), M not a multiple of 6 or 8 */
     test_gemm_bias(0, 50, 17, 40, 0.f);

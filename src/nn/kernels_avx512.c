@@ -1,9 +1,12 @@
-/* AVX-512 kernels (-mavx512f -mavx512bw -mavx512vl -mfma for this file only). Four tile
- * shapes: 6x64 (24 zmm accumulators) and 8x32 in zmm, 8x16 and 8x8 in ymm (less padding when N
- * is small, e.g. the 77 tokens of a caption: 80 columns instead of 96 or 128; on cores that
- * split 512-bit FMAs in two halves, e.g. Zen 4, ymm tiles lose nothing); each call takes the
- * shape with the least padded work. At most 8 rows of A per tile: A is read in place, and
- * more row streams than L1 ways alias when the row stride is a multiple of 4 KB. Depthwise planes use 8-float vectors (feature maps 8 to 64 wide). */
+/* AVX-512 kernels (-mavx512f -mavx512bw -mavx512vl -mfma for this file only). Five tile
+ * shapes: 6x64 (24 zmm accumulators) and 8x32 in zmm, 8x16, 4x24 and 8x8 in ymm (less padding
+ * when N is small, e.g. the 77 tokens of a caption: 80 columns instead of 96 or 128, or the 20
+ * of a causal caption: 24 instead of 32); each call takes the shape with the least padded work.
+ * On cores that split 512-bit FMAs in two halves (Zen 4) ymm tiles lose nothing: measured
+ * there, the zmm and ymm tiles of the same padding run within noise of each other (docs/
+ * BENCHMARKS.md, branch avx512), so the choice needs no CPU-specific rule. At most 8 rows of A
+ * per tile: A is read in place, and more row streams than L1 ways alias when the row stride is
+ * a multiple of 4 KB. Depthwise planes use 8-float vectors (feature maps 8 to 64 wide). */
 #include "nn/kernels_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -51,22 +54,34 @@ typedef vf256 dvf;
 #define NV 1
 #define NAME(x) avx512q_##x
 #include "nn/gemm_tile.inc"
+#undef MR
+#undef NV
+#undef NAME
+
+/* 4x24 in ymm (12 accumulators, the AVX2 file's shape): for N just above a multiple of 16, a
+ * 20-token caption's Linear layers (24 columns instead of 32: 63-70 -> 82-88 GFLOP/s per core) */
+#define MR 4
+#define NV 3
+#define NAME(x) avx512t_##x
+#include "nn/gemm_tile.inc"
 
 #include "nn/dw_plane.inc"
 #undef vf
 #define vf vf512
 #include "nn/fma_peak.inc"
 
-/* The shape with the least padded work; on a tie the wider one (fewer loads per FMA). The
- * 8x8 tile has only 8 accumulators (one FMA chain per row, barely enough to cover the FMA
- * latency) and one B load per 8 FMAs: its work counts 1.2x (measured on ViT-B's 197-token
- * Linear layers: 8x16 ran 69-82 -> 75-92 GFLOP/s per core instead of 8x8's 200 columns). */
+/* The shape with the least padded work; on a tie the first in the order 6x64, 8x32, 8x16,
+ * 4x24, 8x8 (wider first: fewer loads per FMA). The 8x8 tile has only 8 accumulators (one FMA
+ * chain per row, barely enough to cover the FMA latency) and one B load per 8 FMAs: its work
+ * counts 1.2x (measured on ViT-B's 197-token Linear layers: 8x16 ran 69-82 -> 75-92 GFLOP/s
+ * per core instead of 8x8's 200 columns). */
 static int gemm(const mc_gemm_args *g) {
     double w = avx512w_padded(g->M, g->N), n = avx512n_padded(g->M, g->N), y = avx512y_padded(g->M, g->N),
-           q = 1.2 * avx512q_padded(g->M, g->N);
-    if (w <= n && w <= y && w <= q) return avx512w_gemm(g);
-    if (n <= y && n <= q) return avx512n_gemm(g);
-    return y <= q ? avx512y_gemm(g) : avx512q_gemm(g);
+           t = avx512t_padded(g->M, g->N), q = 1.2 * avx512q_padded(g->M, g->N);
+    if (w <= n && w <= y && w <= t && w <= q) return avx512w_gemm(g);
+    if (n <= y && n <= t && n <= q) return avx512n_gemm(g);
+    if (y <= t && y <= q) return avx512y_gemm(g);
+    return t <= q ? avx512t_gemm(g) : avx512q_gemm(g);
 }
 
 const mc_kernels mc_kernels_avx512 = {MC_ISA_AVX512, "avx512", gemm, dw_plane, gelu, fma_chains, 16};
