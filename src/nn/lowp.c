@@ -343,13 +343,15 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
      * panel stays in L2 while the strips of the weight pass over it */
     j.panel_major = j.panels > 4;
     size_t elem = p->precision == MC_PREC_BF16 ? 2 : 1, per = (size_t)j.w->Kp * MC_LP_NR;
-    j.bp = malloc((size_t)j.panels * per * elem + (size_t)j.panels * MC_LP_NR * (sizeof(float) + sizeof(int32_t)));
+    /* the calling thread's scratch (no allocation per GEMM once it has grown): a large malloc here
+     * was an mmap / munmap per call, with its pages faulted in and cleared every time */
+    j.bp = mc_thread_scratch(MC_SCRATCH_LOWP, (size_t)j.panels * per * elem +
+                                                  (size_t)j.panels * MC_LP_NR * (sizeof(float) + sizeof(int32_t)));
     if (!j.bp) return 0;
     j.xs = (float *)((char *)j.bp + (size_t)j.panels * per * elem);
     j.zp = (int32_t *)(j.xs + (size_t)j.panels * MC_LP_NR);
     mc_parallel_for(j.panels, 1, pack_b, &j);
     int tiles = j.panels * j.strips;
     mc_parallel_for(tiles, mc_parallel_grain(tiles, 8), compute, &j);
-    free(j.bp);
     return 1;
 }
