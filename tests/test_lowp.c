@@ -168,6 +168,20 @@ done:
     free(tmp);
 }
 
+/* A plan of precision p holding the conv-shaped weight W [M, K] (recorded from one product with
+ * X [K, N] into C) and packed, in the calling thread's scope; returns the previous scope. */
+static mc_lowp_plan *plan_one(mc_lowp_plan *plan, mc_precision p, int M, int N, int K, const float *W,
+                              const float *X, float *C, const float *bias) {
+    mc_lowp_plan_init(plan, p);
+    plan->recording = 1;
+    mc_lowp_plan *prev = mc_lowp_scope_begin(plan);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL);
+    plan->recording = 0;
+    mc_err e = {0};
+    CHECK(mc_lowp_plan_pack(plan, &e) == 0, "pack: %s", e.msg);
+    return prev;
+}
+
 /* A non-finite activation makes its column non-finite (as in f32) and no other; a non-finite
  * weight its row. */
 static void test_nonfinite(mc_precision p) {
@@ -181,13 +195,7 @@ static void test_nonfinite(mc_precision p) {
     X[2 * N + 20] = NAN;     /* column 20 (a whole panel of 32: the AVX-512 range pass) */
     W[3 * K + 2] = INFINITY; /* row 3 */
     mc_lowp_plan plan;
-    mc_lowp_plan_init(&plan, p);
-    plan.recording = 1;
-    mc_lowp_plan *prev = mc_lowp_scope_begin(&plan);
-    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
-    plan.recording = 0;
-    mc_err e = {0};
-    CHECK(mc_lowp_plan_pack(&plan, &e) == 0, "pack: %s", e.msg);
+    mc_lowp_plan *prev = plan_one(&plan, p, M, N, K, W, X, C, NULL);
     mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
     mc_lowp_scope_end(prev);
     int bad = 0;
@@ -213,13 +221,7 @@ static void test_epilogue(mc_precision p) {
     for (int i = 0; i < M; i++) bias[i] = frand(&seed), ls[i] = frand(&seed);
     for (int i = 0; i < M * N; i++) R[i] = R2[i] = frand(&seed);
     mc_lowp_plan plan;
-    mc_lowp_plan_init(&plan, p);
-    plan.recording = 1;
-    mc_lowp_plan *prev = mc_lowp_scope_begin(&plan);
-    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL);
-    plan.recording = 0;
-    mc_err e = {0};
-    CHECK(mc_lowp_plan_pack(&plan, &e) == 0, "pack: %s", e.msg);
+    mc_lowp_plan *prev = plan_one(&plan, p, M, N, K, W, X, C, bias);
     mc_gemm_epilogue gelu = {1, NULL, NULL, 0}, res = {0, R, ls, N};
     mc_sgemm_ep(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL, &gelu);
     mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C2, N, bias, NULL);
