@@ -351,8 +351,8 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
     /* the tiles of a group of panels (columns) are walked strip by strip (rows of C), panels
      * inside: C and a residual are written along their rows, and the group's packed activation
      * (<= LP_GROUP_BYTES) stays in L2 while the strips pass over it. (Panel by panel, the order
-     * of session 6, wrote C down its columns: rows 16 KB apart (4096 pixels) share their cache
-     * sets, and the fused residual's read-modify-write of x missed L1 and L2 on every tile.) */
+     * of session 6, wrote C down its columns, rows 16 KB apart (4096 pixels) that share cache
+     * sets: with the fused residual, half of the finish's time sat on the residual's stores.) */
     size_t elem = p->precision == MC_PREC_BF16 ? 2 : 1, per = (size_t)j.w->Kp * MC_LP_NR;
     j.group = (int)(LP_GROUP_BYTES / (per * elem));
     j.group = j.group < 1 ? 1 : j.group > j.panels ? j.panels : j.group;
