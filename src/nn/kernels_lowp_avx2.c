@@ -21,7 +21,6 @@
 #define NAME(x) mc_lowp_##x##_avx2
 #define MC_LP_NO_BF16 1
 #include "nn/lowp_pack.inc"
-#include "nn/gelu.inc" /* the epilogue's GELU */
 #include "nn/lowp_finish.inc"
 
 /* depth per chunk of widened weights (a multiple of MC_LP_KG): 8 rows x 256 in 4 KB */

@@ -20,7 +20,7 @@ static inline int32_t load_i32(const void *p) {
 
 /* A panel with at most 16 real columns (the last of 77 tokens: 13) runs only the first half of
  * the tile: 8 accumulators, one panel load per step; the other half of acc is stored as 0. */
-MC_HOT_KERNEL static void bf16_tile_half(float *acc, const uint16_t *w, int Kp, const uint16_t *b) {
+MC_HOT_KERNEL static void bf16_tile_half_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b) {
     __m512 c[MC_LP_MR];
     for (int r = 0; r < MC_LP_MR; r++) c[r] = _mm512_setzero_ps();
     for (int kk = 0; kk < Kp / 2; kk++) {
@@ -35,7 +35,7 @@ MC_HOT_KERNEL static void bf16_tile_half(float *acc, const uint16_t *w, int Kp, 
     }
 }
 
-MC_HOT_KERNEL static void int8_tile_half(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b) {
+MC_HOT_KERNEL static void int8_tile_half_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b) {
     __m512i c[MC_LP_MR];
     for (int r = 0; r < MC_LP_MR; r++) c[r] = _mm512_setzero_si512();
     for (int kq = 0; kq < Kp / 4; kq++) {
@@ -52,7 +52,7 @@ MC_HOT_KERNEL static void int8_tile_half(int32_t *acc, const int8_t *w, int Kp, 
 
 MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b, int nc) {
     if (nc <= 16) {
-        bf16_tile_half(acc, w, Kp, b);
+        bf16_tile_half_avx512(acc, w, Kp, b);
         return;
     }
     __m512 c[MC_LP_MR][2];
@@ -75,7 +75,7 @@ MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int K
 
 MC_HOT_KERNEL void mc_lowp_int8_tile_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc) {
     if (nc <= 16) {
-        int8_tile_half(acc, w, Kp, b);
+        int8_tile_half_avx512(acc, w, Kp, b);
         return;
     }
     __m512i c[MC_LP_MR][2];

@@ -14,6 +14,5 @@
 #endif
 #define NAME(x) mc_lowp_##x##_avx512
 #include "nn/lowp_pack.inc"
-#include "nn/gelu.inc" /* the epilogue's GELU */
 #include "nn/lowp_finish.inc"
 #endif

@@ -12,5 +12,4 @@
 #define NAME(x) mc_lowp_##x##_portable
 #include "nn/lowp_tile.inc"
 #include "nn/lowp_pack.inc"
-#include "nn/gelu.inc" /* the epilogue's GELU */
 #include "nn/lowp_finish.inc"

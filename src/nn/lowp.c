@@ -287,6 +287,7 @@ typedef struct lp_job {
     int row0, panels, strips, group; /* tiles in groups of `group` panels, strip by strip inside */
     void *bp;  /* packed activation: [panels][Kp * MC_LP_NR] elements */
     float *xs; /* int8: [panels * MC_LP_NR] column scales */
+    void (*gelu)(float *y, const float *x, size_t n); /* the epilogue's (mc_kernels.gelu) */
     int32_t *zp; /* int8: [panels * MC_LP_NR] column zero points */
 } lp_job;
 
@@ -327,7 +328,7 @@ MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
         mc_lowp_out o = {g->c_trans ? g->C + (size_t)j0 * g->ldc + i0 : g->C + (size_t)i0 * g->ldc + j0,
                          g->ldc, g->c_trans, g->beta != 0.f, mr, nc, g->alpha, g->bias ? g->bias + i0 : NULL,
                          j->prec == MC_PREC_INT8 ? w->scale + wi : NULL, j->prec == MC_PREC_INT8 ? w->qsum + wi : NULL,
-                         j->xs + j0, j->zp + j0, g->ep.gelu, g->ep.ldr, NULL, NULL};
+                         j->xs + j0, j->zp + j0, g->ep.gelu ? j->gelu : NULL, g->ep.ldr, NULL, NULL};
         if (g->ep.res) {
             o.res = g->c_trans ? g->ep.res + (size_t)j0 * g->ep.ldr + i0 : g->ep.res + (size_t)i0 * g->ep.ldr + j0;
             o.res_scale = g->ep.res_scale + i0;
@@ -343,7 +344,7 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
         record(p, g);
         return 0;
     }
-    lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 1, NULL, NULL, NULL};
+    lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 1, NULL, NULL, mc_kernels_get()->gelu, NULL};
     if (p->precision == MC_PREC_BF16 ? !j.k.bf16_tile : g->K < j.k.int8_min_depth) return 0; /* f32 is faster */
     if (!(j.w = lookup(p, g, &j.row0))) return 0;
     j.panels = (g->N + MC_LP_NR - 1) / MC_LP_NR;

@@ -112,8 +112,10 @@ typedef struct mc_lowp_out {
     const float *xs;   /* int8: [MC_LP_NR] column scales of the activation */
     const int32_t *zp; /* int8: [MC_LP_NR] column zero points */
     /* the GEMM's epilogue (nn/kernels.h) on the finished tile, after the store or accumulation:
-     * gelu, then res(i, j) += res_scale[i] C(i, j); res and res_scale at the tile's (i0, j0) / i0 */
-    int gelu, ldr;
+     * gelu (the active kernels' own, mc_kernels.gelu; NULL: none), then res(i, j) += res_scale[i]
+     * C(i, j); res and res_scale at the tile's (i0, j0) / i0 */
+    void (*gelu)(float *y, const float *x, size_t n);
+    int ldr;
     float *res;
     const float *res_scale;
 } mc_lowp_out;
