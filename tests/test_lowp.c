@@ -168,6 +168,20 @@ done:
     free(tmp);
 }
 
+/* A plan of precision p holding the conv-shaped weight W [M, K] (recorded from one product with
+ * X [K, N] into C) and packed, in the calling thread's scope; returns the previous scope. */
+static mc_lowp_plan *plan_one(mc_lowp_plan *plan, mc_precision p, int M, int N, int K, const float *W,
+                              const float *X, float *C, const float *bias) {
+    mc_lowp_plan_init(plan, p);
+    plan->recording = 1;
+    mc_lowp_plan *prev = mc_lowp_scope_begin(plan);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL);
+    plan->recording = 0;
+    mc_err e = {0};
+    CHECK(mc_lowp_plan_pack(plan, &e) == 0, "pack: %s", e.msg);
+    return prev;
+}
+
 /* A non-finite activation makes its column non-finite (as in f32) and no other; a non-finite
  * weight its row. */
 static void test_nonfinite(mc_precision p) {
@@ -178,24 +192,58 @@ static void test_nonfinite(mc_precision p) {
     for (int i = 0; i < K * N; i++) X[i] = frand(&seed);
     X[5 * N + 7] = INFINITY; /* column 7 */
     X[9 * N + 33] = NAN;     /* column 33 */
+    X[2 * N + 20] = NAN;     /* column 20 (a whole panel of 32: the AVX-512 range pass) */
     W[3 * K + 2] = INFINITY; /* row 3 */
     mc_lowp_plan plan;
-    mc_lowp_plan_init(&plan, p);
-    plan.recording = 1;
-    mc_lowp_plan *prev = mc_lowp_scope_begin(&plan);
-    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
-    plan.recording = 0;
-    mc_err e = {0};
-    CHECK(mc_lowp_plan_pack(&plan, &e) == 0, "pack: %s", e.msg);
+    mc_lowp_plan *prev = plan_one(&plan, p, M, N, K, W, X, C, NULL);
     mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C, N, NULL, NULL);
     mc_lowp_scope_end(prev);
     int bad = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            int want_finite = i != 3 && j != 7 && j != 33;
+            int want_finite = i != 3 && j != 7 && j != 20 && j != 33;
             if ((isfinite(C[i * N + j]) != 0) != want_finite) bad++;
         }
     CHECK(bad == 0, "%s: %d elements with the wrong finiteness", mc_precision_name(p), bad);
+    mc_lowp_plan_free(&plan);
+}
+
+/* The GEMM's epilogue (nn/kernels.h) run in the low-precision tiles' finish: GELU on a conv-shaped
+ * and a Linear-shaped (transposed) product, and a layer-scaled residual, against the same product
+ * without it followed by mc_gelu_forward and the residual loop: GELU the same bytes (the same
+ * vector erff on the same blocks), the residual within its rounding (FMA or not). */
+static void test_epilogue(mc_precision p) {
+    enum { M = 24, N = 70, K = 300 }; /* deep enough for every int8 tile; row and column tails */
+    static float W[M * K], X[K * N], bias[M], ls[M], C[M * N], C2[M * N], R[M * N], R2[M * N];
+    uint64_t seed = 7 + (uint64_t)p;
+    for (int i = 0; i < M * K; i++) W[i] = frand(&seed);
+    for (int i = 0; i < K * N; i++) X[i] = frand(&seed);
+    for (int i = 0; i < M; i++) bias[i] = frand(&seed), ls[i] = frand(&seed);
+    for (int i = 0; i < M * N; i++) R[i] = R2[i] = frand(&seed);
+    mc_lowp_plan plan;
+    mc_lowp_plan *prev = plan_one(&plan, p, M, N, K, W, X, C, bias);
+    mc_gemm_epilogue gelu = {1, NULL, NULL, 0}, res = {0, R, ls, N};
+    mc_sgemm_ep(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL, &gelu);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C2, N, bias, NULL);
+    mc_gelu_forward(C2, C2, (size_t)M * N);
+    CHECK(memcmp(C, C2, sizeof C) == 0, "%s: fused GELU differs from the separate pass", mc_precision_name(p));
+    mc_sgemm_ep(0, 0, M, N, K, W, K, X, N, 0.f, C, N, bias, NULL, &res);
+    mc_sgemm_bias(0, 0, M, N, K, W, K, X, N, 0.f, C2, N, bias, NULL);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            R2[i * N + j] += ls[i] * C2[i * N + j];
+            double d = fabs((double)R[i * N + j] - R2[i * N + j]) / (fabs(R2[i * N + j]) + 1);
+            if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+        }
+    CHECK(memcmp(C, C2, sizeof C) == 0 && worst <= 1e-6, "%s: fused residual error %g", mc_precision_name(p), worst);
+    /* Linear shape: X as [N tokens, K], C [N, M]; the weight W [M, K] is the same recorded matrix */
+    mc_linear_gelu_forward(C, X, W, bias, N, K, M);
+    mc_linear_forward(C2, X, W, bias, N, K, M);
+    mc_gelu_forward(C2, C2, (size_t)M * N);
+    CHECK(memcmp(C, C2, sizeof C) == 0, "%s: fused GELU (Linear) differs from the separate pass", mc_precision_name(p));
+    printf("     %-4s epilogue in the tiles: GELU exact, residual within %.1e\n", mc_precision_name(p), worst);
+    mc_lowp_scope_end(prev);
     mc_lowp_plan_free(&plan);
 }
 
@@ -217,6 +265,7 @@ static void test_gemms(void) {
             gemm_case((mc_precision)p, 37, 70, 258, 0, 1, 0);
             gemm_case((mc_precision)p, 24, 77, 300, 1, 0, 8);
             test_nonfinite((mc_precision)p);
+            test_epilogue((mc_precision)p);
         }
     }
     mc_err e = {0};

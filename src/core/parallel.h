@@ -59,7 +59,18 @@ int mc_parallel_items(int n, mc_item_fn fn, void *arg, mc_err *e);
  * valid until its next call with the same slot (contents not kept when it grows); freed
  * when the thread exits. One slot per kind of kernel, MC_SCRATCH_SLOTS in all, so kernels
  * that never nest keep their buffers apart. NULL when it cannot be allocated. */
-enum { MC_SCRATCH_GEMM, MC_SCRATCH_GEMM_B, MC_SCRATCH_GEMM_A, MC_SCRATCH_DEPTHWISE, MC_SCRATCH_ATTEND, MC_SCRATCH_SLOTS };
+/* (MC_SCRATCH_LOWP: the packed activation of a low-precision GEMM, nn/lowp.c, taken by the calling
+ * thread and shared by its tasks; MC_SCRATCH_LOWP_PACK: a task's copy of one activation panel) */
+enum {
+    MC_SCRATCH_GEMM,
+    MC_SCRATCH_GEMM_B,
+    MC_SCRATCH_GEMM_A,
+    MC_SCRATCH_DEPTHWISE,
+    MC_SCRATCH_ATTEND,
+    MC_SCRATCH_LOWP,
+    MC_SCRATCH_LOWP_PACK,
+    MC_SCRATCH_SLOTS
+};
 void *mc_thread_scratch(int slot, size_t bytes);
 
 #endif

@@ -48,7 +48,7 @@ static void epilogue_pass(const mc_gemm_epilogue *ep, int M, int N, float *C, in
 
 /* weights: A or B is a layer's weight (mc_sgemm_bias, mc_sgemm_ep), which the low-precision
  * plan in scope may hold packed (nn/lowp.h); never for mc_sgemm, whose operands may be
- * activations. The low-precision GEMM does not run the epilogue: the separate pass does. */
+ * activations. The low-precision GEMM runs the epilogue in its tiles' finish, as the kernels do. */
 static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc, const float *bias_m, const float *bias_n,
                 const mc_gemm_epilogue *ep, int weights) {
@@ -75,7 +75,7 @@ static void run(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
         mc_macs_add((uint64_t)M * N * K);
         weights = weights && !(g.trans_b && !g.c_trans); /* the weight is A: not swapped only with bias_m */
         if (weights && mc_lowp_gemm(&g)) {
-            fused = 0;
+            /* ran g.ep on its tiles too */
         } else if (mc_kernels_get()->gemm(&g)) {
             gemm_plain(&g);
             fused = 0;

@@ -18,7 +18,43 @@ static inline int32_t load_i32(const void *p) {
     return v;
 }
 
+/* A panel with at most 16 real columns (the last of 77 tokens: 13) runs only the first half of
+ * the tile: 8 accumulators, one panel load per step; the other half of acc is stored as 0. */
+MC_HOT_KERNEL static void bf16_tile_half_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b) {
+    __m512 c[MC_LP_MR];
+    for (int r = 0; r < MC_LP_MR; r++) c[r] = _mm512_setzero_ps();
+    for (int kk = 0; kk < Kp / 2; kk++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)kk * 2 * MC_LP_NR);
+#pragma GCC unroll 8
+        for (int r = 0; r < MC_LP_MR; r++)
+            c[r] = _mm512_dpbf16_ps(c[r], (__m512bh)_mm512_set1_epi32(load_i32(w + (size_t)r * Kp + 2 * kk)), b0);
+    }
+    for (int r = 0; r < MC_LP_MR; r++) {
+        _mm512_storeu_ps(acc + r * MC_LP_NR, c[r]);
+        _mm512_storeu_ps(acc + r * MC_LP_NR + 16, _mm512_setzero_ps());
+    }
+}
+
+MC_HOT_KERNEL static void int8_tile_half_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b) {
+    __m512i c[MC_LP_MR];
+    for (int r = 0; r < MC_LP_MR; r++) c[r] = _mm512_setzero_si512();
+    for (int kq = 0; kq < Kp / 4; kq++) {
+        __m512i b0 = _mm512_loadu_si512(b + (size_t)kq * 4 * MC_LP_NR);
+#pragma GCC unroll 8
+        for (int r = 0; r < MC_LP_MR; r++)
+            c[r] = _mm512_dpbusd_epi32(c[r], b0, _mm512_set1_epi32(load_i32(w + (size_t)r * Kp + 4 * kq)));
+    }
+    for (int r = 0; r < MC_LP_MR; r++) {
+        _mm512_storeu_si512(acc + r * MC_LP_NR, c[r]);
+        _mm512_storeu_si512(acc + r * MC_LP_NR + 16, _mm512_setzero_si512());
+    }
+}
+
 MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int Kp, const uint16_t *b, int nc) {
+    if (nc <= 16) {
+        bf16_tile_half_avx512(acc, w, Kp, b);
+        return;
+    }
     __m512 c[MC_LP_MR][2];
     for (int r = 0; r < MC_LP_MR; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
     for (int kk = 0; kk < Kp / 2; kk++) {
@@ -38,6 +74,10 @@ MC_HOT_KERNEL void mc_lowp_bf16_tile_avx512(float *acc, const uint16_t *w, int K
 }
 
 MC_HOT_KERNEL void mc_lowp_int8_tile_avx512(int32_t *acc, const int8_t *w, int Kp, const uint8_t *b, int nc) {
+    if (nc <= 16) {
+        int8_tile_half_avx512(acc, w, Kp, b);
+        return;
+    }
     __m512i c[MC_LP_MR][2];
     for (int r = 0; r < MC_LP_MR; r++) c[r][0] = c[r][1] = _mm512_setzero_si512();
     for (int kq = 0; kq < Kp / 4; kq++) {

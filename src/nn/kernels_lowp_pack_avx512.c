@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/kernel_attr.h"
 #include "nn/lowp.h"
 

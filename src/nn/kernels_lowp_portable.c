@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "nn/kernel_attr.h"
 #include "nn/lowp.h"
 

@@ -275,14 +275,19 @@ void mc_lowp_scope_end(mc_lowp_plan *previous) { scope = previous; }
 
 mc_lowp_plan *mc_lowp_scope_current(void) { return scope; }
 
+/* Packed activation per group of panels walked strip by strip (mc_lowp_gemm): half the 1 MB L2 of
+ * a Zen 4 core. */
+#define LP_GROUP_BYTES ((size_t)384 << 10)
+
 typedef struct lp_job {
     const mc_gemm_args *g;
     const mc_lowp_weight *w;
     mc_precision prec;
     mc_lowp_kernels k;
-    int row0, panels, strips, panel_major;
+    int row0, panels, strips, group; /* tiles in groups of `group` panels, strip by strip inside */
     void *bp;  /* packed activation: [panels][Kp * MC_LP_NR] elements */
     float *xs; /* int8: [panels * MC_LP_NR] column scales */
+    void (*gelu)(float *y, const float *x, size_t n); /* the epilogue's (mc_kernels.gelu) */
     int32_t *zp; /* int8: [panels * MC_LP_NR] column zero points */
 } lp_job;
 
@@ -310,7 +315,8 @@ MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
         int32_t i[MC_LP_MR * MC_LP_NR];
     } acc;
     for (int t = t0; t < t1; t++) {
-        int p = j->panel_major ? t / j->strips : t % j->panels, s = j->panel_major ? t % j->strips : t / j->panels;
+        int g0 = t / (j->group * j->strips) * j->group, gn = j->panels - g0 < j->group ? j->panels - g0 : j->group;
+        int u = t - g0 * j->strips, s = u / gn, p = g0 + u % gn;
         int i0 = s * MC_LP_MR, j0 = p * MC_LP_NR;
         int mr = g->M - i0 < MC_LP_MR ? g->M - i0 : MC_LP_MR, nc = g->N - j0 < MC_LP_NR ? g->N - j0 : MC_LP_NR;
         size_t wrow = (size_t)(j->row0 + i0) * Kp, panel = (size_t)p * Kp * MC_LP_NR;
@@ -322,7 +328,11 @@ MC_HOT_KERNEL static void compute(void *arg, int t0, int t1) {
         mc_lowp_out o = {g->c_trans ? g->C + (size_t)j0 * g->ldc + i0 : g->C + (size_t)i0 * g->ldc + j0,
                          g->ldc, g->c_trans, g->beta != 0.f, mr, nc, g->alpha, g->bias ? g->bias + i0 : NULL,
                          j->prec == MC_PREC_INT8 ? w->scale + wi : NULL, j->prec == MC_PREC_INT8 ? w->qsum + wi : NULL,
-                         j->xs + j0, j->zp + j0};
+                         j->xs + j0, j->zp + j0, g->ep.gelu ? j->gelu : NULL, g->ep.ldr, NULL, NULL};
+        if (g->ep.res) {
+            o.res = g->c_trans ? g->ep.res + (size_t)j0 * g->ep.ldr + i0 : g->ep.res + (size_t)i0 * g->ep.ldr + j0;
+            o.res_scale = g->ep.res_scale + i0;
+        }
         j->k.finish(&o, &acc);
     }
 }
@@ -334,22 +344,28 @@ int mc_lowp_gemm(const mc_gemm_args *g) {
         record(p, g);
         return 0;
     }
-    lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 0, NULL, NULL, NULL};
+    lp_job j = {g, NULL, p->precision, mc_lowp_kernels_get(), 0, 0, 0, 1, NULL, NULL, mc_kernels_get()->gelu, NULL};
     if (p->precision == MC_PREC_BF16 ? !j.k.bf16_tile : g->K < j.k.int8_min_depth) return 0; /* f32 is faster */
     if (!(j.w = lookup(p, g, &j.row0))) return 0;
     j.panels = (g->N + MC_LP_NR - 1) / MC_LP_NR;
     j.strips = (g->M + MC_LP_MR - 1) / MC_LP_MR;
-    /* few panels (tokens): walk the weight once, panels stay in cache; many (pixels): the
-     * panel stays in L2 while the strips of the weight pass over it */
-    j.panel_major = j.panels > 4;
+    /* the tiles of a group of panels (columns) are walked strip by strip (rows of C), panels
+     * inside: C and a residual are written along their rows, and the group's packed activation
+     * (<= LP_GROUP_BYTES) stays in L2 while the strips pass over it. (Panel by panel, the order
+     * of session 6, wrote C down its columns, rows 16 KB apart (4096 pixels) that share cache
+     * sets: with the fused residual, half of the finish's time sat on the residual's stores.) */
     size_t elem = p->precision == MC_PREC_BF16 ? 2 : 1, per = (size_t)j.w->Kp * MC_LP_NR;
-    j.bp = malloc((size_t)j.panels * per * elem + (size_t)j.panels * MC_LP_NR * (sizeof(float) + sizeof(int32_t)));
+    j.group = (int)(LP_GROUP_BYTES / (per * elem));
+    j.group = j.group < 1 ? 1 : j.group > j.panels ? j.panels : j.group;
+    /* the calling thread's scratch (no allocation per GEMM once it has grown): a large malloc here
+     * was an mmap / munmap per call, with its pages faulted in and cleared every time */
+    j.bp = mc_thread_scratch(MC_SCRATCH_LOWP, (size_t)j.panels * per * elem +
+                                                  (size_t)j.panels * MC_LP_NR * (sizeof(float) + sizeof(int32_t)));
     if (!j.bp) return 0;
     j.xs = (float *)((char *)j.bp + (size_t)j.panels * per * elem);
     j.zp = (int32_t *)(j.xs + (size_t)j.panels * MC_LP_NR);
     mc_parallel_for(j.panels, 1, pack_b, &j);
     int tiles = j.panels * j.strips;
     mc_parallel_for(tiles, mc_parallel_grain(tiles, 8), compute, &j);
-    free(j.bp);
     return 1;
 }

@@ -96,7 +96,7 @@ void mc_lowp_scope_end(mc_lowp_plan *previous);
 mc_lowp_plan *mc_lowp_scope_current(void);
 
 /* Called by gemm.c for the GEMMs of weights (normalised: the weight is A [M,K], lda = K).
- * Returns 1 when it computed C (low precision), 0 when the caller must run the f32 GEMM (no
+ * Returns 1 when it computed C (low precision) and ran g->ep on it, 0 when the caller must run the f32 GEMM (no
  * plan in scope, recording, no packed weight for A, or no memory for the packed activation). */
 int mc_lowp_gemm(const mc_gemm_args *g);
 
@@ -111,6 +111,13 @@ typedef struct mc_lowp_out {
     const int32_t *qs; /* int8: [mr] row sums of q */
     const float *xs;   /* int8: [MC_LP_NR] column scales of the activation */
     const int32_t *zp; /* int8: [MC_LP_NR] column zero points */
+    /* the GEMM's epilogue (nn/kernels.h) on the finished tile, after the store or accumulation:
+     * gelu (the active kernels' own, mc_kernels.gelu; NULL: none), then res(i, j) += res_scale[i]
+     * C(i, j); res and res_scale at the tile's (i0, j0) / i0 */
+    void (*gelu)(float *y, const float *x, size_t n);
+    int ldr;
+    float *res;
+    const float *res_scale;
 } mc_lowp_out;
 
 /* The packed tile kernels of one instruction set (kernels_lowp_*.c).
