@@ -583,7 +583,42 @@ int mc_coca_train_sizes(const mc_coca *m, int B, size_t *tape_floats, size_t *wo
 size_t mc_coca_loss_scratch(const mc_coca *m, int B) {
     int E = m->embed_dim;
     mc_drclip_input in = {.B = B, .E = E, .n_sets = 1};
-    return (size_t)4 * B * E + (size_t)2 * B + mc_drclip_scratch_size(&in) + 16;
+    size_t rows = (size_t)B * (m->clip.text->context - 1); /* the caption rows' losses, in doubles */
+    return (size_t)4 * B * E + (size_t)2 * B + mc_drclip_scratch_size(&in) + 2 * rows + 32;
+}
+
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
+    !defined(__clang__) && defined(_OPENMP)
+#if __GLIBC_PREREQ(2, 35)
+#pragma omp declare simd notinbranch
+float expf(float);
+#define MC_EXPF_SIMD 1
+#endif
+#endif
+
+/* -log softmax(row)[label] over V logits; with drow (may alias row) k * (softmax - onehot(label))
+ * written. One row's result depends on the row alone (the threads split rows). */
+static double xent_row(const float *row, float *drow, int V, int label, double k) {
+    float mx = row[0];
+#pragma omp simd reduction(max : mx)
+    for (int q = 1; q < V; q++) mx = row[q] > mx ? row[q] : mx;
+    float at = row[label];
+    double sum = 0;
+    if (drow) {
+#ifdef MC_EXPF_SIMD
+#pragma omp simd reduction(+ : sum)
+#endif
+        for (int q = 0; q < V; q++) sum += drow[q] = expf(row[q] - mx);
+        float f = (float)(k / sum);
+        for (int q = 0; q < V; q++) drow[q] *= f;
+        drow[label] -= (float)k;
+    } else {
+#ifdef MC_EXPF_SIMD
+#pragma omp simd reduction(+ : sum)
+#endif
+        for (int q = 0; q < V; q++) sum += expf(row[q] - mx);
+    }
+    return log(sum) + (double)mx - (double)at;
 }
 
 int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, double clip_weight,
@@ -602,29 +637,18 @@ int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, 
     int r = mc_drclip_loss_forward(&cfg, &in, ls, &dl, e);
     if (r) return r;
     /* caption cross-entropy: mean over the labels tokens[:, 1:] that are not the pad id 0
-     * (create_loss builds CoCaLoss with its default pad_id); the logits rows are those labels */
+     * (create_loss builds CoCaLoss with its default pad_id); the logits rows are those labels.
+     * Rows in parallel (each its own loss slot), summed in row order: thread-count independent */
     long count = st->n_rows;
-    double cap = 0;
+    double *rl = (double *)(((uintptr_t)(ls + mc_drclip_scratch_size(&in)) + 63) & ~(uintptr_t)63);
+    const double kk = dloss * caption_weight / (double)(count ? count : 1); /* d/dlogit = w / count * (softmax - onehot) */
+#pragma omp parallel for schedule(static) if (count >= 8)
     for (int i = 0; i < st->n_rows; i++) {
         int r = st->rows[i], label = st->tokens[(size_t)(r / Td) * L + r % Td + 1];
-        const float *row = st->logits + (size_t)i * V;
-        float *drow = dlogits ? dlogits + (size_t)i * V : NULL;
-        float mx = row[0];
-        for (int k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
-        double sum = 0;
-        float at = row[label];
-        if (drow)
-            for (int k = 0; k < V; k++) sum += drow[k] = expf(row[k] - mx); /* drow may alias row */
-        else
-            for (int k = 0; k < V; k++) sum += expf(row[k] - mx);
-        cap += log(sum) + (double)mx - (double)at;
-        if (drow) { /* d/dlogit = w / count * (softmax - onehot) */
-            double k = dloss * caption_weight / (double)count;
-            float f = (float)(k / sum);
-            for (int q = 0; q < V; q++) drow[q] *= f;
-            drow[label] -= (float)k;
-        }
+        rl[i] = xent_row(st->logits + (size_t)i * V, dlogits ? dlogits + (size_t)i * V : NULL, V, label, kk);
     }
+    double cap = 0;
+    for (int i = 0; i < st->n_rows; i++) cap += rl[i];
     out->clip = dl.contrastive;
     out->caption = caption_weight * (count ? cap / (double)count : 0.0); /* torch gives NaN for no label */
     if (!count) out->caption = NAN;
