@@ -597,26 +597,35 @@ float expf(float);
 #endif
 
 /* -log softmax(row)[label] over V logits; with drow (may alias row) k * (softmax - onehot(label))
- * written. One row's result depends on the row alone (the threads split rows). */
+ * written. The exponentials go in blocks of 16 (each block through the vector expf, a tail of
+ * V % 16 through the scalar one) summed into 8 double accumulators in a fixed pattern, so a
+ * row's result depends on V and its values only, not on its address or the thread. */
 static double xent_row(const float *row, float *drow, int V, int label, double k) {
     float mx = row[0];
 #pragma omp simd reduction(max : mx)
     for (int q = 1; q < V; q++) mx = row[q] > mx ? row[q] : mx;
     float at = row[label];
-    double sum = 0;
+    double acc[8] = {0};
+    int q = 0;
+    for (; q + 16 <= V; q += 16) {
+        float ex[16];
+#ifdef MC_EXPF_SIMD
+#pragma omp simd
+#endif
+        for (int j = 0; j < 16; j++) ex[j] = expf(row[q + j] - mx);
+        for (int j = 0; j < 16; j++) acc[j & 7] += ex[j];
+        if (drow) memcpy(drow + q, ex, sizeof ex);
+    }
+    for (; q < V; q++) {
+        float x = expf(row[q] - mx);
+        acc[0] += x;
+        if (drow) drow[q] = x;
+    }
+    double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     if (drow) {
-#ifdef MC_EXPF_SIMD
-#pragma omp simd reduction(+ : sum)
-#endif
-        for (int q = 0; q < V; q++) sum += drow[q] = expf(row[q] - mx);
         float f = (float)(k / sum);
-        for (int q = 0; q < V; q++) drow[q] *= f;
+        for (int i = 0; i < V; i++) drow[i] *= f;
         drow[label] -= (float)k;
-    } else {
-#ifdef MC_EXPF_SIMD
-#pragma omp simd reduction(+ : sum)
-#endif
-        for (int q = 0; q < V; q++) sum += expf(row[q] - mx);
     }
     return log(sum) + (double)mx - (double)at;
 }
