@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "nn/layers.h"
+#include "nn/simd_expf.h"
 #include "train/loss.h"
 
 #define TAKE(c, n) mc_tape_take((c)->tape, (size_t)(n))
@@ -587,14 +588,6 @@ size_t mc_coca_loss_scratch(const mc_coca *m, int B) {
     return (size_t)4 * B * E + (size_t)2 * B + mc_drclip_scratch_size(&in) + 2 * rows + 32;
 }
 
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
-    !defined(__clang__) && defined(_OPENMP)
-#if __GLIBC_PREREQ(2, 35)
-#pragma omp declare simd notinbranch
-float expf(float);
-#define MC_EXPF_SIMD 1
-#endif
-#endif
 
 /* -log softmax(row)[label] over V logits; with drow (may alias row) k * (softmax - onehot(label))
  * written. The exponentials go in blocks of 16 (each block through the vector expf, a tail of
