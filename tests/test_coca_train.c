@@ -6,12 +6,15 @@
  *    per-tensor norms and projections on a rule direction, a few full tensors;
  *  - three AdamW steps (clipping, decay groups, logit-scale clamp) against torch's float32 run;
  *  - the training forward's features and logits equal the inference model's;
- *  - fresh initialisation: seeded, deterministic, open_clip's statistics. */
+ *  - fresh initialisation: seeded, deterministic, open_clip's statistics;
+ *  - CoCaLoss and its gradients byte-identical with 1 and 2 threads. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include "common/fd_check.h"
 #include "common/test_util.h"
@@ -266,6 +269,7 @@ static void compare_summaries(const char *what, const golden *gd, const mc_coca_
 }
 
 static void test_golden(const mc_oc_cfg *cfg) {
+    int nthreads = omp_get_max_threads();
     golden gd;
     golden_load(&gd);
     mc_err e = {0};
@@ -334,6 +338,21 @@ static void test_golden(const mc_oc_cfg *cfg) {
         free(ref);
     }
     printf("  %d full gradient tensors: worst rel L2 err %.2e\n", nfull, worst);
+
+    /* the caption rows are split over the threads: the same loss and gradients with 1 and 2 */
+    float *g1 = malloc(sizeof(float) * t.store.total);
+    mc_coca_losses l1, l2;
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        mc_grad_zero(&t.store);
+        CHECK(mc_coca_trainer_forward_backward(&tr, gd.images, gd.text, 1.f, th == 1 ? &l1 : &l2, &e) == 0,
+              "forward/backward: %s", e.msg);
+        if (th == 1) memcpy(g1, t.store.grad, sizeof(float) * t.store.total);
+    }
+    omp_set_num_threads(nthreads);
+    CHECK(tr.st.n_rows >= 8 && l1.caption == l2.caption && !memcmp(g1, t.store.grad, sizeof(float) * t.store.total),
+          "CoCaLoss differs between 1 and 2 threads (%d caption rows)", tr.st.n_rows);
+    free(g1);
 
     /* three AdamW steps on the same batch */
     float *p0 = malloc(sizeof(float) * t.store.total);

@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "nn/layers.h"
+#include "nn/simd_expf.h"
 #include "train/loss.h"
 
 #define TAKE(c, n) mc_tape_take((c)->tape, (size_t)(n))
@@ -583,7 +584,43 @@ int mc_coca_train_sizes(const mc_coca *m, int B, size_t *tape_floats, size_t *wo
 size_t mc_coca_loss_scratch(const mc_coca *m, int B) {
     int E = m->embed_dim;
     mc_drclip_input in = {.B = B, .E = E, .n_sets = 1};
-    return (size_t)4 * B * E + (size_t)2 * B + mc_drclip_scratch_size(&in) + 16;
+    size_t rows = (size_t)B * (m->clip.text->context - 1); /* the caption rows' losses, in doubles */
+    return (size_t)4 * B * E + (size_t)2 * B + mc_drclip_scratch_size(&in) + 2 * rows + 32;
+}
+
+
+/* -log softmax(row)[label] over V logits; with drow (may alias row) k * (softmax - onehot(label))
+ * written. The exponentials go in blocks of 16 (each block through the vector expf, a tail of
+ * V % 16 through the scalar one) summed into 8 double accumulators in a fixed pattern, so a
+ * row's result depends on V and its values only, not on its address or the thread. */
+static double xent_row(const float *row, float *drow, int V, int label, double k) {
+    float mx = row[0];
+#pragma omp simd reduction(max : mx)
+    for (int q = 1; q < V; q++) mx = row[q] > mx ? row[q] : mx;
+    float at = row[label];
+    double acc[8] = {0};
+    int q = 0;
+    for (; q + 16 <= V; q += 16) {
+        float ex[16];
+#ifdef MC_EXPF_SIMD
+#pragma omp simd
+#endif
+        for (int j = 0; j < 16; j++) ex[j] = expf(row[q + j] - mx);
+        for (int j = 0; j < 16; j++) acc[j & 7] += ex[j];
+        if (drow) memcpy(drow + q, ex, sizeof ex);
+    }
+    for (; q < V; q++) {
+        float x = expf(row[q] - mx);
+        acc[0] += x;
+        if (drow) drow[q] = x;
+    }
+    double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    if (drow) {
+        float f = (float)(k / sum);
+        for (int i = 0; i < V; i++) drow[i] *= f;
+        drow[label] -= (float)k;
+    }
+    return log(sum) + (double)mx - (double)at;
 }
 
 int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, double clip_weight,
@@ -602,29 +639,18 @@ int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, 
     int r = mc_drclip_loss_forward(&cfg, &in, ls, &dl, e);
     if (r) return r;
     /* caption cross-entropy: mean over the labels tokens[:, 1:] that are not the pad id 0
-     * (create_loss builds CoCaLoss with its default pad_id); the logits rows are those labels */
+     * (create_loss builds CoCaLoss with its default pad_id); the logits rows are those labels.
+     * Rows in parallel (each its own loss slot), summed in row order: thread-count independent */
     long count = st->n_rows;
-    double cap = 0;
+    double *rl = (double *)(((uintptr_t)(ls + mc_drclip_scratch_size(&in)) + 63) & ~(uintptr_t)63);
+    const double kk = dloss * caption_weight / (double)(count ? count : 1); /* d/dlogit = w / count * (softmax - onehot) */
+#pragma omp parallel for schedule(static) if (count >= 8)
     for (int i = 0; i < st->n_rows; i++) {
         int r = st->rows[i], label = st->tokens[(size_t)(r / Td) * L + r % Td + 1];
-        const float *row = st->logits + (size_t)i * V;
-        float *drow = dlogits ? dlogits + (size_t)i * V : NULL;
-        float mx = row[0];
-        for (int k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
-        double sum = 0;
-        float at = row[label];
-        if (drow)
-            for (int k = 0; k < V; k++) sum += drow[k] = expf(row[k] - mx); /* drow may alias row */
-        else
-            for (int k = 0; k < V; k++) sum += expf(row[k] - mx);
-        cap += log(sum) + (double)mx - (double)at;
-        if (drow) { /* d/dlogit = w / count * (softmax - onehot) */
-            double k = dloss * caption_weight / (double)count;
-            float f = (float)(k / sum);
-            for (int q = 0; q < V; q++) drow[q] *= f;
-            drow[label] -= (float)k;
-        }
+        rl[i] = xent_row(st->logits + (size_t)i * V, dlogits ? dlogits + (size_t)i * V : NULL, V, label, kk);
     }
+    double cap = 0;
+    for (int i = 0; i < st->n_rows; i++) cap += rl[i];
     out->clip = dl.contrastive;
     out->caption = caption_weight * (count ? cap / (double)count : 0.0); /* torch gives NaN for no label */
     if (!count) out->caption = NAN;

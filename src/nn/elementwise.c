@@ -4,6 +4,7 @@
 #include "core/parallel.h"
 #include "nn/isa.h"
 #include "nn/ops.h"
+#include "nn/simd_expf.h"
 
 void mc_batchnorm_eval_coeffs(float *scale, float *shift, const float *w, const float *b,
                               const float *mean, const float *var, float eps, int C) {
@@ -111,16 +112,7 @@ void mc_gelu_forward(float *y, const float *x, size_t n) { map_parallel(mc_kerne
 
 /* QuickGELU as open_clip (OpenAI CLIP) computes it: x * sigmoid(1.702 * x) in float32, the
  * constant rounded to float as torch does for a Python scalar. expf through libmvec's vector
- * variants where available (as erff in gelu.inc). */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
-    !defined(__clang__) && defined(_OPENMP)
-#if __GLIBC_PREREQ(2, 35)
-#pragma omp declare simd notinbranch
-float expf(float);
-#define MC_EXPF_SIMD 1
-#endif
-#endif
-
+ * variants where available (nn/simd_expf.h, as erff in gelu.inc). */
 static void quickgelu_serial(float *y, const float *x, size_t n) {
 #ifdef MC_EXPF_SIMD
 #pragma omp simd

@@ -67,13 +67,7 @@ void mc_layernorm_forward(float *y, const float *x, const float *w, const float 
  * baseline and, on x86-64, for AVX2 + FMA (this file is compiled for the baseline: the head
  * at SSE2 width was ~7% of a caption). Causal rows only visit j <= i (the masked scores
  * would be exp(-inf) = 0). */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
-    !defined(__clang__) && defined(_OPENMP)
-#if __GLIBC_PREREQ(2, 35)
-#pragma omp declare simd notinbranch
-float expf(float);
-#endif
-#endif
+#include "nn/simd_expf.h" /* the vector expf */
 typedef float av8 __attribute__((vector_size(32), aligned(4), may_alias));
 #define ATT_NAME attend_head_base
 #include "nn/attend.inc"
