@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "nn/layers.h"
 #include "nn/simd_expf.h"
@@ -623,6 +624,24 @@ static double xent_row(const float *row, float *drow, int V, int label, double k
     return log(sum) + (double)mx - (double)at;
 }
 
+/* rows [b, e) of the caption cross-entropy, each into its own loss slot (pool task) */
+typedef struct {
+    const mc_coca_train_state *st;
+    float *dlogits;
+    double *rl;
+    int V, Td, L;
+    double kk;
+} xent_job;
+
+static void xent_rows(void *arg, int b, int e) {
+    const xent_job *j = arg;
+    for (int i = b; i < e; i++) {
+        int r = j->st->rows[i], label = j->st->tokens[(size_t)(r / j->Td) * j->L + r % j->Td + 1];
+        float *drow = j->dlogits ? j->dlogits + (size_t)i * j->V : NULL;
+        j->rl[i] = xent_row(j->st->logits + (size_t)i * j->V, drow, j->V, label, j->kk);
+    }
+}
+
 int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, double clip_weight,
                       double caption_weight, float dloss, float *scratch, mc_coca_losses *out, float *dlogits,
                       float *dimg, float *dtxt, float *dt, mc_err *e) {
@@ -644,11 +663,8 @@ int mc_coca_loss_grad(const mc_coca *m, const mc_coca_train_state *st, float t, 
     long count = st->n_rows;
     double *rl = (double *)(((uintptr_t)(ls + mc_drclip_scratch_size(&in)) + 63) & ~(uintptr_t)63);
     const double kk = dloss * caption_weight / (double)(count ? count : 1); /* d/dlogit = w / count * (softmax - onehot) */
-#pragma omp parallel for schedule(static) if (count >= 8)
-    for (int i = 0; i < st->n_rows; i++) {
-        int r = st->rows[i], label = st->tokens[(size_t)(r / Td) * L + r % Td + 1];
-        rl[i] = xent_row(st->logits + (size_t)i * V, dlogits ? dlogits + (size_t)i * V : NULL, V, label, kk);
-    }
+    xent_job xj = {st, dlogits, rl, V, Td, L, kk};
+    mc_parallel_for(st->n_rows, mc_parallel_grain(st->n_rows, 4), xent_rows, &xj);
     double cap = 0;
     for (int i = 0; i < st->n_rows; i++) cap += rl[i];
     out->clip = dl.contrastive;
