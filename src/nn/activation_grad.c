@@ -55,9 +55,14 @@ static void gelu_span(void *arg, size_t b, size_t e) {
     }
 }
 
-void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
+/* dx (=, or += with acc_dx) from dy and x (or y) elementwise, by `span` over the pool */
+static void elementwise_backward(mc_span_fn span, float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
     act_job j = {.dx = dx, .dy = dy, .x = x, .acc_dx = acc_dx};
-    mc_parallel_span(n, ELEM_BLOCK, gelu_span, &j);
+    mc_parallel_span(n, ELEM_BLOCK, span, &j);
+}
+
+void mc_gelu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
+    elementwise_backward(gelu_span, dx, dy, x, n, acc_dx);
 }
 
 static void relu_span(void *arg, size_t b, size_t e) {
@@ -68,8 +73,7 @@ static void relu_span(void *arg, size_t b, size_t e) {
 }
 
 void mc_relu_backward(float *dx, const float *dy, const float *x, size_t n, int acc_dx) {
-    act_job j = {.dx = dx, .dy = dy, .x = x, .acc_dx = acc_dx};
-    mc_parallel_span(n, ELEM_BLOCK, relu_span, &j);
+    elementwise_backward(relu_span, dx, dy, x, n, acc_dx);
 }
 
 static void sigmoid_span(void *arg, size_t b, size_t e) {
@@ -81,8 +85,7 @@ static void sigmoid_span(void *arg, size_t b, size_t e) {
 }
 
 void mc_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n, int acc_dx) {
-    act_job j = {.dx = dx, .dy = dy, .x = y, .acc_dx = acc_dx};
-    mc_parallel_span(n, ELEM_BLOCK, sigmoid_span, &j);
+    elementwise_backward(sigmoid_span, dx, dy, y, n, acc_dx);
 }
 
 static void softmax_rows(void *arg, int r0, int r1) {
