@@ -613,6 +613,17 @@ static void check_rotate_paths(void) {
             }
         CHECK(ok, "rotate %g is not the counter-clockwise rotation", angles[k]);
     }
+    /* a stored shear so large that source coordinates pass INT_MAX (a fuzz find): every pixel
+     * falls off the image, as in PIL, and nothing overflows (the sanitizer run checks) */
+    const double shears[] = {3.57627869e8, -3.57627869e8, 1e9};
+    for (size_t k = 0; k < sizeof shears / sizeof shears[0]; k++) {
+        double m[6] = {1, shears[k], 0, 0, 1, 0};
+        memset(b.rgb, 1, (size_t)37 * 37 * 3);
+        CHECK(!mc_pil_affine_nearest(&sq, m, &b, &e), "shear %g: %s", shears[k], e.msg);
+        int black = 1;
+        for (int i = 0; i < 37 * 37 * 3; i++) black &= b.rgb[i] == 0;
+        CHECK(black, "shear %g: a pixel came from on the image", shears[k]);
+    }
     mc_image_free(&sq);
     mc_image_free(&a);
     mc_image_free(&b);

@@ -2,6 +2,7 @@
  * ImageOps point operations on RGB; see pil_ops.h. Built with -ffp-contract=off. */
 #include "image/pil_ops.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,14 @@ static inline void put_px(uint8_t *dst, const uint8_t *src) {
     dst[2] = src[2];
 }
 
-/* Geometry.c's COORD and FLOOR macros. */
-static inline int pil_coord(double v) { return v < 0.0 ? -1 : (int)v; }
-static inline int pil_floor(double v) { return v < 0.0 ? (int)floor(v) : (int)v; }
+/* Geometry.c's COORD and FLOOR macros, saturated: PIL's own (int) cast of a coordinate past
+ * INT_MAX is undefined (x86 gives INT_MIN, off the image either way); here such a coordinate,
+ * reached by a huge stored shear, is INT_MAX or -1, equally off the image. */
+static inline int pil_coord(double v) { return !(v >= 0.0) ? -1 : v >= (double)INT_MAX ? INT_MAX : (int)v; }
+static inline int pil_floor(double v) {
+    if (!(v > (double)INT_MIN)) return INT_MIN;
+    return v >= (double)INT_MAX ? INT_MAX : v < 0.0 ? (int)floor(v) : (int)v;
+}
 
 /* ImagingScaleAffine: a1 == a3 == 0. Columns are tabulated once; x and y positions are
  * accumulated in double exactly as PIL does (x0 + k * a0 is not the same number). */
