@@ -3,27 +3,10 @@
 #include <string.h>
 
 #include "core/parallel.h"
+#include "nn/isa.h"
 #include "nn/layers.h"
 
 #define PUT(dst, i, v) ((dst)[i] = acc_dx ? (dst)[i] + (v) : (v))
-
-/* As for the GELU forward (elementwise.c): glibc >= 2.35 on x86-64 has libmvec vector
- * variants of erff and expf; declaring them `omp declare simd` vectorises the loop. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GLIBC_PREREQ) && defined(__GNUC__) && \
-    !defined(__clang__) && defined(_OPENMP)
-#if __GLIBC_PREREQ(2, 35)
-#pragma omp declare simd notinbranch
-float erff(float);
-#pragma omp declare simd notinbranch
-float expf(float);
-#define GELU_GRAD_SIMD 1
-#endif
-#endif
-
-/* d/dx [x Phi(x)] = Phi(x) + x phi(x) */
-static inline float gelu_grad(float v) {
-    return 0.5f * (1.f + erff(v * 0.70710678118654752f)) + v * 0.39894228040143268f * expf(-0.5f * v * v);
-}
 
 /* Arguments of the loops below, which run on the library's pool (core/parallel.h); each item's
  * result depends only on its own inputs, so the split over threads changes nothing. */
@@ -37,22 +20,10 @@ typedef struct act_job {
 /* a span of elements per hand-off: below this an elementwise loop is not worth waking a thread */
 #define ELEM_BLOCK 16384
 
+/* the instruction set's kernel (gelu.inc), in its blocks of 16: spans of ELEM_BLOCK start on a block */
 static void gelu_span(void *arg, size_t b, size_t e) {
     const act_job *j = arg;
-    float *dx = j->dx;
-    const float *dy = j->dy, *x = j->x;
-    /* two loops rather than a branch inside, so both vectorise */
-    if (j->acc_dx) {
-#ifdef GELU_GRAD_SIMD
-#pragma omp simd
-#endif
-        for (size_t i = b; i < e; i++) dx[i] += dy[i] * gelu_grad(x[i]);
-    } else {
-#ifdef GELU_GRAD_SIMD
-#pragma omp simd
-#endif
-        for (size_t i = b; i < e; i++) dx[i] = dy[i] * gelu_grad(x[i]);
-    }
+    mc_kernels_get()->gelu_grad(j->dx + b, j->dy + b, j->x + b, e - b, j->acc_dx);
 }
 
 /* dx (=, or += with acc_dx) from dy and x (or y) elementwise, by `span` over the pool */

@@ -25,9 +25,33 @@ static int is_pointwise(const mc_conv2d_shape *s) {
 
 size_t mc_conv2d_backward_scratch(const mc_conv2d_shape *s, int H, int W) {
     int cin_g = s->cin / s->groups;
-    if ((cin_g == 1 && s->groups > 1) || is_pointwise(s)) return 0;
+    if (cin_g == 1 && s->groups > 1) return 0;
+    size_t wt = (size_t)s->cout * cin_g * s->kh * s->kw; /* the weight transposed, once per call */
+    if (is_pointwise(s)) return wt;
     size_t Ho = (size_t)mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = (size_t)mc_conv_out(W, s->kw, s->stride, s->pad_w);
-    return 2 * (size_t)cin_g * s->kh * s->kw * Ho * Wo; /* col | dcol */
+    return wt + 2 * (size_t)cin_g * s->kh * s->kw * Ho * Wo; /* wt | col | dcol */
+}
+
+/* wt [groups][K][cout_g] = each group's weight [cout_g][K] transposed: the dx products of all the
+ * batch's images read it in place (handing mc_sgemm W with trans_a copied it once per image). */
+typedef struct wt_job {
+    float *wt;
+    const float *w;
+    int rows, cols; /* of one group's weight: cout_g, K */
+} wt_job;
+
+static void transpose_groups(void *arg, int g0, int g1) {
+    const wt_job *j = arg;
+    size_t n = (size_t)j->rows * j->cols;
+    for (int g = g0; g < g1; g++) {
+        const float *w = j->w + g * n;
+        float *t = j->wt + g * n;
+        for (int i0 = 0; i0 < j->rows; i0 += 16) { /* 16 source rows at a time: 16 read streams */
+            int i1 = i0 + 16 < j->rows ? i0 + 16 : j->rows;
+            for (int k = 0; k < j->cols; k++)
+                for (int i = i0; i < i1; i++) t[(size_t)k * j->rows + i] = w[(size_t)i * j->cols + k];
+        }
+    }
 }
 
 /* Valid output columns [*lo, *hi) for tap kx: 0 <= ox*st - pad + kx < W. */
@@ -332,7 +356,11 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     }
     int K = cin_g * s->kh * s->kw, P = Ho * Wo, pw = is_pointwise(s);
     size_t HW = (size_t)H * W;
-    float *col = scratch, *dcol = pw ? NULL : scratch + (size_t)K * P;
+    float *wt = scratch, *col = scratch + (size_t)s->cout * K, *dcol = pw ? NULL : col + (size_t)K * P;
+    if (dx) {
+        wt_job t = {wt, w, cout_g, K};
+        transpose_groups(&t, 0, s->groups);
+    }
     if (db) {
         conv_job j = {.db = db, .dy = dy, .s = s, .B = B, .P = (size_t)P};
         mc_parallel_for(s->cout, GRAIN(s->cout), bias_grad_channels, &j);
@@ -341,7 +369,7 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         for (int g = 0; g < s->groups; g++) {
             const float *xg = x + ((size_t)b * s->cin + (size_t)g * cin_g) * HW;
             const float *dyg = dy + ((size_t)b * s->cout + (size_t)g * cout_g) * P;
-            const float *wg = w + (size_t)g * cout_g * K;
+            const float *wtg = wt + (size_t)g * cout_g * K; /* [K][cout_g] */
             float *dxg = dx ? dx + ((size_t)b * s->cin + (size_t)g * cin_g) * HW : NULL;
             const float *src = xg;
             if (!pw && dw) {
@@ -351,9 +379,9 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
             if (dw) mc_sgemm(0, 1, cout_g, K, P, 1.f, dyg, P, src, P, 1.f, dw + (size_t)g * cout_g * K, K);
             if (!dxg) continue;
             if (pw) {
-                mc_sgemm(1, 0, K, P, cout_g, 1.f, wg, K, dyg, P, acc_dx ? 1.f : 0.f, dxg, P);
+                mc_sgemm(0, 0, K, P, cout_g, 1.f, wtg, cout_g, dyg, P, acc_dx ? 1.f : 0.f, dxg, P);
             } else {
-                mc_sgemm(1, 0, K, P, cout_g, 1.f, wg, K, dyg, P, 0.f, dcol, P);
+                mc_sgemm(0, 0, K, P, cout_g, 1.f, wtg, cout_g, dyg, P, 0.f, dcol, P);
                 if (!acc_dx) memset(dxg, 0, (size_t)cin_g * HW * sizeof(float));
                 scatter_cols(dxg, dcol, cin_g, H, W, s, Ho, Wo);
             }

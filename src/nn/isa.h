@@ -31,6 +31,8 @@ typedef struct mc_kernels {
                      int row_stride, const size_t *koff);
     /* y = GELU(x), exact erf form (in place ok) */
     void (*gelu)(float *y, const float *x, size_t n);
+    /* dx (=, or += with acc) = dy * GELU'(x), exact erf form (dx may be dy) */
+    void (*gelu_grad)(float *dx, const float *dy, const float *x, size_t n, int acc);
     /* 12 * iters multiply-adds on vectors of vec_floats lanes (the FMA peak probe) */
     float (*fma_chains)(long iters);
     int vec_floats;

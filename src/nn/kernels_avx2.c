@@ -56,5 +56,5 @@ static int gemm(const mc_gemm_args *g) {
     return w <= q ? avx2w_gemm(g) : avx2q_gemm(g);
 }
 
-const mc_kernels mc_kernels_avx2 = {MC_ISA_AVX2, "avx2", gemm, dw_plane, gelu, fma_chains, 8};
+const mc_kernels mc_kernels_avx2 = {MC_ISA_AVX2, "avx2", gemm, dw_plane, gelu, gelu_grad, fma_chains, 8};
 #endif

@@ -84,5 +84,5 @@ static int gemm(const mc_gemm_args *g) {
     return t <= q ? avx512t_gemm(g) : avx512q_gemm(g);
 }
 
-const mc_kernels mc_kernels_avx512 = {MC_ISA_AVX512, "avx512", gemm, dw_plane, gelu, fma_chains, 16};
+const mc_kernels mc_kernels_avx512 = {MC_ISA_AVX512, "avx512", gemm, dw_plane, gelu, gelu_grad, fma_chains, 16};
 #endif

@@ -17,4 +17,4 @@ typedef vf dvf;
 #include "nn/dw_plane.inc"
 #include "nn/fma_peak.inc"
 
-const mc_kernels mc_kernels_portable = {MC_ISA_PORTABLE, "portable", portable_gemm, dw_plane, gelu, fma_chains, 4};
+const mc_kernels mc_kernels_portable = {MC_ISA_PORTABLE, "portable", portable_gemm, dw_plane, gelu, gelu_grad, fma_chains, 4};
