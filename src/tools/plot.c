@@ -141,21 +141,28 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
     cairo_set_font_size(cr, 11);
     cairo_set_line_width(cr, 1);
     char s[64];
-    /* grid and ticks */
+    /* grid and ticks; a log x axis spanning up to 2 decades also gets 2x and 5x ticks, so that
+     * a short run's axis is not a single "1000" */
     for (int axis = 0; axis < 2; axis++) {
-        double lo = axis ? y0 : x0, hi = axis ? y1 : x1, step = log_x && !axis ? fmax(1, round(tick_step(hi - lo))) : tick_step(hi - lo);
-        for (double v = ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) {
-            double px = axis ? L : L + (v - lo) / (hi - lo) * pw, py = axis ? T + ph - (v - lo) / (hi - lo) * ph : T + ph;
-            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-            if (axis) cairo_move_to(cr, L, py), cairo_line_to(cr, L + pw, py);
-            else cairo_move_to(cr, px, T), cairo_line_to(cr, px, T + ph);
-            cairo_stroke(cr);
-            cairo_set_source_rgb(cr, 0, 0, 0);
-            if (log_x && !axis) snprintf(s, sizeof s, "1e%g", v);
-            else snprintf(s, sizeof s, "%g", fabs(v) < 1e-12 * step ? 0.0 : v);
-            if (axis) text_at(cr, L - 6, py, s, 1, 0.5);
-            else text_at(cr, px, T + ph + 6, s, 0.5, 0);
-        }
+        double lo = axis ? y0 : x0, hi = axis ? y1 : x1;
+        int log_axis = log_x && !axis, sub = log_axis && hi - lo <= 2;
+        double step = log_axis ? fmax(1, round(tick_step(hi - lo))) : tick_step(hi - lo);
+        for (double d = (log_axis ? floor(lo / step) : ceil(lo / step)) * step; d <= hi + 1e-9 * step; d += step)
+            for (int m = 0; m < (sub ? 3 : 1); m++) {
+                static const double mult[3] = {1, 2, 5};
+                double v = log_axis ? d + log10(mult[m]) : d;
+                if (v < lo - 1e-9 || v > hi + 1e-9) continue;
+                double px = axis ? L : L + (v - lo) / (hi - lo) * pw, py = axis ? T + ph - (v - lo) / (hi - lo) * ph : T + ph;
+                cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+                if (axis) cairo_move_to(cr, L, py), cairo_line_to(cr, L + pw, py);
+                else cairo_move_to(cr, px, T), cairo_line_to(cr, px, T + ph);
+                cairo_stroke(cr);
+                cairo_set_source_rgb(cr, 0, 0, 0);
+                if (log_axis) snprintf(s, sizeof s, "%g", mult[m] * pow(10, d));
+                else snprintf(s, sizeof s, "%g", fabs(v) < 1e-12 * step ? 0.0 : v);
+                if (axis) text_at(cr, L - 6, py, s, 1, 0.5);
+                else text_at(cr, px, T + ph + 6, s, 0.5, 0);
+            }
     }
     cairo_rectangle(cr, L, T, pw, ph);
     cairo_stroke(cr);
@@ -186,12 +193,50 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
             if (series[k].n <= 60) cairo_rectangle(cr, px - 2, py - 2, 4, 4), cairo_move_to(cr, px, py);
         }
         cairo_stroke(cr);
+    }
+    /* the legend: as wide as its longest name, on a white box in the corner of the plot that
+     * covers the fewest points */
+    double lw = 0;
+    int named = 0;
+    for (int k = 0; k < n_series; k++)
         if (series[k].name) {
-            double ly = T + 14 + 16 * k;
-            cairo_move_to(cr, L + pw - 150, ly), cairo_line_to(cr, L + pw - 130, ly);
+            cairo_text_extents_t te;
+            cairo_text_extents(cr, series[k].name, &te);
+            lw = fmax(lw, te.x_advance);
+            named++;
+        }
+    if (named) {
+        double bw = lw + 40, bh = 16.0 * named + 8, best_x = L + pw - bw - 6, best_y = T + 6;
+        int best = -1;
+        for (int corner = 0; corner < 4; corner++) { /* top right, top left, bottom right, bottom left */
+            double bx = corner % 2 ? L + 6 : L + pw - bw - 6, by = corner < 2 ? T + 6 : T + ph - bh - 6;
+            int covered = 0;
+            for (int k = 0; k < n_series; k++)
+                for (int i = 0; i < series[k].n; i++) {
+                    double x = series[k].x[i], y = series[k].y[i];
+                    if (log_x) x = x > 0 ? log10(x) : NAN;
+                    if (!isfinite(x) || !isfinite(y)) continue;
+                    double px = L + (x - x0) / (x1 - x0) * pw, py = T + ph - (y - y0) / (y1 - y0) * ph;
+                    covered += px >= bx && px <= bx + bw && py >= by && py <= by + bh;
+                }
+            if (best < 0 || covered < best) best = covered, best_x = bx, best_y = by;
+        }
+        cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+        cairo_rectangle(cr, best_x, best_y, bw, bh);
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
+        cairo_set_line_width(cr, 1);
+        cairo_stroke(cr);
+        cairo_set_line_width(cr, 2);
+        for (int k = 0, row = 0; k < n_series; k++) {
+            if (!series[k].name) continue;
+            const double *c = colours[k % 8];
+            double ly = best_y + 12 + 16 * row++;
+            cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+            cairo_move_to(cr, best_x + 8, ly), cairo_line_to(cr, best_x + 28, ly);
             cairo_stroke(cr);
             cairo_set_source_rgb(cr, 0, 0, 0);
-            text_at(cr, L + pw - 124, ly, series[k].name, 0, 0.5);
+            text_at(cr, best_x + 34, ly, series[k].name, 0, 0.5);
         }
     }
     return finish(sf, cr, path, e);
