@@ -20,7 +20,8 @@ typedef struct act_job {
 /* a span of elements per hand-off: below this an elementwise loop is not worth waking a thread */
 #define ELEM_BLOCK 16384
 
-/* the instruction set's kernel (gelu.inc), in its blocks of 16: spans of ELEM_BLOCK start on a block */
+/* the instruction set's kernel (gelu.inc): every element, a span's tail too, goes through its
+ * vector path, so where the pool cuts the spans changes no result */
 static void gelu_span(void *arg, size_t b, size_t e) {
     const act_job *j = arg;
     mc_kernels_get()->gelu_grad(j->dx + b, j->dy + b, j->x + b, e - b, j->acc_dx);

@@ -18,6 +18,7 @@
 #include "nn/gemm.h"
 #include "nn/isa.h"
 #include "nn/layers.h"
+#include "nn/ops.h"
 
 static int is_pointwise(const mc_conv2d_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad_h == 0 && s->pad_w == 0;
@@ -30,28 +31,6 @@ size_t mc_conv2d_backward_scratch(const mc_conv2d_shape *s, int H, int W) {
     if (is_pointwise(s)) return wt;
     size_t Ho = (size_t)mc_conv_out(H, s->kh, s->stride, s->pad_h), Wo = (size_t)mc_conv_out(W, s->kw, s->stride, s->pad_w);
     return wt + 2 * (size_t)cin_g * s->kh * s->kw * Ho * Wo; /* wt | col | dcol */
-}
-
-/* wt [groups][K][cout_g] = each group's weight [cout_g][K] transposed: the dx products of all the
- * batch's images read it in place (handing mc_sgemm W with trans_a copied it once per image). */
-typedef struct wt_job {
-    float *wt;
-    const float *w;
-    int rows, cols; /* of one group's weight: cout_g, K */
-} wt_job;
-
-static void transpose_groups(void *arg, int g0, int g1) {
-    const wt_job *j = arg;
-    size_t n = (size_t)j->rows * j->cols;
-    for (int g = g0; g < g1; g++) {
-        const float *w = j->w + g * n;
-        float *t = j->wt + g * n;
-        for (int i0 = 0; i0 < j->rows; i0 += 16) { /* 16 source rows at a time: 16 read streams */
-            int i1 = i0 + 16 < j->rows ? i0 + 16 : j->rows;
-            for (int k = 0; k < j->cols; k++)
-                for (int i = i0; i < i1; i++) t[(size_t)k * j->rows + i] = w[(size_t)i * j->cols + k];
-        }
-    }
 }
 
 /* Valid output columns [*lo, *hi) for tap kx: 0 <= ox*st - pad + kx < W. */
@@ -357,10 +336,9 @@ void mc_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     int K = cin_g * s->kh * s->kw, P = Ho * Wo, pw = is_pointwise(s);
     size_t HW = (size_t)H * W;
     float *wt = scratch, *col = scratch + (size_t)s->cout * K, *dcol = pw ? NULL : col + (size_t)K * P;
-    if (dx) {
-        wt_job t = {wt, w, cout_g, K};
-        transpose_groups(&t, 0, s->groups);
-    }
+    /* wt [groups][K][cout_g], each group's weight [cout_g][K] transposed once for all the batch's
+     * dx products (handing mc_sgemm W with trans_a copied it once per image) */
+    if (dx) mc_transpose_chw_to_hwc(wt, w, s->groups, cout_g, K);
     if (db) {
         conv_job j = {.db = db, .dy = dy, .s = s, .B = B, .P = (size_t)P};
         mc_parallel_for(s->cout, GRAIN(s->cout), bias_grad_channels, &j);

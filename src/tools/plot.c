@@ -111,6 +111,21 @@ static double tick_step(double span) {
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
+/* The plot area of a line plot and the data range it shows (x as log10 on a log axis). */
+typedef struct plot_frame {
+    double L, T, pw, ph, x0, x1, y0, y1;
+    int log_x;
+} plot_frame;
+
+/* Point (x, y) in pixels; 0 when it has no place on the plot (not finite, or x <= 0 on a log axis). */
+static int plot_point(const plot_frame *f, double x, double y, double *px, double *py) {
+    if (f->log_x) x = x > 0 ? log10(x) : NAN;
+    if (!isfinite(x) || !isfinite(y)) return 0;
+    *px = f->L + (x - f->x0) / (f->x1 - f->x0) * f->pw;
+    *py = f->T + f->ph - (y - f->y0) / (f->y1 - f->y0) * f->ph;
+    return 1;
+}
+
 int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_series, const char *title,
                       const char *xlabel, const char *ylabel, int log_x, mc_err *e) {
     static const double colours[][3] = {{0.12, 0.47, 0.71}, {1.0, 0.5, 0.05}, {0.17, 0.63, 0.17}, {0.84, 0.15, 0.16},
@@ -130,6 +145,7 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
     y0 -= pad, y1 += pad;
     const int W = 800, H = 500;
     const double L = 80, R = 20, T = 40, B = 60, pw = W - L - R, ph = H - T - B;
+    const plot_frame frame = {L, T, pw, ph, x0, x1, y0, y1, log_x};
     cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     cairo_t *cr = cairo_create(sf);
     cairo_set_source_rgb(cr, 1, 1, 1);
@@ -183,10 +199,8 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
         cairo_set_source_rgb(cr, c[0], c[1], c[2]);
         int pen = 0;
         for (int i = 0; i < series[k].n; i++) {
-            double x = series[k].x[i], y = series[k].y[i];
-            if (log_x) x = x > 0 ? log10(x) : NAN;
-            if (!isfinite(x) || !isfinite(y)) { pen = 0; continue; }
-            double px = L + (x - x0) / (x1 - x0) * pw, py = T + ph - (y - y0) / (y1 - y0) * ph;
+            double px, py;
+            if (!plot_point(&frame, series[k].x[i], series[k].y[i], &px, &py)) { pen = 0; continue; }
             if (pen) cairo_line_to(cr, px, py);
             else cairo_move_to(cr, px, py);
             pen = 1;
@@ -213,11 +227,9 @@ int mc_plot_lines_png(const char *path, const mc_plot_series *series, int n_seri
             int covered = 0;
             for (int k = 0; k < n_series; k++)
                 for (int i = 0; i < series[k].n; i++) {
-                    double x = series[k].x[i], y = series[k].y[i];
-                    if (log_x) x = x > 0 ? log10(x) : NAN;
-                    if (!isfinite(x) || !isfinite(y)) continue;
-                    double px = L + (x - x0) / (x1 - x0) * pw, py = T + ph - (y - y0) / (y1 - y0) * ph;
-                    covered += px >= bx && px <= bx + bw && py >= by && py <= by + bh;
+                    double px, py;
+                    if (plot_point(&frame, series[k].x[i], series[k].y[i], &px, &py))
+                        covered += px >= bx && px <= bx + bw && py >= by && py <= by + bh;
                 }
             if (best < 0 || covered < best) best = covered, best_x = bx, best_y = by;
         }
