@@ -86,6 +86,7 @@ static void layer_scale_dls(void *arg, int c0, int c1) {
         for (int b = 0; b < B; b++) {
             const float *g = j->dy + ((size_t)b * C + c) * HW, *v = j->x + ((size_t)b * C + c) * HW;
             float a = 0;
+#pragma omp simd reduction(+ : a)
             for (int i = 0; i < HW; i++) a += g[i] * v[i];
             acc += a;
         }

@@ -47,6 +47,7 @@ static float bias_grad(const float *dy, int co, int cout, int B, size_t P) {
     for (int b = 0; b < B; b++) {
         const float *g = dy + ((size_t)b * cout + co) * P;
         float a = 0;
+#pragma omp simd reduction(+ : a)
         for (size_t p = 0; p < P; p++) a += g[p];
         acc += a;
     }
