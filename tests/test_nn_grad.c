@@ -548,8 +548,11 @@ int main(void) {
     test_attention(2, 5, 2, 3, 0);
     test_attention(2, 5, 2, 3, 1);
     test_attention(1, 7, 3, 4, 1);
+    test_attention(2, 9, 2, 8, 1); /* keys four at a time with a tail, both passes */
+    test_attention(1, 8, 2, 5, 0);
     test_attention_dropout(2, 5, 2, 3, 0, 0.3f);
     test_attention_dropout(2, 6, 2, 4, 1, 0.5f);
+    test_attention_dropout(1, 9, 2, 6, 0, 0.3f);
     test_embedding();
     test_regularisers();
     return mc_test_finish("nn_grad");

@@ -119,7 +119,7 @@ void mc_mean_hw_backward(float *dx, const float *dy, int B, int C, int HW, int a
 /* Multi-head scaled dot-product attention as mc_attention_forward (qkv [N,T,3*H*D] packed
  * [q|k|v], heads contiguous; out [N,T,H*D]; scores scaled by `scale`; causal: t sees <= t),
  * saving the probabilities save_p [N,H,T,T] (zeros above the diagonal when causal).
- * Backward: dqkv [N,T,3*H*D] written from dout [N,T,H*D]. scratch: T floats per (n, h),
+ * Backward: dqkv [N,T,3*H*D] written from dout [N,T,H*D]. scratch: T*T floats per (n, h),
  * mc_attention_backward_scratch(). */
 void mc_attention_train_forward(float *out, float *save_p, const float *qkv, int N, int T, int H, int D, float scale,
                                 int causal);
