@@ -520,6 +520,9 @@ int main(void) {
     test_conv(2, 3, 5, 1, 3, 2, 1, 7, 5);
     test_conv(1, 4, 6, 2, 3, 2, 1, 6, 7);
     test_conv(2, 4, 8, 4, 7, 2, 3, 9, 8);
+    test_conv(2, 3, 9, 3, 5, 1, 2, 6, 11); /* depthwise multiplier 3, 5x5: padded-plane weight gradient */
+    test_conv(1, 2, 4, 2, 3, 2, 1, 10, 9); /* multiplier 2, 3x3 (the patch embedding's small-kernel branch): direct loops */
+    test_conv(1, 2, 4, 2, 7, 2, 3, 2, 1100); /* multiplier 2, 7x7 stride 2 on a wide plane */
     test_conv(2, 5, 5, 5, 3, 1, 1, 5, 4);
     /* stride-1 depthwise (the padded-plane path): 7x7 / 5x5 / unpadded 3x3, rows wider than a
      * vector with a partial last one */
