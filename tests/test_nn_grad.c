@@ -537,6 +537,8 @@ int main(void) {
     test_dwconv_tokens(2, 7, 5, 3);
     test_batchnorm(3, 4, 5, 1);
     test_batchnorm(7, 5, 1, 1);
+    test_batchnorm(9, 40, 1, 1); /* token-major [outer, C]: channels in blocks of columns */
+    test_batchnorm(6, 37, 1, 0);
     test_batchnorm(2, 3, 6, 0);
     test_batchnorm_running_stats();
     test_layernorm(5, 7);

@@ -289,7 +289,7 @@ void mc_mci_repmixer_train_backward(mc_train_ctx *c, const mc_mci_repmixer_block
     mc_mci_mobileone_train_backward(c, &blk->mixer, &s->mixer, dx, dt);
     if (BLIVE(c)) {
         mc_add_forward(dx, dx1, n);
-        for (size_t i = 0; i < n; i++) dt[i] = -dt[i];
+        mc_neg_forward(dt, dt, n);
     }
     mc_train_bn_backward(c, &s->norm, dx, dt, s->x, &blk->norm.skip, B, C, HW, 1);
     mc_tape_release(c->work, mk);

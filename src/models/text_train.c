@@ -64,7 +64,8 @@ float *mc_text_repmixer_train_forward(mc_train_ctx *c, const mc_text_repmixer *b
     mc_train_bn_forward(c, &s->bn[1], u, s->a, &bn[1], M, C, 1);
     mc_train_bn_forward(c, &s->bn[2], v, x, &bn[2], M, C, 1);
     if (FLIVE(c)) {
-        for (size_t i = 0; i < n; i++) s->t[i] = s->t[i] + u[i] - v[i];
+        mc_add_forward(s->t, u, n); /* (t + u) - v, as one expression rounds it */
+        mc_sub_forward(s->t, v, n);
         memcpy(s->x1, x, n * sizeof(float));
         mc_add_scaled_channels(s->x1, s->t, b->tm_ls, M, C, 1);
         mc_dwconv_tokens_forward(s->d, s->x1, s->wf_t, NULL, N, T, C, K);
@@ -109,7 +110,7 @@ void mc_text_repmixer_train_backward(mc_train_ctx *c, const mc_text_repmixer *b,
     mc_train_bn_backward(c, &s->bn[0], dx, u, s->x, &bn[0], M, C, 1, 1);
     mc_train_bn_backward(c, &s->bn[1], v, u, s->a, &bn[1], M, C, 1, 0);                 /* v = d a */
     if (BLIVE(c)) {
-        for (size_t i = 0; i < n; i++) u[i] = -u[i];
+        mc_neg_forward(u, u, n);
         memset(dwk, 0, (size_t)K * C * sizeof(float));
         mc_dwconv_tokens_backward(dh, dwk, NULL, v, s->x, s->wm_t, N, T, C, K);         /* dh = d x (conv) */
         kernel_t_grad(G(c, b->wm), dwk, C, K);

@@ -107,6 +107,14 @@ static void add_serial(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+static void sub_serial(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] -= x[i];
+}
+
+static void neg_serial(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = -x[i];
+}
+
 /* The exact erf form, with the vector erff of the instruction set in use (gelu.inc). */
 void mc_gelu_forward(float *y, const float *x, size_t n) { map_parallel(mc_kernels_get()->gelu, y, x, n); }
 
@@ -131,6 +139,8 @@ void mc_sigmoid_forward(float *y, const float *x, size_t n) {
 }
 
 void mc_add_forward(float *y, const float *x, size_t n) { map_parallel(add_serial, y, x, n); }
+void mc_sub_forward(float *y, const float *x, size_t n) { map_parallel(sub_serial, y, x, n); }
+void mc_neg_forward(float *y, const float *x, size_t n) { map_parallel(neg_serial, y, x, n); }
 
 void mc_softmax_rows(float *x, int rows, int cols) {
     for (int r = 0; r < rows; r++) {

@@ -65,8 +65,10 @@ void mc_gelu_forward(float *y, const float *x, size_t n);
 void mc_quickgelu_forward(float *y, const float *x, size_t n);
 void mc_relu_forward(float *y, const float *x, size_t n);
 void mc_sigmoid_forward(float *y, const float *x, size_t n);
-/* y += x */
+/* y += x;  y -= x;  y = -x (on the library's threads) */
 void mc_add_forward(float *y, const float *x, size_t n);
+void mc_sub_forward(float *y, const float *x, size_t n);
+void mc_neg_forward(float *y, const float *x, size_t n);
 /* y[B,C,HW] += scale[c] * x[B,C,HW]   (layer scales) */
 void mc_add_scaled_channels(float *y, const float *x, const float *scale, int B, int C, int HW);
 
