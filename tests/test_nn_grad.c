@@ -542,6 +542,7 @@ int main(void) {
     test_batchnorm(2, 3, 6, 0);
     test_batchnorm_running_stats();
     test_layernorm(5, 7);
+    test_layernorm(6, 70); /* dw, db: two blocks of channel columns */
     test_linear(5, 6, 7, 0);
     test_linear(4, 5, 3, 1);
     test_elementwise(EW_GELU, "gelu (exact)", 3, 40);
@@ -550,6 +551,7 @@ int main(void) {
     test_elementwise(EW_SOFTMAX, "softmax rows", 4, 7);
     test_elementwise(EW_MEAN, "mean over HW", 4, 9);
     test_layer_scale_and_gate(2, 3, 5);
+    test_layer_scale_and_gate(7, 70, 1); /* token-major: blocks of channel columns, rows */
     test_attention(2, 5, 2, 3, 0);
     test_attention(2, 5, 2, 3, 1);
     test_attention(1, 7, 3, 4, 1);

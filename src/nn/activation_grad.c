@@ -104,9 +104,43 @@ static void layer_scale_df(void *arg, int p0, int p1) {
     }
 }
 
+/* HW == 1 (token-major [B, C]): channel c is a column, which the per-channel loop read one
+ * float per cache line; blocks of LS_COLS channels walk the rows instead, each channel's sum in
+ * the same order (every term its own float run, added in double): bit-identical */
+enum { LS_COLS = 64 };
+static void layer_scale_dls_cols(void *arg, int b0, int b1) {
+    const act_job *j = arg;
+    int B = j->B, C = j->C;
+    for (int blk = b0; blk < b1; blk++) {
+        int c0 = blk * LS_COLS, nc = C - c0 < LS_COLS ? C - c0 : LS_COLS;
+        double acc[LS_COLS] = {0};
+        for (int b = 0; b < B; b++) {
+            const float *g = j->dy + (size_t)b * C + c0, *v = j->x + (size_t)b * C + c0;
+            for (int c = 0; c < nc; c++) {
+                float t = g[c] * v[c];
+                acc[c] += t;
+            }
+        }
+        for (int c = 0; c < nc; c++) j->dg[c0 + c] += (float)acc[c];
+    }
+}
+
+/* df = ls dy by rows of C (HW == 1) */
+static void layer_scale_df_rows(void *arg, int r0, int r1) {
+    const act_job *j = arg;
+    int C = j->C;
+    for (int r = r0; r < r1; r++)
+        for (int c = 0; c < C; c++) j->dx[(size_t)r * C + c] = j->g[c] * j->dy[(size_t)r * C + c];
+}
+
 void mc_layer_scale_backward(float *df, float *dls, const float *dy, const float *f, const float *ls, int B, int C,
                              int HW) {
     act_job j = {.dx = df, .dg = dls, .dy = dy, .x = f, .g = ls, .B = B, .C = C, .HW = HW};
+    if (HW == 1) {
+        if (dls) mc_parallel_for((C + LS_COLS - 1) / LS_COLS, 1, layer_scale_dls_cols, &j);
+        if (df) mc_parallel_for(B, mc_parallel_grain(B, 4), layer_scale_df_rows, &j);
+        return;
+    }
     if (dls) mc_parallel_for(C, mc_parallel_grain(C, 4), layer_scale_dls, &j);
     if (df) mc_parallel_for(B * C, mc_parallel_grain(B * C, 4), layer_scale_df, &j);
 }

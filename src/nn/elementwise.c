@@ -54,12 +54,38 @@ static void ch_planes(void *arg, int p0, int p1) {
     }
 }
 
+/* HW == 1 (token-major [B, C]: the text tower's layer scales): rows of C, the same arithmetic
+ * per element without a plane (and a switch) per element */
+static void ch_rows(void *arg, int r0, int r1) {
+    const ch_job *j = arg;
+    int C = j->C;
+    const float *sc = j->scale, *sh = j->shift;
+    for (int r = r0; r < r1; r++) {
+        float *y = j->y + (size_t)r * C;
+        const float *x = j->x ? j->x + (size_t)r * C : NULL;
+        switch (j->op) {
+        case CH_AFFINE:
+            for (int c = 0; c < C; c++) y[c] = x[c] * sc[c] + sh[c];
+            break;
+        case CH_AFFINE_ADD:
+            for (int c = 0; c < C; c++) y[c] += x[c] * sc[c] + sh[c];
+            break;
+        case CH_SCALE:
+            for (int c = 0; c < C; c++) y[c] *= sc[(size_t)r * C + c];
+            break;
+        default:
+            for (int c = 0; c < C; c++) y[c] += sc[c] * x[c];
+            break;
+        }
+    }
+}
+
 static void per_channel(int op, float *y, const float *x, const float *scale, const float *shift, int B, int C, int HW) {
     ch_job j = {y, x, scale, shift, C, HW, op};
-    int n = B * C;
+    int n = HW == 1 ? B : B * C;
     /* small maps are not worth waking a thread for */
-    int grain = (size_t)n * HW < 16384 ? n : mc_parallel_grain(n, 2);
-    mc_parallel_for(n, grain, ch_planes, &j);
+    int grain = (size_t)B * C * HW < 16384 ? n : mc_parallel_grain(n, 2);
+    mc_parallel_for(n, grain, HW == 1 ? ch_rows : ch_planes, &j);
 }
 
 void mc_channel_affine_forward(float *y, const float *x, const float *scale, const float *shift,
