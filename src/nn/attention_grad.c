@@ -28,20 +28,30 @@ typedef struct attn_job {
     float scale;
 } attn_job;
 
-/* Four dot products of g with rows r0..r3 (D long), four independent sums: one `omp simd`
- * accumulator per product is a chain of dependent adds, so taking them four at a time is what
- * keeps the adders busy */
-static inline void dot4(float *out, const float *g, const float *r0, const float *r1, const float *r2,
-                        const float *r3, int D) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+/* out[j] = g . rows[j] for j < n (rows `stride` floats apart, D long), four at a time with
+ * four independent sums: one `omp simd` accumulator per product is a chain of dependent adds,
+ * so taking them four at a time is what keeps the adders busy */
+static inline void dot_rows(float *out, const float *g, const float *rows, size_t stride, int n, int D) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r0 = rows + (size_t)j * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int d = 0; d < D; d++) {
-        s0 += g[d] * r0[d];
-        s1 += g[d] * r1[d];
-        s2 += g[d] * r2[d];
-        s3 += g[d] * r3[d];
+        for (int d = 0; d < D; d++) {
+            s0 += g[d] * r0[d];
+            s1 += g[d] * r1[d];
+            s2 += g[d] * r2[d];
+            s3 += g[d] * r3[d];
+        }
+        out[j] = s0, out[j + 1] = s1, out[j + 2] = s2, out[j + 3] = s3;
     }
-    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+    for (; j < n; j++) {
+        const float *r = rows + (size_t)j * stride;
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int d = 0; d < D; d++) s += g[d] * r[d];
+        out[j] = s;
+    }
 }
 
 /* acc[d] += sum over i < n of c[i] rows[i][d], rows `stride` floats apart, four rows per pass
@@ -76,16 +86,8 @@ static void attention_forward_heads(void *arg, int nh0, int nh1) {
         for (int t = 0; t < T; t++) {
             const float *q = base + (size_t)t * ld;
             float *p = P + (size_t)t * T, mx = -INFINITY;
-            int nj = causal ? t + 1 : T, j = 0;
-            for (; j + 4 <= nj; j += 4)
-                dot4(p + j, q, k + (size_t)j * ld, k + (size_t)(j + 1) * ld, k + (size_t)(j + 2) * ld,
-                     k + (size_t)(j + 3) * ld, D);
-            for (; j < nj; j++) {
-                float s = 0;
-#pragma omp simd reduction(+ : s)
-                for (int d = 0; d < D; d++) s += q[d] * k[(size_t)j * ld + d];
-                p[j] = s;
-            }
+            int nj = causal ? t + 1 : T, j;
+            dot_rows(p, q, k, ld, nj, D);
             for (j = 0; j < nj; j++) {
                 p[j] *= scale;
                 if (p[j] > mx) mx = p[j];
@@ -159,16 +161,8 @@ static void attention_backward_heads(void *arg, int nh0, int nh1) {
             const float *p = P + (size_t)t * T, *g = gbase + (size_t)t * C, *v = base + 2 * C;
             const float *m = M ? M + (size_t)t * T : NULL;
             float *ds = dS + (size_t)t * T;
-            int nj = causal ? t + 1 : T, j = 0;
-            for (; j + 4 <= nj; j += 4)
-                dot4(ds + j, g, v + (size_t)j * ld, v + (size_t)(j + 1) * ld, v + (size_t)(j + 2) * ld,
-                     v + (size_t)(j + 3) * ld, D);
-            for (; j < nj; j++) {
-                float dp = 0;
-#pragma omp simd reduction(+ : dp)
-                for (int d = 0; d < D; d++) dp += g[d] * v[(size_t)j * ld + d];
-                ds[j] = dp;
-            }
+            int nj = causal ? t + 1 : T, j;
+            dot_rows(ds, g, v, ld, nj, D);
             double dot = 0;
             for (j = 0; j < nj; j++) {
                 if (m) ds[j] *= m[j];
