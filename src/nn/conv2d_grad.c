@@ -255,7 +255,13 @@ static void depthwise_backward(float *dx, float *dw, float *db, const float *dy,
     int mult = s->cout / s->groups;
     conv_job j = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .w = w, .s = s, .B = B, .H = H, .W = W, .Ho = Ho,
                   .Wo = Wo, .acc_dx = acc_dx};
-    if (s->kw <= DWG_MAX_KW && s->kh * s->kw <= DWG_MAX_TAPS && s->pad_h < s->kh && s->pad_w < s->kw) {
+    int taps = s->kh * s->kw;
+    int planes = s->kw <= DWG_MAX_KW && taps <= DWG_MAX_TAPS && s->pad_h < s->kh && s->pad_w < s->kw;
+    /* multiplier > 1 (MCi's patch embeddings, C -> 2C) takes the padded planes for its weight
+     * gradient only with a large kernel (7x7 stride 2, 2 Zen 3 threads: 2x faster than the
+     * direct loops; 3x3: 2x slower, the copies dominate); its dx, where `mult` output channels
+     * meet in one input plane, stays the direct scatter */
+    if (planes && (mult == 1 || taps >= 25)) {
         dw_geom gm;
         dw_geom_init(&gm, s, H, W, Ho, Wo, acc_dx);
         int dwv;
@@ -266,17 +272,11 @@ static void depthwise_backward(float *dx, float *dw, float *db, const float *dy,
             mc_parallel_for(s->cout, GRAIN(s->cout), dw_channels, &j);
             return;
         }
-        /* multiplier > 1 (MCi's patch embeddings, C -> 2C): with a large kernel each output
-         * channel's weight gradient from the padded planes as above (7x7 stride 2, 2 Zen 3
-         * threads: 2x faster than the direct loops; 3x3: 2x slower, the copies dominate); dx,
-         * where `mult` output channels meet in one input plane, by the direct scatter */
-        if (s->kh * s->kw >= 25) {
-            conv_job jw = j;
-            jw.dx = NULL;
-            if (dw || db) mc_parallel_for(s->cout, GRAIN(s->cout), dw_channels, &jw);
-            if (dx) mc_parallel_for(B * s->cin, GRAIN(B * s->cin), dw_dx_planes, &j);
-            return;
-        }
+        conv_job jw = j;
+        jw.dx = NULL;
+        if (dw || db) mc_parallel_for(s->cout, GRAIN(s->cout), dw_channels, &jw);
+        if (dx) mc_parallel_for(B * s->cin, GRAIN(B * s->cin), dw_dx_planes, &j);
+        return;
     }
     if (dw || db) mc_parallel_for(s->cout, GRAIN(s->cout), dw_wgrad_channels, &j);
     if (dx) mc_parallel_for(B * s->cin, GRAIN(B * s->cin), dw_dx_planes, &j);

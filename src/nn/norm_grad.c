@@ -184,8 +184,8 @@ static void bn_backward_channels(void *arg, int c0, int c1) {
     }
 }
 
-/* bn_backward_channels for inner == 1, by blocks of BN_COLS columns (see bn_train_forward_cols;
- * bit-identical to it as well) */
+/* bn_backward_channels for inner == 1, by blocks of bn_cols() columns (see
+ * bn_train_forward_cols; bit-identical to it as well) */
 static void bn_backward_cols(void *arg, int b0, int b1) {
     const norm_job *j = arg;
     const float *dy = j->dy, *x = j->x;
