@@ -5,9 +5,9 @@
  * On cores that split 512-bit FMAs in two halves (Zen 4) ymm tiles lose nothing: measured
  * there, the zmm and ymm tiles of the same padding run within noise of each other (docs/
  * BENCHMARKS.md, branch avx512); on cores with full-width 512-bit FMA units (Intel, Zen 5) a
- * ymm FMA does half the work of a zmm one, and the choice weighs that (ymm_cost). At most 8 rows of A
- * per tile: A is read in place, and more row streams than L1 ways alias when the row stride is
- * a multiple of 4 KB. Depthwise planes use 8-float vectors (feature maps 8 to 64 wide). */
+ * ymm FMA does half the work of a zmm one, and the choice weighs that (ymm_cost). At most 8
+ * rows of A per tile: A is read in place, and more row streams than L1 ways alias when the row
+ * stride is a multiple of 4 KB. Depthwise planes use 8-float vectors (feature maps 8 to 64 wide). */
 #include "nn/kernels_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -87,7 +87,10 @@ static double ymm_cost(void) {
     if (!r) {
         unsigned a, b, c, d, family = 0;
         int amd = __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u; /* "AuthenticAMD" */
-        if (__get_cpuid(1, &a, &b, &c, &d)) family = ((a >> 8) & 15) + ((a >> 20) & 255);
+        if (__get_cpuid(1, &a, &b, &c, &d)) { /* the extended family counts only under base family 15 */
+            family = (a >> 8) & 15;
+            if (family == 15) family += (a >> 20) & 255;
+        }
         r = amd && family < 0x1a ? 1 : 2;
         atomic_store_explicit(&cached, r, memory_order_relaxed);
     }
@@ -97,7 +100,7 @@ static double ymm_cost(void) {
 /* The shape with the least padded work, ymm tiles' work weighed by ymm_cost; on a tie the
  * first in the order 6x64, 8x32, 8x16, 4x24, 8x8 (wider first: fewer loads per FMA). The 8x8
  * tile has only 8 accumulators (one FMA chain per row, barely enough to cover the FMA latency)
- * and one B load per 8 FMAs: its work counts 1.2x more (measured on ViT-B's 197-token Linear
+ * and one B load per 8 FMAs: its work counts 1.2x (measured on ViT-B's 197-token Linear
  * layers on Zen 4: 8x16 ran 69-82 -> 75-92 GFLOP/s per core instead of 8x8's 200 columns). */
 static int gemm(const mc_gemm_args *g) {
     double r = ymm_cost();
