@@ -9,7 +9,7 @@
 #    student runs and a teacher equal what the independent `eval zeroshot --fashion-mnist`,
 #    `eval zeroshot --shards` and `eval retrieval --shards` commands measure on the checkpoints
 #    and shards it leaves; a second run with 2 threads reproduces results.json exactly (timings
-#    aside); --reuse keeps shards and teachers and gives the same figures;
+#    aside); --reuse keeps shards, teachers, captioner, captions and reinforced shards and gives the same figures;
 #  - bad input: one line naming the file or option, non-zero status.
 set -u
 CLI=${MC_CLI:?run via ctest}; BUILD=${MC_BUILD_DIR:?}; SHARED=${MC_SHARED_DIR:?}
@@ -111,9 +111,10 @@ else
         cmp -s "$T/q1/students/dr_lambda1.0/model.pt" "$T/q2/students/dr_lambda1.0/model.pt" && diff -r "$T/q1/shards" "$T/q2/shards" >/dev/null'
     touch "$T/marker"; sleep 1
     "$CLI" experiment fmnist --limit $L --threads 1 --reuse --out "$T/q2" >/dev/null 2>"$T/err"
-    check "--reuse keeps the shards, teachers and captioner, same results" 'grep -q "reusing the shards" "$T/err" && grep -q "reusing teachers/fmnist_teacher_mci" "$T/err" &&
-        grep -q "reusing captioner" "$T/err" &&
-        [ -z "$(find "$T/q2/shards" "$T/q2/teachers" "$T/q2/captioner" -name "*.tar" -newer "$T/marker" -o -name "model.pt" -newer "$T/marker")" ] &&
+    check "--reuse keeps the shards, teachers, captioner, captions and reinforced shards, same results" 'grep -q "reusing the shards" "$T/err" && grep -q "reusing teachers/fmnist_teacher_mci" "$T/err" &&
+        grep -q "reusing the captions and the reinforced shards" "$T/err" &&
+        [ -z "$(find "$T/q2/shards" "$T/q2/teachers" "$T/q2/captioner" "$T/q2/reinforced" "$T/q2/syn.jsonl" -name "*.tar" -newer "$T/marker" -o -name "model.pt" -newer "$T/marker" -o -name "syn.jsonl" -newer "$T/marker")" ] &&
+        grep -q "\"reinforced\": {\"ran\": true, .*\"reused\": true" "$T/q2/results.json" &&
         diff <(grep -v -e _seconds -e ms_per_step -e reused "$R") <(grep -v -e _seconds -e ms_per_step -e reused "$T/q2/results.json") >/dev/null'
 fi
 

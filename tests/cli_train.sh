@@ -94,6 +94,17 @@ check "bad samples: exit 3, each named" '[ $st -eq 3 ] && grep -q "skipped: .*tr
     grep -q "skipped: .*missing member syn.json" "$T/err" && grep -q "skipped: .*18 wide, expected 16" "$T/err" &&
     grep -q "3 skipped" "$T/err"'
 
+# --teacher-scale: one scale for every teacher, or one per teacher
+train --out "$T/s1" --teacher-scale 100,100 >"$T/out" 2>"$T/err"; st=$?
+check "--teacher-scale 100,100 == the default 100 (model bytes)" '[ $st -eq 0 ] && cmp -s "$T/a/model.pt" "$T/s1/model.pt"'
+train --out "$T/s2" --teacher-scale 12,30 >"$T/out" 2>"$T/err"; st=$?
+check "--teacher-scale 12,30: the distillation losses differ" '[ $st -eq 0 ] &&
+    ! diff <(cut -d, -f6 "$T/a/log.csv") <(cut -d, -f6 "$T/s2/log.csv") >/dev/null'
+train --out "$T/s3" --teacher-scale 12,30,5 >"$T/out" 2>"$T/err"; st=$?
+check "--teacher-scale with 3 scales for 2 teachers: usage error" '[ $st -eq 2 ] && grep -q "3 scales for 2 teachers" "$T/err"'
+train --out "$T/s3" --teacher-scale 12,x >"$T/out" 2>"$T/err"; st=$?
+check "--teacher-scale 12,x: usage error" '[ $st -eq 2 ] && grep -q "teacher-scale expects" "$T/err"'
+
 "$CLI" train --config "$CFG" --out "$T/x" >"$T/out" 2>"$T/err"; st=$?
 check "no --data: usage error" '[ $st -eq 2 ] && grep -q "\-\-data SHARDS is required" "$T/err"'
 "$CLI" train --data "$T/clean/00.tar" --config "$CFG" --data-kind plain --out "$T/x" >"$T/out" 2>"$T/err"; st=$?

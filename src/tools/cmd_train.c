@@ -65,7 +65,8 @@ static void usage(FILE *f) {
             "  --resume            continue the run saved in --out (bit-exact)\n"
             "  --lambda L          distillation weight (default 1.0; loss = (1-L) CLIP + L distill)\n"
             "  --teacher-dims D    teacher embedding widths, comma separated (default 768,768)\n"
-            "  --teacher-scale S   teacher logit scale (default 100)\n"
+            "  --teacher-scale S   teacher logit scale, or one per teacher (S1,S2; default 100, the\n"
+            "                      reference's, which its ViT-L/14 teachers learned)\n"
             "  --batch B           samples per step and process (default 32)\n"
             "  --steps N           optimizer steps (default 1000), or --samples N: steps = ceil(N / global batch)\n"
             "  --lr X              peak learning rate (default 1e-3)\n"
@@ -108,7 +109,8 @@ typedef struct opts {
     long long eval_every, eval_limit;
     int arch;
     int resume;
-    double lambda, teacher_scale;
+    double lambda, teacher_scale[MC_DRCLIP_MAX_TEACHERS];
+    int n_scales; /* 1: teacher_scale[0] for every teacher */
     int teacher_dims[MC_DRCLIP_MAX_TEACHERS], n_teachers;
     int batch;
     long long steps, samples;
@@ -163,8 +165,31 @@ static int parse_dims(const char *v, opts *o) {
     return 0;
 }
 
+/* --teacher-scale S or S1,S2,...: one logit scale for every teacher, or one per teacher */
+static int parse_scales(const char *v, opts *o) {
+    o->n_scales = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double x = strtod(p, &end);
+        if (end == p || errno || !(x >= 1e-3 && x <= 1e6) || (*end && *end != ',') ||
+            o->n_scales == MC_DRCLIP_MAX_TEACHERS) {
+            fprintf(stderr, "mobileclip " CMD ": --teacher-scale expects scales in [0.001, 1e6] like 100 or 12.5,13, got '%s'\n", v);
+            return -1;
+        }
+        o->teacher_scale[o->n_scales++] = x;
+        p = *end ? end + 1 : end;
+    }
+    if (!o->n_scales) {
+        fprintf(stderr, "mobileclip " CMD ": --teacher-scale is empty\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
-    *o = (opts){.arch = -1, .kind = "dr", .lambda = 1.0, .teacher_scale = 100, .teacher_dims = {768, 768},
+    *o = (opts){.arch = -1, .kind = "dr", .lambda = 1.0, .teacher_scale = {100}, .n_scales = 1, .teacher_dims = {768, 768},
                 .n_teachers = 2, .batch = 32, .steps = -1, .samples = -1, .lr = 1e-3, .wd = 0.2, .beta1 = 0.9,
                 .beta2 = 0.95, .eps = 1e-8, .grad_clip = 1.0, .save_every = 1000, .stop_after = -1, .accum = 1,
                 .loader_threads = 2, .bn_groups = 1, .log_every = 10, .drop = -1, .drop_path = -1};
@@ -214,11 +239,13 @@ static int parse_args(int argc, char **argv, opts *o) {
             }
         } else if (strcmp(a, "--teacher-dims") == 0) {
             if (parse_dims(v, o)) return 2;
+        } else if (strcmp(a, "--teacher-scale") == 0) {
+            if (parse_scales(v, o)) return 2;
         } else if (strcmp(a, "--seed") == 0) {
             if (parse_int(a, v, 0, INT64_MAX, &n)) return 2;
             o->seed = (unsigned long long)n;
         }
-        NUM("--lambda", 0, 1, lambda) NUM("--teacher-scale", 1e-3, 1e6, teacher_scale) NUM("--lr", 0, 10, lr)
+        NUM("--lambda", 0, 1, lambda) NUM("--lr", 0, 10, lr)
         NUM("--wd", 0, 10, wd) NUM("--beta1", 0, 0.999999, beta1) NUM("--beta2", 0, 0.999999, beta2)
         NUM("--eps", 1e-30, 1, eps) NUM("--grad-clip", 0, 1e9, grad_clip)
         NUM("--drop", 0, 0.999, drop) NUM("--drop-path", 0, 0.999, drop_path)
@@ -238,6 +265,11 @@ static int parse_args(int argc, char **argv, opts *o) {
     const char *miss = !o->data ? "--data SHARDS" : !o->out ? "--out DIR" : (o->arch < 0 && !o->config) ? "--arch or --config" : NULL;
     if (miss) {
         fprintf(stderr, "mobileclip " CMD ": %s is required\n", miss);
+        return 2;
+    }
+    if (o->n_scales > 1 && o->n_scales != o->n_teachers) {
+        fprintf(stderr, "mobileclip " CMD ": --teacher-scale gives %d scales for %d teachers (--teacher-dims)\n",
+                o->n_scales, o->n_teachers);
         return 2;
     }
     if (o->arch >= 0 && o->config) {
@@ -433,7 +465,7 @@ int mc_cmd_train(int argc, char **argv) {
         tc.loss.n_teachers = o.n_teachers;
         for (int k = 0; k < o.n_teachers; k++) {
             tc.loss.teacher_dims[k] = o.teacher_dims[k];
-            tc.loss.teacher_scale[k] = (float)o.teacher_scale;
+            tc.loss.teacher_scale[k] = (float)o.teacher_scale[o.n_scales == 1 ? 0 : k];
         }
     } else {
         tc.loss = (mc_drclip_config){.weights = {1, 0}, .n_teachers = 0};

@@ -123,6 +123,12 @@ static int train_teacher(mc_xp_state *s, int k, mc_err *e) {
 
 /* The captioner (configs/fmnist_captioner.json, open_clip CoCa) trained on the train shards,
  * cached in captioner/ like a teacher (--reuse: same configuration, data, steps, seed, lr). */
+static void captioner_stamp(const mc_xp_state *s, char *stamp, size_t n) {
+    snprintf(stamp, n, "train configs/" CAPTIONER_CONFIG ".json data %s (%d samples, %lld bytes) steps %lld batch %d seed %llu lr %s warmup %s\n",
+             s->specs[0], s->st.train.samples, s->st.train.bytes, s->captioner_steps, s->captioner_batch,
+             (unsigned long long)(s->o->seed + 3), s->captioner_lr, s->warmup);
+}
+
 static int train_captioner(mc_xp_state *s, const char *data, const char *cfg, const char *dir, mc_err *e) {
     const mc_fmnist_run_opts *o = s->o;
     char steps[32], batch[32], seed[32], thr[32], stamp[8192];
@@ -133,8 +139,7 @@ static int train_captioner(mc_xp_state *s, const char *data, const char *cfg, co
     const char *train[] = {"train", "--data", data, "--data-kind", "plain", "--config", cfg, "--out", dir,
                            "--steps", steps, "--batch", batch, "--seed", seed, "--lr", s->captioner_lr,
                            "--warmup", s->warmup, "--save-every", steps, "--log-every", "50", "--threads", thr, NULL};
-    snprintf(stamp, sizeof stamp, "train configs/" CAPTIONER_CONFIG ".json data %s (%d samples, %lld bytes) steps %s batch %s seed %s lr %s warmup %s\n",
-             s->specs[0], s->st.train.samples, s->st.train.bytes, steps, batch, seed, s->captioner_lr, s->warmup);
+    captioner_stamp(s, stamp, sizeof stamp);
     if (o->reuse && mc_xp_stamp_matches(dir, stamp)) {
         s->captioner_reused = 1;
         fprintf(stderr, "mobileclip experiment:       reusing captioner (same configuration, data, steps and seed)\n");
@@ -196,9 +201,34 @@ static int synthetic_captions(mc_xp_state *s, const char *syn_path, mc_err *e) {
 
 /* --- reinforcement --- */
 
+/* The augmentation (the reference's config schema), at the student's 32 px: the plain run's
+ * RandomResizedCrop(scale 0.9-1, bicubic) and RandAugment never applied (p 0: the stored
+ * parameters keep DataCompDR's two-transform layout, which train reapplies), so plain and DR differ in the
+ * loss and the stored (teacher-embedded) crops, not in augmentation strength. DataCompDR's own
+ * (scale 0.08-1 + RandAugment) left DR 10-23 points below plain on the quick run's held-out
+ * slice: too strong for 28x28 images. */
+#define REINFORCE_AUG_JSON                                                                                             \
+    "{\"random_resized_crop\": {\"size\": 32, \"scale\": [0.9, 1.0], \"ratio\": [0.75, 1.3333333333333333], "        \
+    "\"interpolation\": \"bicubic\"},\n \"random_horizontal_flip\": {\"enable\": false}, "                             \
+    "\"rand_augment\": {\"p\": 0.0, \"num_ops\": 2, \"magnitude\": 9, \"num_magnitude_bins\": 31},\n \"to_tensor\": {}, " \
+    "\"normalize\": {\"enable\": false}}\n"
+
+/* --reuse of the captions and the reinforced shards: their stamp matches (written only after
+ * both finished), the captioner is cached under the current plan's stamp and syn.jsonl exists */
+static int reuse_reinforced(const mc_xp_state *s, const char *out, const char *syn, const char *stamp) {
+    char dir[4096], cstamp[8192];
+    snprintf(dir, sizeof dir, "%s/captioner", s->o->out);
+    captioner_stamp(s, cstamp, sizeof cstamp);
+    FILE *f = fopen(syn, "rb");
+    if (f) fclose(f);
+    return f && mc_xp_stamp_matches(dir, cstamp) && mc_xp_stamp_matches(out, stamp);
+}
+
+static int run_reinforce(mc_xp_state *s, const char *data, const char *out, const char *syn, mc_err *e);
+
 static int reinforce(mc_xp_state *s, mc_err *e) {
     const mc_fmnist_run_opts *o = s->o;
-    char data[4096], out[4096], syn[4096], t0s[4096 * 2], t1s[4096 * 2], naug[32], seed[32], thr[32];
+    char data[4096], out[4096], syn[4096];
     snprintf(data, sizeof data, "%s/%s", o->out, s->specs[0]);
     snprintf(out, sizeof out, "%s/reinforced", o->out);
     snprintf(syn, sizeof syn, "%s/syn.jsonl", o->out);
@@ -207,23 +237,47 @@ static int reinforce(mc_xp_state *s, mc_err *e) {
             snprintf(s->reinforce_why, sizeof s->reinforce_why, "teacher %s was not trained", s->teachers[k].name);
             return 0;
         }
-    int r = synthetic_captions(s, syn, e);
-    if (r) return r;
+    /* The stamp of the captions and the reinforced shards: what they are a function of, given
+     * teachers and a captioner reused under their own stamps (the plan's figures name them) */
+    char stamp[8192];
+    snprintf(stamp, sizeof stamp,
+             "reinforce data %s (%d samples, %lld bytes) teachers %lld samples batch %d lr %s seed %llu+1,2 "
+             "captioner %lld steps batch %d lr %s captions %d top_p 0.9 seq %d num_aug %d aug %s\n",
+             s->specs[0], s->st.train.samples, s->st.train.bytes, s->teacher_samples, s->teacher_batch, s->teacher_lr,
+             (unsigned long long)o->seed, s->captioner_steps, s->captioner_batch, s->captioner_lr, s->num_syn,
+             s->captioner_seq_len, s->num_aug, REINFORCE_AUG_JSON);
+    int r = 0;
+    if (o->reuse && s->teachers[0].reused && s->teachers[1].reused && reuse_reinforced(s, out, syn, stamp)) {
+        s->reinforce_ran = s->reinforce_reused = s->captioner_ran = s->captioner_reused = 1;
+        fprintf(stderr, "mobileclip experiment:       reusing the captions and the reinforced shards (same teachers, "
+                        "captioner, captions and augmentation)\n");
+    } else {
+        if ((r = synthetic_captions(s, syn, e))) return r;
+        if ((r = run_reinforce(s, data, out, syn, e))) return r;
+        /* stamped only with real synthetic captions (not the stand-in) */
+        if (s->reinforce_ran && s->captioner_ran && (r = mc_xp_stamp_write(out, stamp, e))) return r;
+    }
+    if (!s->reinforce_ran) return 0;
+    s->reinforced_bytes = mc_xp_tar_bytes(out, "train-", &s->reinforced_files);
+    if (s->captioner_ran) {
+        char spec[4096 + 128];
+        snprintf(spec, sizeof spec, "%s/reinforced/%s", o->out, s->specs[0] + 7); /* specs[0] = "shards/train-..." */
+        r = mc_caption_quality_shards(spec, "syn.json", &s->syn_quality, e);
+    }
+    return r;
+}
+
+/* `reinforce` of the train shards into out/ (reinforce_ran set when it finished) */
+static int run_reinforce(mc_xp_state *s, const char *data, const char *out, const char *syn, mc_err *e) {
+    const mc_fmnist_run_opts *o = s->o;
+    char t0s[4096 * 2], t1s[4096 * 2], naug[32], seed[32], thr[32];
+    int r;
     snprintf(t0s, sizeof t0s, "%s/%s:%s/%s", o->out, s->teachers[0].checkpoint, o->out, s->teachers[0].config);
     snprintf(t1s, sizeof t1s, "%s/%s:%s/%s", o->out, s->teachers[1].checkpoint, o->out, s->teachers[1].config);
     snprintf(naug, sizeof naug, "%d", s->num_aug);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     snprintf(thr, sizeof thr, "%d", o->threads > 0 ? o->threads : omp_get_max_threads());
-    /* The augmentation (the reference's config schema), at the student's 32 px: the plain run's
-     * RandomResizedCrop(scale 0.9-1, bicubic) and RandAugment never applied (p 0: the stored
-     * parameters keep DataCompDR's two-transform layout, which train reapplies), so plain and DR differ in the
-     * loss and the stored (teacher-embedded) crops, not in augmentation strength. DataCompDR's own
-     * (scale 0.08-1 + RandAugment) left DR 10-23 points below plain on the quick run's held-out
-     * slice: too strong for 28x28 images. */
-    static const char aug_json[] =
-        "{\"random_resized_crop\": {\"size\": 32, \"scale\": [0.9, 1.0], \"ratio\": [0.75, 1.3333333333333333], "
-        "\"interpolation\": \"bicubic\"},\n \"random_horizontal_flip\": {\"enable\": false}, "
-        "\"rand_augment\": {\"p\": 0.0, \"num_ops\": 2, \"magnitude\": 9, \"num_magnitude_bins\": 31},\n \"to_tensor\": {}, \"normalize\": {\"enable\": false}}\n";
+    static const char aug_json[] = REINFORCE_AUG_JSON;
     char aug[4096 + 64];
     snprintf(aug, sizeof aug, "%s/configs/reinforce_aug.json", o->out);
     mc_atomic_file af;
@@ -242,13 +296,7 @@ static int reinforce(mc_xp_state *s, mc_err *e) {
         return 0;
     }
     s->reinforce_ran = 1;
-    s->reinforced_bytes = mc_xp_tar_bytes(out, "train-", &s->reinforced_files);
-    if (s->captioner_ran) {
-        char spec[4096 + 128];
-        snprintf(spec, sizeof spec, "%s/reinforced/%s", o->out, s->specs[0] + 7); /* specs[0] = "shards/train-..." */
-        r = mc_caption_quality_shards(spec, "syn.json", &s->syn_quality, e);
-    }
-    return r;
+    return 0;
 }
 
 /* --- students --- */
@@ -299,6 +347,7 @@ static int train_student(mc_xp_state *s, int k, const char *held_spec, const cha
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
     snprintf(thr, sizeof thr, "%d", o->threads > 0 ? o->threads : omp_get_max_threads());
     snprintf(dims, sizeof dims, "%d,%d", s->teachers[0].ran ? 128 : 0, s->teachers[1].ran ? 128 : 0);
+
     int r = mc_xp_dir_reset(dir, e);
     if (r) return r;
     long long pts[MC_XP_MAX_EVALS], done = 0;
@@ -307,8 +356,9 @@ static int train_student(mc_xp_state *s, int k, const char *held_spec, const cha
     for (int p = 0; p < npts; p++) {
         fmt_ll(stop, sizeof stop, pts[p] - done);
         const char *args[] = {"train", "--data", data, "--data-kind", runs[k].kind, "--lambda", runs[k].lambda,
-                              "--teacher-dims", dims, "--config", cfg, "--out", dir, "--steps", steps, "--batch", batch,
-                              "--seed", seed, "--lr", s->student_lr, "--warmup", s->warmup, "--save-every", steps, "--stop-after", stop, "--log-every", "100",
+                              "--teacher-dims", dims, "--config", cfg, "--out", dir,
+                              "--steps", steps, "--batch", batch, "--seed", seed, "--lr", s->student_lr,
+                              "--warmup", s->warmup, "--save-every", steps, "--stop-after", stop, "--log-every", "100",
                               "--threads", thr, p ? "--resume" : NULL, NULL};
         if (k == 0) args[7] = "--grad-clip", args[8] = "1"; /* plain data has no teacher rows: no --teacher-dims */
         double t0 = now();

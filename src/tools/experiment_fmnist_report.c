@@ -44,9 +44,9 @@ static void json_split(FILE *f, const char *name, const char *spec, const mc_fmn
 static void json_eval(FILE *f, const mc_xp_eval *v, const char *indent) {
     fprintf(f, "%s{\"seen_samples\": %lld, \"test_images\": %d, \"zeroshot_top1\": %.6f, \"zeroshot_top5\": %.6f, "
                "\"heldout_images\": %d, \"heldout_zeroshot_top1\": %.6f, \"retrieval_pairs\": %d, \"i2t_r1\": %.6f, "
-               "\"t2i_r1\": %.6f, \"i2t_r5\": %.6f, \"t2i_r5\": %.6f}",
+               "\"t2i_r1\": %.6f, \"i2t_r5\": %.6f, \"t2i_r5\": %.6f, \"logit_scale\": %.6f}",
             indent, v->seen, v->n_test, v->test_top1, v->test_top5, v->n_heldout, v->heldout_top1, v->n_retrieval, v->i2t_r1,
-            v->t2i_r1, v->i2t_r5, v->t2i_r5);
+            v->t2i_r1, v->i2t_r5, v->t2i_r5, v->logit_scale);
 }
 
 static void json_model(FILE *f, const mc_xp_model *m, int teacher) {
@@ -128,9 +128,10 @@ int mc_xp_write_results(const mc_xp_state *s, const char *path, mc_err *e) {
         fprintf(f, ", ");
     }
     fprintf(f, "\"shards\": \"reinforced/%s\", \"shard_files\": %d, \"bytes\": %lld, \"bytes_per_sample\": %.1f, "
-               "\"wall_seconds\": %.3f},\n",
+               "\"reused\": %s, \"wall_seconds\": %.3f},\n",
             s->specs[0] + 7, s->reinforced_files, s->reinforced_bytes,
-            s->st.train.samples ? (double)s->reinforced_bytes / s->st.train.samples : 0.0, s->reinforce_seconds);
+            s->st.train.samples ? (double)s->reinforced_bytes / s->st.train.samples : 0.0,
+            s->reinforce_reused ? "true" : "false", s->reinforce_seconds);
     fprintf(f, "  \"class_names\": [");
     for (int c = 0; c < MC_FMNIST_CLASSES; c++) fprintf(f, "%s\"%s\"", c ? ", " : "", mc_fmnist_class_names[c]);
     fprintf(f, "],\n  \"templates\": [");
@@ -246,11 +247,12 @@ int mc_xp_write_report(const mc_xp_state *s, const char *path, mc_err *e) {
                    "scale 0.9-1 at 32 px, the student's and the teachers' size, RandAugment at p 0), the two teachers' "
                    "embeddings (128 + 128), %s; "
                    "images kept. %d shard files, %lld bytes: **%.0f bytes per sample** (the plain shards: %.0f), "
-                   "%.1f s.\n",
+                   "%.1f s%s.\n",
                 s->num_aug, s->captioner_ran ? "the synthetic captions" : "the real caption in the synthetic slot",
                 s->reinforced_files, s->reinforced_bytes,
                 s->st.train.samples ? (double)s->reinforced_bytes / s->st.train.samples : 0.0,
-                s->st.train.samples ? (double)s->st.train.bytes / s->st.train.samples : 0.0, s->reinforce_seconds);
+                s->st.train.samples ? (double)s->st.train.bytes / s->st.train.samples : 0.0, s->reinforce_seconds,
+                s->reinforce_reused ? " (reused with the captions: `--reuse`)" : "");
     else fprintf(f, "Not run: %s.\n", s->reinforce_why);
     fprintf(f, "\n## Students\n\nConfiguration `configs/%s.json` (image %d px, embedding %d, context %d), seed %llu for "
                "every run (same initialisation and data order), %lld steps of batch %d (%lld samples), AdamW lr %s, "

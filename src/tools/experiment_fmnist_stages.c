@@ -125,6 +125,7 @@ int mc_xp_evaluate(const char *ckpt, const char *config, const char *held_spec, 
     mobileclip_ctx *ctx = mobileclip_init_from_file(ckpt, &p, err, sizeof err);
     if (!ctx) return mc_fail(e, MC_E_MODEL, "%s", err);
     const int dim = mobileclip_embed_dim(ctx);
+    f->logit_scale = mobileclip_logit_scale(ctx);
     int nt, r = 0;
     const char *const *tmpl = mobileclip_imagenet_templates(&nt);
     double t0 = now();

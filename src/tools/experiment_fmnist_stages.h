@@ -30,6 +30,7 @@ typedef struct mc_xp_eval {
     long long seen;      /* training samples seen when the checkpoint was taken */
     int n_test, n_heldout, n_retrieval;
     double test_top1, test_top5, heldout_top1, heldout_top5, i2t_r1, t2i_r1, i2t_r5, t2i_r5;
+    double logit_scale;  /* the checkpoint's min(exp(logit_scale), 100) */
     double seconds_test, seconds_heldout, seconds_retrieval, seconds_classifier;
 } mc_xp_eval;
 
@@ -101,7 +102,7 @@ typedef struct mc_xp_state {
     mc_caption_quality syn_quality;
     double captioner_seconds, caption_seconds, captioner_cpu, caption_cpu; /* wall and CPU (all threads) */
     /* reinforcement */
-    int reinforce_ran;
+    int reinforce_ran, reinforce_reused; /* reused: the captions and the reinforced shards (--reuse) */
     char reinforce_why[512];
     long long reinforced_bytes;
     int reinforced_files;
