@@ -144,48 +144,42 @@ static int parse_int(const char *opt, const char *v, long long lo, long long hi,
     return 0;
 }
 
-static int parse_dims(const char *v, opts *o) {
-    o->n_teachers = 0;
-    const char *p = v;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long d = strtol(p, &end, 10);
-        if (end == p || errno || d < 1 || d > 65536 || (*end && *end != ',') || o->n_teachers == MC_DRCLIP_MAX_TEACHERS) {
-            fprintf(stderr, "mobileclip " CMD ": --teacher-dims expects widths like 768,768, got '%s'\n", v);
-            return -1;
-        }
-        o->teacher_dims[o->n_teachers++] = (int)d;
-        p = *end ? end + 1 : end;
-    }
-    if (!o->n_teachers) {
-        fprintf(stderr, "mobileclip " CMD ": --teacher-dims is empty\n");
-        return -1;
-    }
-    return 0;
-}
-
-/* --teacher-scale S or S1,S2,...: one logit scale for every teacher, or one per teacher */
-static int parse_scales(const char *v, opts *o) {
-    o->n_scales = 0;
+/* A comma-separated list of up to MC_DRCLIP_MAX_TEACHERS numbers in [lo, hi] (integers when
+ * `integer`): --teacher-dims 768,768 and --teacher-scale 100 or 12.5,13 */
+static int parse_list(const char *opt, const char *v, double lo, double hi, int integer, const char *like, double *out,
+                      int *n) {
+    *n = 0;
     const char *p = v;
     while (*p) {
         char *end;
         errno = 0;
         double x = strtod(p, &end);
-        if (end == p || errno || !(x >= 1e-3 && x <= 1e6) || (*end && *end != ',') ||
-            o->n_scales == MC_DRCLIP_MAX_TEACHERS) {
-            fprintf(stderr, "mobileclip " CMD ": --teacher-scale expects scales in [0.001, 1e6] like 100 or 12.5,13, got '%s'\n", v);
+        if (end == p || errno || !(x >= lo && x <= hi) || (integer && x != (double)(long)x) || (*end && *end != ',') ||
+            *n == MC_DRCLIP_MAX_TEACHERS) {
+            fprintf(stderr, "mobileclip " CMD ": %s expects %s, got '%s'\n", opt, like, v);
             return -1;
         }
-        o->teacher_scale[o->n_scales++] = x;
+        out[(*n)++] = x;
         p = *end ? end + 1 : end;
     }
-    if (!o->n_scales) {
-        fprintf(stderr, "mobileclip " CMD ": --teacher-scale is empty\n");
+    if (!*n) {
+        fprintf(stderr, "mobileclip " CMD ": %s is empty\n", opt);
         return -1;
     }
     return 0;
+}
+
+static int parse_dims(const char *v, opts *o) {
+    double d[MC_DRCLIP_MAX_TEACHERS];
+    if (parse_list("--teacher-dims", v, 1, 65536, 1, "widths like 768,768", d, &o->n_teachers)) return -1;
+    for (int k = 0; k < o->n_teachers; k++) o->teacher_dims[k] = (int)d[k];
+    return 0;
+}
+
+/* --teacher-scale S or S1,S2,...: one logit scale for every teacher, or one per teacher */
+static int parse_scales(const char *v, opts *o) {
+    return parse_list("--teacher-scale", v, 1e-3, 1e6, 0, "scales in [0.001, 1e6] like 100 or 12.5,13", o->teacher_scale,
+                      &o->n_scales);
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
